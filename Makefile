@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0
+# khopages: top-level entry points. Every target does its own set-up.
+# Downloads and build trees live in $(KHOPAGES_CACHE) (default
+# /var/cache/khopages), outside the work tree.
+
+SHELL := /bin/bash
+S := scripts
+
+.PHONY: all deps kernel guest demo check clean-cache help
+
+all: guest
+
+help:
+	@echo "make demo    - boot the test VM, kexec through KHO, show the handover"
+	@echo "make check   - build everything needed and run all tests"
+	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
+	@echo "make kernel  - build the guest kernel (ccache)"
+	@echo "make guest   - build the guest initramfs"
+
+deps:
+	$(S)/deps.sh
+
+kernel: deps
+	$(S)/build-kernel.sh guest
+
+guest: kernel
+	$(S)/build-guest.sh guest
+
+demo: guest
+	$(S)/demo.sh
+
+check: guest
+	test/check.sh
+
+clean-cache:
+	rm -rf "$${KHOPAGES_CACHE:-/var/cache/khopages}/build" "$${KHOPAGES_CACHE:-/var/cache/khopages}/runs"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the test guest's initramfs: busybox, kexec (Debian's kexec-tools),
+# the guest kernel itself, and every program listed in the guest manifests
+# with the shared libraries ldd finds for it.
+#
+#   build-guest.sh [KERNEL_BUILD_NAME]   -> $CACHE/build/guest/initrd.img
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+kname=${1:-guest}
+KIMG=$CACHE/build/kernel-$kname/arch/x86/boot/bzImage
+OUTDIR=$CACHE/build/guest
+ROOT=$OUTDIR/root
+[ -f "$KIMG" ] || die "no kernel at $KIMG: run 'make kernel'"
+
+# Copy a program and the libraries it loads, at the same paths.
+add_program() {
+	local src=$1 dst=${2:-$1} lib
+	[ -e "$src" ] || die "guest: $src is missing"
+	install -D -m 0755 "$src" "$ROOT$dst"
+	for lib in $(ldd "$src" 2>/dev/null | grep -o '/[^ ]*' || true); do
+		[ -e "$ROOT$lib" ] || install -D -m 0755 "$lib" "$ROOT$lib"
+	done
+}
+
+rm -rf "$ROOT"
+mkdir -p "$ROOT"/{bin,sbin,dev,proc,sys,tmp,host,boot,etc,root,lib/khopages}
+install -m 0755 /bin/busybox "$ROOT/bin/busybox"
+install -m 0755 "$here/guest/init" "$ROOT/init"
+install -m 0644 "$here/guest/guest-lib.sh" "$ROOT/lib/khopages/guest-lib.sh"
+add_program /sbin/kexec
+install -m 0644 "$KIMG" "$ROOT/boot/vmlinuz"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$ROOT/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$ROOT/etc/group"
+
+# Manifests list further files: "PATH_ON_HOST [PATH_IN_GUEST]" per line.
+for manifest in "$CACHE"/build/guest-manifests/*.list; do
+	[ -f "$manifest" ] || continue
+	while read -r src dst; do
+		case "$src" in ''|'#'*) continue ;; esac
+		add_program "$src" "${dst:-$src}"
+	done <"$manifest"
+done
+
+(cd "$ROOT" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUTDIR/initrd.img.new"
+mv "$OUTDIR/initrd.img.new" "$OUTDIR/initrd.img"
+cp "$KIMG" "$OUTDIR/kernel-A"
+log "guest: $OUTDIR/initrd.img ($(du -h "$OUTDIR/initrd.img" | cut -f1))"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build a guest kernel: unpack Debian's linux-source-7.3 once, overlay this
+# repository's kernel/ tree onto it, configure tinyconfig + our fragments and
+# build bzImage with ccache.
+#
+#   build-kernel.sh NAME [FRAGMENT...]
+# NAME picks the build directory ($CACHE/build/kernel-NAME); FRAGMENTs are
+# extra config fragments in the tree's arch/x86/configs (e.g. a different
+# version string for "kernel B", or a debug configuration).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+name=${1:-guest}
+shift || true
+fragments=(khopages_guest.config "$@")
+SRC=$CACHE/src/linux-source-$KVER
+OUT=$CACHE/build/kernel-$name
+
+unpack_source() {
+	[ -f "$SRC/.khopages-unpacked" ] && return 0
+	local deb
+	deb=$(ls "$CACHE"/downloads/linux-source-${KVER}_*.deb 2>/dev/null | head -n1)
+	[ -n "$deb" ] || die "linux-source-$KVER not downloaded: run 'make deps'"
+	log "unpacking $(basename "$deb")"
+	rm -rf "$SRC" && mkdir -p "$CACHE/src"
+	dpkg-deb --fsys-tarfile "$deb" |
+		tar -xO ./usr/src/linux-source-$KVER.tar.xz | tar -xJ -C "$CACHE/src"
+	touch "$SRC/.khopages-unpacked"
+}
+
+# Copy kernel/ into the tree (checksums, so untouched files keep their
+# mtime and make rebuilds only what changed), then add the one-line hooks
+# that make the driver an ordinary in-tree one.
+overlay_repo() {
+	rsync -rc --exclude=tree-hooks "$TOP/kernel/" "$SRC/"
+	local file line
+	while IFS=$'\t' read -r file line; do
+		case "$file" in ''|'#'*) continue ;; esac
+		grep -qxF "$line" "$SRC/$file" || printf '%s\n' "$line" >>"$SRC/$file"
+	done <"$TOP/kernel/tree-hooks"
+}
+
+configure() {
+	local want=$OUT/.khopages-fragments stamp
+	stamp=$(cd "$SRC/arch/x86/configs" && cat "${fragments[@]}" | sha256sum)
+	[ -f "$OUT/.config" ] && [ "$(cat "$want" 2>/dev/null)" = "$stamp" ] && return 0
+	log "configuring kernel-$name: tinyconfig + ${fragments[*]}"
+	mkdir -p "$OUT"
+	make -s -C "$SRC" O="$OUT" tinyconfig >/dev/null
+	make -s -C "$SRC" O="$OUT" "${fragments[@]}" >/dev/null
+	check_config
+	echo "$stamp" >"$want"
+}
+
+# merge_config only warns when Kconfig drops a requested option; we fail.
+check_config() {
+	local f opt sym bad=0
+	for f in "${fragments[@]}"; do
+		while read -r opt; do
+			case "$opt" in
+			'# '*) sym=${opt#\# }; sym=${sym%% *}
+				grep -q "^$sym=" "$OUT/.config" || continue ;;
+			*) grep -qxF "$opt" "$OUT/.config" && continue ;;
+			esac
+			printf 'config: "%s" (from %s) did not stick\n' "$opt" "$f" >&2
+			bad=1
+		done < <(grep -E '^(CONFIG_|# CONFIG_.* is not set)' "$SRC/arch/x86/configs/$f")
+	done
+	[ "$bad" = 0 ] || die "kernel-$name: configuration does not match the fragments"
+}
+
+build() {
+	log "building kernel-$name (ccache in $CCACHE_DIR)"
+	make -s -C "$SRC" O="$OUT" -j"$(($(nproc) + 1))" CC="ccache gcc" \
+		KBUILD_BUILD_USER=khopages KBUILD_BUILD_HOST=build bzImage
+	log "kernel-$name: $(cat "$OUT/include/config/kernel.release") -> $OUT/arch/x86/boot/bzImage"
+}
+
+unpack_source
+overlay_repo
+configure
+build

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for guest test scripts (sourced by /init and by each guest.sh).
+
+# Value of NAME=... on the running kernel's command line.
+cmdline_value() {
+	local kv
+	for kv in $(cat /proc/cmdline); do
+		case "$kv" in "$1="*) echo "${kv#*=}"; return 0 ;; esac
+	done
+	return 1
+}
+
+# End the test: a reset ends QEMU (it runs with -no-reboot).
+guest_halt() {
+	sync
+	echo "khop-guest: halting" >/dev/console
+	reboot -f
+	sleep 10
+}
+
+fail() {
+	echo "FAIL: $*"
+	echo "FAIL: $*" >/host/verdict
+	sync
+	exit 1
+}
+
+pass() {
+	echo PASS >/host/verdict
+	sync
+	exit 0
+}
+
+# Kexec, through KHO, into KERNEL (default /boot/vmlinuz, the guest kernel;
+# other kernels are in /host/boot/) and run the next stage there.
+# Extra kernel parameters may follow.
+kexec_next_stage() {
+	local kernel=${1:-/boot/vmlinuz} stage next args kv
+	shift || true
+	stage=$(cmdline_value khop_stage)
+	next=$(( ${stage:-1} + 1 ))
+	# Keep the boot parameters; replace the stage; drop initrd= added by loaders.
+	args=""
+	for kv in $(cat /proc/cmdline); do
+		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
+	done
+	args="$args khop_stage=$next $*"
+	echo "khop-guest: kexec into $(basename "$kernel") for stage $next"
+	kexec -s -l "$kernel" --initrd=/host/boot/initrd.img --append="${args# }" ||
+		fail "kexec load failed"
+	sync
+	kexec -e
+	fail "kexec -e returned"
+}

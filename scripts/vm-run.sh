@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Run a guest test script in QEMU (TCG) across one or more KHO kexecs.
+#
+#   vm-run.sh [options] GUEST_SCRIPT
+#     --name NAME       run directory $CACHE/runs/NAME (default: script name)
+#     --kernel IMG      kernel to boot first (default: the guest build)
+#     --kernel-b IMG    another kernel, visible in the guest as /host/boot/kernel-B
+#     --initrd IMG      initramfs (default: the guest build)
+#     --mem SIZE        guest memory (default 2G)
+#     --timeout SEC     whole-run limit (default 300)
+#     --no-kho          boot without kho=on (to show that tests notice)
+#     --append ARGS     extra kernel parameters
+# The guest script runs as `sh guest.sh STAGE` in /host (the run directory,
+# shared over 9p), once per boot. Exit code: 0 when the guest wrote PASS
+# to /host/verdict, 1 on FAIL or no verdict, 124 on timeout. The serial
+# console goes to RUN_DIR/console.log.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+
+kernel=$CACHE/build/guest/kernel-A
+kernel_b=""
+initrd=$CACHE/build/guest/initrd.img
+mem=2G timeout=300 kho="kho=on" name="" extra=""
+while [ $# -gt 1 ]; do
+	case "$1" in
+	--name) name=$2; shift 2 ;;
+	--kernel) kernel=$2; shift 2 ;;
+	--kernel-b) kernel_b=$2; shift 2 ;;
+	--initrd) initrd=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--no-kho) kho=""; shift ;;
+	--append) extra="$extra $2"; shift 2 ;;
+	*) die "vm-run: unknown option $1" ;;
+	esac
+done
+[ $# = 1 ] || die "usage: vm-run.sh [options] GUEST_SCRIPT"
+script=$1
+[ -f "$script" ] || die "vm-run: no guest script $script"
+[ -f "$kernel" ] && [ -f "$initrd" ] || die "vm-run: kernel or initrd missing: run 'make guest'"
+name=${name:-$(basename "$script" .sh)}
+run=$CACHE/runs/$name
+
+rm -rf "$run" && mkdir -p "$run/boot"
+cp "$script" "$run/guest.sh"
+ln "$initrd" "$run/boot/initrd.img" 2>/dev/null || cp "$initrd" "$run/boot/initrd.img"
+ln "$kernel" "$run/boot/kernel-A" 2>/dev/null || cp "$kernel" "$run/boot/kernel-A"
+if [ -n "$kernel_b" ]; then
+	ln "$kernel_b" "$run/boot/kernel-B" 2>/dev/null || cp "$kernel_b" "$run/boot/kernel-B"
+fi
+
+# The persistent trace instance lives in a reserve_mem region, which KHO
+# hands over; both kernels keep the same command line for it.
+cmdline="console=ttyS0 panic=-1 oops=panic $kho kho_scratch=16M,256M,64M"
+cmdline="$cmdline reserve_mem=12M:4096:trace trace_instance=boot_map@trace"
+cmdline="$cmdline khop_stage=1$extra"
+
+set +e
+timeout -k 10 "$timeout" qemu-system-x86_64 \
+	-machine q35 -cpu max -smp 2 -m "$mem" \
+	-display none -monitor none -no-reboot \
+	-serial "file:$run/console.log" \
+	-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
+	-virtfs "local,path=$run,mount_tag=host,security_model=none,id=host" \
+	</dev/null
+qrc=$?
+set -e
+verdict=$(cat "$run/verdict" 2>/dev/null || true)
+if [ "$qrc" = 124 ]; then
+	echo "vm-run: $name: timed out after ${timeout}s (console: $run/console.log)" >&2
+	tail -n 30 "$run/console.log" >&2 || true
+	exit 124
+fi
+case "$verdict" in
+PASS) exit 0 ;;
+*)
+	echo "vm-run: $name: ${verdict:-no verdict (qemu exit $qrc)} (console: $run/console.log)" >&2
+	tail -n 30 "$run/console.log" >&2 || true
+	exit 1 ;;
+esac
