@@ -11,6 +11,7 @@
 #     --timeout SEC     whole-run limit (default 300)
 #     --no-kho          boot without kho=on (to show that tests notice)
 #     --append ARGS     extra kernel parameters
+#     --set KEY=VALUE   a parameter for the guest script (guest: param KEY)
 # The guest script runs as `sh guest.sh STAGE` in /host (the run directory,
 # shared over 9p), once per boot. Exit code: 0 when the guest wrote PASS
 # to /host/verdict, 1 on FAIL or no verdict, 124 on timeout. The serial
@@ -23,6 +24,7 @@ kernel=$CACHE/build/guest/kernel-A
 kernel_b=""
 initrd=$CACHE/build/guest/initrd.img
 mem=2G timeout=300 kho="kho=on" name="" extra=""
+params=()
 while [ $# -gt 1 ]; do
 	case "$1" in
 	--name) name=$2; shift 2 ;;
@@ -33,6 +35,7 @@ while [ $# -gt 1 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--no-kho) kho=""; shift ;;
 	--append) extra="$extra $2"; shift 2 ;;
+	--set) params+=("$2"); shift 2 ;;
 	*) die "vm-run: unknown option $1" ;;
 	esac
 done
@@ -45,6 +48,7 @@ run=$CACHE/runs/$name
 
 rm -rf "$run" && mkdir -p "$run/boot"
 cp "$script" "$run/guest.sh"
+printf '%s\n' "${params[@]}" >"$run/params"
 ln "$initrd" "$run/boot/initrd.img" 2>/dev/null || cp "$initrd" "$run/boot/initrd.img"
 ln "$kernel" "$run/boot/kernel-A" 2>/dev/null || cp "$kernel" "$run/boot/kernel-A"
 if [ -n "$kernel_b" ]; then

@@ -10,6 +10,11 @@ cmdline_value() {
 	return 1
 }
 
+# A parameter the host passed with vm-run.sh --set KEY=VALUE.
+param() {
+	sed -n "s/^$1=//p" /host/params | head -n 1
+}
+
 # End the test: a reset ends QEMU (it runs with -no-reboot).
 guest_halt() {
 	sync

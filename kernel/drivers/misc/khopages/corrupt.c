@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test-only: damage the committed handover on purpose, so tests can show
+ * that the next kernel refuses it cleanly. Write one word to
+ * /sys/kernel/debug/khopages/corrupt_handover after COMMIT:
+ *
+ *   old-format   root compatible becomes "khopages-v0"
+ *   counts       the first session announces one page more than it has
+ *   chunk-magic  the first session's first table chunk loses its magic
+ *   frame        the first folio points past the end of memory
+ */
+#include <linux/debugfs.h>
+#include <linux/libfdt.h>
+#include <linux/memblock.h>
+#include <linux/mm.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "khopages.h"
+
+static struct khop_session *khop_first_committed(void)
+{
+	struct khop_session *s;
+
+	list_for_each_entry(s, &khop_sessions, node)
+		if (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED &&
+		    s->table.nr_chunks)
+			return s;
+	return NULL;
+}
+
+static int khop_corrupt_counts(void *fdt, struct khop_session *s)
+{
+	int node = fdt_subnode_offset(fdt, 0, s->name);
+	u64 pages = s->table.nr_pages + 1;
+
+	if (node < 0)
+		return -ENOENT;
+	return fdt_setprop_inplace(fdt, node, KHOPAGES_PROP_NR_PAGES, &pages,
+				   sizeof(pages)) ? -EINVAL : 0;
+}
+
+static int khop_corrupt_frame(struct khop_session *s)
+{
+	struct khopages_chunk *c = s->table.chunks[0];
+	u64 pfn_mask = BIT_ULL(KHOPAGES_W_PFN_BITS) - 1;
+	u32 i;
+
+	for (i = 0; i < c->nr_words; i++) {
+		u64 kind = c->words[i] >> KHOPAGES_W_KIND_SHIFT;
+
+		if (kind == KHOPAGES_W_RANGE) {
+			i++;	/* skip the range's address word */
+			continue;
+		}
+		if (kind == KHOPAGES_W_RUN || kind == KHOPAGES_W_GAP) {
+			c->words[i] = (c->words[i] & ~pfn_mask) |
+				      ALIGN(max_pfn + 1, 512);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int khop_corrupt_magic(struct khop_session *s)
+{
+	s->table.chunks[0]->magic ^= 0xff;
+	return 0;
+}
+
+static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
+				  size_t len, loff_t *ppos)
+{
+	struct khop_session *s;
+	char how[32];
+	void *fdt;
+	int err;
+
+	if (len >= sizeof(how) || copy_from_user(how, ubuf, len))
+		return -EINVAL;
+	how[len] = '\0';
+	strim(how);
+
+	mutex_lock(&khop_lock);
+	fdt = khop_published_blob();
+	s = khop_first_committed();
+	if (!fdt || !s)
+		err = -ENOENT;
+	else if (!strcmp(how, "old-format"))
+		err = fdt_setprop_inplace(fdt, 0, "compatible", "khopages-v0",
+					  sizeof("khopages-v0")) ? -EINVAL : 0;
+	else if (!strcmp(how, "counts"))
+		err = khop_corrupt_counts(fdt, s);
+	else if (!strcmp(how, "chunk-magic"))
+		err = khop_corrupt_magic(s);
+	else if (!strcmp(how, "frame"))
+		err = khop_corrupt_frame(s);
+	else
+		err = -EINVAL;
+	mutex_unlock(&khop_lock);
+	if (!err)
+		pr_warn("khopages: handover deliberately corrupted (%s) for a test\n",
+			how);
+	return err ?: len;
+}
+
+static const struct file_operations khop_corrupt_fops = {
+	.owner = THIS_MODULE,
+	.write = khop_corrupt_write,
+};
+
+/**
+ * khop_corrupt_init() - create the test-only corruption knob.
+ * @dir: the driver's debugfs directory.
+ */
+void khop_corrupt_init(struct dentry *dir)
+{
+	debugfs_create_file("corrupt_handover", 0200, dir, NULL,
+			    &khop_corrupt_fops);
+}

@@ -1,0 +1,486 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Incoming sessions: at boot, read and validate the subtree the previous
+ * kernel handed over; on MAP, restore the preserved folios and install them
+ * into the caller as ordinary anonymous memory; on FINISH, give back what
+ * nobody mapped.
+ *
+ * A folio can be restored from KHO once. khop_in_folios counts, per folio,
+ * the incoming sessions that name it, and remembers whether it was
+ * restored (then the driver holds one reference until the last of those
+ * sessions finishes) and whether it was ever mapped (a second, unrelated
+ * mapping then gets a copy: one folio is anonymous memory of one fork
+ * hierarchy only).
+ *
+ * Context: everything here runs under khop_lock.
+ */
+#include <linux/highmem.h>
+#include <linux/io.h>
+#include <linux/kexec_handover.h>
+#include <linux/libfdt.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/pagewalk.h>
+#include <linux/slab.h>
+
+#include "khopages.h"
+#include "khopages_trace.h"
+
+#define KHOP_IN_RESTORED	1UL
+#define KHOP_IN_MAPPED		2UL
+#define KHOP_IN_USERS_SHIFT	2
+
+static DEFINE_XARRAY(khop_in_folios);
+
+static bool khop_in_pfn_ok(u64 pfn, unsigned int order)
+{
+	u64 last = pfn + (1ULL << order) - 1;
+
+	return pfn_valid(pfn) && pfn_valid(last) && pfn_to_online_page(pfn) &&
+	       !kho_scratch_overlap(PFN_PHYS(pfn), PAGE_SIZE << order);
+}
+
+static const void *khop_prop(const void *fdt, int node, const char *name,
+			     int len)
+{
+	int got;
+	const void *p = fdt_getprop(fdt, node, name, &got);
+
+	return p && got == len ? p : NULL;
+}
+
+/* Restore the table chunks (once validated) so FINISH can free them. */
+static int khop_in_take_chunks(struct khop_session *s, phys_addr_t phys)
+{
+	while (phys) {
+		struct folio *folio;
+		void *p;
+
+		p = kvrealloc(s->table.chunks,
+			      (s->table.nr_chunks + 1) * sizeof(void *),
+			      GFP_KERNEL);
+		if (!p)
+			return -ENOMEM;
+		s->table.chunks = p;
+		folio = kho_restore_folio(phys);
+		if (!folio)
+			return -EINVAL;
+		s->table.chunks[s->table.nr_chunks++] = folio_address(folio);
+		phys = s->table.chunks[s->table.nr_chunks - 1]->next;
+	}
+	return 0;
+}
+
+/* Count the distinct folios of a session, here and in khop_in_folios. */
+static int khop_in_index_folios(struct khop_session *s)
+{
+	struct khop_reader r;
+	struct khop_entry e;
+	bool new_range;
+	int ret;
+
+	khop_reader_init(&r, s->table.nr_chunks ? s->table.chunks[0] : NULL,
+			 s->table.nr_words);
+	while ((ret = khop_reader_next(&r, &e, &new_range)) > 0) {
+		unsigned long val;
+
+		s->info.nr_pages += 1UL << e.order;
+		if (xa_load(&s->folios, e.pfn))
+			continue;
+		ret = xa_err(xa_store(&s->folios, e.pfn, xa_mk_value(e.order),
+				      GFP_KERNEL));
+		if (ret)
+			return ret;
+		val = xa_to_value(xa_load(&khop_in_folios, e.pfn));
+		val += 1UL << KHOP_IN_USERS_SHIFT;
+		ret = xa_err(xa_store(&khop_in_folios, e.pfn, xa_mk_value(val),
+				      GFP_KERNEL));
+		if (ret)
+			return ret;
+		s->info.nr_folios++;
+		s->info.folios_by_order[min_t(unsigned int, e.order,
+					      KHOPAGES_MAX_ORDERS - 1)]++;
+	}
+	return ret;
+}
+
+static int khop_in_session(const void *fdt, int node, const char **why)
+{
+	const char *name = fdt_get_name(fdt, node, NULL);
+	const u64 *nr_pages, *nr_refs, *nr_words, *table;
+	struct khop_limits lim = { .pfn_ok = khop_in_pfn_ok };
+	struct khop_session *s;
+	const u32 *pids;
+	int len, err;
+
+	if (!name || !khop_name_valid(name) || khop_session_find(name, KHOP_IN)) {
+		*why = "bad or duplicate session name";
+		return -EINVAL;
+	}
+	pids = fdt_getprop(fdt, node, KHOPAGES_PROP_PIDS, &len);
+	nr_pages = khop_prop(fdt, node, KHOPAGES_PROP_NR_PAGES, sizeof(u64));
+	nr_refs = khop_prop(fdt, node, KHOPAGES_PROP_NR_FOLIOS, sizeof(u64));
+	nr_words = khop_prop(fdt, node, KHOPAGES_PROP_NR_WORDS, sizeof(u64));
+	table = khop_prop(fdt, node, KHOPAGES_PROP_TABLE, sizeof(u64));
+	if (!pids || len <= 0 || len % sizeof(u32) || !nr_pages || !nr_refs ||
+	    !nr_words || !table) {
+		*why = "missing or malformed session property";
+		return -EINVAL;
+	}
+	if (*table && khop_validate_chunk(*table, why))
+		return -EINVAL;
+
+	s = khop_session_alloc(name, KHOP_IN);
+	if (!s)
+		return -ENOMEM;
+	s->pids = kvmemdup(pids, len, GFP_KERNEL);
+	if (!s->pids) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	s->nr_pids = len / sizeof(u32);
+	lim.pids = s->pids;
+	lim.nr_pids = s->nr_pids;
+	lim.nr_words = *nr_words;
+	lim.nr_pages = *nr_pages;
+	lim.nr_refs = *nr_refs;
+	err = khop_validate_table(*table ? phys_to_virt(*table) : NULL, &lim,
+				  &s->ranges, &s->nr_ranges, why);
+	if (err)
+		goto fail;
+	err = khop_in_take_chunks(s, *table);
+	if (err) {
+		*why = "a table chunk is not preserved memory";
+		goto fail;
+	}
+	s->table.nr_words = *nr_words;
+	err = khop_in_index_folios(s);
+	if (err)
+		goto fail;
+	s->state = KHOPAGES_STATE_INCOMING;
+	s->info.meta_bytes = (u64)s->table.nr_chunks * KHOPAGES_CHUNK_SIZE;
+	list_add_tail(&s->node, &khop_sessions);
+	pr_info("khopages: session %s: %llu pages in %llu folios from %u processes\n",
+		s->name, s->info.nr_pages, s->info.nr_folios, s->nr_pids);
+	return 0;
+fail:
+	khop_in_finish(s);
+	khop_session_free(s);
+	return err;
+}
+
+/**
+ * khop_in_load() - take over the sessions the previous kernel handed over.
+ *
+ * Every session is validated on its own; an invalid one is refused with a
+ * kernel message, the others are offered. A handover in a format this
+ * kernel does not read is refused whole.
+ *
+ * Return: number of sessions refused (0 when all are fine or there are
+ * none).
+ */
+int khop_in_load(void)
+{
+	const char *why = NULL;
+	const char *compat;
+	phys_addr_t phys;
+	size_t size;
+	int node, refused = 0, err;
+	void *fdt;
+
+	err = kho_retrieve_subtree(KHOPAGES_FDT_NAME, &phys, &size);
+	if (err)
+		return 0;	/* no handover for us */
+	fdt = phys_to_virt(phys);
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > size) {
+		pr_err("khopages: handover refused: not a valid FDT\n");
+		return 1;
+	}
+	compat = fdt_getprop(fdt, 0, "compatible", NULL);
+	if (!compat || fdt_node_check_compatible(fdt, 0, KHOPAGES_COMPATIBLE)) {
+		pr_err("khopages: handover refused: format '%s', this kernel reads '%s'\n",
+		       compat ?: "(none)", KHOPAGES_COMPATIBLE);
+		return 1;
+	}
+
+	mutex_lock(&khop_lock);
+	fdt_for_each_subnode(node, fdt, 0) {
+		err = khop_in_session(fdt, node, &why);
+		if (err) {
+			pr_err("khopages: session %s refused: %s\n",
+			       fdt_get_name(fdt, node, NULL) ?: "?",
+			       err == -ENOMEM ? "out of memory" : why);
+			refused++;
+		}
+	}
+	mutex_unlock(&khop_lock);
+	/* Everything needed was copied out: free the blob. */
+	kho_restore_free(fdt);
+	return refused;
+}
+
+static struct khop_range *khop_in_next_range(struct khop_session *s,
+					     struct khop_range *from,
+					     pid_t pid, u64 start, u64 end)
+{
+	struct khop_range *r = from ? from + 1 : s->ranges;
+
+	for (; r < s->ranges + s->nr_ranges; r++)
+		if (r->pid == pid && r->start < end && r->end > start)
+			return r;
+	return NULL;
+}
+
+/* Visit the folios of @r inside [start, end); stop on a non-zero return. */
+static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
+			int (*fn)(struct khop_range *r, struct khop_entry *e,
+				  void *arg), void *arg)
+{
+	struct khop_reader rd = r->reader;
+	struct khop_entry e;
+	bool new_range, first = true;
+	int ret;
+
+	while ((ret = khop_reader_next(&rd, &e, &new_range)) > 0) {
+		if (new_range && !first)
+			break;
+		first = false;
+		if (e.va + (PAGE_SIZE << e.order) <= start)
+			continue;
+		if (e.va >= end)
+			break;
+		ret = fn(r, &e, arg);
+		if (ret)
+			return ret;
+	}
+	return ret < 0 ? ret : 0;
+}
+
+struct khop_map_ctx {
+	struct khop_session *s;
+	struct vm_area_struct *vma;
+	struct khopages_map *arg;
+	u64 start;
+	u64 end;
+};
+
+static bool khop_in_bits(struct khop_range *r, struct khop_entry *e,
+			 bool set)
+{
+	unsigned long first = (e->va - r->start) >> PAGE_SHIFT;
+	unsigned long nr = 1UL << e->order;
+
+	if (set) {
+		bitmap_set(r->mapped, first, nr);
+		return true;
+	}
+	return find_next_bit(r->mapped, first + nr, first) < first + nr;
+}
+
+/* Pass 1: everything that can be refused is refused before any change. */
+static int khop_in_check(struct khop_range *r, struct khop_entry *e,
+			 void *arg)
+{
+	struct khop_map_ctx *c = arg;
+	u64 addr = c->arg->dst_va + (e->va - c->start);
+	struct folio_walk fw;
+	struct folio *found;
+	int ret = 0;
+
+	if (e->va < c->start || e->va + (PAGE_SIZE << e->order) > c->end)
+		return -EINVAL;	/* a large folio must be mapped whole */
+	if (!IS_ALIGNED(addr, PAGE_SIZE << e->order))
+		return -EINVAL;
+	if (khop_in_bits(r, e, false))
+		return -EALREADY;
+	found = folio_walk_start(&fw, c->vma, addr, 0);
+	if (found) {
+		if (fw.page != pfn_to_page(e->pfn))
+			ret = -EEXIST;
+		folio_walk_end(&fw, c->vma);
+	}
+	return ret;
+}
+
+static int khop_in_copy(struct khop_map_ctx *c, struct folio *src, u64 addr)
+{
+	unsigned long i;
+	int err;
+
+	for (i = 0; i < folio_nr_pages(src); i++) {
+		u64 a = addr + i * PAGE_SIZE;
+		struct folio *dst = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0,
+						    c->vma, a);
+
+		if (!dst)
+			return -ENOMEM;
+		copy_highpage(&dst->page, folio_page(src, i));
+		err = khopages_map_folio(c->vma, a, dst);
+		if (err) {
+			folio_put(dst);
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Pass 2: map, share or copy one folio. */
+static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
+			   void *arg)
+{
+	struct khop_map_ctx *c = arg;
+	u64 addr = c->arg->dst_va + (e->va - c->start);
+	u64 nr = 1ULL << e->order;
+	struct folio_walk fw;
+	struct folio *folio;
+	unsigned long val;
+	int err;
+
+	folio = folio_walk_start(&fw, c->vma, addr, 0);
+	if (folio) {
+		/* Inherited from a restored parent: the same frame, keep it. */
+		folio_walk_end(&fw, c->vma);
+		c->arg->nr_shared += nr;
+		khop_in_bits(r, e, true);
+		return 0;
+	}
+	val = xa_to_value(xa_load(&khop_in_folios, e->pfn));
+	if (!(val & KHOP_IN_RESTORED)) {
+		folio = kho_restore_folio(PFN_PHYS(e->pfn));
+		if (!folio)
+			return -EIO;
+		val |= KHOP_IN_RESTORED;
+		xa_store(&khop_in_folios, e->pfn, xa_mk_value(val), GFP_KERNEL);
+		if (folio_order(folio) != e->order)
+			return -EIO;
+	}
+	folio = pfn_folio(e->pfn);
+	if (val & KHOP_IN_MAPPED) {
+		err = khop_in_copy(c, folio, addr);
+		if (!err)
+			c->arg->nr_copied += nr;
+	} else {
+		folio_get(folio);	/* becomes the mapping's reference */
+		err = khopages_map_folio(c->vma, addr, folio);
+		if (err) {
+			folio_put(folio);
+		} else {
+			c->arg->nr_mapped += nr;
+			xa_store(&khop_in_folios, e->pfn,
+				 xa_mk_value(val | KHOP_IN_MAPPED), GFP_KERNEL);
+		}
+	}
+	if (!err)
+		khop_in_bits(r, e, true);
+	return err;
+}
+
+static int khop_in_alloc_bits(struct khop_range *r)
+{
+	if (!r->mapped)
+		r->mapped = kvcalloc(BITS_TO_LONGS((r->end - r->start) >>
+						   PAGE_SHIFT),
+				     sizeof(long), GFP_KERNEL);
+	return r->mapped ? 0 : -ENOMEM;
+}
+
+/**
+ * khop_in_map() - MAP: install recorded folios into the caller.
+ * @s:   the incoming session the caller opened.
+ * @arg: checked arguments; the counters are filled in.
+ *
+ * Everything that can be refused (nothing recorded, a large folio cut by
+ * the range, a different page already mapped, pages mapped before) is
+ * refused before anything is mapped. Running out of memory half way
+ * leaves the pages mapped so far in place (reported in @arg).
+ *
+ * Context: khop_lock held.
+ * Return: 0 or a negative errno as documented in the UAPI header.
+ */
+int khop_in_map(struct khop_session *s, struct khopages_map *arg)
+{
+	struct khop_map_ctx c = {
+		.s = s, .arg = arg, .start = arg->orig_va,
+		.end = arg->orig_va + arg->len,
+	};
+	struct mm_struct *mm = current->mm;
+	struct khop_range *r;
+	int err;
+
+	err = mmap_write_lock_killable(mm);
+	if (err)
+		return err;
+	c.vma = vma_lookup(mm, arg->dst_va);
+	if (!c.vma || !vma_is_anonymous(c.vma) ||
+	    (c.vma->vm_flags & (VM_SHARED | VM_HUGETLB | VM_PFNMAP | VM_IO)) ||
+	    arg->dst_va + arg->len > c.vma->vm_end) {
+		err = -EFAULT;
+		goto out;
+	}
+	vma_start_write(c.vma);
+	r = khop_in_next_range(s, NULL, arg->pid, c.start, c.end);
+	if (!r) {
+		err = -ENOENT;
+		goto out;
+	}
+	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end)) {
+		err = khop_in_alloc_bits(r);
+		if (!err)
+			err = khop_in_walk(r, c.start, c.end, khop_in_check, &c);
+	}
+	r = khop_in_next_range(s, NULL, arg->pid, c.start, c.end);
+	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end))
+		err = khop_in_walk(r, c.start, c.end, khop_in_map_one, &c);
+out:
+	mmap_write_unlock(mm);
+	s->info.nr_mapped += arg->nr_mapped;
+	s->info.nr_shared += arg->nr_shared;
+	s->info.nr_copied += arg->nr_copied;
+	trace_khopages_map(s->name, arg->pid, arg->orig_va, arg->dst_va,
+			   arg->len, arg->nr_mapped, arg->nr_shared,
+			   arg->nr_copied, err);
+	return err;
+}
+
+/**
+ * khop_in_finish() - release what an incoming session still holds.
+ * @s: the session, off the session list (or never listed).
+ *
+ * Folios no other incoming session names are given back: the driver's
+ * reference on restored ones is dropped (a mapping keeps its own), and
+ * those never restored are restored and freed. The table chunks are freed.
+ *
+ * Context: khop_lock held.
+ */
+void khop_in_finish(struct khop_session *s)
+{
+	unsigned long pfn, val;
+	unsigned int i;
+	void *entry;
+
+	xa_for_each(&s->folios, pfn, entry) {
+		val = xa_to_value(xa_load(&khop_in_folios, pfn));
+		if (val >> KHOP_IN_USERS_SHIFT > 1) {
+			xa_store(&khop_in_folios, pfn,
+				 xa_mk_value(val - (1UL << KHOP_IN_USERS_SHIFT)),
+				 GFP_KERNEL);
+			continue;
+		}
+		xa_erase(&khop_in_folios, pfn);
+		if (val & KHOP_IN_RESTORED) {
+			folio_put(pfn_folio(pfn));
+		} else {
+			struct folio *folio = kho_restore_folio(PFN_PHYS(pfn));
+
+			if (folio) {
+				s->info.nr_released += folio_nr_pages(folio);
+				folio_put(folio);
+			}
+		}
+	}
+	xa_destroy(&s->folios);
+	for (i = 0; i < s->table.nr_chunks; i++)
+		folio_put(virt_to_folio(s->table.chunks[i]));
+	s->table.nr_chunks = 0;
+	trace_khopages_finish(s->name, s->info.nr_mapped, s->info.nr_released);
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * khopages internals shared by the driver's files.
+ *
+ * Locking: one mutex, khop_lock, serialises every session state change,
+ * the session list and the global folio indexes (khop_out_folios,
+ * khop_in_folios). ioctls that touch user memory take the target's or the
+ * caller's mmap_lock inside khop_lock; nothing takes khop_lock under an
+ * mmap_lock.
+ */
+#ifndef _KHOPAGES_INTERNAL_H
+#define _KHOPAGES_INTERNAL_H
+
+#include <linux/kho/abi/khopages.h>
+#include <linux/khopages.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/xarray.h>
+
+/* --- the handover table (table.c) */
+
+/**
+ * struct khop_table - a table being written (outgoing) or read (incoming).
+ * @chunks:     chunk addresses in order (kvmalloc'ed array, kernel-only).
+ * @nr_chunks:  chunks in use.
+ * @max_chunks: room in @chunks.
+ * @nr_words:   words in the whole table.
+ * @nr_pages:   pages described.
+ * @nr_refs:    folio references (RUN counts plus GAP words).
+ * @cursor:     writer: virtual address the next folio would continue at.
+ * @run:        writer: last RUN word, to extend it; NULL when none.
+ * @run_next_pfn: writer: pfn that would extend @run.
+ */
+struct khop_table {
+	struct khopages_chunk **chunks;
+	unsigned int nr_chunks;
+	unsigned int max_chunks;
+	u64 nr_words;
+	u64 nr_pages;
+	u64 nr_refs;
+	u64 cursor;
+	u64 *run;
+	u64 run_next_pfn;
+};
+
+/**
+ * struct khop_entry - one folio of a decoded table.
+ * @pid:   process the folio belonged to.
+ * @va:    its virtual address there.
+ * @pfn:   first frame.
+ * @order: folio order.
+ */
+struct khop_entry {
+	pid_t pid;
+	u64 va;
+	u64 pfn;
+	unsigned int order;
+};
+
+/**
+ * struct khop_reader - walks the words of a table, across chunks.
+ * @chunk: current chunk; NULL at the end.
+ * @idx:   next word in @chunk.
+ * @left:  words still to read in the whole table.
+ * @pid:   pid of the current range, or -1 before the first RANGE word.
+ * @cursor: virtual address of the next folio.
+ * @run_left: folios left in the current RUN word.
+ * @run_pfn:  pfn of the next folio of that run.
+ * @run_order: order of that run.
+ */
+struct khop_reader {
+	const struct khopages_chunk *chunk;
+	u32 idx;
+	u64 left;
+	pid_t pid;
+	u64 cursor;
+	u64 run_left;
+	u64 run_pfn;
+	unsigned int run_order;
+};
+
+int khop_table_init(struct khop_table *t);
+void khop_table_free(struct khop_table *t);
+int khop_table_begin_range(struct khop_table *t, pid_t pid, u64 va);
+int khop_table_add(struct khop_table *t, u64 va, u64 pfn, unsigned int order);
+u64 khop_table_meta_bytes(const struct khop_table *t);
+phys_addr_t khop_table_phys(const struct khop_table *t);
+
+void khop_reader_init(struct khop_reader *r, const struct khopages_chunk *first,
+		      u64 nr_words);
+int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
+		     bool *new_range);
+
+/* --- validation of an incoming table (validate.c) */
+
+/**
+ * struct khop_range - one preserved range of an incoming session.
+ * @pid:    process.
+ * @start:  first virtual address.
+ * @end:    end of the span (exclusive), holes included.
+ * @reader: reader positioned at the range's first folio.
+ * @mapped: bitmap, one bit per page of the span, set once mapped.
+ */
+struct khop_range {
+	pid_t pid;
+	u64 start;
+	u64 end;
+	struct khop_reader reader;
+	unsigned long *mapped;
+};
+
+/**
+ * struct khop_limits - what a valid table may contain.
+ * @pids:      the session's pids.
+ * @nr_pids:   entries in @pids.
+ * @nr_words:  words announced in the FDT.
+ * @nr_pages:  pages announced.
+ * @nr_refs:   folio references announced.
+ * @pfn_ok:    returns true when a folio at pfn/order may be preserved memory.
+ */
+struct khop_limits {
+	const u32 *pids;
+	unsigned int nr_pids;
+	u64 nr_words;
+	u64 nr_pages;
+	u64 nr_refs;
+	bool (*pfn_ok)(u64 pfn, unsigned int order);
+};
+
+int khop_validate_table(const struct khopages_chunk *first,
+			const struct khop_limits *lim,
+			struct khop_range **ranges, unsigned int *nr_ranges,
+			const char **why);
+int khop_validate_chunk(phys_addr_t phys, const char **why);
+
+/* --- sessions (session.c) */
+
+enum khop_dir { KHOP_OUT, KHOP_IN };
+
+/**
+ * struct khop_session - a named set of preserved pages.
+ * @node:     in khop_sessions.
+ * @name:     session name.
+ * @dir:      outgoing (created here) or incoming (received at boot).
+ * @state:    enum khopages_state.
+ * @owner:    file that created (OPEN state) or attached (CLAIMED) it.
+ * @pids:     distinct pids (kvmalloc'ed).
+ * @nr_pids:  entries in @pids.
+ * @table:    outgoing: the table being written; incoming: the chunk list.
+ * @folios:   distinct folios of this session: pfn -> xa_mk_value(order).
+ * @ranges:   incoming: decoded ranges, sorted by pid then address.
+ * @nr_ranges: entries in @ranges.
+ * @info:     statistics as reported by STATS.
+ */
+struct khop_session {
+	struct list_head node;
+	char name[KHOPAGES_NAME_MAX];
+	enum khop_dir dir;
+	u32 state;
+	struct file *owner;
+	u32 *pids;
+	unsigned int nr_pids;
+	struct khop_table table;
+	struct xarray folios;
+	struct khop_range *ranges;
+	unsigned int nr_ranges;
+	struct khopages_session_info info;
+};
+
+extern struct mutex khop_lock;
+extern struct list_head khop_sessions;
+
+struct khop_session *khop_session_find(const char *name, enum khop_dir dir);
+struct khop_session *khop_session_alloc(const char *name, enum khop_dir dir);
+void khop_session_free(struct khop_session *s);
+int khop_session_add_pid(struct khop_session *s, pid_t pid);
+void khop_session_fill_info(struct khop_session *s,
+			    struct khopages_session_info *info);
+bool khop_name_valid(const char *name);
+
+/* --- outgoing (outgoing.c) and the published subtree (publish.c) */
+int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg);
+int khop_out_commit(struct khop_session *s);
+void khop_out_release(struct khop_session *s);
+int khop_publish(void);
+void *khop_published_blob(void);
+
+/* --- incoming (incoming.c) */
+int khop_in_map(struct khop_session *s, struct khopages_map *arg);
+void khop_in_finish(struct khop_session *s);
+int khop_in_load(void);
+
+/* --- views (debugfs.c) and the test-only corruption knob (corrupt.c) */
+struct dentry;
+void khop_debugfs_init(void);
+#ifdef CONFIG_KHOPAGES_TEST_CORRUPT
+void khop_corrupt_init(struct dentry *dir);
+#else
+static inline void khop_corrupt_init(struct dentry *dir) { }
+#endif
+
+#endif /* _KHOPAGES_INTERNAL_H */

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit tests of the handover table: what the writer encodes, that the
+ * reader gives it back, and that the validator refuses corrupted tables.
+ */
+#include <kunit/test.h>
+#include <linux/io.h>
+#include <linux/kexec_handover.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "khopages.h"
+
+#define BASE_PFN	0x100000ULL
+#define BASE_VA		0x7f0000000000ULL
+
+static bool accept_all(u64 pfn, unsigned int order)
+{
+	return true;
+}
+
+static bool refuse_high(u64 pfn, unsigned int order)
+{
+	return pfn < BASE_PFN + 0x10000;
+}
+
+struct table_case {
+	struct khop_table t;
+	u32 pids[2];
+	struct khop_limits lim;
+};
+
+static void case_init(struct kunit *test, struct table_case *c)
+{
+	if (!kho_is_enabled())
+		kunit_skip(test, "KHO is not enabled (boot with kho=on)");
+	KUNIT_ASSERT_EQ(test, khop_table_init(&c->t), 0);
+	c->pids[0] = 100;
+	c->pids[1] = 200;
+	c->lim.pids = c->pids;
+	c->lim.nr_pids = 2;
+	c->lim.pfn_ok = accept_all;
+}
+
+static void case_limits(struct table_case *c)
+{
+	c->lim.nr_words = c->t.nr_words;
+	c->lim.nr_pages = c->t.nr_pages;
+	c->lim.nr_refs = c->t.nr_refs;
+}
+
+static int case_validate(struct table_case *c, unsigned int *nr_ranges)
+{
+	struct khop_range *ranges = NULL;
+	const char *why;
+	int err;
+
+	err = khop_validate_table(c->t.nr_chunks ? c->t.chunks[0] : NULL,
+				  &c->lim, &ranges, nr_ranges, &why);
+	kvfree(ranges);
+	return err;
+}
+
+/* Scattered pages: one word each, plus the two words of the range. */
+static void khop_test_scattered(struct kunit *test)
+{
+	struct table_case c;
+	unsigned int i, nr;
+
+	case_init(test, &c);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 100, BASE_VA), 0);
+	for (i = 0; i < 1000; i++)
+		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + i * PAGE_SIZE,
+						     BASE_PFN + 2 * i, 0), 0);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 1002ULL);
+	KUNIT_EXPECT_EQ(test, c.t.nr_pages, 1000ULL);
+	KUNIT_EXPECT_LE(test, c.t.nr_words * 8, 8ULL * 1000 + 16);
+	case_limits(&c);
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), 0);
+	KUNIT_EXPECT_EQ(test, nr, 1U);
+	khop_table_free(&c.t);
+}
+
+/* Contiguous frames and huge pages collapse into one RUN word. */
+static void khop_test_contiguous_and_huge(struct kunit *test)
+{
+	struct table_case c;
+	unsigned int i;
+
+	case_init(test, &c);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 100, BASE_VA), 0);
+	for (i = 0; i < 4096; i++)
+		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + i * PAGE_SIZE,
+						     BASE_PFN + i, 0), 0);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 3ULL);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 200, BASE_VA), 0);
+	for (i = 0; i < 64; i++)
+		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + i * SZ_2M,
+						     BASE_PFN + 0x200000 + i * 512,
+						     9), 0);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 6ULL);
+	KUNIT_EXPECT_EQ(test, c.t.nr_pages, 4096ULL + 64 * 512);
+	khop_table_free(&c.t);
+}
+
+/* What the reader decodes is exactly what was written, holes included. */
+static void khop_test_round_trip(struct kunit *test)
+{
+	static const struct { u64 va; u64 pfn; unsigned int order; } in[] = {
+		{ BASE_VA, BASE_PFN + 7, 0 },
+		{ BASE_VA + 0x1000, BASE_PFN + 8, 0 },		/* extends run */
+		{ BASE_VA + 0x5000, BASE_PFN + 3, 0 },		/* GAP word */
+		{ BASE_VA + 0x200000, BASE_PFN + 0x400, 9 },	/* GAP, huge */
+		{ BASE_VA + 0x400000, BASE_PFN + 0x600, 9 },	/* new RUN */
+		{ BASE_VA + 0x400000000ULL, BASE_PFN + 1, 0 },	/* SKIP+RUN */
+	};
+	struct khop_reader r;
+	struct khop_entry e;
+	struct table_case c;
+	unsigned int i = 0;
+	bool new_range;
+
+	case_init(test, &c);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 100, BASE_VA), 0);
+	for (i = 0; i < ARRAY_SIZE(in); i++)
+		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, in[i].va, in[i].pfn,
+						     in[i].order), 0);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 2ULL + 6);
+
+	khop_reader_init(&r, c.t.chunks[0], c.t.nr_words);
+	for (i = 0; khop_reader_next(&r, &e, &new_range) == 1; i++) {
+		KUNIT_ASSERT_LT(test, i, (unsigned int)ARRAY_SIZE(in));
+		KUNIT_EXPECT_EQ(test, new_range, i == 0);
+		KUNIT_EXPECT_EQ(test, e.pid, 100);
+		KUNIT_EXPECT_EQ(test, e.va, in[i].va);
+		KUNIT_EXPECT_EQ(test, e.pfn, in[i].pfn);
+		KUNIT_EXPECT_EQ(test, e.order, in[i].order);
+	}
+	KUNIT_EXPECT_EQ(test, i, (unsigned int)ARRAY_SIZE(in));
+	khop_table_free(&c.t);
+}
+
+/* A table longer than one chunk reads back across the chain. */
+static void khop_test_many_chunks(struct kunit *test)
+{
+	struct khop_reader r;
+	struct khop_entry e;
+	struct table_case c;
+	unsigned int i, n = 3 * KHOPAGES_CHUNK_WORDS;
+	bool new_range;
+
+	case_init(test, &c);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 200, BASE_VA), 0);
+	for (i = 0; i < n; i++)
+		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + i * PAGE_SIZE,
+						     BASE_PFN + 3 * i, 0), 0);
+	KUNIT_EXPECT_EQ(test, c.t.nr_chunks, 4U);
+	khop_reader_init(&r, c.t.chunks[0], c.t.nr_words);
+	for (i = 0; khop_reader_next(&r, &e, &new_range) == 1; i++)
+		if (e.pfn != BASE_PFN + 3 * i)
+			break;
+	KUNIT_EXPECT_EQ(test, i, n);
+	case_limits(&c);
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &i), 0);
+	khop_table_free(&c.t);
+}
+
+static void build_two_ranges(struct kunit *test, struct table_case *c)
+{
+	case_init(test, c);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c->t, 100, BASE_VA), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_add(&c->t, BASE_VA, BASE_PFN, 0), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_add(&c->t, BASE_VA + SZ_2M,
+					     BASE_PFN + 512, 9), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c->t, 200, BASE_VA), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_add(&c->t, BASE_VA, BASE_PFN + 5, 0), 0);
+	case_limits(c);
+}
+
+/* Each corruption of a valid table is refused. */
+static void khop_test_validator_refuses(struct kunit *test)
+{
+	struct khopages_chunk *chunk;
+	struct table_case c;
+	unsigned int nr;
+	u64 saved;
+
+	build_two_ranges(test, &c);
+	chunk = c.t.chunks[0];
+	KUNIT_ASSERT_EQ(test, case_validate(&c, &nr), 0);
+	KUNIT_EXPECT_EQ(test, nr, 2U);
+
+	c.lim.nr_pages++;
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	c.lim.nr_pages--;
+	c.lim.nr_words++;
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	c.lim.nr_words--;
+	c.lim.nr_refs--;
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	c.lim.nr_refs++;
+
+	c.lim.nr_pids = 1;		/* pid 200 not listed */
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	c.lim.nr_pids = 2;
+
+	c.lim.pfn_ok = refuse_high;	/* a frame outside preserved memory */
+	saved = chunk->words[3];
+	chunk->words[3] = (chunk->words[3] & ~GENMASK_ULL(39, 0)) |
+			  (BASE_PFN + 0x20000);
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	chunk->words[3] = saved;
+	c.lim.pfn_ok = accept_all;
+
+	saved = chunk->words[3];	/* huge folio at an odd frame */
+	chunk->words[3] = (chunk->words[3] & ~GENMASK_ULL(39, 0)) |
+			  (BASE_PFN + 513);
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	chunk->words[3] = saved;
+
+	saved = chunk->words[1];	/* user address out of range */
+	chunk->words[1] = ~0ULL << 12;
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	chunk->words[1] = saved;
+
+	saved = chunk->words[0];	/* folio before any range */
+	chunk->words[0] = 0;
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	chunk->words[0] = saved;
+
+	chunk->nr_words--;		/* truncated chain */
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	chunk->nr_words++;
+
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), 0);
+	khop_table_free(&c.t);
+}
+
+static void khop_test_overlap_and_chunk(struct kunit *test)
+{
+	struct khopages_chunk *chunk;
+	struct table_case c;
+	const char *why;
+	unsigned int nr;
+
+	case_init(test, &c);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 100, BASE_VA), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA, BASE_PFN, 0), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + PAGE_SIZE,
+					     BASE_PFN + 9, 0), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 100, BASE_VA + PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + PAGE_SIZE,
+					     BASE_PFN + 20, 0), 0);
+	case_limits(&c);
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+
+	chunk = c.t.chunks[0];
+	KUNIT_EXPECT_EQ(test, khop_validate_chunk(virt_to_phys(chunk), &why), 0);
+	KUNIT_EXPECT_EQ(test, khop_validate_chunk(virt_to_phys(chunk) + 8, &why),
+			-EINVAL);
+	chunk->magic ^= 1;
+	KUNIT_EXPECT_EQ(test, khop_validate_chunk(virt_to_phys(chunk), &why),
+			-EINVAL);
+	chunk->magic ^= 1;
+	chunk->nr_words = KHOPAGES_CHUNK_WORDS + 1;
+	KUNIT_EXPECT_EQ(test, khop_validate_chunk(virt_to_phys(chunk), &why),
+			-EINVAL);
+	chunk->nr_words = 0;
+	chunk->next = virt_to_phys(chunk);	/* an empty chunk looping */
+	KUNIT_EXPECT_EQ(test, khop_validate_chunk(virt_to_phys(chunk), &why),
+			-EINVAL);
+	chunk->next = 0;
+	khop_table_free(&c.t);
+}
+
+static void khop_test_writer_refuses(struct kunit *test)
+{
+	struct table_case c;
+
+	case_init(test, &c);
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 100, BASE_VA + SZ_1M), 0);
+	KUNIT_EXPECT_EQ(test, khop_table_add(&c.t, BASE_VA, BASE_PFN, 0), -EINVAL);
+	KUNIT_EXPECT_EQ(test, khop_table_add(&c.t, BASE_VA + SZ_1M, 1ULL << 40, 0),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 2ULL);
+	khop_table_free(&c.t);
+}
+
+static struct kunit_case khop_table_cases[] = {
+	KUNIT_CASE(khop_test_scattered),
+	KUNIT_CASE(khop_test_contiguous_and_huge),
+	KUNIT_CASE(khop_test_round_trip),
+	KUNIT_CASE(khop_test_many_chunks),
+	KUNIT_CASE(khop_test_validator_refuses),
+	KUNIT_CASE(khop_test_overlap_and_chunk),
+	KUNIT_CASE(khop_test_writer_refuses),
+	{}
+};
+
+static struct kunit_suite khop_table_suite = {
+	.name = "khopages_table",
+	.test_cases = khop_table_cases,
+};
+
+kunit_test_suite(khop_table_suite);

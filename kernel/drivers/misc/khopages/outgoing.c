@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Outgoing sessions: take the present anonymous pages of a frozen process,
+ * preserve each folio once through KHO and record it in the table.
+ *
+ * Pages are taken with plain references (FOLL_GET), never FOLL_PIN: a pin
+ * of a COW-shared page would copy it and break the sharing between parent
+ * and child. The few pages that sit in KHO scratch (CMA, where the next
+ * kernel boots) are moved out first by a long-term pin of just that page.
+ * A held folio cannot be migrated or freed (our reference), and at commit
+ * it is also taken off the LRU so reclaim and compaction skip it.
+ *
+ * Context: everything here runs under khop_lock.
+ */
+#include <linux/mm.h>
+#include <linux/huge_mm.h>
+#include <linux/kexec_handover.h>
+#include <linux/mmap_lock.h>
+#include <linux/ptrace.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
+#include <linux/swap.h>
+
+#include "khopages.h"
+#include "khopages_trace.h"
+
+/* Session folio values: the order, and whether we isolated it. */
+#define KHOP_F_ORDER		0xffUL
+#define KHOP_F_ISOLATED		0x100UL
+
+/* Preserved folios of all outgoing sessions: pfn -> number of sessions. */
+static DEFINE_XARRAY(khop_out_folios);
+
+#define KHOP_BATCH	512
+
+/* Where a PRESERVE call started, to undo it if it fails half way. */
+struct khop_undo {
+	struct khop_table table;
+	u64 run_word;
+	u32 last_chunk_words;
+	unsigned long *pfns;
+	unsigned int nr_pfns;
+	unsigned int max_pfns;
+	u64 last_moved;
+};
+
+static int khop_hold_new(struct khop_session *s, struct folio *folio,
+			 struct khop_undo *undo)
+{
+	unsigned long pfn = folio_pfn(folio);
+	void *cur;
+	int err;
+
+	if (undo->nr_pfns == undo->max_pfns) {
+		unsigned int m = undo->max_pfns ? undo->max_pfns * 2 : 64;
+		void *p = kvrealloc(undo->pfns, m * sizeof(*undo->pfns),
+				    GFP_KERNEL);
+
+		if (!p)
+			return -ENOMEM;
+		undo->pfns = p;
+		undo->max_pfns = m;
+	}
+	err = xa_err(xa_store(&s->folios, pfn,
+			      xa_mk_value(folio_order(folio)), GFP_KERNEL));
+	if (err)
+		return err;
+	cur = xa_load(&khop_out_folios, pfn);
+	if (!cur) {
+		err = kho_preserve_folio(folio);
+		if (!err)
+			err = xa_err(xa_store(&khop_out_folios, pfn,
+					      xa_mk_value(1), GFP_KERNEL));
+		if (err) {
+			if (!xa_load(&khop_out_folios, pfn))
+				kho_unpreserve_folio(folio);
+			xa_erase(&s->folios, pfn);
+			return err;
+		}
+	} else {
+		xa_store(&khop_out_folios, pfn,
+			 xa_mk_value(xa_to_value(cur) + 1), GFP_KERNEL);
+	}
+	undo->pfns[undo->nr_pfns++] = pfn;
+	s->info.nr_folios++;
+	s->info.folios_by_order[min_t(unsigned int, folio_order(folio),
+				      KHOPAGES_MAX_ORDERS - 1)]++;
+	return 0;
+}
+
+/* Drop one session's hold on a folio; the last one unpreserves it. */
+static void khop_unhold(struct khop_session *s, unsigned long pfn,
+			unsigned long val)
+{
+	struct folio *folio = pfn_folio(pfn);
+	unsigned long users = xa_to_value(xa_load(&khop_out_folios, pfn));
+
+	if (val & KHOP_F_ISOLATED)
+		khopages_putback_folio(folio);
+	if (users <= 1) {
+		xa_erase(&khop_out_folios, pfn);
+		kho_unpreserve_folio(folio);
+	} else {
+		xa_store(&khop_out_folios, pfn, xa_mk_value(users - 1),
+			 GFP_KERNEL);
+	}
+	xa_erase(&s->folios, pfn);
+	folio_put(folio);
+}
+
+static void khop_undo_begin(struct khop_session *s, struct khop_undo *undo)
+{
+	struct khop_table *t = &s->table;
+
+	memset(undo, 0, sizeof(*undo));
+	undo->last_moved = U64_MAX;
+	undo->table = *t;
+	undo->run_word = t->run ? *t->run : 0;
+	if (t->nr_chunks)
+		undo->last_chunk_words = t->chunks[t->nr_chunks - 1]->nr_words;
+}
+
+/* Put the table and the held folios back as they were before the call. */
+static void khop_undo_apply(struct khop_session *s, struct khop_undo *undo)
+{
+	struct khop_table *t = &s->table;
+	unsigned int i;
+
+	for (i = 0; i < undo->nr_pfns; i++) {
+		unsigned long pfn = undo->pfns[i];
+		unsigned int order = xa_to_value(xa_load(&s->folios, pfn));
+
+		s->info.nr_folios--;
+		s->info.folios_by_order[min_t(unsigned int, order,
+					      KHOPAGES_MAX_ORDERS - 1)]--;
+		khop_unhold(s, pfn, order);
+	}
+	while (t->nr_chunks > undo->table.nr_chunks)
+		kho_unpreserve_free(t->chunks[--t->nr_chunks]);
+	if (t->nr_chunks) {
+		t->chunks[t->nr_chunks - 1]->nr_words = undo->last_chunk_words;
+		t->chunks[t->nr_chunks - 1]->next = 0;
+	}
+	t->nr_words = undo->table.nr_words;
+	t->nr_pages = undo->table.nr_pages;
+	t->nr_refs = undo->table.nr_refs;
+	t->cursor = undo->table.cursor;
+	t->run = undo->table.run;
+	t->run_next_pfn = undo->table.run_next_pfn;
+	if (t->run)
+		*t->run = undo->run_word;
+}
+
+/* Ranges of one process may not overlap: the next kernel would refuse. */
+static int khop_check_overlap(struct khop_session *s, pid_t pid, u64 start,
+			      u64 end)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->nr_ranges; i++)
+		if (s->ranges[i].pid == pid && start < s->ranges[i].end &&
+		    s->ranges[i].start < end)
+			return -EEXIST;
+	return 0;
+}
+
+static int khop_remember_span(struct khop_session *s, pid_t pid, u64 start,
+			      u64 end)
+{
+	struct khop_range *r;
+
+	r = kvrealloc(s->ranges, (s->nr_ranges + 1) * sizeof(*r), GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	s->ranges = r;
+	r += s->nr_ranges++;
+	memset(r, 0, sizeof(*r));
+	r->pid = pid;
+	r->start = start;
+	r->end = end;
+	return 0;
+}
+
+/* Every address must be private anonymous memory we can hand over. */
+static int khop_check_vmas(struct mm_struct *mm, u64 start, u64 end)
+{
+	struct vm_area_struct *vma;
+	u64 addr = start;
+
+	while (addr < end) {
+		vma = vma_lookup(mm, addr);
+		if (!vma)
+			return -EFAULT;
+		if (!vma_is_anonymous(vma) ||
+		    (vma->vm_flags & (VM_SHARED | VM_IO | VM_PFNMAP |
+				      VM_HUGETLB | VM_MIXEDMAP)))
+			return -EINVAL;
+		addr = vma->vm_end;
+	}
+	return 0;
+}
+
+/* Move a page out of KHO scratch: a long-term pin migrates it. */
+static int khop_move_out_of_scratch(struct mm_struct *mm, u64 addr)
+{
+	struct page *page;
+	long n;
+
+	n = pin_user_pages_remote(mm, addr, 1, FOLL_LONGTERM, &page, NULL);
+	if (n != 1)
+		return n < 0 ? n : -EBUSY;
+	unpin_user_page(page);
+	return 0;
+}
+
+/*
+ * A large folio is recorded whole only when it lies entirely in the range
+ * at an address aligned to its size; otherwise it is split first.
+ */
+static bool khop_folio_whole(struct folio *folio, struct page *page, u64 va,
+			     u64 end)
+{
+	u64 head = va - folio_page_idx(folio, page) * PAGE_SIZE;
+
+	return IS_ALIGNED(head, folio_size(folio)) && head == va &&
+	       va + folio_size(folio) <= end;
+}
+
+static int khop_split(struct folio *folio)
+{
+	int err;
+
+	folio_get(folio);
+	folio_lock(folio);
+	err = split_folio(folio);
+	folio_unlock(folio);
+	folio_put(folio);
+	return err ? -EBUSY : 0;
+}
+
+/*
+ * Take one batch of pages starting at *addr. Returns 0 when it made
+ * progress (*addr advanced), or an error.
+ */
+static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
+			       pid_t pid, u64 *addr, u64 end,
+			       struct page **pages, bool *range_started,
+			       struct khopages_preserve *arg,
+			       struct khop_undo *undo)
+{
+	u64 va = *addr;
+	unsigned long nr = min_t(u64, KHOP_BATCH, (end - va) >> PAGE_SHIFT);
+	long got, i = 0;
+	int err = 0;
+
+	/* Batches end on 2 MiB boundaries so aligned huge folios fit in one. */
+	nr = min_t(unsigned long, nr,
+		   (ALIGN(va + 1, HPAGE_PMD_SIZE) - va) >> PAGE_SHIFT);
+	got = get_user_pages_remote(mm, va, nr, FOLL_DUMP, pages, NULL);
+	if (got == -EFAULT) {
+		*addr += PAGE_SIZE;	/* a hole: nothing to preserve */
+		return 0;
+	}
+	if (got <= 0)
+		return got ? got : -EFAULT;
+
+	while (i < got) {
+		struct page *page = pages[i];
+		struct folio *folio = page_folio(page);
+		unsigned long fpages = folio_nr_pages(folio);
+		u64 pva = va + i * PAGE_SIZE;
+		long j;
+
+		if (!folio_test_anon(folio)) {
+			err = -EINVAL;
+			break;
+		}
+		if (folio_test_large(folio) &&
+		    (!khop_folio_whole(folio, page, pva, end) ||
+		     i + fpages > got)) {
+			release_pages(pages + i, got - i);
+			got = i;
+			err = khop_split(folio);
+			break;
+		}
+		if (kho_scratch_overlap(PFN_PHYS(folio_pfn(folio)),
+					folio_size(folio))) {
+			release_pages(pages + i, got - i);
+			got = i;
+			/* Moved once and still there: do not loop. */
+			if (undo->last_moved == pva) {
+				err = -EBUSY;
+				break;
+			}
+			undo->last_moved = pva;
+			err = khop_move_out_of_scratch(mm, pva);
+			if (!err)
+				s->info.nr_moved += fpages;
+			arg->nr_moved += err ? 0 : fpages;
+			break;
+		}
+		if (!*range_started) {
+			err = khop_table_begin_range(&s->table, pid, pva);
+			if (err)
+				break;
+			*range_started = true;
+		}
+		err = khop_table_add(&s->table, pva, folio_pfn(folio),
+				     folio_order(folio));
+		if (err)
+			break;
+		/* Keep one reference per held folio, drop the others. */
+		if (!xa_load(&s->folios, folio_pfn(folio))) {
+			err = khop_hold_new(s, folio, undo);
+			if (err)
+				break;
+			arg->nr_folios++;
+			j = 1;
+		} else {
+			j = 0;
+		}
+		for (; j < fpages; j++)
+			put_page(pages[i + j]);
+		arg->nr_pages += fpages;
+		s->info.nr_pages += fpages;
+		i += fpages;
+	}
+	if (i < got)
+		release_pages(pages + i, got - i);
+	*addr = va + i * PAGE_SIZE;
+	return err;
+}
+
+/**
+ * khop_out_preserve() - PRESERVE: hold and record the pages of a range.
+ * @s:   the caller's open outgoing session.
+ * @arg: checked arguments; the counters are filled in.
+ *
+ * All or nothing: on error the session is as it was before the call.
+ *
+ * Context: khop_lock held.
+ * Return: 0 or a negative errno as documented in the UAPI header.
+ */
+int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg)
+{
+	u64 addr = arg->start, end = arg->start + arg->len;
+	struct task_struct *task;
+	bool range_started = false;
+	struct khop_undo undo;
+	struct mm_struct *mm;
+	struct page **pages;
+	int err;
+
+	task = find_get_task_by_vpid(arg->pid);
+	if (!task)
+		return -ESRCH;
+	mm = mm_access(task, PTRACE_MODE_ATTACH_REALCREDS);
+	put_task_struct(task);
+	if (!mm)
+		return -ESRCH;		/* a kernel thread or exiting */
+	if (IS_ERR(mm))
+		return PTR_ERR(mm) == -EACCES ? -EPERM : PTR_ERR(mm);
+	err = khop_check_overlap(s, arg->pid, addr, end);
+	if (err) {
+		mmput(mm);
+		return err;
+	}
+
+	pages = kvmalloc_array(KHOP_BATCH, sizeof(*pages), GFP_KERNEL);
+	if (!pages) {
+		mmput(mm);
+		return -ENOMEM;
+	}
+	khop_undo_begin(s, &undo);
+	err = mmap_read_lock_killable(mm);
+	if (err)
+		goto out;
+	err = khop_check_vmas(mm, addr, end);
+	while (!err && addr < end) {
+		err = khop_preserve_batch(s, mm, arg->pid, &addr, end, pages,
+					  &range_started, arg, &undo);
+		if (!err && fatal_signal_pending(current))
+			err = -EINTR;
+	}
+	mmap_read_unlock(mm);
+	if (!err && arg->nr_pages)
+		err = khop_session_add_pid(s, arg->pid);
+	if (!err)
+		err = khop_remember_span(s, arg->pid, arg->start, end);
+out:
+	if (err) {
+		s->info.nr_pages -= arg->nr_pages;
+		s->info.nr_moved -= arg->nr_moved;
+		khop_undo_apply(s, &undo);
+		arg->nr_pages = 0;
+		arg->nr_folios = 0;
+		arg->nr_moved = 0;
+	}
+	s->info.meta_bytes = khop_table_meta_bytes(&s->table);
+	trace_khopages_preserve(s->name, arg->pid, arg->start, arg->len,
+				arg->nr_pages, arg->nr_folios, err);
+	kvfree(undo.pfns);
+	kvfree(pages);
+	mmput(mm);
+	return err;
+}
+
+/**
+ * khop_out_commit() - COMMIT: freeze the session and publish it.
+ * @s: the caller's open outgoing session.
+ *
+ * Context: khop_lock held.
+ * Return: 0 or a negative errno; on error the session stays open.
+ */
+int khop_out_commit(struct khop_session *s)
+{
+	unsigned long pfn;
+	void *entry;
+	int err;
+
+	s->state = KHOPAGES_STATE_COMMITTED;
+	err = khop_publish();
+	if (err) {
+		s->state = KHOPAGES_STATE_OPEN;
+		return err;
+	}
+	/* Nothing changes these pages any more: keep reclaim off them. */
+	lru_add_drain_all();
+	xa_for_each(&s->folios, pfn, entry) {
+		unsigned long val = xa_to_value(entry);
+
+		if (khopages_isolate_folio(pfn_folio(pfn)))
+			xa_store(&s->folios, pfn,
+				 xa_mk_value(val | KHOP_F_ISOLATED), GFP_KERNEL);
+	}
+	return 0;
+}
+
+/**
+ * khop_out_release() - ABORT, close before COMMIT, or withdraw a commit.
+ * @s: an outgoing session, already off the session list.
+ *
+ * Drops every hold, unpreserves what no other session keeps, frees the
+ * table, and republishes the subtree if the session had been committed.
+ *
+ * Context: khop_lock held.
+ */
+void khop_out_release(struct khop_session *s)
+{
+	unsigned long pfn;
+	void *entry;
+
+	xa_for_each(&s->folios, pfn, entry)
+		khop_unhold(s, pfn, xa_to_value(entry));
+	khop_table_free(&s->table);
+	if (s->state == KHOPAGES_STATE_COMMITTED)
+		WARN_ON(khop_publish());
+}

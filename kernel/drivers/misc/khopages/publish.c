@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The published subtree: one KHO subtree "khopages" listing every committed
+ * session. It is rebuilt whole whenever the set changes (a commit, an abort
+ * of a committed session), so the next kernel always finds a consistent
+ * tree; the blob lives in preserved memory, never in slab.
+ */
+#include <linux/kexec_handover.h>
+#include <linux/libfdt.h>
+#include <linux/mm.h>
+
+#include "khopages.h"
+
+static void *khop_blob;
+
+/**
+ * khop_published_blob() - the subtree as published now.
+ *
+ * Context: khop_lock held.
+ * Return: the FDT blob, or NULL when nothing is committed.
+ */
+void *khop_published_blob(void)
+{
+	return khop_blob;
+}
+
+static size_t khop_fdt_size(void)
+{
+	struct khop_session *s;
+	size_t size = 512;
+
+	list_for_each_entry(s, &khop_sessions, node)
+		if (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED)
+			size += 256 + KHOPAGES_NAME_MAX + s->nr_pids * sizeof(u32);
+	return PAGE_ALIGN(size);
+}
+
+static int khop_fdt_session(void *fdt, struct khop_session *s)
+{
+	u64 table = khop_table_phys(&s->table);
+	int err;
+
+	err = fdt_begin_node(fdt, s->name);
+	err |= fdt_property(fdt, KHOPAGES_PROP_PIDS, s->pids,
+			    s->nr_pids * sizeof(u32));
+	err |= fdt_property(fdt, KHOPAGES_PROP_NR_PAGES, &s->table.nr_pages,
+			    sizeof(u64));
+	err |= fdt_property(fdt, KHOPAGES_PROP_NR_FOLIOS, &s->table.nr_refs,
+			    sizeof(u64));
+	err |= fdt_property(fdt, KHOPAGES_PROP_NR_WORDS, &s->table.nr_words,
+			    sizeof(u64));
+	err |= fdt_property(fdt, KHOPAGES_PROP_TABLE, &table, sizeof(table));
+	err |= fdt_end_node(fdt);
+	return err;
+}
+
+static int khop_fdt_build(void *fdt, size_t size)
+{
+	struct khop_session *s;
+	int err;
+
+	err = fdt_create(fdt, size);
+	err |= fdt_finish_reservemap(fdt);
+	err |= fdt_begin_node(fdt, "");
+	err |= fdt_property_string(fdt, "compatible", KHOPAGES_COMPATIBLE);
+	list_for_each_entry(s, &khop_sessions, node)
+		if (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED)
+			err |= khop_fdt_session(fdt, s);
+	err |= fdt_end_node(fdt);
+	err |= fdt_finish(fdt);
+	return err ? -ENOSPC : 0;
+}
+
+/**
+ * khop_publish() - (re)publish the subtree of committed sessions.
+ *
+ * With no committed session the subtree is withdrawn.
+ *
+ * Context: khop_lock held.
+ * Return: 0 or a negative errno; the previous subtree stays on error.
+ */
+int khop_publish(void)
+{
+	struct khop_session *s;
+	bool any = false;
+	size_t size;
+	void *blob;
+	int err;
+
+	lockdep_assert_held(&khop_lock);
+	list_for_each_entry(s, &khop_sessions, node)
+		any |= s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED;
+	if (!any) {
+		if (khop_blob) {
+			kho_remove_subtree(khop_blob);
+			kho_unpreserve_free(khop_blob);
+			khop_blob = NULL;
+		}
+		return 0;
+	}
+
+	size = khop_fdt_size();
+	blob = kho_alloc_preserve(size);
+	if (IS_ERR(blob))
+		return PTR_ERR(blob);
+	err = khop_fdt_build(blob, size);
+	if (err)
+		goto fail;
+	if (khop_blob)
+		kho_remove_subtree(khop_blob);
+	err = kho_add_subtree(KHOPAGES_FDT_NAME, blob, fdt_totalsize(blob));
+	if (err) {
+		/* Put the previous tree back so committed sessions stay out. */
+		if (khop_blob && kho_add_subtree(KHOPAGES_FDT_NAME, khop_blob,
+						 fdt_totalsize(khop_blob)))
+			pr_err("khopages: lost the published subtree\n");
+		goto fail;
+	}
+	if (khop_blob)
+		kho_unpreserve_free(khop_blob);
+	khop_blob = blob;
+	return 0;
+fail:
+	kho_unpreserve_free(blob);
+	return err;
+}

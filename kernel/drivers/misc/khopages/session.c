@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sessions: named sets of preserved pages, outgoing (created here and
+ * handed over at kexec) or incoming (received from the previous kernel).
+ * All fields are protected by khop_lock.
+ */
+#include <linux/ctype.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "khopages.h"
+
+DEFINE_MUTEX(khop_lock);	/* sessions, their state, the folio indexes */
+LIST_HEAD(khop_sessions);
+
+/**
+ * khop_name_valid() - is @name usable as a session (and FDT node) name?
+ * @name: NUL-terminated within KHOPAGES_NAME_MAX bytes.
+ *
+ * Return: true for 1..63 characters of [A-Za-z0-9._-].
+ */
+bool khop_name_valid(const char *name)
+{
+	size_t i, len = strnlen(name, KHOPAGES_NAME_MAX);
+
+	if (!len || len == KHOPAGES_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!isalnum(name[i]) && !strchr("._-", name[i]))
+			return false;
+	return true;
+}
+
+/**
+ * khop_session_find() - look a session up.
+ * @name: its name.
+ * @dir:  outgoing or incoming.
+ *
+ * Context: khop_lock held.
+ * Return: the session or NULL.
+ */
+struct khop_session *khop_session_find(const char *name, enum khop_dir dir)
+{
+	struct khop_session *s;
+
+	lockdep_assert_held(&khop_lock);
+	list_for_each_entry(s, &khop_sessions, node)
+		if (s->dir == dir && !strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+/**
+ * khop_session_alloc() - a new, unlisted session.
+ * @name: valid name.
+ * @dir:  outgoing or incoming.
+ *
+ * Return: the session or NULL without memory.
+ */
+struct khop_session *khop_session_alloc(const char *name, enum khop_dir dir)
+{
+	struct khop_session *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	strscpy(s->name, name);
+	strscpy(s->info.name, name);
+	s->dir = dir;
+	INIT_LIST_HEAD(&s->node);
+	xa_init(&s->folios);
+	return s;
+}
+
+/**
+ * khop_session_free() - free the bookkeeping of a session.
+ * @s: a session already released and taken off the list.
+ *
+ * Pages and preserved chunks are released by the direction's own code
+ * before this; here only kernel-private memory goes.
+ */
+void khop_session_free(struct khop_session *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->nr_ranges; i++)
+		kvfree(s->ranges[i].mapped);
+	kvfree(s->ranges);
+	kvfree(s->pids);
+	kvfree(s->table.chunks);
+	xa_destroy(&s->folios);
+	kfree(s);
+}
+
+/**
+ * khop_session_add_pid() - remember that @pid has pages in @s.
+ * @s:   the session.
+ * @pid: the process.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int khop_session_add_pid(struct khop_session *s, pid_t pid)
+{
+	unsigned int i;
+	u32 *p;
+
+	for (i = 0; i < s->nr_pids; i++)
+		if (s->pids[i] == (u32)pid)
+			return 0;
+	p = kvrealloc(s->pids, (s->nr_pids + 1) * sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	p[s->nr_pids++] = pid;
+	s->pids = p;
+	s->info.nr_pids = s->nr_pids;
+	return 0;
+}
+
+/**
+ * khop_session_fill_info() - the statistics STATS and LIST report.
+ * @s:    the session.
+ * @info: filled.
+ *
+ * Context: khop_lock held.
+ */
+void khop_session_fill_info(struct khop_session *s,
+			    struct khopages_session_info *info)
+{
+	lockdep_assert_held(&khop_lock);
+	*info = s->info;
+	info->state = s->state;
+	info->nr_pids = s->nr_pids;
+}

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The handover table: a stream of 64-bit words in a chain of preserved
+ * chunks (format in include/linux/kho/abi/khopages.h). The writer packs
+ * physically contiguous folios into one RUN word and a hole before a single
+ * folio into a GAP word, so a scattered page costs 8 bytes and a huge page
+ * or a contiguous run costs 8 bytes in all. The reader walks the words back
+ * into (pid, va, pfn, order) entries.
+ */
+#include <linux/bits.h>
+#include <linux/io.h>
+#include <linux/kexec_handover.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+
+#include "khopages.h"
+
+#define W_KIND(w)	((w) >> KHOPAGES_W_KIND_SHIFT)
+#define W_PFN(w)	((w) & GENMASK_ULL(KHOPAGES_W_PFN_BITS - 1, 0))
+#define W_ORDER(w)	(((w) >> KHOPAGES_W_ORDER_SHIFT) & \
+			 GENMASK_ULL(KHOPAGES_W_ORDER_BITS - 1, 0))
+#define W_COUNT(w)	(((w) >> KHOPAGES_W_COUNT_SHIFT) & \
+			 GENMASK_ULL(KHOPAGES_W_COUNT_BITS - 1, 0))
+#define W_COUNT_MAX	BIT_ULL(KHOPAGES_W_COUNT_BITS)
+
+static u64 khop_word(u64 kind, u64 pfn, unsigned int order, u64 count)
+{
+	return kind << KHOPAGES_W_KIND_SHIFT |
+	       count << KHOPAGES_W_COUNT_SHIFT |
+	       (u64)order << KHOPAGES_W_ORDER_SHIFT | pfn;
+}
+
+/**
+ * khop_table_init() - prepare an empty table for writing.
+ * @t: the table.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int khop_table_init(struct khop_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->max_chunks = 16;
+	t->chunks = kvmalloc_array(t->max_chunks, sizeof(*t->chunks),
+				   GFP_KERNEL);
+	return t->chunks ? 0 : -ENOMEM;
+}
+
+/**
+ * khop_table_free() - unpreserve and free every chunk of a table.
+ * @t: the table; it is empty afterwards.
+ */
+void khop_table_free(struct khop_table *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < t->nr_chunks; i++)
+		kho_unpreserve_free(t->chunks[i]);
+	kvfree(t->chunks);
+	memset(t, 0, sizeof(*t));
+}
+
+static int khop_table_new_chunk(struct khop_table *t)
+{
+	struct khopages_chunk *c;
+
+	if (t->nr_chunks == t->max_chunks) {
+		unsigned int max = t->max_chunks * 2;
+		void *p = kvrealloc(t->chunks, max * sizeof(*t->chunks),
+				    GFP_KERNEL);
+
+		if (!p)
+			return -ENOMEM;
+		t->chunks = p;
+		t->max_chunks = max;
+	}
+	/* Preserved at once: the chunk itself is handover data. */
+	c = kho_alloc_preserve(KHOPAGES_CHUNK_SIZE);
+	if (IS_ERR(c))
+		return PTR_ERR(c);
+	c->magic = KHOPAGES_CHUNK_MAGIC;
+	if (t->nr_chunks)
+		t->chunks[t->nr_chunks - 1]->next = virt_to_phys(c);
+	t->chunks[t->nr_chunks++] = c;
+	return 0;
+}
+
+static int khop_table_put(struct khop_table *t, u64 word, u64 **slot)
+{
+	struct khopages_chunk *c;
+	int err;
+
+	if (!t->nr_chunks ||
+	    t->chunks[t->nr_chunks - 1]->nr_words == KHOPAGES_CHUNK_WORDS) {
+		err = khop_table_new_chunk(t);
+		if (err)
+			return err;
+	}
+	c = t->chunks[t->nr_chunks - 1];
+	c->words[c->nr_words] = word;
+	if (slot)
+		*slot = &c->words[c->nr_words];
+	c->nr_words++;
+	t->nr_words++;
+	return 0;
+}
+
+/**
+ * khop_table_begin_range() - start the folios of one range of a process.
+ * @t:   the table.
+ * @pid: the process.
+ * @va:  page-aligned address of the range's first page.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int khop_table_begin_range(struct khop_table *t, pid_t pid, u64 va)
+{
+	int err;
+
+	err = khop_table_put(t, khop_word(KHOPAGES_W_RANGE, (u32)pid, 0, 0),
+			     NULL);
+	if (!err)
+		err = khop_table_put(t, va, NULL);
+	if (err)
+		return err;
+	t->cursor = va;
+	t->run = NULL;
+	return 0;
+}
+
+/**
+ * khop_table_add() - append one folio of the current range.
+ * @t:     the table.
+ * @va:    the folio's address, at or after the previous folio's end.
+ * @pfn:   its first frame.
+ * @order: its order.
+ *
+ * Return: 0, -EINVAL for an address before the cursor or an unencodable
+ * frame, or -ENOMEM.
+ */
+int khop_table_add(struct khop_table *t, u64 va, u64 pfn, unsigned int order)
+{
+	u64 nr = 1ULL << order, gap;
+	int err;
+
+	if (va < t->cursor || pfn >= BIT_ULL(KHOPAGES_W_PFN_BITS) ||
+	    order >= BIT(KHOPAGES_W_ORDER_BITS))
+		return -EINVAL;
+	gap = (va - t->cursor) >> PAGE_SHIFT;
+
+	if (!gap && t->run && W_ORDER(*t->run) == order &&
+	    t->run_next_pfn == pfn && W_COUNT(*t->run) + 1 < W_COUNT_MAX) {
+		*t->run += 1ULL << KHOPAGES_W_COUNT_SHIFT;
+	} else if (gap && gap < W_COUNT_MAX) {
+		err = khop_table_put(t, khop_word(KHOPAGES_W_GAP, pfn, order,
+						  gap), NULL);
+		if (err)
+			return err;
+		t->run = NULL;
+	} else {
+		if (gap) {
+			err = khop_table_put(t, KHOPAGES_W_SKIP <<
+					     KHOPAGES_W_KIND_SHIFT | gap, NULL);
+			if (err)
+				return err;
+		}
+		err = khop_table_put(t, khop_word(KHOPAGES_W_RUN, pfn, order, 0),
+				     &t->run);
+		if (err)
+			return err;
+	}
+	t->run_next_pfn = pfn + nr;
+	t->cursor = va + (nr << PAGE_SHIFT);
+	t->nr_pages += nr;
+	t->nr_refs++;
+	return 0;
+}
+
+/**
+ * khop_table_meta_bytes() - handover bytes the table costs.
+ * @t: the table.
+ *
+ * Return: bytes of the chunks in use (headers, words and unused tail).
+ */
+u64 khop_table_meta_bytes(const struct khop_table *t)
+{
+	return (u64)t->nr_chunks * KHOPAGES_CHUNK_SIZE;
+}
+
+/**
+ * khop_table_phys() - physical address of the first chunk.
+ * @t: the table.
+ *
+ * Return: the address, or 0 for an empty table.
+ */
+phys_addr_t khop_table_phys(const struct khop_table *t)
+{
+	return t->nr_chunks ? virt_to_phys(t->chunks[0]) : 0;
+}
+
+/**
+ * khop_validate_chunk() - check that @phys may be a table chunk.
+ * @phys: address read from the handover.
+ * @why:  set to a reason when it may not.
+ *
+ * The chunk must lie in ordinary RAM outside KHO scratch, where only
+ * preserved memory can be, and carry the chunk magic.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int khop_validate_chunk(phys_addr_t phys, const char **why)
+{
+	const struct khopages_chunk *c;
+
+	if (!phys || !IS_ALIGNED(phys, KHOPAGES_CHUNK_SIZE)) {
+		*why = "table chunk address is not chunk aligned";
+		return -EINVAL;
+	}
+	if (!pfn_valid(PHYS_PFN(phys)) || !pfn_to_online_page(PHYS_PFN(phys)) ||
+	    kho_scratch_overlap(phys, KHOPAGES_CHUNK_SIZE)) {
+		*why = "table chunk is not in preserved memory";
+		return -EINVAL;
+	}
+	c = phys_to_virt(phys);
+	if (c->magic != KHOPAGES_CHUNK_MAGIC) {
+		*why = "table chunk has a bad magic";
+		return -EINVAL;
+	}
+	if (c->nr_words > KHOPAGES_CHUNK_WORDS || (!c->nr_words && c->next)) {
+		*why = "table chunk has a bad word count";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/**
+ * khop_reader_init() - start reading a table.
+ * @r:        the reader.
+ * @first:    first chunk (already validated), or NULL for an empty table.
+ * @nr_words: words the table holds.
+ */
+void khop_reader_init(struct khop_reader *r, const struct khopages_chunk *first,
+		      u64 nr_words)
+{
+	memset(r, 0, sizeof(*r));
+	r->chunk = first;
+	r->left = first ? nr_words : 0;
+	r->pid = -1;
+}
+
+/* Next raw word: 1, 0 at the end of the table, or -EINVAL. */
+static int khop_reader_word(struct khop_reader *r, u64 *w)
+{
+	const char *why;
+
+	if (!r->left)
+		return 0;
+	while (r->idx == r->chunk->nr_words) {
+		if (!r->chunk->next || khop_validate_chunk(r->chunk->next, &why))
+			return -EINVAL;
+		r->chunk = phys_to_virt(r->chunk->next);
+		r->idx = 0;
+	}
+	*w = r->chunk->words[r->idx++];
+	r->left--;
+	return 1;
+}
+
+/**
+ * khop_reader_next() - decode the next folio.
+ * @r:         the reader.
+ * @e:         filled with the folio.
+ * @new_range: set when @e is the first folio after a RANGE word.
+ *
+ * Return: 1 with @e filled, 0 at the end, -EINVAL for a malformed stream
+ * (a folio before any range, a range without its address, a broken chain).
+ */
+int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
+		     bool *new_range)
+{
+	u64 w, va;
+	int ret;
+
+	*new_range = false;
+	while (!r->run_left) {
+		ret = khop_reader_word(r, &w);
+		if (ret <= 0)
+			return ret;
+		switch (W_KIND(w)) {
+		case KHOPAGES_W_RANGE:
+			if (khop_reader_word(r, &va) != 1)
+				return -EINVAL;
+			r->pid = (pid_t)(u32)w;
+			r->cursor = va;
+			*new_range = true;
+			break;
+		case KHOPAGES_W_SKIP:
+			r->cursor += (w & GENMASK_ULL(KHOPAGES_W_SKIP_BITS - 1, 0))
+				     << PAGE_SHIFT;
+			break;
+		case KHOPAGES_W_GAP:
+			r->cursor += W_COUNT(w) << PAGE_SHIFT;
+			r->run_left = 1;
+			r->run_pfn = W_PFN(w);
+			r->run_order = W_ORDER(w);
+			break;
+		default:
+			r->run_left = W_COUNT(w) + 1;
+			r->run_pfn = W_PFN(w);
+			r->run_order = W_ORDER(w);
+			break;
+		}
+		if (r->pid < 0)
+			return -EINVAL;
+	}
+	e->pid = r->pid;
+	e->va = r->cursor;
+	e->pfn = r->run_pfn;
+	e->order = r->run_order;
+	r->run_left--;
+	r->run_pfn += 1ULL << r->run_order;
+	r->cursor += PAGE_SIZE << r->run_order;
+	return 1;
+}

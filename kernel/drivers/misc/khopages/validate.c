@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Validation of a table received from the previous kernel. Nothing in it
+ * is trusted: every chunk, word, frame and address is checked before the
+ * session is offered, and the ranges it describes are indexed for MAP.
+ */
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+
+#include "khopages.h"
+
+/* Highest user address any supported paging mode can have. */
+#define KHOP_VA_LIMIT	BIT_ULL(57)
+
+static bool khop_pid_listed(const struct khop_limits *lim, pid_t pid)
+{
+	unsigned int i;
+
+	for (i = 0; i < lim->nr_pids; i++)
+		if (lim->pids[i] == (u32)pid)
+			return true;
+	return false;
+}
+
+static int khop_range_cmp(const void *a, const void *b)
+{
+	const struct khop_range *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return 0;
+}
+
+static int khop_push_range(struct khop_range **ranges, unsigned int *nr,
+			   unsigned int *max, const struct khop_reader *at,
+			   const struct khop_entry *e)
+{
+	struct khop_range *r;
+
+	if (*nr == *max) {
+		unsigned int m = *max ? *max * 2 : 16;
+		void *p = kvrealloc(*ranges, m * sizeof(**ranges), GFP_KERNEL);
+
+		if (!p)
+			return -ENOMEM;
+		*ranges = p;
+		*max = m;
+	}
+	r = &(*ranges)[(*nr)++];
+	memset(r, 0, sizeof(*r));
+	r->pid = e->pid;
+	r->start = e->va;
+	r->end = e->va;
+	r->reader = *at;
+	return 0;
+}
+
+/**
+ * khop_validate_table() - check a received table and index its ranges.
+ * @first:     first chunk, validated with khop_validate_chunk(); NULL when
+ *             the session announces no words.
+ * @lim:       what the session's FDT node announced.
+ * @ranges:    out: kvmalloc'ed ranges sorted by pid and address.
+ * @nr_ranges: out: number of ranges.
+ * @why:       out: reason of a refusal.
+ *
+ * Return: 0, -EINVAL for an invalid table, -ENOMEM.
+ */
+int khop_validate_table(const struct khopages_chunk *first,
+			const struct khop_limits *lim,
+			struct khop_range **ranges, unsigned int *nr_ranges,
+			const char **why)
+{
+	struct khop_range *out = NULL;
+	unsigned int nr = 0, max = 0, i;
+	u64 pages = 0, refs = 0;
+	struct khop_reader r, at;
+	struct khop_entry e;
+	bool new_range;
+	int ret;
+
+	*why = NULL;
+	if (!first != !lim->nr_words) {
+		*why = "table address and word count disagree";
+		return -EINVAL;
+	}
+	khop_reader_init(&r, first, lim->nr_words);
+	for (;;) {
+		at = r;
+		ret = khop_reader_next(&r, &e, &new_range);
+		if (ret <= 0)
+			break;
+		if (new_range) {
+			if (!khop_pid_listed(lim, e.pid)) {
+				*why = "table names a pid the session does not list";
+				ret = -EINVAL;
+				break;
+			}
+			/* Replaying from here re-reads this RANGE word. */
+			ret = khop_push_range(&out, &nr, &max, &at, &e);
+			if (ret)
+				break;
+		}
+		if (e.order > MAX_PAGE_ORDER || e.order >= KHOPAGES_MAX_ORDERS ||
+		    !IS_ALIGNED(e.pfn, 1UL << e.order) ||
+		    !IS_ALIGNED(e.va, PAGE_SIZE << e.order)) {
+			*why = "table has a misaligned or oversized folio";
+			ret = -EINVAL;
+			break;
+		}
+		if (e.va >= KHOP_VA_LIMIT ||
+		    e.va + (PAGE_SIZE << e.order) > KHOP_VA_LIMIT) {
+			*why = "table has an address outside user space";
+			ret = -EINVAL;
+			break;
+		}
+		if (!lim->pfn_ok(e.pfn, e.order)) {
+			*why = "table has a frame outside preserved memory";
+			ret = -EINVAL;
+			break;
+		}
+		out[nr - 1].end = e.va + (PAGE_SIZE << e.order);
+		pages += 1ULL << e.order;
+		refs++;
+	}
+	if (ret < 0) {
+		*why = *why ?: "table stream is malformed";
+		goto fail;
+	}
+	if (r.left || pages != lim->nr_pages || refs != lim->nr_refs) {
+		*why = "table counts do not match the session";
+		ret = -EINVAL;
+		goto fail;
+	}
+	sort(out, nr, sizeof(*out), khop_range_cmp, NULL);
+	for (i = 1; i < nr; i++) {
+		if (out[i].pid == out[i - 1].pid &&
+		    out[i].start < out[i - 1].end) {
+			*why = "table has overlapping ranges";
+			ret = -EINVAL;
+			goto fail;
+		}
+	}
+	*ranges = out;
+	*nr_ranges = nr;
+	return 0;
+fail:
+	kvfree(out);
+	return ret;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _LINUX_KHO_ABI_KHOPAGES_H
+#define _LINUX_KHO_ABI_KHOPAGES_H
+
+#include <linux/types.h>
+
+/**
+ * DOC: khopages handover ABI
+ *
+ * khopages hands the anonymous pages of checkpointed processes to the next
+ * kernel. It publishes ONE KHO subtree, named ``khopages``: a flattened
+ * device tree whose root has ``compatible = "khopages-v1"`` and one child
+ * node per committed session, named after the session, with properties:
+ *
+ * - ``pids``: u32 array, the processes whose pages the session holds;
+ * - ``nr-pages``, ``nr-folios``, ``nr-words``: u64 counts, checked against
+ *   the table by the next kernel;
+ * - ``table``: u64 physical address of the first table chunk (0 if empty).
+ *
+ * Integer properties are in the CPU's byte order, as KHO's own are.
+ *
+ * The table is a chain of preserved chunks of %KHOPAGES_CHUNK_SIZE bytes,
+ * each a &struct khopages_chunk followed by 64-bit words. The words form
+ * one stream across chunks. A word's top two bits give its kind:
+ *
+ * - %KHOPAGES_W_RANGE: bits 0-31 are a pid; the next word is the virtual
+ *   address where that process's range starts (the cursor).
+ * - %KHOPAGES_W_RUN: @count folios of order @order, physically contiguous
+ *   from @pfn, mapped at the cursor and after; the cursor moves past them.
+ * - %KHOPAGES_W_GAP: the cursor skips @count (1..65535) pages, then one
+ *   folio of order @order at @pfn follows.
+ * - %KHOPAGES_W_SKIP: the cursor skips bits 0-61 pages.
+ *
+ * In a RUN or GAP word, bits 0-39 are the pfn, bits 40-45 the folio order
+ * and bits 46-61 a count (RUN: folios minus one; GAP: pages skipped). A
+ * physically scattered page costs one word (8 bytes); a contiguous run of
+ * up to 65536 folios, or one huge page, costs one word too.
+ *
+ * This layout is a contract between kernels: any change of it needs a new
+ * compatible string.
+ */
+
+#define KHOPAGES_FDT_NAME	"khopages"
+#define KHOPAGES_COMPATIBLE	"khopages-v1"
+
+#define KHOPAGES_PROP_PIDS	"pids"
+#define KHOPAGES_PROP_NR_PAGES	"nr-pages"
+#define KHOPAGES_PROP_NR_FOLIOS	"nr-folios"
+#define KHOPAGES_PROP_NR_WORDS	"nr-words"
+#define KHOPAGES_PROP_TABLE	"table"
+
+#define KHOPAGES_CHUNK_SIZE	16384
+#define KHOPAGES_CHUNK_MAGIC	0x4b485054U	/* "KHPT" */
+
+/**
+ * struct khopages_chunk - header of one table chunk.
+ * @magic:    %KHOPAGES_CHUNK_MAGIC.
+ * @nr_words: words used in this chunk.
+ * @next:     physical address of the next chunk, 0 in the last one.
+ * @words:    the table words.
+ */
+struct khopages_chunk {
+	u32 magic;
+	u32 nr_words;
+	u64 next;
+	u64 words[];
+} __packed;
+
+#define KHOPAGES_CHUNK_WORDS \
+	((KHOPAGES_CHUNK_SIZE - sizeof(struct khopages_chunk)) / sizeof(u64))
+
+#define KHOPAGES_W_KIND_SHIFT	62
+#define KHOPAGES_W_RUN		0ULL
+#define KHOPAGES_W_SKIP		1ULL
+#define KHOPAGES_W_GAP		2ULL
+#define KHOPAGES_W_RANGE	3ULL
+
+#define KHOPAGES_W_PFN_BITS	40
+#define KHOPAGES_W_ORDER_SHIFT	40
+#define KHOPAGES_W_ORDER_BITS	6
+#define KHOPAGES_W_COUNT_SHIFT	46
+#define KHOPAGES_W_COUNT_BITS	16
+#define KHOPAGES_W_SKIP_BITS	62
+
+#endif /* _LINUX_KHO_ABI_KHOPAGES_H */

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * khopages: memory-management helpers the driver needs from mm/ (they use
+ * mm-internal functions), and the driver's user ABI.
+ */
+#ifndef _LINUX_KHOPAGES_H
+#define _LINUX_KHOPAGES_H
+
+#include <uapi/linux/khopages.h>
+
+struct folio;
+struct vm_area_struct;
+
+int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
+		       struct folio *folio);
+bool khopages_isolate_folio(struct folio *folio);
+void khopages_putback_folio(struct folio *folio);
+
+#endif /* _LINUX_KHOPAGES_H */

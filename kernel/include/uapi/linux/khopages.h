@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * khopages: hand the anonymous memory of a checkpointed process over to the
+ * next kernel through Kexec HandOver (KHO) and map it back, zero-copy.
+ *
+ * User/kernel contract of /dev/khopages. Every argument struct starts with
+ * @size (the caller's sizeof) and @flags; a caller built against a newer
+ * header may pass a larger struct whose unknown tail is zero. Unknown flag
+ * bits, non-zero padding or reserved fields give EINVAL.
+ *
+ * Outgoing (before kexec), on one open file:
+ *   CREATE(name) -> PRESERVE(pid, start, len)... -> COMMIT or ABORT.
+ *   Closing the file before COMMIT aborts. After COMMIT the session belongs
+ *   to the kernel and is handed over by the next `kexec -e`.
+ * Incoming (after kexec):
+ *   OPEN(name) -> MAP(orig_pid, orig_va, dst_va, len)... -> FINISH(name).
+ *   FINISH also discards a session nobody opened.
+ * LIST and STATS work in both directions.
+ */
+#ifndef _UAPI_LINUX_KHOPAGES_H
+#define _UAPI_LINUX_KHOPAGES_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Bumped on any incompatible change of this header. */
+#define KHOPAGES_ABI_VERSION	1
+#define KHOPAGES_DEVICE		"/dev/khopages"
+
+/* Session names: 1..63 characters of [A-Za-z0-9._-], NUL-terminated. */
+#define KHOPAGES_NAME_MAX	64
+
+/* Largest folio order reported in per-order statistics (exclusive). */
+#define KHOPAGES_MAX_ORDERS	16
+
+/**
+ * struct khopages_name_arg - CREATE, OPEN and FINISH.
+ * @size:  sizeof(struct khopages_name_arg).
+ * @flags: CREATE, OPEN: 0. FINISH: 0 or KHOPAGES_FINISH_OUTGOING.
+ * @name:  session name.
+ */
+struct khopages_name_arg {
+	__u32 size;
+	__u32 flags;
+	char name[KHOPAGES_NAME_MAX];
+};
+
+/* FINISH: withdraw a committed outgoing session instead of an incoming one. */
+#define KHOPAGES_FINISH_OUTGOING	(1U << 0)
+
+/**
+ * struct khopages_preserve - PRESERVE: take a range of another process.
+ * @size:       sizeof(struct khopages_preserve).
+ * @flags:      0.
+ * @pid:        target process (in the caller's pid namespace); frozen.
+ * @__pad:      0.
+ * @start:      first address, page aligned.
+ * @len:        length in bytes, page aligned, > 0.
+ * @nr_pages:   out: pages present in the range and preserved.
+ * @nr_folios:  out: folios newly preserved (shared ones counted once).
+ * @nr_moved:   out: pages moved out of KHO scratch first.
+ */
+struct khopages_preserve {
+	__u32 size;
+	__u32 flags;
+	__s32 pid;
+	__u32 __pad;
+	__u64 start;
+	__u64 len;
+	__u64 nr_pages;
+	__u64 nr_folios;
+	__u64 nr_moved;
+};
+
+/**
+ * struct khopages_map - MAP: install preserved pages into the caller.
+ * @size:      sizeof(struct khopages_map).
+ * @flags:     0.
+ * @pid:       pid the pages belonged to before kexec.
+ * @__pad:     0.
+ * @orig_va:   address the range had in that process, page aligned.
+ * @dst_va:    where to map it in the caller: inside one private anonymous
+ *             VMA, congruent to @orig_va modulo the size of every large
+ *             folio in the range (modulo 2 MiB is always enough).
+ * @len:       bytes, page aligned, > 0.
+ * @nr_mapped: out: pages mapped from their preserved frames.
+ * @nr_shared: out: pages already mapped there from the same frame (left).
+ * @nr_copied: out: pages copied because the frame is mapped elsewhere.
+ */
+struct khopages_map {
+	__u32 size;
+	__u32 flags;
+	__s32 pid;
+	__u32 __pad;
+	__u64 orig_va;
+	__u64 dst_va;
+	__u64 len;
+	__u64 nr_mapped;
+	__u64 nr_shared;
+	__u64 nr_copied;
+};
+
+enum khopages_state {
+	KHOPAGES_STATE_OPEN = 1,	/* outgoing, taking pages */
+	KHOPAGES_STATE_COMMITTED = 2,	/* outgoing, handed over at kexec */
+	KHOPAGES_STATE_INCOMING = 3,	/* received, nobody attached */
+	KHOPAGES_STATE_CLAIMED = 4,	/* received, attached with OPEN */
+};
+
+/**
+ * struct khopages_session_info - one session, as STATS and LIST report it.
+ * @name:             session name.
+ * @state:            enum khopages_state.
+ * @nr_pids:          distinct processes in the session.
+ * @nr_pages:         pages preserved (4 KiB units).
+ * @nr_folios:        distinct folios preserved.
+ * @meta_bytes:       handover metadata: table words and chunk headers.
+ * @nr_moved:         pages moved out of KHO scratch before preserving.
+ * @nr_mapped:        incoming: pages mapped from their preserved frames.
+ * @nr_shared:        incoming: pages found already mapped (left shared).
+ * @nr_copied:        incoming: pages copied.
+ * @nr_released:      incoming: pages still held, freed by FINISH.
+ * @folios_by_order:  distinct folios per folio order.
+ */
+struct khopages_session_info {
+	char name[KHOPAGES_NAME_MAX];
+	__u32 state;
+	__u32 nr_pids;
+	__u64 nr_pages;
+	__u64 nr_folios;
+	__u64 meta_bytes;
+	__u64 nr_moved;
+	__u64 nr_mapped;
+	__u64 nr_shared;
+	__u64 nr_copied;
+	__u64 nr_released;
+	__u64 folios_by_order[KHOPAGES_MAX_ORDERS];
+};
+
+/**
+ * struct khopages_stats - STATS: one session by name.
+ * @size:  sizeof(struct khopages_stats).
+ * @flags: 0.
+ * @name:  in: session name (an incoming one is looked up first).
+ * @info:  out.
+ */
+struct khopages_stats {
+	__u32 size;
+	__u32 flags;
+	char name[KHOPAGES_NAME_MAX];
+	struct khopages_session_info info;
+};
+
+/**
+ * struct khopages_list - LIST: every session.
+ * @size:        sizeof(struct khopages_list).
+ * @flags:       0.
+ * @nr_sessions: in: room in @sessions; out: sessions that exist (may be
+ *               more than the room: call again with a larger array).
+ * @__pad:       0.
+ * @sessions:    user pointer to an array of struct khopages_session_info.
+ */
+struct khopages_list {
+	__u32 size;
+	__u32 flags;
+	__u32 nr_sessions;
+	__u32 __pad;
+	__u64 sessions;
+};
+
+#define KHOPAGES_IOC_MAGIC	0xBA
+/*
+ * Errors common to every command: EFAULT bad pointer; EINVAL bad size,
+ * flags, padding, name, range or alignment; ENOTTY unknown command.
+ */
+/*
+ * EPERM no CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN; EEXIST name in use;
+ * EBUSY this file already has a session; EOPNOTSUPP KHO is off (kho=on).
+ */
+#define KHOPAGES_IOC_CREATE	_IOW(KHOPAGES_IOC_MAGIC, 0x40, struct khopages_name_arg)
+/*
+ * ESRCH no such pid; EPERM no ptrace access; ENOENT no session on this
+ * file; EBUSY already committed, or a page could not be split or moved;
+ * EFAULT part of the range is not mapped; EINVAL part of it is not private
+ * anonymous memory; EEXIST it overlaps a range of the same pid already in
+ * the session; ENOMEM. Nothing of a failed call stays in the session.
+ */
+#define KHOPAGES_IOC_PRESERVE	_IOWR(KHOPAGES_IOC_MAGIC, 0x41, struct khopages_preserve)
+/* ENOENT no session; EBUSY already committed; ENOMEM. */
+#define KHOPAGES_IOC_COMMIT	_IO(KHOPAGES_IOC_MAGIC, 0x42)
+/* ENOENT no open session on this file. */
+#define KHOPAGES_IOC_ABORT	_IO(KHOPAGES_IOC_MAGIC, 0x43)
+/*
+ * EPERM; ENOENT unknown incoming session; EBUSY opened elsewhere or this
+ * file already has a session.
+ */
+#define KHOPAGES_IOC_OPEN	_IOW(KHOPAGES_IOC_MAGIC, 0x44, struct khopages_name_arg)
+/*
+ * ENOENT no opened session or nothing recorded for (pid, orig_va);
+ * EFAULT dst not in one private anonymous VMA; EINVAL a large folio is cut
+ * by the range or dst is not congruent with orig_va; EEXIST another page
+ * is mapped at dst; EALREADY the pages were already mapped by this
+ * session; EIO a recorded frame is not preserved memory; ENOMEM. All
+ * refusals happen before anything is mapped; out of memory half way
+ * leaves the pages mapped so far (the counters say how many).
+ */
+#define KHOPAGES_IOC_MAP	_IOWR(KHOPAGES_IOC_MAGIC, 0x45, struct khopages_map)
+/*
+ * EPERM; ENOENT unknown session; EBUSY opened by another file, or (with
+ * KHOPAGES_FINISH_OUTGOING) not committed yet: its creator aborts it.
+ */
+#define KHOPAGES_IOC_FINISH	_IOW(KHOPAGES_IOC_MAGIC, 0x46, struct khopages_name_arg)
+/* ENOENT unknown session. */
+#define KHOPAGES_IOC_STATS	_IOWR(KHOPAGES_IOC_MAGIC, 0x47, struct khopages_stats)
+#define KHOPAGES_IOC_LIST	_IOWR(KHOPAGES_IOC_MAGIC, 0x48, struct khopages_list)
+
+#endif /* _UAPI_LINUX_KHOPAGES_H */

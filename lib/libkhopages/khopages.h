@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libkhopages: the user-space side of /dev/khopages.
+ *
+ * Every function returns 0 on success or a negative errno. On failure the
+ * handle keeps one line describing what failed (khop_error()), e.g.
+ * "preserve pid 42 0x7f0000000000+0x200000: no ptrace access to the process (EPERM)".
+ * The message stays until the next failure. Calls with a NULL handle return
+ * -EINVAL and record nothing; bad arguments are refused with -EINVAL before
+ * any ioctl.
+ */
+#ifndef LIBKHOPAGES_KHOPAGES_H
+#define LIBKHOPAGES_KHOPAGES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/khopages.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct khop;
+
+/* Open /dev/khopages (or the path in $KHOPAGES_DEVICE). On failure *out is
+ * NULL and the message is in khop_open_error(). */
+int khop_open(struct khop **out);
+const char *khop_open_error(void);
+void khop_close(struct khop *k);
+int khop_fd(const struct khop *k);
+const char *khop_error(const struct khop *k);
+
+/* Outgoing. @result (PRESERVE and MAP) may be NULL when the counts are not
+ * wanted. */
+int khop_create(struct khop *k, const char *name);
+int khop_preserve(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
+		  struct khopages_preserve *result);
+int khop_commit(struct khop *k);
+int khop_abort(struct khop *k);
+
+/* Incoming. */
+int khop_attach(struct khop *k, const char *name);
+int khop_map(struct khop *k, pid_t orig_pid, uint64_t orig_va, uint64_t dst_va,
+	     uint64_t len, struct khopages_map *result);
+int khop_finish(struct khop *k, const char *name, uint32_t flags);
+
+/* Both directions. */
+int khop_stats(struct khop *k, const char *name,
+	       struct khopages_session_info *info);
+/* *infos is malloc'ed; free() it. */
+int khop_list(struct khop *k, struct khopages_session_info **infos,
+	      size_t *nr);
+
+/* Helpers. */
+int khop_valid_name(const char *name);	/* 1 if usable as a session name */
+const char *khop_state_name(uint32_t state);
+/* "ENOENT" for ENOENT or -ENOENT; "errno N" for codes it does not know. */
+const char *khop_errno_name(int err);
+
+/*
+ * Decode a khopages handover FDT (e.g. /sys/kernel/debug/kho/out/sub_fdts/khopages)
+ * and call @fn once per session node. Returns 0, or -EINVAL when the blob is
+ * not a valid "khopages-v1" tree (message in *why when why != NULL; *why is
+ * NULL on success). The whole tree is checked before @fn is first called.
+ * A non-zero return of @fn stops the walk and is returned. @fn may be NULL
+ * to only validate. The session's pointers are valid during the call only.
+ */
+struct khop_fdt_session {
+	const char *name;
+	const uint32_t *pids;	/* host byte order */
+	size_t nr_pids;
+	uint64_t nr_pages;
+	uint64_t nr_folios;
+	uint64_t nr_words;
+	uint64_t table_phys;
+};
+int khop_fdt_sessions(const void *blob, size_t size,
+		      int (*fn)(const struct khop_fdt_session *s, void *arg),
+		      void *arg, const char **why);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIBKHOPAGES_KHOPAGES_H */

@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * khopagesctl: inspect and discard khopages sessions, and decode the
+ * handover FDT the driver publishes through KHO's debugfs.
+ *
+ * Exit status: 0 success, 1 the operation failed, 2 bad usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "khopages.h"
+
+#define KHO_DEBUGFS	"/sys/kernel/debug/kho"
+#define FDT_IN		KHO_DEBUGFS "/in/sub_fdts/khopages"
+#define FDT_OUT		KHO_DEBUGFS "/out/sub_fdts/khopages"
+/* The UAPI counts pages in 4 KiB units whatever the CPU's page size. */
+#define KHOP_PAGE	4096.0
+#define MIB		(1024.0 * 1024.0)
+/* A handover FDT is a few KiB; refuse to slurp anything absurd. */
+#define FDT_MAX		(64u << 20)
+
+enum { EXIT_OP = 1, EXIT_USAGE = 2 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: khopagesctl COMMAND [ARGS]\n"
+		"  list                      table of all sessions\n"
+		"  show NAME | stats NAME    every counter of one session\n"
+		"  discard NAME [--outgoing] release a session (FINISH); --outgoing\n"
+		"                            withdraws a committed one before kexec\n"
+		"  decode [in|out|FILE]      decode the handover FDT from KHO debugfs\n"
+		"                            (default: in if present, else out) or FILE\n"
+		"  help                      this text\n"
+		"The device is $KHOPAGES_DEVICE, default " KHOPAGES_DEVICE ".\n");
+}
+
+static int __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("khopagesctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_OP;
+}
+
+static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("khopagesctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int check_name(const char *name)
+{
+	if (khop_valid_name(name))
+		return 0;
+	return usage_error("invalid session name '%s': 1..63 characters of [A-Za-z0-9._-]",
+			   name);
+}
+
+static int open_dev(struct khop **k)
+{
+	if (khop_open(k) < 0)
+		return fail("%s", khop_open_error());
+	return 0;
+}
+
+static double mib(uint64_t pages)
+{
+	return (double)pages * KHOP_PAGE / MIB;
+}
+
+static void bytes_per_page(char *buf, size_t size, uint64_t bytes, uint64_t pages)
+{
+	if (pages)
+		snprintf(buf, size, "%.3f", (double)bytes / (double)pages);
+	else
+		snprintf(buf, size, "-");
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	struct khopages_session_info *infos;
+	struct khop *k;
+	size_t nr;
+	int ret;
+
+	(void)argv;
+	if (argc != 0)
+		return usage_error("list takes no arguments");
+	ret = open_dev(&k);
+	if (ret)
+		return ret;
+	if (khop_list(k, &infos, &nr) < 0) {
+		ret = fail("%s", khop_error(k));
+		khop_close(k);
+		return ret;
+	}
+	khop_close(k);
+
+	printf("%-24s %-10s %5s %10s %9s %9s %11s %7s\n", "NAME", "STATE",
+	       "PIDS", "PAGES", "MiB", "FOLIOS", "META-BYTES", "B/PAGE");
+	for (size_t i = 0; i < nr; i++) {
+		const struct khopages_session_info *s = &infos[i];
+		char bpp[32];
+
+		bytes_per_page(bpp, sizeof(bpp), s->meta_bytes, s->nr_pages);
+		printf("%-24.*s %-10s %5" PRIu32 " %10" PRIu64 " %9.1f %9" PRIu64
+		       " %11" PRIu64 " %7s\n",
+		       KHOPAGES_NAME_MAX - 1, s->name, khop_state_name(s->state),
+		       s->nr_pids, (uint64_t)s->nr_pages, mib(s->nr_pages),
+		       (uint64_t)s->nr_folios, (uint64_t)s->meta_bytes, bpp);
+	}
+	free(infos);
+	return 0;
+}
+
+static void print_info(const struct khopages_session_info *s)
+{
+	char bpp[32];
+	int any = 0;
+
+	bytes_per_page(bpp, sizeof(bpp), s->meta_bytes, s->nr_pages);
+	printf("name:            %.*s\n", KHOPAGES_NAME_MAX - 1, s->name);
+	printf("state:           %s (%" PRIu32 ")\n", khop_state_name(s->state),
+	       s->state);
+	printf("pids:            %" PRIu32 "\n", s->nr_pids);
+	printf("pages:           %" PRIu64 " (%.1f MiB)\n", (uint64_t)s->nr_pages,
+	       mib(s->nr_pages));
+	printf("folios:          %" PRIu64 "\n", (uint64_t)s->nr_folios);
+	printf("metadata bytes:  %" PRIu64 " (%s bytes/page)\n",
+	       (uint64_t)s->meta_bytes, bpp);
+	printf("moved:           %" PRIu64 "\n", (uint64_t)s->nr_moved);
+	printf("mapped:          %" PRIu64 "\n", (uint64_t)s->nr_mapped);
+	printf("shared:          %" PRIu64 "\n", (uint64_t)s->nr_shared);
+	printf("copied:          %" PRIu64 "\n", (uint64_t)s->nr_copied);
+	printf("released:        %" PRIu64 "\n", (uint64_t)s->nr_released);
+	printf("folios by order:\n");
+	for (int o = 0; o < KHOPAGES_MAX_ORDERS; o++) {
+		uint64_t kib = 4ULL << o;
+
+		if (!s->folios_by_order[o])
+			continue;
+		any = 1;
+		if (kib >= 1024)
+			printf("  order %2d (%4" PRIu64 " MiB): %" PRIu64 "\n", o,
+			       kib / 1024, (uint64_t)s->folios_by_order[o]);
+		else
+			printf("  order %2d (%4" PRIu64 " KiB): %" PRIu64 "\n", o,
+			       kib, (uint64_t)s->folios_by_order[o]);
+	}
+	if (!any)
+		printf("  none\n");
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	struct khopages_session_info info;
+	struct khop *k;
+	int ret;
+
+	if (argc != 1)
+		return usage_error("show needs exactly one session NAME");
+	ret = check_name(argv[0]);
+	if (ret)
+		return ret;
+	ret = open_dev(&k);
+	if (ret)
+		return ret;
+	if (khop_stats(k, argv[0], &info) < 0)
+		ret = fail("%s", khop_error(k));
+	else
+		print_info(&info);
+	khop_close(k);
+	return ret;
+}
+
+static int cmd_discard(int argc, char **argv)
+{
+	const char *name = NULL;
+	uint32_t flags = 0;
+	struct khop *k;
+	int ret;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--outgoing"))
+			flags |= KHOPAGES_FINISH_OUTGOING;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("discard: unknown option '%s'", argv[i]);
+		else if (name)
+			return usage_error("discard takes one session NAME");
+		else
+			name = argv[i];
+	}
+	if (!name)
+		return usage_error("discard needs a session NAME");
+	ret = check_name(name);
+	if (ret)
+		return ret;
+	ret = open_dev(&k);
+	if (ret)
+		return ret;
+	if (khop_finish(k, name, flags) < 0)
+		ret = fail("%s", khop_error(k));
+	else
+		printf("discarded %ssession %s\n",
+		       flags & KHOPAGES_FINISH_OUTGOING ? "outgoing " : "", name);
+	khop_close(k);
+	return ret;
+}
+
+/* Whole file into a malloc'ed buffer; debugfs sizes cannot be trusted. */
+static int read_file(const char *path, void **data, size_t *size)
+{
+	size_t cap = 16384, len = 0;
+	char *buf = malloc(cap);
+	int fd, err;
+
+	if (!buf)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		free(buf);
+		return -err;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *bigger;
+
+			if (cap >= FDT_MAX) {
+				err = EFBIG;
+				goto fail;
+			}
+			bigger = realloc(buf, cap * 2);
+			if (!bigger) {
+				err = ENOMEM;
+				goto fail;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	*data = buf;
+	*size = len;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -err;
+}
+
+static int count_session(const struct khop_fdt_session *s, void *arg)
+{
+	(void)s;
+	++*(size_t *)arg;
+	return 0;
+}
+
+static int print_session(const struct khop_fdt_session *s, void *arg)
+{
+	(void)arg;
+	printf("%-24s %10" PRIu64 " %9.1f %9" PRIu64 " %9" PRIu64 " 0x%016" PRIx64 " ",
+	       s->name, s->nr_pages, mib(s->nr_pages), s->nr_folios, s->nr_words,
+	       s->table_phys);
+	for (size_t i = 0; i < s->nr_pids; i++)
+		printf("%s%" PRIu32, i ? "," : "", s->pids[i]);
+	printf("%s\n", s->nr_pids ? "" : "-");
+	return 0;
+}
+
+static int cmd_decode(int argc, char **argv)
+{
+	const char *path, *why;
+	size_t size = 0, nr = 0;
+	void *blob = NULL;
+	int ret;
+
+	if (argc > 1)
+		return usage_error("decode takes at most one argument: in, out or FILE");
+	if (argc == 0)
+		path = access(FDT_IN, F_OK) == 0 ? FDT_IN : FDT_OUT;
+	else if (!strcmp(argv[0], "in"))
+		path = FDT_IN;
+	else if (!strcmp(argv[0], "out"))
+		path = FDT_OUT;
+	else
+		path = argv[0];
+
+	ret = read_file(path, &blob, &size);
+	if (ret < 0) {
+		int kho = !strncmp(path, KHO_DEBUGFS "/", strlen(KHO_DEBUGFS) + 1);
+
+		return fail("decode %s: %s%s", path, strerror(-ret),
+			    ret == -ENOENT && kho ?
+			    " (debugfs not mounted, or no khopages handover published)" : "");
+	}
+	ret = khop_fdt_sessions(blob, size, count_session, &nr, &why);
+	if (ret < 0) {
+		free(blob);
+		return fail("decode %s: %s", path, why ? why : strerror(-ret));
+	}
+	printf("%s: khopages-v1, %zu session%s\n", path, nr, nr == 1 ? "" : "s");
+	printf("%-24s %10s %9s %9s %9s %-18s %s\n", "NAME", "PAGES", "MiB",
+	       "FOLIOS", "WORDS", "TABLE", "PIDS");
+	khop_fdt_sessions(blob, size, print_session, NULL, NULL);
+	free(blob);
+	return 0;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "list", cmd_list },
+	{ "show", cmd_show },
+	{ "stats", cmd_show },
+	{ "discard", cmd_discard },
+	{ "decode", cmd_decode },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("missing COMMAND");
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 2, argv + 2);
+	return usage_error("unknown command '%s'", argv[1]);
+}
