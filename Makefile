@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps kernel guest demo check clean-cache help
+.PHONY: all deps kernel lib guest demo check clean-cache help
 
 all: guest
 
@@ -15,6 +15,7 @@ help:
 	@echo "make check   - build everything needed and run all tests"
 	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
 	@echo "make kernel  - build the guest kernel (ccache)"
+	@echo "make lib     - build libkhopages and khopagesctl"
 	@echo "make guest   - build the guest initramfs"
 
 deps:
@@ -23,7 +24,10 @@ deps:
 kernel: deps
 	$(S)/build-kernel.sh guest
 
-guest: kernel
+lib: deps
+	$(MAKE) -s -C lib/libkhopages all manifest
+
+guest: kernel lib
 	$(S)/build-guest.sh guest
 
 demo: guest

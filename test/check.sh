@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Run every test layer and print one line per test, then the totals:
 #   N passed, N failed[, N skipped]
-# A test is a command: exit 0 = pass, 77 = skipped (it must say why),
-# anything else = fail. Logs go to $CACHE/check-logs/NAME.log.
+# A test is a command: exit 0 = pass, 77 = skipped (its last line says
+# why), anything else = fail. A "case list" command reports many tests at
+# once, one line each: "ok NAME", "not ok NAME" or "skip NAME # why".
+# Logs go to $CACHE/check-logs/NAME.log.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/lib.sh"
@@ -13,21 +15,55 @@ mkdir -p "$logs"
 passed=0 failed=0 skipped=0
 failed_names=()
 
+record() {
+	local status=$1 name=$2 detail=$3
+	case "$status" in
+	pass) passed=$((passed + 1)); printf 'PASS  %-52s %s\n' "$name" "$detail" ;;
+	skip) skipped=$((skipped + 1)); printf 'SKIP  %-52s %s\n' "$name" "$detail" ;;
+	*) failed=$((failed + 1)); failed_names+=("$name")
+		printf 'FAIL  %-52s %s\n' "$name" "$detail" ;;
+	esac
+}
+
 run_test() {
-	local name=$1 start rc secs
+	local name=$1 start rc
 	shift
 	start=$(date +%s)
 	"$@" >"$logs/$name.log" 2>&1
 	rc=$?
-	secs=$(($(date +%s) - start))
 	case "$rc" in
-	0) passed=$((passed + 1)); printf 'PASS  %-40s %4ss\n' "$name" "$secs" ;;
-	77) skipped=$((skipped + 1))
-		printf 'SKIP  %-40s %s\n' "$name" "$(tail -n1 "$logs/$name.log")" ;;
-	*) failed=$((failed + 1)); failed_names+=("$name")
-		printf 'FAIL  %-40s %4ss  (log: %s)\n' "$name" "$secs" "$logs/$name.log"
+	0) record pass "$name" "$(($(date +%s) - start))s" ;;
+	77) record skip "$name" "$(tail -n1 "$logs/$name.log")" ;;
+	*) record fail "$name" "$(($(date +%s) - start))s  (log: $logs/$name.log)"
 		sed 's/^/      | /' "$logs/$name.log" | tail -n 15 ;;
 	esac
+}
+
+# "ok 3 - text" and "ok text" both name the case "text".
+case_name() {
+	local rest=$1
+	[[ "$rest" =~ ^[0-9]+\ -\ (.*)$ ]] && rest=${BASH_REMATCH[1]}
+	echo "$rest"
+}
+
+run_case_list() {
+	local name=$1 rc line bad=0
+	shift
+	"$@" >"$logs/$name.log" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) record pass "$name: $(case_name "${line#ok }")" "" ;;
+		"not ok "*) bad=$((bad + 1))
+			record fail "$name: $(case_name "${line#not ok }")" "(log: $logs/$name.log)" ;;
+		"skip "*) record skip "$name: $(case_name "${line#skip }")" "" ;;
+		esac
+	done <"$logs/$name.log"
+	# A crash or a harness error with no failing case must still count.
+	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
+		record fail "$name" "exit $rc (log: $logs/$name.log)"
+		sed 's/^/      | /' "$logs/$name.log" | tail -n 15
+	fi
 }
 
 vm() { "$TOP/scripts/vm-run.sh" "$@"; }
@@ -48,11 +84,20 @@ expect_vm_failure() {
 	return 1
 }
 
+# --- Layer: code style of the kernel part
+run_test kernel-style "$here/style/kernel-style.sh"
+
+# --- Layer: libkhopages and khopagesctl on the host
+run_case_list libkhopages make -s -C "$TOP/lib/libkhopages" check
+
 # --- Layer: the test machine and KHO itself
 run_test kho-handover vm --name kho-handover --timeout 300 "$here/vm/kho-handover.sh"
 # Without kho=on the second kernel has no handover: the test has to say so.
 run_test kho-handover-needs-kho-on expect_vm_failure kho-handover-no-kho \
 	"received no handover" --no-kho --timeout 300 "$here/vm/kho-handover.sh"
+
+# --- Layer: the driver's KUnit tests, run at boot in the guest kernel
+run_case_list kunit "$here/kunit-cases.sh"
 
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Kernel code of this repository: checkpatch --strict clean, and kernel-doc
+# complete (no warning) for every file that documents functions.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/lib.sh"
+SRC=$CACHE/src/linux-source-$KVER
+[ -x "$SRC/scripts/checkpatch.pl" ] || die "no kernel tree: run 'make kernel'"
+
+cd "$TOP/kernel"
+mapfile -t files < <(find drivers mm include -name '*.[ch]' | sort)
+rc=0
+for f in "${files[@]}"; do
+	out=$("$SRC/scripts/checkpatch.pl" --strict --no-tree --quiet -f "$f" 2>&1)
+	if [ -n "$out" ]; then
+		echo "checkpatch --strict: $f"
+		echo "$out"
+		rc=1
+	fi
+done
+out=$("$SRC/scripts/kernel-doc" -Wall -none "${files[@]}" 2>&1)
+if [ -n "$out" ]; then
+	echo "kernel-doc -Wall:"
+	echo "$out"
+	rc=1
+fi
+# kernel-doc only checks comments that exist: every non-static function
+# must have one.
+out=$(python3 - "${files[@]}" <<'PY'
+import re, sys
+for path in sys.argv[1:]:
+    if not path.endswith('.c'):
+        continue
+    lines = open(path).read().split('\n')
+    for i, line in enumerate(lines):
+        m = re.match(r'^(?!static\b)(?!typedef\b)[A-Za-z_][\w \*]*?\b(\w+)\(', line)
+        if not m or line.rstrip().endswith(';'):
+            continue
+        j = i
+        while j < len(lines) and not lines[j].rstrip().endswith(')'):
+            j += 1
+        if j + 1 >= len(lines) or lines[j + 1] != '{':
+            continue
+        k = i - 1
+        while k >= 0 and lines[k].startswith(' *') or (k >= 0 and lines[k].startswith(' */')):
+            k -= 1
+        if k < 0 or not lines[k].startswith('/**'):
+            print(f"{path}:{i + 1}: {m.group(1)}() has no kernel-doc comment")
+PY
+)
+if [ -n "$out" ]; then
+	echo "$out"
+	rc=1
+fi
+echo "checked ${#files[@]} files: checkpatch --strict and kernel-doc -Wall"
+exit $rc
