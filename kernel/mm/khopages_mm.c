@@ -9,8 +9,11 @@
 #include <linux/huge_mm.h>
 #include <linux/khopages.h>
 #include <linux/memcontrol.h>
+#include <linux/migrate.h>
+#include <linux/swap.h>
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
+#include <linux/sched/mm.h>
 #include <asm/pgalloc.h>
 
 #include "internal.h"
@@ -140,4 +143,58 @@ bool khopages_isolate_folio(struct folio *folio)
 void khopages_putback_folio(struct folio *folio)
 {
 	folio_putback_lru(folio);
+}
+
+/**
+ * khopages_collect_for_move() - isolate a folio that must leave KHO scratch.
+ * @folio: a folio the caller holds a reference on.
+ * @list:  where collected folios go, for khopages_move_folios().
+ *
+ * Return: true when the folio was isolated and added to @list.
+ */
+bool khopages_collect_for_move(struct folio *folio, struct list_head *list)
+{
+	if (!folio_isolate_lru(folio)) {
+		/* It may still sit in a per-CPU LRU batch. */
+		lru_add_drain_all();
+		if (!folio_isolate_lru(folio))
+			return false;
+	}
+	list_add_tail(&folio->lru, list);
+	node_stat_mod_folio(folio, NR_ISOLATED_ANON + folio_is_file_lru(folio),
+			    folio_nr_pages(folio));
+	return true;
+}
+
+/**
+ * khopages_move_folios() - migrate collected folios out of KHO scratch.
+ * @list: folios from khopages_collect_for_move(); the caller has dropped
+ *        every other reference it held on them.
+ *
+ * Scratch is CMA: targets are allocated as for a long-term pin, never
+ * movable, so they cannot land in scratch again. Mappings in every process that shares a
+ * folio are updated, so COW sharing survives the move.
+ *
+ * Return: 0 when all moved, -EBUSY otherwise (the rest is put back).
+ */
+int khopages_move_folios(struct list_head *list)
+{
+	struct migration_target_control mtc = {
+		.nid = NUMA_NO_NODE,
+		.gfp_mask = GFP_USER | __GFP_NOWARN,
+		.reason = MR_LONGTERM_PIN,
+	};
+	unsigned int pin_flags;
+	int err = 0;
+
+	/* As for a long-term pin: huge targets must not be movable (CMA) either. */
+	pin_flags = memalloc_pin_save();
+	if (!list_empty(list) &&
+	    migrate_pages(list, alloc_migration_target, NULL,
+			  (unsigned long)&mtc, MIGRATE_SYNC, MR_LONGTERM_PIN,
+			  NULL))
+		err = -EBUSY;
+	memalloc_pin_restore(pin_flags);
+	putback_movable_pages(list);
+	return err;
 }

@@ -9,11 +9,14 @@
 #include <uapi/linux/khopages.h>
 
 struct folio;
+struct list_head;
 struct vm_area_struct;
 
 int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 		       struct folio *folio);
 bool khopages_isolate_folio(struct folio *folio);
 void khopages_putback_folio(struct folio *folio);
+bool khopages_collect_for_move(struct folio *folio, struct list_head *list);
+int khopages_move_folios(struct list_head *list);
 
 #endif /* _LINUX_KHOPAGES_H */

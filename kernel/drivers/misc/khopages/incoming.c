@@ -219,6 +219,49 @@ int khop_in_load(void)
 	return refused;
 }
 
+/**
+ * khop_in_take() - restore every folio of a session from KHO.
+ * @s: an incoming session being opened.
+ *
+ * Until then its memory is reserved and invisible to the page allocator's
+ * accounting (not even in MemTotal), so a restorer could not even mmap
+ * room for it under the overcommit heuristic. From here on it is ordinary
+ * memory held by the driver until mapped or finished.
+ *
+ * Context: khop_lock held.
+ * Return: 0, or -EIO when a recorded folio is not preserved memory.
+ */
+int khop_in_take(struct khop_session *s)
+{
+	unsigned long pfn, val;
+	struct folio *folio;
+	void *entry;
+
+	if (s->taken)
+		return 0;
+	xa_for_each(&s->folios, pfn, entry) {
+		val = xa_to_value(xa_load(&khop_in_folios, pfn));
+		if (val & KHOP_IN_RESTORED)
+			continue;
+		folio = kho_restore_folio(PFN_PHYS(pfn));
+		if (!folio) {
+			pr_err("khopages: session %s: frame %#lx is not preserved memory\n",
+			       s->name, pfn);
+			return -EIO;
+		}
+		xa_store(&khop_in_folios, pfn,
+			 xa_mk_value(val | KHOP_IN_RESTORED), GFP_KERNEL);
+		if (folio_order(folio) != xa_to_value(entry)) {
+			pr_err("khopages: session %s: folio %#lx has order %u, expected %lu\n",
+			       s->name, pfn, folio_order(folio),
+			       xa_to_value(entry));
+			return -EIO;
+		}
+	}
+	s->taken = true;
+	return 0;
+}
+
 static struct khop_range *khop_in_next_range(struct khop_session *s,
 					     struct khop_range *from,
 					     pid_t pid, u64 start, u64 end)

@@ -29,7 +29,7 @@
  * @nr_refs:    folio references (RUN counts plus GAP words).
  * @cursor:     writer: virtual address the next folio would continue at.
  * @run:        writer: last RUN word, to extend it; NULL when none.
- * @run_next_pfn: writer: pfn that would extend @run.
+ * @run_last:   writer: pfn of the last folio of @run.
  */
 struct khop_table {
 	struct khopages_chunk **chunks;
@@ -40,7 +40,7 @@ struct khop_table {
 	u64 nr_refs;
 	u64 cursor;
 	u64 *run;
-	u64 run_next_pfn;
+	u64 run_last;
 };
 
 /**
@@ -67,6 +67,7 @@ struct khop_entry {
  * @run_left: folios left in the current RUN word.
  * @run_pfn:  pfn of the next folio of that run.
  * @run_order: order of that run.
+ * @run_desc: that run goes down in frames.
  */
 struct khop_reader {
 	const struct khopages_chunk *chunk;
@@ -77,6 +78,7 @@ struct khop_reader {
 	u64 run_left;
 	u64 run_pfn;
 	unsigned int run_order;
+	bool run_desc;
 };
 
 int khop_table_init(struct khop_table *t);
@@ -143,7 +145,9 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @name:     session name.
  * @dir:      outgoing (created here) or incoming (received at boot).
  * @state:    enum khopages_state.
- * @owner:    file that created (OPEN state) or attached (CLAIMED) it.
+ * @owner:    outgoing: the file that created it, until COMMIT.
+ * @nr_attached: incoming: files that attached it with OPEN (each process
+ *            restoring memory opens the session for itself).
  * @pids:     distinct pids (kvmalloc'ed).
  * @nr_pids:  entries in @pids.
  * @table:    outgoing: the table being written; incoming: the chunk list.
@@ -151,6 +155,7 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @ranges:   incoming: decoded ranges, sorted by pid then address.
  * @nr_ranges: entries in @ranges.
  * @info:     statistics as reported by STATS.
+ * @taken:    incoming: every folio was restored from KHO (at first OPEN).
  */
 struct khop_session {
 	struct list_head node;
@@ -158,6 +163,7 @@ struct khop_session {
 	enum khop_dir dir;
 	u32 state;
 	struct file *owner;
+	unsigned int nr_attached;
 	u32 *pids;
 	unsigned int nr_pids;
 	struct khop_table table;
@@ -165,6 +171,7 @@ struct khop_session {
 	struct khop_range *ranges;
 	unsigned int nr_ranges;
 	struct khopages_session_info info;
+	bool taken;
 };
 
 extern struct mutex khop_lock;
@@ -186,6 +193,7 @@ int khop_publish(void);
 void *khop_published_blob(void);
 
 /* --- incoming (incoming.c) */
+int khop_in_take(struct khop_session *s);
 int khop_in_map(struct khop_session *s, struct khopages_map *arg);
 void khop_in_finish(struct khop_session *s);
 int khop_in_load(void);

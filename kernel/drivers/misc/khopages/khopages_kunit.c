@@ -100,6 +100,12 @@ static void khop_test_contiguous_and_huge(struct kunit *test)
 						     9), 0);
 	KUNIT_EXPECT_EQ(test, c.t.nr_words, 6ULL);
 	KUNIT_EXPECT_EQ(test, c.t.nr_pages, 4096ULL + 64 * 512);
+	/* Frames going down, as the page allocator often hands them out. */
+	KUNIT_ASSERT_EQ(test, khop_table_begin_range(&c.t, 100, BASE_VA + SZ_1G), 0);
+	for (i = 0; i < 1000; i++)
+		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + SZ_1G + i * PAGE_SIZE,
+						     BASE_PFN + 0x50000 - i, 0), 0);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 9ULL);
 	khop_table_free(&c.t);
 }
 
@@ -113,6 +119,8 @@ static void khop_test_round_trip(struct kunit *test)
 		{ BASE_VA + 0x200000, BASE_PFN + 0x400, 9 },	/* GAP, huge */
 		{ BASE_VA + 0x400000, BASE_PFN + 0x600, 9 },	/* new RUN */
 		{ BASE_VA + 0x400000000ULL, BASE_PFN + 1, 0 },	/* SKIP+RUN */
+		{ BASE_VA + 0x400001000ULL, BASE_PFN + 0, 0 },	/* goes down */
+		{ BASE_VA + 0x400002000ULL, BASE_PFN + 0x30, 0 },	/* new RUN */
 	};
 	struct khop_reader r;
 	struct khop_entry e;
@@ -125,7 +133,7 @@ static void khop_test_round_trip(struct kunit *test)
 	for (i = 0; i < ARRAY_SIZE(in); i++)
 		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, in[i].va, in[i].pfn,
 						     in[i].order), 0);
-	KUNIT_EXPECT_EQ(test, c.t.nr_words, 2ULL + 6);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 2ULL + 7);
 
 	khop_reader_init(&r, c.t.chunks[0], c.t.nr_words);
 	for (i = 0; khop_reader_next(&r, &e, &new_range) == 1; i++) {
@@ -222,6 +230,11 @@ static void khop_test_validator_refuses(struct kunit *test)
 	chunk->words[1] = ~0ULL << 12;
 	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
 	chunk->words[1] = saved;
+
+	saved = chunk->words[2];	/* a run going below frame 0 */
+	chunk->words[2] = KHOPAGES_W_DESC | 3ULL << KHOPAGES_W_COUNT_SHIFT | 1;
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	chunk->words[2] = saved;
 
 	saved = chunk->words[0];	/* folio before any range */
 	chunk->words[0] = 0;

@@ -6,7 +6,9 @@
  * This file is the user interface: argument checks, rights, and the
  * binding of sessions to open files. A file holds at most one session:
  * the outgoing one it created (until COMMIT hands it to the kernel) or the
- * incoming one it opened.
+ * incoming one it opened. Several files may open the same incoming session
+ * (each restored process maps its own memory); FINISH waits for the others
+ * to close.
  *
  * Locking: khop_lock (session.c) serialises every command.
  */
@@ -181,9 +183,12 @@ static long khop_open_session(struct file *file, void __user *uarg)
 	s = khop_session_find(arg.name, KHOP_IN);
 	if (!s)
 		return -ENOENT;
-	if (file->private_data || s->owner)
+	if (file->private_data)
 		return -EBUSY;
-	s->owner = file;
+	err = khop_in_take(s);
+	if (err)
+		return err;
+	s->nr_attached++;
 	s->state = KHOPAGES_STATE_CLAIMED;
 	file->private_data = s;
 	return 0;
@@ -216,6 +221,7 @@ static long khop_finish(struct file *file, void __user *uarg)
 {
 	struct khopages_name_arg arg;
 	struct khop_session *s;
+	unsigned int attached_here;
 	int err;
 
 	err = khop_get_arg(&arg, sizeof(arg), uarg);
@@ -232,8 +238,9 @@ static long khop_finish(struct file *file, void __user *uarg)
 			return -EBUSY;	/* its creator aborts it */
 	} else {
 		s = khop_session_find(arg.name, KHOP_IN);
-		if (s && s->owner && s->owner != file)
-			return -EBUSY;
+		attached_here = file->private_data == s;
+		if (s && s->nr_attached > attached_here)
+			return -EBUSY;	/* another file still maps from it */
 	}
 	if (!s)
 		return -ENOENT;
@@ -345,12 +352,10 @@ static int khop_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&khop_lock);
 	s = file->private_data;
-	if (s && s->dir == KHOP_OUT) {
+	if (s && s->dir == KHOP_OUT)
 		khop_drop(s);
-	} else if (s) {
-		s->owner = NULL;
+	else if (s && !--s->nr_attached)
 		s->state = KHOPAGES_STATE_INCOMING;
-	}
 	mutex_unlock(&khop_lock);
 	return 0;
 }

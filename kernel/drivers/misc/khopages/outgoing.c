@@ -14,6 +14,7 @@
  */
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
+#include <linux/migrate.h>
 #include <linux/kexec_handover.h>
 #include <linux/mmap_lock.h>
 #include <linux/ptrace.h>
@@ -147,7 +148,7 @@ static void khop_undo_apply(struct khop_session *s, struct khop_undo *undo)
 	t->nr_refs = undo->table.nr_refs;
 	t->cursor = undo->table.cursor;
 	t->run = undo->table.run;
-	t->run_next_pfn = undo->table.run_next_pfn;
+	t->run_last = undo->table.run_last;
 	if (t->run)
 		*t->run = undo->run_word;
 }
@@ -201,17 +202,53 @@ static int khop_check_vmas(struct mm_struct *mm, u64 start, u64 end)
 	return 0;
 }
 
-/* Move a page out of KHO scratch: a long-term pin migrates it. */
-static int khop_move_out_of_scratch(struct mm_struct *mm, u64 addr)
+static bool khop_in_scratch(struct folio *folio)
 {
-	struct page *page;
-	long n;
+	return kho_scratch_overlap(PFN_PHYS(folio_pfn(folio)), folio_size(folio));
+}
 
-	n = pin_user_pages_remote(mm, addr, 1, FOLL_LONGTERM, &page, NULL);
-	if (n != 1)
-		return n < 0 ? n : -EBUSY;
-	unpin_user_page(page);
-	return 0;
+/* Several pages of one large folio: collect it once. */
+static bool khop_listed(struct list_head *list, struct folio *folio)
+{
+	struct folio *f;
+
+	list_for_each_entry(f, list, lru)
+		if (f == folio)
+			return true;
+	return false;
+}
+
+/*
+ * The next kernel boots in KHO scratch, so nothing preserved may stay
+ * there. Move every folio of the batch that sits in it, all at once, then
+ * let the caller take the batch again. Returns pages moved or an error.
+ */
+static long khop_move_batch(struct page **pages, long got)
+{
+	LIST_HEAD(list);
+	long i, moved = 0;
+	int err = 0;
+
+	for (i = 0; i < got; i++) {
+		struct folio *folio = page_folio(pages[i]);
+
+		if (!khop_in_scratch(folio) || khop_listed(&list, folio))
+			continue;
+		if (!khopages_collect_for_move(folio, &list)) {
+			err = -EBUSY;
+			break;
+		}
+		moved += folio_nr_pages(folio);
+	}
+	release_pages(pages, got);
+	if (!err)
+		err = khopages_move_folios(&list);
+	else
+		putback_movable_pages(&list);
+	if (err)
+		pr_warn_ratelimited("khopages: could not move %ld pages out of KHO scratch\n",
+				    moved);
+	return err ?: moved;
 }
 
 /*
@@ -265,6 +302,27 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 	if (got <= 0)
 		return got ? got : -EFAULT;
 
+	for (i = 0; i < got; i++)
+		if (khop_in_scratch(page_folio(pages[i])))
+			break;
+	if (i < got) {
+		long moved;
+
+		/* Moved once and still there: do not loop. */
+		if (undo->last_moved == va) {
+			release_pages(pages, got);
+			return -EBUSY;
+		}
+		undo->last_moved = va;
+		moved = khop_move_batch(pages, got);
+		if (moved < 0)
+			return moved;
+		s->info.nr_moved += moved;
+		arg->nr_moved += moved;
+		return 0;	/* take the batch again, out of scratch now */
+	}
+
+	i = 0;
 	while (i < got) {
 		struct page *page = pages[i];
 		struct folio *folio = page_folio(page);
@@ -282,22 +340,6 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 			release_pages(pages + i, got - i);
 			got = i;
 			err = khop_split(folio);
-			break;
-		}
-		if (kho_scratch_overlap(PFN_PHYS(folio_pfn(folio)),
-					folio_size(folio))) {
-			release_pages(pages + i, got - i);
-			got = i;
-			/* Moved once and still there: do not loop. */
-			if (undo->last_moved == pva) {
-				err = -EBUSY;
-				break;
-			}
-			undo->last_moved = pva;
-			err = khop_move_out_of_scratch(mm, pva);
-			if (!err)
-				s->info.nr_moved += fpages;
-			arg->nr_moved += err ? 0 : fpages;
 			break;
 		}
 		if (!*range_started) {

@@ -2,7 +2,7 @@
 /*
  * The handover table: a stream of 64-bit words in a chain of preserved
  * chunks (format in include/linux/kho/abi/khopages.h). The writer packs
- * physically contiguous folios into one RUN word and a hole before a single
+ * physically contiguous folios, in either direction, into one RUN word and a hole before a single
  * folio into a GAP word, so a scattered page costs 8 bytes and a huge page
  * or a contiguous run costs 8 bytes in all. The reader walks the words back
  * into (pid, va, pfn, order) entries.
@@ -127,6 +127,26 @@ int khop_table_begin_range(struct khop_table *t, pid_t pid, u64 va)
 	return 0;
 }
 
+/* Can the folio at @pfn continue the last RUN, up or down? */
+static bool khop_run_extends(struct khop_table *t, u64 pfn, unsigned int order)
+{
+	u64 nr = 1ULL << order;
+	bool single, desc;
+
+	if (!t->run || W_ORDER(*t->run) != order ||
+	    W_COUNT(*t->run) + 1 >= W_COUNT_MAX)
+		return false;
+	single = !W_COUNT(*t->run);
+	desc = *t->run & KHOPAGES_W_DESC;
+	if ((single || !desc) && pfn == t->run_last + nr)
+		return true;
+	if ((single || desc) && pfn + nr == t->run_last) {
+		*t->run |= KHOPAGES_W_DESC;
+		return true;
+	}
+	return false;
+}
+
 /**
  * khop_table_add() - append one folio of the current range.
  * @t:     the table.
@@ -147,8 +167,7 @@ int khop_table_add(struct khop_table *t, u64 va, u64 pfn, unsigned int order)
 		return -EINVAL;
 	gap = (va - t->cursor) >> PAGE_SHIFT;
 
-	if (!gap && t->run && W_ORDER(*t->run) == order &&
-	    t->run_next_pfn == pfn && W_COUNT(*t->run) + 1 < W_COUNT_MAX) {
+	if (!gap && khop_run_extends(t, pfn, order)) {
 		*t->run += 1ULL << KHOPAGES_W_COUNT_SHIFT;
 	} else if (gap && gap < W_COUNT_MAX) {
 		err = khop_table_put(t, khop_word(KHOPAGES_W_GAP, pfn, order,
@@ -168,7 +187,7 @@ int khop_table_add(struct khop_table *t, u64 va, u64 pfn, unsigned int order)
 		if (err)
 			return err;
 	}
-	t->run_next_pfn = pfn + nr;
+	t->run_last = pfn;
 	t->cursor = va + (nr << PAGE_SHIFT);
 	t->nr_pages += nr;
 	t->nr_refs++;
@@ -298,15 +317,23 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 				     << PAGE_SHIFT;
 			break;
 		case KHOPAGES_W_GAP:
+			if (w & KHOPAGES_W_DESC)
+				return -EINVAL;
 			r->cursor += W_COUNT(w) << PAGE_SHIFT;
 			r->run_left = 1;
 			r->run_pfn = W_PFN(w);
 			r->run_order = W_ORDER(w);
+			r->run_desc = false;
 			break;
 		default:
 			r->run_left = W_COUNT(w) + 1;
 			r->run_pfn = W_PFN(w);
 			r->run_order = W_ORDER(w);
+			r->run_desc = w & KHOPAGES_W_DESC;
+			/* A run going down must not go below frame 0. */
+			if (r->run_desc &&
+			    (r->run_left - 1) << r->run_order > r->run_pfn)
+				return -EINVAL;
 			break;
 		}
 		if (r->pid < 0)
@@ -317,7 +344,10 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 	e->pfn = r->run_pfn;
 	e->order = r->run_order;
 	r->run_left--;
-	r->run_pfn += 1ULL << r->run_order;
+	if (r->run_desc)
+		r->run_pfn -= 1ULL << r->run_order;
+	else
+		r->run_pfn += 1ULL << r->run_order;
 	r->cursor += PAGE_SIZE << r->run_order;
 	return 1;
 }

@@ -191,8 +191,12 @@ struct khopages_list {
 /* ENOENT no open session on this file. */
 #define KHOPAGES_IOC_ABORT	_IO(KHOPAGES_IOC_MAGIC, 0x43)
 /*
- * EPERM; ENOENT unknown incoming session; EBUSY opened elsewhere or this
- * file already has a session.
+ * EPERM; ENOENT unknown incoming session; EBUSY this file already has a
+ * session; EIO a recorded frame is not preserved memory. Several files (one
+ * per restored process) may open the same incoming session. The first OPEN
+ * takes the session's memory from KHO: from then on it counts as memory in
+ * use (MemTotal grows, MemFree does not), so the restorer can mmap room for
+ * it; pages not mapped by FINISH are freed.
  */
 #define KHOPAGES_IOC_OPEN	_IOW(KHOPAGES_IOC_MAGIC, 0x44, struct khopages_name_arg)
 /*
@@ -206,8 +210,8 @@ struct khopages_list {
  */
 #define KHOPAGES_IOC_MAP	_IOWR(KHOPAGES_IOC_MAGIC, 0x45, struct khopages_map)
 /*
- * EPERM; ENOENT unknown session; EBUSY opened by another file, or (with
- * KHOPAGES_FINISH_OUTGOING) not committed yet: its creator aborts it.
+ * EPERM; ENOENT unknown session; EBUSY another file still has it open, or
+ * (with KHOPAGES_FINISH_OUTGOING) not committed yet: its creator aborts it.
  */
 #define KHOPAGES_IOC_FINISH	_IOW(KHOPAGES_IOC_MAGIC, 0x46, struct khopages_name_arg)
 /* ENOENT unknown session. */

@@ -2,6 +2,7 @@
 #ifndef _LINUX_KHO_ABI_KHOPAGES_H
 #define _LINUX_KHO_ABI_KHOPAGES_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 
 /**
@@ -26,13 +27,16 @@
  * - %KHOPAGES_W_RANGE: bits 0-31 are a pid; the next word is the virtual
  *   address where that process's range starts (the cursor).
  * - %KHOPAGES_W_RUN: @count folios of order @order, physically contiguous
- *   from @pfn, mapped at the cursor and after; the cursor moves past them.
+ *   from @pfn upwards (or downwards when %KHOPAGES_W_DESC is set: the page
+ *   allocator often hands out descending frames), mapped at the cursor and
+ *   after; the cursor moves past them.
  * - %KHOPAGES_W_GAP: the cursor skips @count (1..65535) pages, then one
  *   folio of order @order at @pfn follows.
  * - %KHOPAGES_W_SKIP: the cursor skips bits 0-61 pages.
  *
- * In a RUN or GAP word, bits 0-39 are the pfn, bits 40-45 the folio order
- * and bits 46-61 a count (RUN: folios minus one; GAP: pages skipped). A
+ * In a RUN or GAP word, bits 0-39 are the pfn, bits 40-44 the folio order,
+ * bit 45 the direction of a RUN (0 in a GAP word) and bits 46-61 a count
+ * (RUN: folios minus one; GAP: pages skipped). A
  * physically scattered page costs one word (8 bytes); a contiguous run of
  * up to 65536 folios, or one huge page, costs one word too.
  *
@@ -77,7 +81,8 @@ struct khopages_chunk {
 
 #define KHOPAGES_W_PFN_BITS	40
 #define KHOPAGES_W_ORDER_SHIFT	40
-#define KHOPAGES_W_ORDER_BITS	6
+#define KHOPAGES_W_ORDER_BITS	5
+#define KHOPAGES_W_DESC		BIT_ULL(45)
 #define KHOPAGES_W_COUNT_SHIFT	46
 #define KHOPAGES_W_COUNT_BITS	16
 #define KHOPAGES_W_SKIP_BITS	62
