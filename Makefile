@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps kernel lib guest demo check clean-cache help
+.PHONY: all deps kernel lib test-programs guest demo check clean-cache help
 
 all: guest
 
@@ -27,7 +27,10 @@ kernel: deps
 lib: deps
 	$(MAKE) -s -C lib/libkhopages all manifest
 
-guest: kernel lib
+test-programs: lib
+	$(MAKE) -s -C test/vm all manifest
+
+guest: kernel lib test-programs
 	$(S)/build-guest.sh guest
 
 demo: guest

@@ -99,6 +99,21 @@ run_test kho-handover-needs-kho-on expect_vm_failure kho-handover-no-kho \
 # --- Layer: the driver's KUnit tests, run at boot in the guest kernel
 run_case_list kunit "$here/kunit-cases.sh"
 
+# --- Layer: the driver across real kexecs
+run_test handover-layouts vm --name handover-layouts --set mib=64 \
+	--timeout 300 "$here/vm/handover-layouts.sh"
+run_test handover-discard vm --name handover-discard --timeout 300 \
+	"$here/vm/handover-discard.sh"
+# A damaged handover: refused with a clear message, nothing offered.
+for bad in "old-format:handover refused: format 'khopages-v0', this kernel reads 'khopages-v1'" \
+	   "counts:refused: table counts do not match the session" \
+	   "chunk-magic:refused: table chunk has a bad magic" \
+	   "frame:refused: table has a frame outside preserved memory"; do
+	run_test "handover-corrupt-${bad%%:*}" vm --name "corrupt-${bad%%:*}" \
+		--set "how=${bad%%:*}" --set "expect=${bad#*:}" --timeout 300 \
+		"$here/vm/handover-corrupt.sh"
+done
+
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 [ "$failed" -gt 0 ] && echo "failed: ${failed_names[*]}"

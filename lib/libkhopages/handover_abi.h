@@ -15,6 +15,9 @@ typedef uint64_t u64;
 #ifndef __packed
 #define __packed __attribute__((packed))
 #endif
+#ifndef BIT_ULL
+#define BIT_ULL(n) (1ULL << (n))
+#endif
 
 #include "../../kernel/include/linux/kho/abi/khopages.h"
 

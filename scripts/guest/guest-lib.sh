@@ -15,6 +15,15 @@ param() {
 	sed -n "s/^$1=//p" /host/params | head -n 1
 }
 
+# Free memory in KiB: MemFree plus the pages waiting on per-CPU free lists
+# (freed, but counted as free only once they return to the buddy lists).
+free_kib() {
+	local memfree pcp
+	memfree=$(sed -n 's/^MemFree: *\([0-9]*\) kB/\1/p' /proc/meminfo)
+	pcp=$(awk '$1 == "count:" { n += $2 } END { print n + 0 }' /proc/zoneinfo)
+	echo $((memfree + pcp * 4))
+}
+
 # End the test: a reset ends QEMU (it runs with -no-reboot).
 guest_halt() {
 	sync

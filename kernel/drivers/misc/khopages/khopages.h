@@ -29,7 +29,10 @@
  * @nr_refs:    folio references (RUN counts plus GAP words).
  * @cursor:     writer: virtual address the next folio would continue at.
  * @run:        writer: last RUN word, to extend it; NULL when none.
- * @run_last:   writer: pfn of the last folio of @run.
+ * @run_last:   writer: pfn of the last folio written in this range.
+ * @have_last:  writer: a folio was written in this range.
+ * @base:       writer: pfn of the folio before @run's first one.
+ * @have_base:  writer: @base is valid (@run may become a PAIR word).
  */
 struct khop_table {
 	struct khopages_chunk **chunks;
@@ -41,6 +44,9 @@ struct khop_table {
 	u64 cursor;
 	u64 *run;
 	u64 run_last;
+	bool have_last;
+	u64 base;
+	bool have_base;
 };
 
 /**
@@ -68,6 +74,10 @@ struct khop_entry {
  * @run_pfn:  pfn of the next folio of that run.
  * @run_order: order of that run.
  * @run_desc: that run goes down in frames.
+ * @last_pfn: frame of the last folio read in this range (PAIR base).
+ * @have_last: @last_pfn is valid.
+ * @pair:     frames of a PAIR word still to hand out.
+ * @pair_left: how many of @pair are left.
  */
 struct khop_reader {
 	const struct khopages_chunk *chunk;
@@ -79,6 +89,10 @@ struct khop_reader {
 	u64 run_pfn;
 	unsigned int run_order;
 	bool run_desc;
+	u64 last_pfn;
+	bool have_last;
+	u64 pair[2];
+	unsigned int pair_left;
 };
 
 int khop_table_init(struct khop_table *t);

@@ -61,7 +61,7 @@ static int case_validate(struct table_case *c, unsigned int *nr_ranges)
 	return err;
 }
 
-/* Scattered pages: one word each, plus the two words of the range. */
+/* Scattered pages: two per PAIR word, plus the two words of the range. */
 static void khop_test_scattered(struct kunit *test)
 {
 	struct table_case c;
@@ -72,9 +72,10 @@ static void khop_test_scattered(struct kunit *test)
 	for (i = 0; i < 1000; i++)
 		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + i * PAGE_SIZE,
 						     BASE_PFN + 2 * i, 0), 0);
-	KUNIT_EXPECT_EQ(test, c.t.nr_words, 1002ULL);
+	/* RANGE + address, the first page alone, 499 pairs, the last alone. */
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 503ULL);
 	KUNIT_EXPECT_EQ(test, c.t.nr_pages, 1000ULL);
-	KUNIT_EXPECT_LE(test, c.t.nr_words * 8, 8ULL * 1000 + 16);
+	KUNIT_EXPECT_LE(test, c.t.nr_words * 8, 4ULL * 1000 + 16 + 8);
 	case_limits(&c);
 	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), 0);
 	KUNIT_EXPECT_EQ(test, nr, 1U);
@@ -121,6 +122,9 @@ static void khop_test_round_trip(struct kunit *test)
 		{ BASE_VA + 0x400000000ULL, BASE_PFN + 1, 0 },	/* SKIP+RUN */
 		{ BASE_VA + 0x400001000ULL, BASE_PFN + 0, 0 },	/* goes down */
 		{ BASE_VA + 0x400002000ULL, BASE_PFN + 0x30, 0 },	/* new RUN */
+		{ BASE_VA + 0x400003000ULL, BASE_PFN + 0x1000, 0 },	/* PAIR */
+		{ BASE_VA + 0x400004000ULL, BASE_PFN + 0x900, 0 },	/* new RUN */
+		{ BASE_VA + 0x400005000ULL, BASE_PFN + 0x800, 0 },	/* PAIR */
 	};
 	struct khop_reader r;
 	struct khop_entry e;
@@ -133,7 +137,7 @@ static void khop_test_round_trip(struct kunit *test)
 	for (i = 0; i < ARRAY_SIZE(in); i++)
 		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, in[i].va, in[i].pfn,
 						     in[i].order), 0);
-	KUNIT_EXPECT_EQ(test, c.t.nr_words, 2ULL + 7);
+	KUNIT_EXPECT_EQ(test, c.t.nr_words, 2ULL + 8);
 
 	khop_reader_init(&r, c.t.chunks[0], c.t.nr_words);
 	for (i = 0; khop_reader_next(&r, &e, &new_range) == 1; i++) {
@@ -154,7 +158,7 @@ static void khop_test_many_chunks(struct kunit *test)
 	struct khop_reader r;
 	struct khop_entry e;
 	struct table_case c;
-	unsigned int i, n = 3 * KHOPAGES_CHUNK_WORDS;
+	unsigned int i, n = 6 * KHOPAGES_CHUNK_WORDS;
 	bool new_range;
 
 	case_init(test, &c);
@@ -162,7 +166,9 @@ static void khop_test_many_chunks(struct kunit *test)
 	for (i = 0; i < n; i++)
 		KUNIT_ASSERT_EQ(test, khop_table_add(&c.t, BASE_VA + i * PAGE_SIZE,
 						     BASE_PFN + 3 * i, 0), 0);
-	KUNIT_EXPECT_EQ(test, c.t.nr_chunks, 4U);
+	KUNIT_EXPECT_GE(test, c.t.nr_chunks, 3U);
+	KUNIT_EXPECT_EQ(test, (u64)c.t.nr_chunks,
+			DIV_ROUND_UP(c.t.nr_words, KHOPAGES_CHUNK_WORDS));
 	khop_reader_init(&r, c.t.chunks[0], c.t.nr_words);
 	for (i = 0; khop_reader_next(&r, &e, &new_range) == 1; i++)
 		if (e.pfn != BASE_PFN + 3 * i)
@@ -233,6 +239,12 @@ static void khop_test_validator_refuses(struct kunit *test)
 
 	saved = chunk->words[2];	/* a run going below frame 0 */
 	chunk->words[2] = KHOPAGES_W_DESC | 3ULL << KHOPAGES_W_COUNT_SHIFT | 1;
+	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
+	chunk->words[2] = saved;
+
+	saved = chunk->words[2];	/* a PAIR with no folio before it */
+	chunk->words[2] = KHOPAGES_W_RANGE << KHOPAGES_W_KIND_SHIFT |
+			  KHOPAGES_W_PAIR | 1;
 	KUNIT_EXPECT_EQ(test, case_validate(&c, &nr), -EINVAL);
 	chunk->words[2] = saved;
 

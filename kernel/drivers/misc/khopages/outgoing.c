@@ -149,6 +149,9 @@ static void khop_undo_apply(struct khop_session *s, struct khop_undo *undo)
 	t->cursor = undo->table.cursor;
 	t->run = undo->table.run;
 	t->run_last = undo->table.run_last;
+	t->have_last = undo->table.have_last;
+	t->base = undo->table.base;
+	t->have_base = undo->table.have_base;
 	if (t->run)
 		*t->run = undo->run_word;
 }

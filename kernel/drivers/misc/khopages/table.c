@@ -124,6 +124,8 @@ int khop_table_begin_range(struct khop_table *t, pid_t pid, u64 va)
 		return err;
 	t->cursor = va;
 	t->run = NULL;
+	t->have_last = false;
+	t->have_base = false;
 	return 0;
 }
 
@@ -145,6 +147,31 @@ static bool khop_run_extends(struct khop_table *t, u64 pfn, unsigned int order)
 		return true;
 	}
 	return false;
+}
+
+static bool khop_delta_fits(s64 d)
+{
+	return d >= -(1LL << (KHOPAGES_W_DELTA_BITS - 1)) &&
+	       d < (1LL << (KHOPAGES_W_DELTA_BITS - 1));
+}
+
+/*
+ * Two scattered order-0 pages in a row share one word: the single-page RUN
+ * word just written becomes a PAIR word holding both as frame deltas.
+ */
+static bool khop_make_pair(struct khop_table *t, u64 pfn, unsigned int order)
+{
+	s64 d1 = (s64)t->run_last - (s64)t->base;
+	s64 d2 = (s64)pfn - (s64)t->run_last;
+	u64 mask = BIT_ULL(KHOPAGES_W_DELTA_BITS) - 1;
+
+	if (order || !t->run || !t->have_base || W_COUNT(*t->run) ||
+	    W_ORDER(*t->run) || !khop_delta_fits(d1) || !khop_delta_fits(d2))
+		return false;
+	*t->run = KHOPAGES_W_RANGE << KHOPAGES_W_KIND_SHIFT | KHOPAGES_W_PAIR |
+		  ((u64)d1 & mask) << KHOPAGES_W_DELTA_BITS | ((u64)d2 & mask);
+	t->run = NULL;
+	return true;
 }
 
 /**
@@ -169,6 +196,8 @@ int khop_table_add(struct khop_table *t, u64 va, u64 pfn, unsigned int order)
 
 	if (!gap && khop_run_extends(t, pfn, order)) {
 		*t->run += 1ULL << KHOPAGES_W_COUNT_SHIFT;
+	} else if (!gap && khop_make_pair(t, pfn, order)) {
+		t->have_base = false;
 	} else if (gap && gap < W_COUNT_MAX) {
 		err = khop_table_put(t, khop_word(KHOPAGES_W_GAP, pfn, order,
 						  gap), NULL);
@@ -186,8 +215,11 @@ int khop_table_add(struct khop_table *t, u64 va, u64 pfn, unsigned int order)
 				     &t->run);
 		if (err)
 			return err;
+		t->base = t->run_last;
+		t->have_base = t->have_last;
 	}
 	t->run_last = pfn;
+	t->have_last = true;
 	t->cursor = va + (nr << PAGE_SHIFT);
 	t->nr_pages += nr;
 	t->nr_refs++;
@@ -284,6 +316,29 @@ static int khop_reader_word(struct khop_reader *r, u64 *w)
 	return 1;
 }
 
+static s64 khop_delta(u64 w, unsigned int shift)
+{
+	return sign_extend64(w >> shift, KHOPAGES_W_DELTA_BITS - 1);
+}
+
+/* Unpack a PAIR word relative to the previous folio's frame. */
+static int khop_reader_pair(struct khop_reader *r, u64 w)
+{
+	s64 a, b;
+
+	if (!r->have_last || (w & BIT_ULL(60)))
+		return -EINVAL;
+	a = (s64)r->last_pfn + khop_delta(w, KHOPAGES_W_DELTA_BITS);
+	b = a + khop_delta(w, 0);
+	if (a < 0 || b < 0 || a >= (s64)BIT_ULL(KHOPAGES_W_PFN_BITS) ||
+	    b >= (s64)BIT_ULL(KHOPAGES_W_PFN_BITS))
+		return -EINVAL;
+	r->pair[0] = a;
+	r->pair[1] = b;
+	r->pair_left = 2;
+	return 0;
+}
+
 /**
  * khop_reader_next() - decode the next folio.
  * @r:         the reader.
@@ -300,16 +355,22 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 	int ret;
 
 	*new_range = false;
-	while (!r->run_left) {
+	while (!r->run_left && !r->pair_left) {
 		ret = khop_reader_word(r, &w);
 		if (ret <= 0)
 			return ret;
 		switch (W_KIND(w)) {
 		case KHOPAGES_W_RANGE:
+			if (w & KHOPAGES_W_PAIR) {
+				if (khop_reader_pair(r, w))
+					return -EINVAL;
+				break;
+			}
 			if (khop_reader_word(r, &va) != 1)
 				return -EINVAL;
 			r->pid = (pid_t)(u32)w;
 			r->cursor = va;
+			r->have_last = false;
 			*new_range = true;
 			break;
 		case KHOPAGES_W_SKIP:
@@ -341,8 +402,17 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 	}
 	e->pid = r->pid;
 	e->va = r->cursor;
+	if (r->pair_left) {
+		e->pfn = r->pair[2 - r->pair_left--];
+		e->order = 0;
+		r->cursor += PAGE_SIZE;
+		r->last_pfn = e->pfn;
+		return 1;
+	}
 	e->pfn = r->run_pfn;
 	e->order = r->run_order;
+	r->last_pfn = e->pfn;
+	r->have_last = true;
 	r->run_left--;
 	if (r->run_desc)
 		r->run_pfn -= 1ULL << r->run_order;

@@ -2,7 +2,6 @@
 #ifndef _LINUX_KHO_ABI_KHOPAGES_H
 #define _LINUX_KHO_ABI_KHOPAGES_H
 
-#include <linux/bits.h>
 #include <linux/types.h>
 
 /**
@@ -26,6 +25,11 @@
  *
  * - %KHOPAGES_W_RANGE: bits 0-31 are a pid; the next word is the virtual
  *   address where that process's range starts (the cursor).
+ * - %KHOPAGES_W_RANGE with %KHOPAGES_W_PAIR set: two order-0 folios at the
+ *   cursor and the page after it. Bits 30-59 and 0-29 are two signed
+ *   deltas: the first frame is the previous folio's frame (of the same
+ *   range) plus the first delta, the second frame is the first plus the
+ *   second delta. Scattered pages cost 4 bytes each this way.
  * - %KHOPAGES_W_RUN: @count folios of order @order, physically contiguous
  *   from @pfn upwards (or downwards when %KHOPAGES_W_DESC is set: the page
  *   allocator often hands out descending frames), mapped at the cursor and
@@ -37,8 +41,9 @@
  * In a RUN or GAP word, bits 0-39 are the pfn, bits 40-44 the folio order,
  * bit 45 the direction of a RUN (0 in a GAP word) and bits 46-61 a count
  * (RUN: folios minus one; GAP: pages skipped). A
- * physically scattered page costs one word (8 bytes); a contiguous run of
- * up to 65536 folios, or one huge page, costs one word too.
+ * physically scattered page costs half a word (4 bytes) when its frame is
+ * within 2 TiB of the previous one, else one word; a contiguous run of up
+ * to 65536 folios, or one huge page, costs one word.
  *
  * This layout is a contract between kernels: any change of it needs a new
  * compatible string.
@@ -86,5 +91,7 @@ struct khopages_chunk {
 #define KHOPAGES_W_COUNT_SHIFT	46
 #define KHOPAGES_W_COUNT_BITS	16
 #define KHOPAGES_W_SKIP_BITS	62
+#define KHOPAGES_W_PAIR		BIT_ULL(61)
+#define KHOPAGES_W_DELTA_BITS	30
 
 #endif /* _LINUX_KHO_ABI_KHOPAGES_H */

@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: memory in three physical layouts (contiguous order-0 pages,
+# physically scattered pages, THP) is handed over across a real kexec,
+# mapped back at the same frames with every byte intact, and once the
+# sessions are finished and the processes gone, the memory is free again.
+. /lib/khopages/guest-lib.sh
+mib=$(param mib)
+layouts="contiguous scattered thp"
+
+
+case "$1" in
+1)
+	for l in $layouts; do
+		mkdir -p "/host/$l"
+		pagehold fill "layout-$l" "$l" "$mib" "/host/$l" || fail "fill $l"
+		sed 's/^/  /' "/host/$l/fill.txt"
+	done
+	grep -q '^folios_order9 0$' /host/thp/fill.txt && fail "no THP in the thp layout"
+	kexec_next_stage
+	;;
+2)
+	before=$(free_kib)
+	khopagesctl list || fail "khopagesctl list"
+	for l in $layouts; do
+		pagehold map "layout-$l" "/host/$l" || fail "map $l"
+	done
+	after=$(free_kib)
+	want=$((3 * mib * 1024 * 9 / 10))
+	echo "Free memory before map: $before kB, after finish and exit: $after kB (need +$want kB)"
+	[ $((after - before)) -ge "$want" ] || fail "memory was not given back: free memory +$((after - before)) kB"
+	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "sessions left after finish"
+	pass
+	;;
+esac
