@@ -78,6 +78,57 @@ static int khopages_map_ptes(struct vm_area_struct *vma, unsigned long addr,
 }
 
 /**
+ * khopages_check_room() - is there room to map a folio at @addr?
+ * @vma:   destination VMA.
+ * @addr:  address, aligned to the folio's size.
+ * @order: folio order.
+ *
+ * A huge page needs an empty PMD (no page table under it); a smaller folio
+ * needs all its PTEs empty.
+ *
+ * Context: mmap_lock held.
+ * Return: 0 or -EEXIST.
+ */
+int khopages_check_room(struct vm_area_struct *vma, unsigned long addr,
+			unsigned int order)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned int i, nr = 1U << order;
+	spinlock_t *ptl;	/* page table lock */
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+	pmd_t *pmd;
+	pte_t *pte;
+	int err = 0;
+
+	pgd = pgd_offset(mm, addr);
+	if (pgd_none(*pgd))
+		return 0;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d))
+		return 0;
+	pud = pud_offset(p4d, addr);
+	if (pud_none(*pud))
+		return 0;
+	if (!pud_present(*pud) || pud_leaf(*pud))
+		return -EEXIST;
+	pmd = pmd_offset(pud, addr);
+	if (pmd_none(pmdp_get_lockless(pmd)))
+		return 0;
+	if (order == HPAGE_PMD_ORDER || pmd_trans_huge(pmdp_get_lockless(pmd)))
+		return -EEXIST;
+	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!pte)
+		return -EEXIST;
+	for (i = 0; i < nr && !err; i++)
+		if (!pte_none(ptep_get(pte + i)))
+			err = -EEXIST;
+	pte_unmap_unlock(pte, ptl);
+	return err;
+}
+
+/**
  * khopages_map_folio() - map a whole folio as new anonymous memory.
  * @vma:   private anonymous VMA of the current process.
  * @addr:  where; aligned to the folio's size.

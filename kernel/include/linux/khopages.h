@@ -12,6 +12,8 @@ struct folio;
 struct list_head;
 struct vm_area_struct;
 
+int khopages_check_room(struct vm_area_struct *vma, unsigned long addr,
+			unsigned int order);
 int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 		       struct folio *folio);
 bool khopages_isolate_folio(struct folio *folio);

@@ -50,7 +50,8 @@ static int khop_corrupt_frame(struct khop_session *s)
 		u64 kind = c->words[i] >> KHOPAGES_W_KIND_SHIFT;
 
 		if (kind == KHOPAGES_W_RANGE) {
-			i++;	/* skip the range's address word */
+			if (!(c->words[i] & KHOPAGES_W_PAIR))
+				i++;	/* skip the range's address word */
 			continue;
 		}
 		if (kind == KHOPAGES_W_RUN || kind == KHOPAGES_W_GAP) {

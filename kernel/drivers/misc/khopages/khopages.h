@@ -208,6 +208,7 @@ void *khop_published_blob(void);
 
 /* --- incoming (incoming.c) */
 int khop_in_take(struct khop_session *s);
+u64 khop_in_unmapped_pages(struct khop_session *s);
 int khop_in_map(struct khop_session *s, struct khopages_map *arg);
 void khop_in_finish(struct khop_session *s);
 int khop_in_load(void);

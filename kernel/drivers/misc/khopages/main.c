@@ -135,16 +135,18 @@ static long khop_commit(struct file *file, unsigned long uarg)
 	err = khop_out_commit(s);
 	trace_khopages_commit(s->name, s->info.nr_pages, s->info.nr_folios,
 			      s->info.meta_bytes, err);
-	if (err)
-		return err;
-	/* The kernel owns it now: closing the file no longer aborts it. */
-	s->owner = NULL;
-	file->private_data = NULL;
-	return 0;
+	/*
+	 * The kernel owns it now: closing the file no longer aborts it, and
+	 * the file can only report EBUSY until it is closed.
+	 */
+	return err;
 }
 
 static void khop_drop(struct khop_session *s)
 {
+	/* The file that created it (even after COMMIT) forgets it. */
+	if (s->owner)
+		s->owner->private_data = NULL;
 	list_del_init(&s->node);
 	trace_khopages_release(s->name, s->state, s->info.nr_pages);
 	if (s->dir == KHOP_OUT)
@@ -162,7 +164,8 @@ static long khop_abort(struct file *file, unsigned long uarg)
 		return -EINVAL;
 	if (!s)
 		return -ENOENT;
-	file->private_data = NULL;
+	if (s->state != KHOPAGES_STATE_OPEN)
+		return -EBUSY;	/* committed: FINISH_OUTGOING withdraws it */
 	khop_drop(s);
 	return 0;
 }
@@ -352,8 +355,10 @@ static int khop_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&khop_lock);
 	s = file->private_data;
-	if (s && s->dir == KHOP_OUT)
+	if (s && s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_OPEN)
 		khop_drop(s);
+	else if (s && s->dir == KHOP_OUT)
+		s->owner = NULL;	/* committed: handed over at kexec */
 	else if (s && !--s->nr_attached)
 		s->state = KHOPAGES_STATE_INCOMING;
 	mutex_unlock(&khop_lock);

@@ -297,7 +297,9 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 	/* Batches end on 2 MiB boundaries so aligned huge folios fit in one. */
 	nr = min_t(unsigned long, nr,
 		   (ALIGN(va + 1, HPAGE_PMD_SIZE) - va) >> PAGE_SHIFT);
-	got = get_user_pages_remote(mm, va, nr, FOLL_DUMP, pages, NULL);
+	/* As a core dump reads: no faulting in holes, PROT_NONE included. */
+	got = get_user_pages_remote(mm, va, nr, FOLL_DUMP | FOLL_FORCE, pages,
+				    NULL);
 	if (got == -EFAULT) {
 		*addr += PAGE_SIZE;	/* a hole: nothing to preserve */
 		return 0;

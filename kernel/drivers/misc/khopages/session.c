@@ -129,4 +129,6 @@ void khop_session_fill_info(struct khop_session *s,
 	*info = s->info;
 	info->state = s->state;
 	info->nr_pids = s->nr_pids;
+	if (s->dir == KHOP_IN)
+		info->nr_released = khop_in_unmapped_pages(s);
 }

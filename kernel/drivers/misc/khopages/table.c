@@ -2,9 +2,10 @@
 /*
  * The handover table: a stream of 64-bit words in a chain of preserved
  * chunks (format in include/linux/kho/abi/khopages.h). The writer packs
- * physically contiguous folios, in either direction, into one RUN word and a hole before a single
- * folio into a GAP word, so a scattered page costs 8 bytes and a huge page
- * or a contiguous run costs 8 bytes in all. The reader walks the words back
+ * physically contiguous folios, in either direction, into one RUN word,
+ * two scattered pages into one PAIR word and a hole before a single folio
+ * into a GAP word: a scattered page costs 4 bytes, a huge page or a
+ * contiguous run 8 bytes in all. The reader walks the words back
  * into (pid, va, pfn, order) entries.
  */
 #include <linux/bits.h>

@@ -119,7 +119,8 @@ enum khopages_state {
  * @nr_mapped:        incoming: pages mapped from their preserved frames.
  * @nr_shared:        incoming: pages found already mapped (left shared).
  * @nr_copied:        incoming: pages copied.
- * @nr_released:      incoming: pages still held, freed by FINISH.
+ * @nr_released:      incoming: pages no process has mapped; FINISH frees
+ *                    them.
  * @folios_by_order:  distinct folios per folio order.
  */
 struct khopages_session_info {
@@ -186,9 +187,13 @@ struct khopages_list {
  * the session; ENOMEM. Nothing of a failed call stays in the session.
  */
 #define KHOPAGES_IOC_PRESERVE	_IOWR(KHOPAGES_IOC_MAGIC, 0x41, struct khopages_preserve)
-/* ENOENT no session; EBUSY already committed; ENOMEM. */
+/*
+ * ENOENT no session on this file; EBUSY already committed; ENOMEM. After
+ * COMMIT the file stays bound to the session (PRESERVE, COMMIT and ABORT
+ * give EBUSY) but closing it no longer aborts.
+ */
 #define KHOPAGES_IOC_COMMIT	_IO(KHOPAGES_IOC_MAGIC, 0x42)
-/* ENOENT no open session on this file. */
+/* ENOENT no session on this file; EBUSY committed (see FINISH). */
 #define KHOPAGES_IOC_ABORT	_IO(KHOPAGES_IOC_MAGIC, 0x43)
 /*
  * EPERM; ENOENT unknown incoming session; EBUSY this file already has a
@@ -203,10 +208,11 @@ struct khopages_list {
  * ENOENT no opened session or nothing recorded for (pid, orig_va);
  * EFAULT dst not in one private anonymous VMA; EINVAL a large folio is cut
  * by the range or dst is not congruent with orig_va; EEXIST another page
- * is mapped at dst; EALREADY the pages were already mapped by this
- * session; EIO a recorded frame is not preserved memory; ENOMEM. All
- * refusals happen before anything is mapped; out of memory half way
- * leaves the pages mapped so far (the counters say how many).
+ * (or, for a huge page, a page table) is at dst; EALREADY the pages were
+ * already mapped by this session; EIO a recorded frame is not preserved
+ * memory; ENOMEM. All refusals happen before anything is mapped; out of
+ * memory half way leaves the pages mapped so far (the counters say how
+ * many).
  */
 #define KHOPAGES_IOC_MAP	_IOWR(KHOPAGES_IOC_MAGIC, 0x45, struct khopages_map)
 /*
