@@ -100,6 +100,10 @@ run_test kho-handover-needs-kho-on expect_vm_failure kho-handover-no-kho \
 run_case_list kunit "$here/kunit-cases.sh"
 
 # --- Layer: the driver across real kexecs
+run_test khopages-memtest vm --name khopages-memtest --timeout 600 \
+	"$here/vm/khopages-memtest.sh"
+run_test khopages-errors vm --name khopages-errors --timeout 600 \
+	"$here/vm/khopages-errors.sh"
 run_test handover-layouts vm --name handover-layouts --set mib=64 \
 	--timeout 300 "$here/vm/handover-layouts.sh"
 run_test handover-discard vm --name handover-discard --timeout 300 \

@@ -331,6 +331,24 @@ long kt_meminfo_kb(const char *field)
 	return v;
 }
 
+long kt_free_kb(void)
+{
+	long memfree = kt_meminfo_kb("MemFree"), pcp = 0, n;
+	char line[256];
+	FILE *f = fopen("/proc/zoneinfo", "re");
+
+	if (memfree < 0 || !f) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %ld", &n) == 1)
+			pcp += n;
+	fclose(f);
+	return memfree + pcp * (long)(KT_PAGE / 1024);
+}
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -352,14 +370,14 @@ void kt_settle(void)
 	sleep_ms(100);
 }
 
-long kt_wait_memfree(long want_kb, int ms)
+long kt_wait_free(long want_kb, int ms)
 {
-	long v = kt_meminfo_kb("MemFree");
+	long v = kt_free_kb();
 
 	for (int waited = 0; v < want_kb && waited < ms; waited += 250) {
 		kt_settle();
 		sleep_ms(150);
-		v = kt_meminfo_kb("MemFree");
+		v = kt_free_kb();
 	}
 	return v;
 }

@@ -12,9 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define KT_PAGE		4096ULL
-#define KT_HUGE		(2ULL << 20)	/* PMD-sized THP on x86_64 */
-#define KT_MIB		(1ULL << 20)
+#define KT_PAGE		((uint64_t)4096)
+#define KT_HUGE		((uint64_t)2 << 20)	/* PMD-sized THP on x86_64 */
+#define KT_MIB		((uint64_t)1 << 20)
 
 /* The 64-bit word expected at virtual address @va of a page filled with @seed.
  * It depends on both, so a page that lands at the wrong address, or a page
@@ -74,12 +74,16 @@ bool kt_in_ranges(const struct kt_pfn_range *r, int n, uint64_t pfn);
 
 /* A field of /proc/meminfo in kB, or -1. */
 long kt_meminfo_kb(const char *field);
-/* Push freed pages where MemFree sees them: drain per-CPU LRU batches
- * (compaction does lru_add_drain_all) and give the per-CPU free lists a
- * moment. Best effort. */
+/* Free memory in kB: MemFree plus the pages sitting on the per-CPU free
+ * lists (/proc/zoneinfo "count:"), which MemFree does not show and which
+ * can hold several MiB right after a process frees a lot. */
+long kt_free_kb(void);
+/* Let freed pages reach the allocator: drain per-CPU LRU batches, whose
+ * references keep pages alive (compaction does lru_add_drain_all), and
+ * wait a moment. Best effort. */
 void kt_settle(void);
-/* Wait (up to @ms) until MemFree >= @want_kb; returns the last value. */
-long kt_wait_memfree(long want_kb, int ms);
+/* Wait (up to @ms) until kt_free_kb() >= @want_kb; returns the last value. */
+long kt_wait_free(long want_kb, int ms);
 
 /* Stop @pid in a ptrace-stop, as CRIU freezes a task (PTRACE_SEIZE +
  * PTRACE_INTERRUPT). 0 or -errno. */

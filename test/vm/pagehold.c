@@ -11,7 +11,9 @@
  * preserving, since pages in KHO scratch move first); map writes
  * DIR/map.txt and fails on any wrong byte or moved frame.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>

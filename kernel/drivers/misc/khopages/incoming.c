@@ -107,7 +107,7 @@ static int khop_in_index_folios(struct khop_session *s)
 static int khop_in_session(const void *fdt, int node, const char **why)
 {
 	const char *name = fdt_get_name(fdt, node, NULL);
-	const u64 *nr_pages, *nr_refs, *nr_words, *table;
+	const u64 *nr_pages, *nr_folios, *nr_refs, *nr_words, *table;
 	struct khop_limits lim = { .pfn_ok = khop_in_pfn_ok };
 	struct khop_session *s;
 	const u32 *pids;
@@ -119,11 +119,12 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 	}
 	pids = fdt_getprop(fdt, node, KHOPAGES_PROP_PIDS, &len);
 	nr_pages = khop_prop(fdt, node, KHOPAGES_PROP_NR_PAGES, sizeof(u64));
-	nr_refs = khop_prop(fdt, node, KHOPAGES_PROP_NR_FOLIOS, sizeof(u64));
+	nr_folios = khop_prop(fdt, node, KHOPAGES_PROP_NR_FOLIOS, sizeof(u64));
+	nr_refs = khop_prop(fdt, node, KHOPAGES_PROP_NR_REFS, sizeof(u64));
 	nr_words = khop_prop(fdt, node, KHOPAGES_PROP_NR_WORDS, sizeof(u64));
 	table = khop_prop(fdt, node, KHOPAGES_PROP_TABLE, sizeof(u64));
-	if (!pids || len < 0 || len % sizeof(u32) || !nr_pages || !nr_refs ||
-	    !nr_words || !table || (!len && *nr_words)) {
+	if (!pids || len < 0 || len % sizeof(u32) || !nr_pages || !nr_folios ||
+	    !nr_refs || !nr_words || !table || (!len && *nr_words)) {
 		*why = "missing or malformed session property";
 		return -EINVAL;
 	}
@@ -157,6 +158,11 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 	err = khop_in_index_folios(s);
 	if (err)
 		goto fail;
+	if (s->info.nr_folios != *nr_folios) {
+		*why = "table counts do not match the session";
+		err = -EINVAL;
+		goto fail;
+	}
 	s->state = KHOPAGES_STATE_INCOMING;
 	s->info.meta_bytes = (u64)s->table.nr_chunks * KHOPAGES_CHUNK_SIZE;
 	list_add_tail(&s->node, &khop_sessions);

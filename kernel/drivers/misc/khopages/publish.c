@@ -45,7 +45,9 @@ static int khop_fdt_session(void *fdt, struct khop_session *s)
 			    s->nr_pids * sizeof(u32));
 	err |= fdt_property(fdt, KHOPAGES_PROP_NR_PAGES, &s->table.nr_pages,
 			    sizeof(u64));
-	err |= fdt_property(fdt, KHOPAGES_PROP_NR_FOLIOS, &s->table.nr_refs,
+	err |= fdt_property(fdt, KHOPAGES_PROP_NR_FOLIOS, &s->info.nr_folios,
+			    sizeof(u64));
+	err |= fdt_property(fdt, KHOPAGES_PROP_NR_REFS, &s->table.nr_refs,
 			    sizeof(u64));
 	err |= fdt_property(fdt, KHOPAGES_PROP_NR_WORDS, &s->table.nr_words,
 			    sizeof(u64));

@@ -13,7 +13,9 @@
  * node per committed session, named after the session, with properties:
  *
  * - ``pids``: u32 array, the processes whose pages the session holds;
- * - ``nr-pages``, ``nr-folios``, ``nr-words``: u64 counts, checked against
+ * - ``nr-pages``, ``nr-folios``, ``nr-refs``, ``nr-words``: u64 counts of
+ *   pages, distinct folios, folio references (a folio shared by two
+ *   processes is referenced twice) and table words, all checked against
  *   the table by the next kernel;
  * - ``table``: u64 physical address of the first table chunk (0 if empty).
  *
@@ -55,6 +57,7 @@
 #define KHOPAGES_PROP_PIDS	"pids"
 #define KHOPAGES_PROP_NR_PAGES	"nr-pages"
 #define KHOPAGES_PROP_NR_FOLIOS	"nr-folios"
+#define KHOPAGES_PROP_NR_REFS	"nr-refs"
 #define KHOPAGES_PROP_NR_WORDS	"nr-words"
 #define KHOPAGES_PROP_TABLE	"table"
 

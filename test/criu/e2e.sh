@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: dump a process tree, kexec, restore it, and let it check all
+# of its memory itself.
+#   MODE=kho    criu dump/restore --kho-pages: no page data in the images,
+#               the same physical frames after the kexec, the session
+#               gone after the restore, a plain dump of the restored tree
+#               works
+#   MODE=plain  the same tree with plain CRIU, for comparison
+#   MIB=N       size of the workload's shared region A (default 128)
+. /lib/khopages/guest-lib.sh
+. /lib/khopages/criu-test-lib.sh
+
+WL=/host/wl
+IMG=/host/img
+MODE=$(param MODE)
+MODE=${MODE:-kho}
+MIB=$(param MIB)
+MIB=${MIB:-128}
+case "$MODE" in
+kho) KHO=--kho-pages ;;
+plain) KHO= ;;
+*) fail "unknown MODE $MODE" ;;
+esac
+
+img_bytes() {
+	local f total=0
+	for f in "$1"/*.img; do total=$((total + $(stat -c %s "$f"))); done
+	echo "$total"
+}
+
+case "$1" in
+1)
+	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
+	no_sessions || fail "sessions exist before the test"
+	start_workload "$WL" "$MIB"
+	wl_cmd "$WL" V || fail "the tree is wrong before the dump"
+	wl_cmd "$WL" R || fail "the tree cannot record its frames"
+	wl_field "$WL" parent thp_kb >/host/thp-before
+	echo "THP in region C before the dump: $(cat /host/thp-before) kB (parent)"
+
+	mkdir -p "$IMG"
+	t0=$(now)
+	# shellcheck disable=SC2086
+	if ! criu dump -t "$(wl_pid "$WL")" -D "$IMG" $CRIU_OPTS $KHO --display-stats \
+		-o dump.log >"$IMG/dump.stats" 2>&1; then
+		tail -n 30 "$IMG/dump.log"
+		fail "criu dump $KHO failed"
+	fi
+	t=$(elapsed "$t0")
+	cat "$IMG/dump.stats"
+	wl_all_gone "$WL" || fail "tasks are still alive after the dump"
+	figure "$MODE dump_seconds=$t"
+	figure "$MODE images_bytes=$(img_bytes "$IMG")"
+	figure "$MODE pages_img_bytes=$(pages_bytes "$IMG")"
+	figure "$MODE images_files=$(ls "$IMG"/*.img | wc -l)"
+
+	if [ "$MODE" = kho ]; then
+		session=$(sed -n 's/.*khopages: handing memory over in session \([^ ]*\).*/\1/p' "$IMG/dump.log")
+		[ -n "$session" ] || fail "the plugin named no session in dump.log"
+		echo "$session" >/host/session
+		khopagesctl list
+		[ "$(session_state "$session")" = committed ] ||
+			fail "session $session is not committed after the dump"
+		# Only file-backed private pages may have data: all anonymous
+		# memory (some 300 MiB here) has to be handed over.
+		pb=$(pages_bytes "$IMG")
+		[ "$pb" -lt $((2 * 1024 * 1024)) ] ||
+			fail "pages-*.img hold $pb bytes: anonymous memory was copied"
+		grep -q 'Memory pages handed over (KHO)' "$IMG/dump.stats" ||
+			fail "dump stats do not count handed over pages"
+	fi
+	sync
+	kexec_next_stage
+	;;
+2)
+	if [ "$MODE" = kho ]; then
+		session=$(cat /host/session)
+		khopagesctl list
+		[ "$(session_state "$session")" = incoming ] ||
+			fail "session $session did not come through the kexec"
+		khopagesctl show "$session" | tee /host/session-incoming.txt
+		moved=$(sed -n 's/^moved: *\([0-9]*\).*/\1/p' /host/session-incoming.txt)
+	fi
+
+	t0=$(now)
+	# shellcheck disable=SC2086
+	if ! criu restore -D "$IMG" $CRIU_OPTS $KHO -d --display-stats \
+		-o restore.log >"$IMG/restore.stats" 2>&1; then
+		tail -n 40 "$IMG/restore.log"
+		fail "criu restore $KHO failed"
+	fi
+	t=$(elapsed "$t0")
+	cat "$IMG/restore.stats"
+	figure "$MODE restore_seconds=$t"
+	wl_all_alive "$WL" || fail "not all tasks are alive after the restore"
+	grep 'khopages:' "$IMG/restore.log" | sed 's/^/  log: /'
+
+	wl_cmd "$WL" V || fail "the restored tree found wrong memory"
+	same=0 total=0
+	for who in parent child1 child2; do
+		same=$((same + $(wl_field "$WL" $who pfn_same)))
+		total=$((total + $(wl_field "$WL" $who pfn_total)))
+	done
+	thp=$(wl_field "$WL" parent thp_kb)
+	figure "$MODE frames_same=$same frames_total=$total"
+	figure "$MODE thp_kb_before=$(cat /host/thp-before) thp_kb_after=$thp"
+
+	if [ "$MODE" = kho ]; then
+		no_sessions || fail "the session is still there after the restore"
+		# Pages the driver had to move out of KHO scratch at dump have
+		# new frames; every other page must be the very same frame
+		# (a moved page shared by the three tasks counts three times).
+		[ $((total - same)) -le $((3 * ${moved:-0})) ] ||
+			fail "only $same of $total pages are on their frames ($moved moved at dump)"
+		[ "$thp" -ge "$(cat /host/thp-before)" ] ||
+			fail "the THP region has $thp kB in huge pages, $(cat /host/thp-before) before"
+	fi
+
+	wl_cmd "$WL" W || fail "the restored tree cannot keep working (COW writes, pipes)"
+
+	if [ "$MODE" = kho ]; then
+		# The restored memory is ordinary memory: plain CRIU dumps it.
+		mkdir -p /tmp/img2
+		# shellcheck disable=SC2086
+		criu dump -t "$(wl_pid "$WL")" -D /tmp/img2 $CRIU_OPTS -R -o dump.log ||
+			{ tail -n 30 /tmp/img2/dump.log; fail "plain criu dump of the restored tree failed"; }
+		figure "$MODE redump_pages_img_bytes=$(pages_bytes /tmp/img2)"
+		wl_all_alive "$WL" || fail "tasks died in the plain dump with --leave-running"
+		wl_cmd "$WL" V || fail "the tree is wrong after a plain dump"
+	fi
+	wl_cmd "$WL" Q || fail "the tree did not quit"
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac

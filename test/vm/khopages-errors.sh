@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: the failure paths of /dev/khopages. Stage 1 runs the cases
+# that need no kexec, then commits two sessions: "errtest" (a small range
+# and a THP) and "errdiscard" (16 MiB more). Stage 2 runs the cases on an
+# incoming session with errtest, and discards errdiscard unopened.
+# Details: khopages_errors.c.
+. /lib/khopages/guest-lib.sh
+
+# Run a program, keep its output in the run directory, show it, and end
+# the test with its first failed case when it fails.
+run_step() {
+	local log="$1" rc
+	shift
+	"$@" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	[ "$rc" = 0 ] && return 0
+	fail "$(basename "$log" .log): $(grep -m1 -E '^(not ok|FAIL)' "$log" || echo "exit status $rc")"
+}
+
+case "$1" in
+1)
+	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
+	run_step /host/errors-outgoing.log khopages_errors outgoing
+	run_step /host/errors-commit.log khopages_errors commit errtest /host/errtest.records
+	run_step /host/errors-commit-discard.log \
+		khopages_errors commit errdiscard /host/errdiscard.records 16
+	kexec_next_stage
+	;;
+2)
+	run_step /host/errors-incoming.log khopages_errors incoming errtest /host/errtest.records
+	run_step /host/errors-discard.log khopages_errors discard errdiscard /host/errdiscard.records
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac
