@@ -33,8 +33,10 @@ test-programs: lib
 guest: kernel lib test-programs
 	$(S)/build-guest.sh guest
 
+DEMO_SIZE ?= 512
+
 demo: guest
-	$(S)/demo.sh
+	$(S)/demo.sh --size $(DEMO_SIZE)
 
 check: guest
 	test/check.sh
