@@ -6,7 +6,10 @@
 SHELL := /bin/bash
 S := scripts
 
-.PHONY: all deps kernel lib test-programs guest demo check clean-cache help
+CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
+
+.PHONY: all deps kernel lib test-programs fresh-manifests guest demo check \
+	clean-cache help
 
 all: guest
 
@@ -30,7 +33,12 @@ lib: deps
 test-programs: lib
 	$(MAKE) -s -C test/vm all manifest
 
-guest: kernel lib test-programs
+# Each part lists the files it puts into the guest; start from none so a
+# list left by an older checkout cannot sneak in.
+fresh-manifests:
+	rm -rf "$(CACHE)/build/guest-manifests"
+
+guest: fresh-manifests kernel lib test-programs
 	$(S)/build-guest.sh guest
 
 DEMO_SIZE ?= 512
@@ -42,4 +50,4 @@ check: guest
 	test/check.sh
 
 clean-cache:
-	rm -rf "$${KHOPAGES_CACHE:-/var/cache/khopages}/build" "$${KHOPAGES_CACHE:-/var/cache/khopages}/runs"
+	rm -rf "$(CACHE)/build" "$(CACHE)/runs"
