@@ -266,6 +266,8 @@ int khop_in_take(struct khop_session *s)
 	struct folio *folio;
 	void *entry;
 
+	if (s->broken)
+		return -EIO;
 	if (s->taken)
 		return 0;
 	xa_for_each(&s->folios, pfn, entry) {
@@ -276,6 +278,7 @@ int khop_in_take(struct khop_session *s)
 		if (!folio) {
 			pr_err("khopages: session %s: frame %#lx is not preserved memory\n",
 			       s->name, pfn);
+			s->broken = true;
 			return -EIO;
 		}
 		xa_store(&khop_in_folios, pfn,
@@ -284,6 +287,7 @@ int khop_in_take(struct khop_session *s)
 			pr_err("khopages: session %s: folio %#lx has order %u, expected %lu\n",
 			       s->name, pfn, folio_order(folio),
 			       xa_to_value(entry));
+			s->broken = true;
 			return -EIO;
 		}
 	}

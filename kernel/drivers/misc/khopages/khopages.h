@@ -170,6 +170,8 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @nr_ranges: entries in @ranges.
  * @info:     statistics as reported by STATS.
  * @taken:    incoming: every folio was restored from KHO (at first OPEN).
+ * @broken:   incoming: a frame turned out not to be what the table said;
+ *            OPEN fails with EIO, only FINISH remains.
  */
 struct khop_session {
 	struct list_head node;
@@ -186,6 +188,7 @@ struct khop_session {
 	unsigned int nr_ranges;
 	struct khopages_session_info info;
 	bool taken;
+	bool broken;
 };
 
 extern struct mutex khop_lock;

@@ -258,13 +258,19 @@ static long khop_move_batch(struct page **pages, long got)
  * A large folio is recorded whole only when it lies entirely in the range
  * at an address aligned to its size; otherwise it is split first.
  */
-static bool khop_folio_whole(struct folio *folio, struct page *page, u64 va,
-			     u64 end)
+static bool khop_folio_whole(struct folio *folio, struct page **pages,
+			     long left, u64 va, u64 end)
 {
-	u64 head = va - folio_page_idx(folio, page) * PAGE_SIZE;
+	long i, nr = folio_nr_pages(folio);
 
-	return IS_ALIGNED(head, folio_size(folio)) && head == va &&
-	       va + folio_size(folio) <= end;
+	if (pages[0] != folio_page(folio, 0) || nr > left ||
+	    !IS_ALIGNED(va, folio_size(folio)) || va + folio_size(folio) > end)
+		return false;
+	/* Mapped in order: no page of it replaced by another one. */
+	for (i = 1; i < nr; i++)
+		if (pages[i] != folio_page(folio, i))
+			return false;
+	return true;
 }
 
 static int khop_split(struct folio *folio)
@@ -340,8 +346,7 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 			break;
 		}
 		if (folio_test_large(folio) &&
-		    (!khop_folio_whole(folio, page, pva, end) ||
-		     i + fpages > got)) {
+		    !khop_folio_whole(folio, pages + i, got - i, pva, end)) {
 			release_pages(pages + i, got - i);
 			got = i;
 			err = khop_split(folio);
