@@ -8,8 +8,8 @@ S := scripts
 
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
-.PHONY: all deps kernel lib test-programs fresh-manifests guest demo check \
-	clean-cache help
+.PHONY: all deps kernel lib criu test-programs fresh-manifests guest demo \
+	check clean-cache help
 
 all: guest
 
@@ -19,6 +19,7 @@ help:
 	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
 	@echo "make kernel  - build the guest kernel (ccache)"
 	@echo "make lib     - build libkhopages and khopagesctl"
+	@echo "make criu    - build CRIU 4.2.1 with the --kho-pages patches and the plugin"
 	@echo "make guest   - build the guest initramfs"
 
 deps:
@@ -30,15 +31,19 @@ kernel: deps
 lib: deps
 	$(MAKE) -s -C lib/libkhopages all manifest
 
+criu: deps lib
+	$(S)/build-criu.sh
+
 test-programs: lib
 	$(MAKE) -s -C test/vm all manifest
+	$(MAKE) -s -C test/criu all manifest
 
 # Each part lists the files it puts into the guest; start from none so a
 # list left by an older checkout cannot sneak in.
 fresh-manifests:
 	rm -rf "$(CACHE)/build/guest-manifests"
 
-guest: fresh-manifests kernel lib test-programs
+guest: fresh-manifests kernel lib criu test-programs
 	$(S)/build-guest.sh guest
 
 DEMO_SIZE ?= 512

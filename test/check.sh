@@ -118,6 +118,9 @@ for bad in "old-format:handover refused: format 'khopages-v0', this kernel reads
 		"$here/vm/handover-corrupt.sh"
 done
 
+# --- Layer: CRIU --kho-pages across real kexecs (and plain CRIU beside it)
+run_case_list criu "$here/criu/run.sh" --no-build
+
 summary="$passed passed, $failed failed"
 [ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
 [ "$failed" -gt 0 ] && echo "failed: ${failed_names[*]}"

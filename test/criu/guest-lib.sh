@@ -18,12 +18,13 @@ figure() {
 }
 
 # start_workload DIR MIB [tcp]: start the tree with pids that are free
-# after a reboot too, and wait until it is ready.
+# after a reboot too (above $LAST_PID, default 30000), and wait until it
+# is ready.
 start_workload() {
 	local dir=$1 i
 	mkdir -p "$dir"
 	rm -f "$dir"/ready "$dir"/pids "$dir"/result.* "$dir"/seq
-	echo 30000 >/proc/sys/kernel/ns_last_pid
+	echo "${LAST_PID:-30000}" >/proc/sys/kernel/ns_last_pid
 	setsid kho_workload "$@" </dev/null >/dev/null 2>&1 &
 	for i in $(seq 600); do
 		[ -f "$dir/ready" ] && break
@@ -105,6 +106,7 @@ session_state() {
 expect_fail() {
 	local what=$1 pattern=$2 log=$3
 	shift 3
+	rm -f "$log" "$log.out"
 	if "$@" >"$log.out" 2>&1; then
 		cat "$log.out"
 		fail "$what: succeeded although it must not"

@@ -324,13 +324,25 @@ static void cmd_verify(struct answer *a)
 	fd = open(path, O_RDONLY);
 	if (fd >= 0) {
 		uint64_t *then = calloc(nr ? nr : 1, sizeof(*then));
+		uint64_t diff[NR_REGIONS] = { 0 };
 
 		if (!then || read(fd, then, nr * 8) != (ssize_t)(nr * 8))
 			die("pfn record");
 		close(fd);
-		for (i = 0; i < nr; i++)
-			a->pfn_same += then[i] && then[i] == now[i];
+		for (r = 0, i = 0; r < NR_REGIONS; r++) {
+			size_t end = i + reg[r].len / PAGE;
+
+			for (; i < end; i++) {
+				bool same = then[i] && then[i] == now[i];
+
+				a->pfn_same += same;
+				diff[r] += !same;
+			}
+		}
 		a->pfn_total = nr;
+		if (a->pfn_same != nr)
+			snprintf(a->msg, sizeof(a->msg), "frames changed: A %" PRIu64 " B %" PRIu64
+				 " C %" PRIu64 " D %" PRIu64, diff[0], diff[1], diff[2], diff[3]);
 		free(then);
 	}
 	free(now);

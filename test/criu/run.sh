@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# CRIU --kho-pages tests: each case is a guest script run by
+# scripts/vm-run.sh in QEMU, most across a real KHO kexec.
+#
+#   test/criu/run.sh [--no-build] [CASE...]
+#
+# Prints one line per case, "ok NAME" or "not ok NAME", then the figures
+# measured, and exits non-zero when a case failed. Without --no-build it
+# first builds (incrementally) CRIU with the patches and the plugin
+# (scripts/build-criu.sh), libkhopages, the workload, and the guest
+# initramfs; the guest kernel must have been built (make kernel).
+# Each run's files (console.log, images, logs) are in $CACHE/runs/criu-NAME/.
+#
+# Cases:
+#   options         --kho-pages with --leave-running, pre-dump, --track-mem,
+#                   --prev-images-dir, --auto-dedup, --lazy-pages,
+#                   --page-server, on restore --lazy-pages/--auto-dedup,
+#                   with criu check, and without the plugin: refused with
+#                   a clear message, nothing taken, the tree unharmed
+#   dump-fails      a dump failing half way (an established TCP connection
+#                   in child 2, after the parent's and child 1's pages were
+#                   preserved) aborts the session; a failing post-dump
+#                   script withdraws the committed one; no session and no
+#                   preserved page left (khopagesctl list, debugfs), the
+#                   tree runs on with correct memory
+#   restore-errors  restore before kexec, without the plugin ("Missing
+#                   required plugin"), without --kho-pages, of a discarded
+#                   session, of an already finished session: clear errors;
+#                   a good restore still works afterwards
+#   e2e-kho         parent + 2 children (~300 MiB of anonymous memory,
+#                   COW-shared pages, mprotect'ed VMAs, THP region, open
+#                   file, pipes) dumped with --kho-pages, kexec, restored
+#                   with --kho-pages; the tree checks all its memory and its
+#                   frames (same PFNs as before the dump, except pages moved
+#                   out of KHO scratch or copied), keeps working (COW
+#                   writes, pipes); pages-*.img hold no data for the
+#                   anonymous VMAs (and crit shows PE_KHO entries); the
+#                   session is gone; a plain dump of the restored tree works
+#   e2e-plain       the same tree with plain CRIU across the same kexec, for
+#                   comparison (slow: ~3 min)
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../scripts/lib.sh"
+
+ALL_CASES=(options dump-fails restore-errors e2e-kho e2e-plain)
+build=1
+cases=()
+for arg in "$@"; do
+	case "$arg" in
+	--no-build) build=0 ;;
+	-h|--help) sed -n '3,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) cases+=("$arg") ;;
+	esac
+done
+[ ${#cases[@]} -gt 0 ] || cases=("${ALL_CASES[@]}")
+
+if [ "$build" = 1 ]; then
+	{
+		"$TOP/scripts/build-criu.sh" &&
+		make -s -C "$TOP/lib/libkhopages" all manifest &&
+		make -s -C "$here" all manifest &&
+		bash "$TOP/scripts/build-guest.sh"
+	} >"$CACHE/criu-tests-build.log" 2>&1 || {
+		tail -n 20 "$CACHE/criu-tests-build.log"
+		echo "not ok build (log: $CACHE/criu-tests-build.log)"
+		exit 1
+	}
+fi
+
+failed=0
+vm() {
+	local name=$1
+	shift
+	"$TOP/scripts/vm-run.sh" --name "criu-$name" "$@" >"$CACHE/runs/criu-$name.out" 2>&1
+}
+
+# Host side: crit decodes the dump's pagemaps; the anonymous memory must be
+# in PE_KHO entries, with only a few file-backed pages present.
+crit_check() {
+	local img=$CACHE/runs/criu-e2e-kho/img src=$CACHE/src/criu-$CRIU_VER f
+	make -s -C "$src" crit >/dev/null 2>&1 || { echo "cannot build crit"; return 1; }
+	for f in "$img"/pagemap-*.img; do
+		PYTHONPATH=$src/lib:$src/crit /usr/bin/python3 -m crit decode --pretty -i "$f" |
+			/usr/bin/python3 -c '
+import json, sys
+pages = {}
+for e in json.load(sys.stdin)["entries"][1:]:
+    pages[e.get("flags", "")] = pages.get(e.get("flags", ""), 0) + int(e["nr_pages"])
+print(sys.argv[1], pages)
+sys.exit(0 if pages.get("PE_KHO", 0) > 20000 and pages.get("PE_PRESENT", 0) < 256 else 1)
+' "$(basename "$f")" || return 1
+	done
+}
+
+run_case() {
+	local name=$1 start rc
+	start=$(date +%s)
+	case "$name" in
+	options) vm options --mem 2G --timeout 600 "$here/options.sh" ;;
+	dump-fails) vm dump-fails --mem 2G --timeout 900 "$here/dump-fails.sh" ;;
+	restore-errors) vm restore-errors --mem 2G --timeout 900 "$here/restore-errors.sh" ;;
+	e2e-kho)
+		vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 "$here/e2e.sh" &&
+			crit_check >>"$CACHE/runs/criu-e2e-kho.out" 2>&1 ;;
+	e2e-plain) vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
+	*) echo "unknown case $name" >"$CACHE/runs/criu-$name.out"; false ;;
+	esac
+	rc=$?
+	if [ "$rc" = 0 ]; then
+		echo "ok $name # $(($(date +%s) - start)) s"
+	else
+		failed=$((failed + 1))
+		echo "not ok $name # $(($(date +%s) - start)) s, see $CACHE/runs/criu-$name/ and criu-$name.out"
+		tail -n 5 "$CACHE/runs/criu-$name.out" | sed 's/^/#   /'
+	fi
+}
+
+mkdir -p "$CACHE/runs"
+for c in "${cases[@]}"; do
+	run_case "$c"
+done
+
+for c in e2e-kho e2e-plain; do
+	f=$CACHE/runs/criu-$c/figures.txt
+	[ -f "$f" ] && sed "s/^/# $c: /" "$f"
+done
+[ "$failed" = 0 ]
