@@ -618,8 +618,16 @@ static int check_session(void)
 		pr_err("session %s: cannot get its state\n", st.session);
 		return ret;
 	}
+	if (info.state == KHOPAGES_STATE_COMMITTED && getenv("CRIU_KHOPAGES_SAME_KERNEL")) {
+		/* The upgrade is called off: the driver copies the pages back. */
+		pr_info("session %s was committed in this kernel: restoring in place "
+			"(pages are copied, the session is no longer handed over)\n",
+			st.session);
+		return 0;
+	}
 	if (info.state != KHOPAGES_STATE_INCOMING && info.state != KHOPAGES_STATE_CLAIMED) {
-		pr_err("session %s is %s, not incoming: restore needs a kexec after the dump\n",
+		pr_err("session %s is %s, not incoming: restore needs a kexec after the dump "
+		       "(or CRIU_KHOPAGES_SAME_KERNEL=1 to restore in place)\n",
 		       st.session, khop_state_name(info.state));
 		return -EINVAL;
 	}

@@ -28,6 +28,9 @@
 #                   required plugin"), without --kho-pages, of a discarded
 #                   session, of an already finished session: clear errors;
 #                   a good restore still works afterwards
+#   same-kernel     a --kho-pages checkpoint restored in the same kernel
+#                   (CRIU_KHOPAGES_SAME_KERNEL=1): the session leaves the
+#                   handover, its pages are copied back, the tree verifies
 #   e2e-kho         parent + 2 children (~300 MiB of anonymous memory,
 #                   COW-shared pages, mprotect'ed VMAs, THP region, open
 #                   file, pipes) dumped with --kho-pages, kexec, restored
@@ -43,7 +46,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
-ALL_CASES=(options dump-fails restore-errors e2e-kho e2e-plain)
+ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-plain)
 build=1
 cases=()
 for arg in "$@"; do
@@ -100,6 +103,7 @@ run_case() {
 	options) vm options --mem 2G --timeout 600 "$here/options.sh" ;;
 	dump-fails) vm dump-fails --mem 2G --timeout 900 "$here/dump-fails.sh" ;;
 	restore-errors) vm restore-errors --mem 2G --timeout 900 "$here/restore-errors.sh" ;;
+	same-kernel) vm same-kernel --mem 2G --timeout 900 "$here/same-kernel.sh" ;;
 	e2e-kho)
 		vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 "$here/e2e.sh" &&
 			crit_check >>"$CACHE/runs/criu-e2e-kho.out" 2>&1 ;;

@@ -229,6 +229,53 @@ int khop_in_load(void)
 	return refused;
 }
 
+static bool khop_any_pfn(u64 pfn, unsigned int order)
+{
+	return true;
+}
+
+/**
+ * khop_in_adopt() - offer a session kept in this kernel for restore.
+ * @s: a session khop_out_keep_local() turned into an incoming one.
+ *
+ * Same-kernel restore (no kexec happened): its folios are live memory
+ * that the dumped processes may still map, so MAP copies them instead of
+ * installing them.
+ *
+ * Context: khop_lock held.
+ * Return: 0, or -ENOMEM (the session is then broken; FINISH frees it).
+ */
+int khop_in_adopt(struct khop_session *s)
+{
+	struct khop_limits lim = {
+		.pids = s->pids, .nr_pids = s->nr_pids,
+		.nr_words = s->table.nr_words, .nr_pages = s->table.nr_pages,
+		.nr_refs = s->table.nr_refs, .pfn_ok = khop_any_pfn,
+	};
+	unsigned long pfn, val;
+	const char *why;
+	void *entry;
+	int err = 0;
+
+	xa_for_each(&s->folios, pfn, entry) {
+		val = xa_to_value(xa_load(&khop_in_folios, pfn));
+		val += 1UL << KHOP_IN_USERS_SHIFT;
+		val |= KHOP_IN_RESTORED | KHOP_IN_MAPPED;
+		err = xa_err(xa_store(&khop_in_folios, pfn, xa_mk_value(val),
+				      GFP_KERNEL));
+		if (err)
+			break;
+	}
+	if (!err)
+		err = khop_validate_table(s->table.nr_chunks ? s->table.chunks[0] :
+					  NULL, &lim, &s->ranges, &s->nr_ranges,
+					  &why);
+	s->taken = true;
+	s->broken = err != 0;
+	WARN_ON_ONCE(err && err != -ENOMEM);
+	return err;
+}
+
 /**
  * khop_in_unmapped_pages() - pages of a session no process has mapped.
  * @s: an incoming session.

@@ -206,11 +206,13 @@ bool khop_name_valid(const char *name);
 int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg);
 int khop_out_commit(struct khop_session *s);
 void khop_out_release(struct khop_session *s);
+void khop_out_keep_local(struct khop_session *s);
 int khop_publish(void);
 void *khop_published_blob(void);
 
 /* --- incoming (incoming.c) */
 int khop_in_take(struct khop_session *s);
+int khop_in_adopt(struct khop_session *s);
 u64 khop_in_unmapped_pages(struct khop_session *s);
 int khop_in_map(struct khop_session *s, struct khopages_map *arg);
 void khop_in_finish(struct khop_session *s);

@@ -170,6 +170,31 @@ static long khop_abort(struct file *file, unsigned long uarg)
 	return 0;
 }
 
+/*
+ * OPEN of a session committed in this very kernel (no kexec since): it is
+ * no longer handed over and becomes an incoming session whose pages MAP
+ * copies. Lets a checkpoint be restored in place, e.g. when the upgrade
+ * is called off.
+ */
+static struct khop_session *khop_loopback(const char *name)
+{
+	struct khop_session *s = khop_session_find(name, KHOP_OUT);
+
+	if (!s || s->state != KHOPAGES_STATE_COMMITTED)
+		return NULL;
+	if (s->owner)
+		s->owner->private_data = NULL;
+	s->owner = NULL;
+	khop_out_keep_local(s);
+	s->dir = KHOP_IN;
+	s->state = KHOPAGES_STATE_INCOMING;
+	if (khop_publish())
+		pr_warn("khopages: could not withdraw %s from the handover\n",
+			name);
+	khop_in_adopt(s);
+	return s;
+}
+
 static long khop_open_session(struct file *file, void __user *uarg)
 {
 	struct khopages_name_arg arg;
@@ -183,11 +208,11 @@ static long khop_open_session(struct file *file, void __user *uarg)
 		return -EINVAL;
 	if (!khop_may_checkpoint())
 		return -EPERM;
-	s = khop_session_find(arg.name, KHOP_IN);
-	if (!s)
-		return -ENOENT;
 	if (file->private_data)
 		return -EBUSY;
+	s = khop_session_find(arg.name, KHOP_IN) ?: khop_loopback(arg.name);
+	if (!s)
+		return -ENOENT;
 	err = khop_in_take(s);
 	if (err)
 		return err;

@@ -509,3 +509,46 @@ void khop_out_release(struct khop_session *s)
 	if (s->state == KHOPAGES_STATE_COMMITTED)
 		WARN_ON(khop_publish());
 }
+
+/**
+ * khop_out_keep_local() - stop handing a committed session over.
+ * @s: a committed outgoing session.
+ *
+ * For a restore in this same kernel: the folios and the table stay, but
+ * are no longer preserved (unless another outgoing session still hands a
+ * folio over) nor kept off the LRU, and the session leaves the published
+ * subtree. The session keeps one reference per folio; @s->folios maps
+ * pfn -> order afterwards.
+ *
+ * Context: khop_lock held.
+ */
+void khop_out_keep_local(struct khop_session *s)
+{
+	unsigned long pfn, val, users;
+	struct folio *folio;
+	unsigned int i;
+	void *entry;
+
+	xa_for_each(&s->folios, pfn, entry) {
+		val = xa_to_value(entry);
+		folio = pfn_folio(pfn);
+		if (val & KHOP_F_ISOLATED)
+			khopages_putback_folio(folio);
+		users = xa_to_value(xa_load(&khop_out_folios, pfn));
+		if (users <= 1) {
+			xa_erase(&khop_out_folios, pfn);
+			kho_unpreserve_folio(folio);
+		} else {
+			xa_store(&khop_out_folios, pfn, xa_mk_value(users - 1),
+				 GFP_KERNEL);
+		}
+		xa_store(&s->folios, pfn, xa_mk_value(val & KHOP_F_ORDER),
+			 GFP_KERNEL);
+	}
+	for (i = 0; i < s->table.nr_chunks; i++)
+		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));
+	/* These were the spans PRESERVE checked overlaps against. */
+	kvfree(s->ranges);
+	s->ranges = NULL;
+	s->nr_ranges = 0;
+}

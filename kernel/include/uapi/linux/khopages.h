@@ -201,7 +201,9 @@ struct khopages_list {
  * per restored process) may open the same incoming session. The first OPEN
  * takes the session's memory from KHO: from then on it counts as memory in
  * use (MemTotal grows, MemFree does not), so the restorer can mmap room for
- * it; pages not mapped by FINISH are freed.
+ * it; pages not mapped by FINISH are freed. OPEN of a session committed in
+ * this same kernel (no kexec since) withdraws it from the handover and
+ * makes it incoming: MAP then copies its pages (restore in place).
  */
 #define KHOPAGES_IOC_OPEN	_IOW(KHOPAGES_IOC_MAGIC, 0x44, struct khopages_name_arg)
 /*
