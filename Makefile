@@ -9,13 +9,14 @@ S := scripts
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
 .PHONY: all deps kernel lib criu test-programs fresh-manifests guest demo \
-	check clean-cache help
+	check bench clean-cache help
 
 all: guest
 
 help:
 	@echo "make demo    - boot the test VM, kexec through KHO, show the handover"
 	@echo "make check   - build everything needed and run all tests"
+	@echo "make bench   - benchmark plain CRIU vs --kho-pages (quick: BENCH_SIZES=64,256 BENCH_REPS=1)"
 	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
 	@echo "make kernel  - build the guest kernel (ccache)"
 	@echo "make lib     - build libkhopages and khopagesctl"
@@ -53,6 +54,13 @@ demo: guest
 
 check: guest
 	test/check.sh
+
+# The benchmark adds its workload to the guest, so the initramfs is built
+# again with its manifest; then the runs.
+bench: fresh-manifests kernel lib criu test-programs
+	$(MAKE) -s -C bench all manifest
+	$(S)/build-guest.sh guest
+	bench/run.sh --no-build
 
 clean-cache:
 	rm -rf "$(CACHE)/build" "$(CACHE)/runs"

@@ -57,9 +57,10 @@ static const struct errtext op_errors[OP_COUNT][8] = {
 		{ ESRCH, "no such process" },
 		{ EPERM, "no ptrace access to the process" },
 		{ ENOENT, "no session on this handle (create one first)" },
-		{ EBUSY, "the session is already committed" },
-		{ EFAULT, "nothing is mapped at the start address" },
-		{ EINVAL, "invalid range, alignment, flags or padding" },
+		{ EBUSY, "the session is already committed, or a page could not be split or moved out of KHO scratch (see the kernel log)" },
+		{ EFAULT, "part of the range is not mapped" },
+		{ EINVAL, "invalid range, alignment, flags or padding, or memory that is not private anonymous" },
+		{ EEXIST, "the range overlaps one of the same process already in the session" },
 	},
 	[OP_COMMIT] = {
 		{ ENOENT, "no session on this handle" },
@@ -67,6 +68,7 @@ static const struct errtext op_errors[OP_COUNT][8] = {
 	},
 	[OP_ABORT] = {
 		{ ENOENT, "no open session on this handle" },
+		{ EBUSY, "the session is committed (withdraw it with FINISH and KHOPAGES_FINISH_OUTGOING)" },
 	},
 	[OP_OPEN] = {
 		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN" },

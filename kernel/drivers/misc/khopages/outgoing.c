@@ -34,6 +34,7 @@
 static DEFINE_XARRAY(khop_out_folios);
 
 #define KHOP_BATCH	512
+#define KHOP_MOVE_TRIES	8
 
 /* Where a PRESERVE call started, to undo it if it fails half way. */
 struct khop_undo {
@@ -44,6 +45,7 @@ struct khop_undo {
 	unsigned int nr_pfns;
 	unsigned int max_pfns;
 	u64 last_moved;
+	unsigned int move_tries;
 };
 
 static int khop_hold_new(struct khop_session *s, struct folio *folio,
@@ -319,13 +321,22 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 	if (i < got) {
 		long moved;
 
-		/* Moved once and still there: do not loop. */
-		if (undo->last_moved == va) {
+		/*
+		 * Migration can fail for a moment (a page locked or briefly
+		 * referenced elsewhere): try a batch a few times, then give up.
+		 */
+		if (undo->last_moved != va) {
+			undo->last_moved = va;
+			undo->move_tries = 0;
+		} else if (++undo->move_tries >= KHOP_MOVE_TRIES) {
 			release_pages(pages, got);
 			return -EBUSY;
 		}
-		undo->last_moved = va;
 		moved = khop_move_batch(pages, got);
+		if (moved == -EBUSY) {
+			cond_resched();
+			return 0;
+		}
 		if (moved < 0)
 			return moved;
 		s->info.nr_moved += moved;

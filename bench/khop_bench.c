@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * khop_bench: the benchmark's guest workload (bench/run.sh).
+ *
+ *   khop_bench hold LAYOUT MIB DIR   hold MIB MiB of anonymous memory in a
+ *                                    LAYOUT (contiguous|scattered|thp) and
+ *                                    wait to be checkpointed
+ *   khop_bench memcpy MIB            time memcpy of MIB MiB (the yardstick)
+ *
+ * hold fills its region, writes DIR/info (pid, pages, physical runs, THP)
+ * and DIR/ready, then waits for signals: SIGUSR1 writes DIR/alive.N (the
+ * restored process runs again), SIGUSR2 checks one word at each end of
+ * every page and writes DIR/verify.N ("ok" or "bad N"). It keeps no file
+ * open, so CRIU dumps it anywhere.
+ *
+ * scattered: a helper process first takes 2*MIB MiB and frees every other
+ * page, so free memory is a sieve of single frames; the region is then
+ * faulted in random order into those holes, and the helper exits: the
+ * region's frames are neither contiguous nor in virtual order.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE	4096UL
+#define HPAGE	(2UL << 20)
+
+static const char *dir;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "khop_bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static uint64_t pattern(uint64_t addr)
+{
+	uint64_t x = addr * 0x9e3779b97f4a7c15ULL;
+
+	return x ^ (x >> 29);
+}
+
+static void fill_page(char *p)
+{
+	uint64_t *w = (uint64_t *)p;
+	size_t i;
+
+	for (i = 0; i < PAGE / 8; i++)
+		w[i] = pattern((uint64_t)(uintptr_t)&w[i]);
+}
+
+static int page_ok(const char *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t last = PAGE / 8 - 1;
+
+	return w[0] == pattern((uint64_t)(uintptr_t)&w[0]) &&
+	       w[last] == pattern((uint64_t)(uintptr_t)&w[last]);
+}
+
+static void write_file(const char *name, const char *text)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (!f)
+		die(path);
+	fputs(text, f);
+	if (fclose(f))
+		die(path);
+}
+
+static char *map_anon(size_t len, size_t align)
+{
+	char *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+	return (char *)a;
+}
+
+/* A child holding every other frame of 2*len: returns its pid once done. */
+static pid_t fragment(size_t len)
+{
+	int fds[2];
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(fds))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		size_t n = 2 * len / PAGE, i;
+		char *p = map_anon(2 * len, PAGE);
+
+		madvise(p, 2 * len, MADV_NOHUGEPAGE);
+		for (i = 0; i < n; i++)
+			p[i * PAGE] = 1;
+		for (i = 0; i < n; i += 2)
+			madvise(p + i * PAGE, PAGE, MADV_DONTNEED);
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	if (read(fds[0], &c, 1) != 1)
+		die("fragmenting helper");
+	close(fds[0]);
+	return pid;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Runs of physically adjacent frames in the set of the region's frames
+ * (whatever their virtual order), from /proc/self/pagemap (root only):
+ * 1 for one physically contiguous block, the page count for a sieve.
+ */
+static size_t phys_runs(char *base, size_t pages)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t *pfn = malloc(pages * 8);
+	size_t i, runs = 0;
+
+	if (fd < 0 || !pfn ||
+	    pread(fd, pfn, pages * 8, ((uintptr_t)base / PAGE) * 8) != (ssize_t)(pages * 8)) {
+		if (fd >= 0)
+			close(fd);
+		free(pfn);
+		return 0;
+	}
+	close(fd);
+	for (i = 0; i < pages; i++)
+		pfn[i] = (pfn[i] >> 63) ? pfn[i] & ((1ULL << 55) - 1) : 0;
+	qsort(pfn, pages, 8, cmp_u64);
+	for (i = 0; i < pages; i++)
+		runs += !i || pfn[i] != pfn[i - 1] + 1;
+	free(pfn);
+	return runs;
+}
+
+static long thp_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static int do_hold(const char *layout, size_t mib)
+{
+	size_t pages = mib * 256, i, j, t, bad;
+	char *base = map_anon(pages * PAGE, HPAGE);
+	char buf[512];
+	unsigned int seq = 0;
+	sigset_t set;
+	pid_t helper = 0;
+	double t0 = now_ms();
+
+	if (!strcmp(layout, "thp")) {
+		if (madvise(base, pages * PAGE, MADV_HUGEPAGE))
+			die("madvise(MADV_HUGEPAGE)");
+	} else if (madvise(base, pages * PAGE, MADV_NOHUGEPAGE)) {
+		die("madvise(MADV_NOHUGEPAGE)");
+	}
+	if (!strcmp(layout, "scattered")) {
+		size_t *order = malloc(pages * sizeof(*order));
+
+		if (!order)
+			die("malloc");
+		helper = fragment(pages * PAGE);
+		for (i = 0; i < pages; i++)
+			order[i] = i;
+		srand(42);
+		for (i = pages - 1; i > 0; i--) {
+			j = (size_t)rand() % (i + 1);
+			t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (i = 0; i < pages; i++)
+			fill_page(base + order[i] * PAGE);
+		free(order);
+		kill(helper, SIGKILL);
+		waitpid(helper, NULL, 0);
+	} else if (!strcmp(layout, "contiguous") || !strcmp(layout, "thp")) {
+		for (i = 0; i < pages; i++)
+			fill_page(base + i * PAGE);
+	} else {
+		fprintf(stderr, "khop_bench: unknown layout %s\n", layout);
+		return 2;
+	}
+	snprintf(buf, sizeof(buf),
+		 "pid %d\npages %zu\nphys_runs %zu\nthp_kb %ld\nfill_ms %.0f\n",
+		 getpid(), pages, phys_runs(base, pages), thp_kb(), now_ms() - t0);
+	write_file("info", buf);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	write_file("ready", "ready\n");
+	for (;;) {
+		int sig = sigwaitinfo(&set, NULL);
+		char name[64];
+
+		if (sig < 0)
+			continue;	/* EINTR: e.g. around a checkpoint */
+		seq++;
+		if (sig == SIGUSR1) {
+			snprintf(name, sizeof(name), "alive.%u", seq);
+			write_file(name, "alive\n");
+			continue;
+		}
+		for (i = 0, bad = 0; i < pages; i++)
+			bad += !page_ok(base + i * PAGE);
+		snprintf(name, sizeof(name), "verify.%u", seq);
+		snprintf(buf, sizeof(buf), "%s %zu thp_kb=%ld\n",
+			 bad ? "bad" : "ok", bad, thp_kb());
+		write_file(name, buf);
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int do_memcpy(size_t mib)
+{
+	size_t len = mib << 20, i;
+	char *src = map_anon(len, HPAGE), *dst = map_anon(len, HPAGE);
+	double t[3], t0;
+
+	/* 4 KiB pages on both sides: the cost of copying the data itself. */
+	madvise(src, len, MADV_NOHUGEPAGE);
+	madvise(dst, len, MADV_NOHUGEPAGE);
+	for (i = 0; i < len; i += PAGE) {
+		fill_page(src + i);
+		dst[i] = 0;
+	}
+	for (i = 0; i < 3; i++) {
+		t0 = now_ms();
+		memcpy(dst, src, len);
+		t[i] = now_ms() - t0;
+	}
+	qsort(t, 3, sizeof(t[0]), cmp_double);
+	if (memcmp(dst, src, PAGE))
+		die("memcpy");
+	printf("memcpy_ms %.1f\nmemcpy_min_ms %.1f\nmemcpy_max_ms %.1f\n",
+	       t[1], t[0], t[2]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 5 && !strcmp(argv[1], "hold")) {
+		dir = argv[4];
+		if (chdir("/"))
+			die("chdir");
+		return do_hold(argv[2], strtoul(argv[3], NULL, 0));
+	}
+	if (argc == 3 && !strcmp(argv[1], "memcpy"))
+		return do_memcpy(strtoul(argv[2], NULL, 0));
+	fprintf(stderr, "usage: khop_bench hold contiguous|scattered|thp MIB DIR\n"
+		"       khop_bench memcpy MIB\n");
+	return 2;
+}

@@ -1,0 +1,264 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Summarise bench/run.sh results: summary.csv, results.md, plot.gp.
+
+   report.py OUTDIR DATE MAX_MEM_MIB    (reads OUTDIR/raw.csv)
+"""
+import collections
+import csv
+import os
+import statistics
+import sys
+
+out, date, max_mem = sys.argv[1], sys.argv[2], sys.argv[3]
+vals = collections.defaultdict(list)
+reps = collections.defaultdict(set)
+with open(os.path.join(out, "raw.csv")) as f:
+    for r in csv.DictReader(f):
+        try:
+            v = float(r["value"])
+        except ValueError:
+            continue
+        vals[(int(r["size_mib"]), r["method"], r["layout"], r["metric"])].append(v)
+        reps[int(r["size_mib"])].add(r["rep"])
+
+sizes = sorted(reps)
+LAYOUTS = [l for l in ("contiguous", "scattered", "thp")
+           if any(k[2] == l for k in vals)]
+
+
+def med(size, method, layout, metric):
+    v = vals.get((size, method, layout, metric))
+    return statistics.median(v) if v else None
+
+
+def fmt(size, method, layout, metric, scale=1.0, prec=2):
+    v = vals.get((size, method, layout, metric))
+    if not v:
+        return "–"
+    m = statistics.median(v) * scale
+    if len(v) == 1:
+        return f"{m:.{prec}f}"
+    return f"{m:.{prec}f} ({min(v) * scale:.{prec}f}–{max(v) * scale:.{prec}f})"
+
+
+with open(os.path.join(out, "summary.csv"), "w") as f:
+    w = csv.writer(f)
+    w.writerow(["size_mib", "method", "layout", "metric", "median", "min", "max", "n"])
+    for k in sorted(vals):
+        v = vals[k]
+        w.writerow([*k, f"{statistics.median(v):.6g}", f"{min(v):.6g}", f"{max(v):.6g}", len(v)])
+
+
+def dr(size, method, layout):
+    """dump + restore seconds (medians) of a method."""
+    if method == "plaintmpfs":
+        a, b = med(size, "plain", layout, "dump_s"), med(size, "plaintmpfs", layout, "restore_s")
+    else:
+        a, b = med(size, method, layout, "dump_s"), med(size, method, layout, "restore_s")
+    return None if a is None or b is None else a + b
+
+
+def fit(points):
+    """Least squares y = a + b x over (x, y); None with fewer than 2 sizes."""
+    points = [(x, y) for x, y in points if y is not None]
+    if len(points) < 2:
+        return None
+    mx = sum(x for x, _ in points) / len(points)
+    my = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx
+    return my - b * mx, b
+
+
+def folios(size, layout):
+    parts = []
+    for o in range(0, 11):
+        v = med(size, "kho", layout, f"folios_order{o}")
+        if v:
+            parts.append(f"o{o}:{int(v)}")
+    return " ".join(parts) or "–"
+
+
+def ratio(a, b, prec=1):
+    return "–" if a is None or b is None or b == 0 else f"{a / b:.{prec}f}"
+
+
+L = []
+nreps = ", ".join(f"{s} MiB×{len(reps[s])}" for s in sizes)
+L.append(f"Run of {date}: QEMU TCG (no KVM), 2 vCPUs on 2 shared host cores, "
+         f"guest memory 3×size + 2 GiB rounded up to GiB (max {max_mem} MiB); "
+         f"sizes×runs: {nreps}. Times in seconds, median (min–max) over the runs."
+         + (" Incomplete runs (stopped before the end; what they measured is kept): "
+            + ", ".join(f"{s} MiB" for s in sizes if vals.get((s, "all", "-", "incomplete_run")))
+            + "." if any(vals.get((s, "all", "-", "incomplete_run")) for s in sizes) else ""))
+L.append("")
+L.append("| MiB | layout | dump plain→tmpfs | dump kho | images plain MiB | images kho KiB (page data B) "
+         "| restore plain←tmpfs | restore plain←9p | restore kho | memcpy | kho (dump+restore)/memcpy "
+         "| downtime plain (9p) | downtime kho | speed-up | meta B/page | kho folios by order | pages moved out of scratch |")
+L.append("|" + "---|" * 17)
+for s in sizes:
+    for l in LAYOUTS:
+        dk = dr(s, "kho", l)
+        mc = med(s, "memcpy", "-", "memcpy_ms")
+        mp = med(s, "kho", l, "meta_bytes")
+        pg = med(s, "kho", l, "session_pages")
+        L.append("| " + " | ".join([
+            str(s), l,
+            fmt(s, "plain", l, "dump_s"), fmt(s, "kho", l, "dump_s"),
+            fmt(s, "plain", l, "image_bytes", 1 / 2**20, 1),
+            f"{fmt(s, 'kho', l, 'image_bytes', 1 / 1024, 0)} ({fmt(s, 'kho', l, 'pages_img_bytes', 1, 0)})",
+            fmt(s, "plaintmpfs", l, "restore_s"), fmt(s, "plain", l, "restore_s"),
+            fmt(s, "kho", l, "restore_s"),
+            fmt(s, "memcpy", "-", "memcpy_ms", 1e-3, 3),
+            ratio(dk, mc / 1e3 if mc else None, 2),
+            fmt(s, "plain", l, "downtime_s", 1, 1), fmt(s, "kho", l, "downtime_s"),
+            ratio(med(s, "plain", l, "downtime_s"), med(s, "kho", l, "downtime_s")) + "×",
+            ratio(mp, pg, 3), folios(s, l), fmt(s, "kho", l, "moved", 1, 0)]) + " |")
+L.append("")
+L.append("Downtime phases (medians, s): freeze→dump done, copy of the images to "
+         "/host (plain only), kexec load, kexec→stage 2 running (reboot: kexec -e, "
+         "purgatory, kernel boot, init), CRIU's kernel probe (first CRIU run after boot), restore, "
+         "restored process answers. The kexec is shared by all workloads of a boot.")
+L.append("")
+L.append("| MiB | layout | method | dump | copy | kexec load | reboot | kerndat | restore | answer | total |")
+L.append("|" + "---|" * 11)
+for s in sizes:
+    for l in LAYOUTS:
+        for m in ("plain", "kho"):
+            L.append("| " + " | ".join([str(s), l, m] + [
+                fmt(s, m, l, k, 1, 2) for k in ("dump_s", "copy_s", "kexec_load_s",
+                                                "kexec_reboot_s", "kerndat_s", "restore_s", "ping_s",
+                                                "downtime_s")]) + " |")
+L.append("")
+L.append("CRIU's own figures (--display-stats, medians, ms): frozen time, memory dump "
+         "time, memory write time at dump; restore time.")
+L.append("")
+L.append("| MiB | layout | method | frozen | mem dump | mem write | restore |")
+L.append("|" + "---|" * 7)
+for s in sizes:
+    for l in LAYOUTS:
+        for m in ("plain", "kho"):
+            L.append("| " + " | ".join([str(s), l, m] + [
+                fmt(s, m, l, k, 1e-3, 0) for k in ("dump_frozen_time_us", "dump_memory_dump_time_us",
+                                                   "dump_memory_write_time_us", "restore_time_us")]) + " |")
+L.append("")
+
+# Slopes and the targets.
+L.append("### Marginal cost (least-squares slope over sizes, s/GiB; intercept = fixed cost, s)")
+L.append("")
+L.append("| layout | plain dump tmpfs | plain restore tmpfs | plain restore 9p | kho dump | kho restore "
+         "| plain (dump+restore) tmpfs / kho slope | memcpy |")
+L.append("|" + "---|" * 8)
+slopes = {}
+mfit = fit([(s / 1024, (med(s, "memcpy", "-", "memcpy_ms") or 0) / 1e3) for s in sizes])
+for l in LAYOUTS:
+    row = [l]
+    for m, k in (("plain", "dump_s"), ("plaintmpfs", "restore_s"), ("plain", "restore_s"),
+                 ("kho", "dump_s"), ("kho", "restore_s")):
+        f = fit([(s / 1024, med(s, m, l, k)) for s in sizes])
+        slopes[(l, m, k)] = f
+        row.append("–" if not f else f"{f[1]:.2f} (+{f[0]:.2f})")
+    both = [s for s in sizes if dr(s, "plaintmpfs", l) is not None and dr(s, "kho", l) is not None]
+    fp = fit([(s / 1024, dr(s, "plaintmpfs", l)) for s in both])
+    fk = fit([(s / 1024, dr(s, "kho", l)) for s in both])
+    slopes[(l, "ratio")] = (fp[1] / fk[1]) if fp and fk and fk[1] > 0 else None
+    row.append("–" if not (fp and fk) else
+               (f"{fp[1]:.2f} / {fk[1]:.3f} = {fp[1] / fk[1]:.1f}×" if fk[1] > 0
+                else f"{fp[1]:.2f} / {fk[1]:.3f} (kho slope ≤ 0: below noise)"))
+    row.append("–" if not mfit else f"{mfit[1]:.2f} (+{mfit[0]:.2f})")
+    L.append("| " + " | ".join(row) + " |")
+L.append("")
+
+L.append("Reboot split (medians, s; one kexec per boot, all layouts' sessions preserved): old kernel "
+         "from kexec -e to \"Starting new kernel\"; before the new kernel's clock starts "
+         "(purgatory, decompression, early boot incl. KHO's scan of the preserved memory); new kernel "
+         "up to the stage-2 script.")
+L.append("")
+L.append("| MiB | preserved folios (all layouts) | old kernel | before clock | new kernel | reboot total |")
+L.append("|---|---|---|---|---|---|")
+for s in sizes:
+    nf = sum(med(s, "kho", l, "session_folios") or 0 for l in LAYOUTS)
+    L.append("| " + " | ".join([str(s), str(int(nf))] + [
+        fmt(s, "all", "-", k) for k in ("reboot_old_kernel_s", "reboot_before_clock_s",
+                                        "reboot_new_kernel_s", "kexec_reboot_s")]) + " |")
+L.append("")
+
+# Targets, computed from the medians (see the README for the targets).
+L.append("### Targets")
+L.append("")
+big = max(sizes)
+one = min(sizes, key=lambda s: abs(s - 1024))
+for l in LAYOUTS:
+    sp = ratio(med(one, "plain", l, "downtime_s"), med(one, "kho", l, "downtime_s"))
+    L.append(f"- downtime speed-up at {one} MiB, {l}: {sp}× (target ≥30× at 1 GiB)")
+for l in LAYOUTS:
+    r = slopes.get((l, "ratio"))
+    want = 100 if l == "thp" else 5
+    L.append(f"- marginal cost plain(tmpfs) / kho, {l}: "
+             f"{'–' if r is None else f'{r:.1f}×'} (target ≥{want}×)")
+mc = med(big, "memcpy", "-", "memcpy_ms")
+for l in LAYOUTS:
+    d = dr(big, "kho", l)
+    want = "<0.01" if l == "thp" else "<1"
+    L.append(f"- kho dump+restore / memcpy at {big} MiB, {l}: {ratio(d, mc / 1e3 if mc else None, 2)} (target {want})")
+for l in LAYOUTS:
+    L.append(f"- metadata at {big} MiB, {l}: {ratio(med(big, 'kho', l, 'meta_bytes'), med(big, 'kho', l, 'session_pages'), 3)} B/page "
+             f"(target ≤8 scattered, ≤0.05 THP)")
+for l in LAYOUTS:
+    L.append(f"- page data in --kho-pages images, {l}: "
+             + ", ".join(f"{s} MiB: {fmt(s, 'kho', l, 'pages_img_bytes', 1, 0)} B" for s in sizes) + " (target 0)")
+for s in sizes:
+    c, sc = dr(s, "kho", "contiguous"), dr(s, "kho", "scattered")
+    L.append(f"- kho dump+restore scattered / contiguous at {s} MiB: {ratio(sc, c, 2)} (target ≤1.5)")
+for l in LAYOUTS:
+    L.append(f"- kho dump+restore per 1000 folios, {l}: " + ", ".join(
+        f"{s} MiB: {ratio(dr(s, 'kho', l), (med(s, 'kho', l, 'session_folios') or 0) / 1000, 4)} s"
+        for s in sizes) + " (linear in folios: constant)")
+fails = sum(sum(v) for k, v in vals.items() if k[3] == "dump_failed_tries")
+L.append(f"- failed --kho-pages dump attempts (retried): {int(fails)}")
+L.append("")
+
+with open(os.path.join(out, "results.md"), "w") as f:
+    f.write("\n".join(L) + "\n")
+
+# Plot: time against size, one line per method and layout.
+series = []
+for m, k, title in (("plain", "dump_s", "plain dump→tmpfs"), ("kho", "dump_s", "kho dump"),
+                    ("plaintmpfs", "restore_s", "plain restore←tmpfs"),
+                    ("plain", "restore_s", "plain restore←9p"), ("kho", "restore_s", "kho restore"),
+                    ("plain", "downtime_s", "plain downtime"), ("kho", "downtime_s", "kho downtime")):
+    for l in LAYOUTS:
+        pts = [(s, med(s, m, l, k)) for s in sizes if med(s, m, l, k) is not None]
+        if pts:
+            series.append((f"{title} {l}", pts, m, k))
+mpts = [(s, med(s, "memcpy", "-", "memcpy_ms") / 1e3) for s in sizes
+        if med(s, "memcpy", "-", "memcpy_ms") is not None]
+with open(os.path.join(out, "plot.dat"), "w") as f:
+    for t, pts, _, _ in series + [("memcpy", mpts, "memcpy", "")]:
+        f.write(f'# {t}\n')
+        for x, y in pts:
+            f.write(f"{x} {max(y, 1e-3)}\n")
+        f.write("\n\n")
+panels = (("dump", "dump_s"), ("restore", "restore_s"), ("downtime (freeze → kexec → running)", "downtime_s"))
+gp = [f'set terminal pngcairo size 1800,650 font ",9"',
+      f'set output "{out}/bench.png"',
+      'set multiplot layout 1,3 title "khopages: plain CRIU vs --kho-pages, QEMU TCG guest (' + date + ')"',
+      'set logscale xy', 'set xlabel "workload memory (MiB)"', 'set ylabel "seconds"',
+      'set key top left font ",7"', 'set grid']
+dash = {"contiguous": 1, "scattered": 2, "thp": 3}
+for ptitle, key in panels:
+    parts = []
+    for i, (t, pts, m, k) in enumerate(series):
+        if k != key:
+            continue
+        color = {"plain": "#d62728", "plaintmpfs": "#ff7f0e", "kho": "#1f77b4"}[m]
+        l = t.split()[-1]
+        parts.append(f'"{out}/plot.dat" index {i} with linespoints lc rgb "{color}" dt {dash[l]} pt {dash[l] + 4} title "{t}"')
+    parts.append(f'"{out}/plot.dat" index {len(series)} with linespoints lc rgb "black" lw 2 title "memcpy"')
+    gp.append(f'set title "{ptitle}"')
+    gp.append("plot " + ", \\\n     ".join(parts))
+gp.append("unset multiplot")
+with open(os.path.join(out, "plot.gp"), "w") as f:
+    f.write("\n".join(gp) + "\n")

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# khopages benchmark: plain CRIU against CRIU --kho-pages across a real KHO
+# kexec, in the QEMU (TCG) guest. Not a test: it measures and reports.
+#
+#   bench/run.sh [--sizes MIB,MIB,...] [--reps N] [--layouts L,L,...]
+#                [--max-mem MIB] [--timeout SEC] [--verbosity N]
+#                [--keep] [--no-build] [--report-only]
+#
+# Defaults come from the environment: BENCH_SIZES (64,256,1024,4096),
+# BENCH_REPS (3), BENCH_LAYOUTS (contiguous,scattered,thp), BENCH_MAX_MEM
+# (16384), BENCH_VERBOSITY (4, criu -v). A quick run:
+#   BENCH_SIZES=64,256 BENCH_REPS=1 bench/run.sh
+#
+# One VM run (two boots joined by a KHO kexec) per size and repetition;
+# in it, for every layout, side by side: plain dump to tmpfs + copy of
+# the images to /host (9p, survives the reboot) vs dump --kho-pages;
+# after the kexec, plain restore from /host vs restore --kho-pages; a
+# memcpy of the same size; the driver's metadata and folios by order; the
+# downtime split into phases (bench/guest.sh). Guest memory: 3*size +
+# 2 GiB, sizes that do not fit in --max-mem are skipped.
+#
+# Output in $CACHE/build/bench/: raw.csv (every figure of every run),
+# summary.csv (median, min, max, n), results.md (tables, slopes, targets),
+# bench.png (time against size, one line per method and layout).
+# Without --keep, earlier raw results are removed first; with it, new
+# runs are added (e.g. more sizes or repetitions) and all are reported.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../scripts/lib.sh"
+
+sizes=${BENCH_SIZES:-64,256,1024,4096}
+reps=${BENCH_REPS:-3}
+layouts=${BENCH_LAYOUTS:-contiguous,scattered,thp}
+max_mem=${BENCH_MAX_MEM:-16384}
+verbosity=${BENCH_VERBOSITY:-4}
+timeout=""
+keep=0 build=1 report_only=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--sizes) sizes=$2; shift 2 ;;
+	--reps) reps=$2; shift 2 ;;
+	--layouts) layouts=$2; shift 2 ;;
+	--max-mem) max_mem=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--verbosity) verbosity=$2; shift 2 ;;
+	--keep) keep=1; shift ;;
+	--no-build) build=0; shift ;;
+	--report-only) report_only=1; shift ;;
+	-h|--help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) die "bench: unknown option $1" ;;
+	esac
+done
+
+OUT=$CACHE/build/bench
+mkdir -p "$OUT/raw"
+
+# The plot needs gnuplot (Debian package, never pip).
+if ! command -v gnuplot >/dev/null; then
+	log "bench: installing gnuplot-nox"
+	apt-get install -y gnuplot-nox >/dev/null 2>&1 ||
+		{ apt-get update >/dev/null 2>&1 && apt-get install -y gnuplot-nox >/dev/null 2>&1; } ||
+		log "bench: no gnuplot: no plot"
+fi
+
+if [ "$build" = 1 ] && [ "$report_only" = 0 ]; then
+	log "bench: building khop_bench and the guest initramfs"
+	{
+		make -s -C "$here" all manifest &&
+		bash "$TOP/scripts/build-guest.sh" guest
+	} >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log"; die "bench: build failed"; }
+fi
+
+# Durations from the phase marks (host mtimes) and the guest's figures,
+# as CSV rows: size_mib,rep,method,layout,metric,value
+collect() {
+	local run=$1 size=$2 rep=$3
+	/usr/bin/python3 - "$run" "$size" "$rep" "$layouts" <<'PY'
+import os, sys
+run, size, rep, layouts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+marks = {n: os.stat(os.path.join(run, "marks", n)).st_mtime_ns / 1e9
+         for n in os.listdir(os.path.join(run, "marks"))}
+rows = []
+def row(method, layout, metric, value):
+    rows.append(f"{size},{rep},{method},{layout},{metric},{value}")
+def d(a, b):
+    """Seconds between two marks; None when one is missing (a run that
+    stopped half way still gives what it measured)."""
+    return marks[b] - marks[a] if a in marks and b in marks else None
+def opt(name, v):
+    if v is not None:
+        row("all", "-", name, f"{v:.3f}")
+kload = d("kexec-load0", "kexec-load1")
+reboot = d("kexec-exec", "stage2")
+kdat = d("kerndat0", "kerndat1")
+opt("kexec_load_s", kload)
+opt("kexec_reboot_s", reboot)
+opt("kerndat_s", kdat)
+# Split the reboot with the guest clocks: the old kernel's uptime at
+# kexec -e (the mark's content) and at "Starting new kernel" (console),
+# the new kernel's uptime at stage 2; what is left ran before the new
+# kernel's clock started (purgatory, decompression, early boot).
+try:
+    up_exec = float(open(os.path.join(run, "marks", "kexec-exec")).read())
+    up_stage2 = float(open(os.path.join(run, "marks", "stage2")).read())
+    start = None
+    for line in open(os.path.join(run, "console.log"), errors="replace"):
+        if "kexec_core: Starting new kernel" in line:
+            start = float(line.split("]")[0].strip("[ "))
+    if start is not None:
+        row("all", "-", "reboot_old_kernel_s", f"{start - up_exec:.3f}")
+        row("all", "-", "reboot_before_clock_s", f"{reboot - (start - up_exec) - up_stage2:.3f}")
+        row("all", "-", "reboot_new_kernel_s", f"{up_stage2:.3f}")
+except (OSError, ValueError, TypeError):
+    pass	# no stage 2: the run stopped before it
+for line in open(os.path.join(run, "results")):
+    f = line.split()
+    if len(f) == 4:
+        row(*f)
+for m in ("plain", "kho"):
+    for l in layouts:
+        dump = d(f"dump0-{m}-{l}", f"dump1-{m}-{l}")
+        copy = d(f"copy0-{m}-{l}", f"copy1-{m}-{l}") if m == "plain" else 0.0
+        rest = d(f"restore0-{m}-{l}", f"restore1-{m}-{l}")
+        ping = d(f"restore1-{m}-{l}", f"alive-{m}-{l}")
+        parts = (dump, copy, kload, reboot, kdat, rest, ping)
+        total = None if None in parts else sum(parts)
+        for k, v in (("dump_s", dump), ("copy_s", copy), ("restore_s", rest),
+                     ("ping_s", ping), ("kexec_load_s", kload),
+                     ("kexec_reboot_s", reboot), ("kerndat_s", kdat),
+                     ("downtime_s", total)):
+            if v is not None:
+                row(m, l, k, f"{v:.3f}")
+for l in layouts:
+    a, b = f"restore0-plaintmpfs-{l}", f"restore1-plaintmpfs-{l}"
+    if d(a, b) is not None:
+        row("plaintmpfs", l, "restore_s", f"{d(a, b):.3f}")
+    if d(b, f"alive-plaintmpfs-{l}") is not None:
+        row("plaintmpfs", l, "ping_s", f"{d(b, f'alive-plaintmpfs-{l}'):.3f}")
+print("\n".join(rows))
+PY
+}
+
+if [ "$report_only" = 0 ]; then
+	[ "$keep" = 1 ] || rm -f "$OUT"/raw/*.csv
+	IFS=, read -ra size_list <<<"$sizes"
+	nl=$(tr ',' '\n' <<<"$layouts" | grep -c .)
+	total=$(( ${#size_list[@]} * reps )) n=0
+	start=$(date +%s)
+	for size in "${size_list[@]}"; do
+		mem=$(( 3 * size + 2048 ))
+		[ "$mem" -ge 2048 ] || mem=2048
+		mem=$(( (mem + 1023) / 1024 * 1024 ))
+		if [ "$mem" -gt "$max_mem" ]; then
+			log "bench: $size MiB needs ${mem} MiB of guest memory > --max-mem $max_mem: skipped"
+			continue
+		fi
+		# TCG: plain CRIU dumps ~70 s/GiB and restores ~2x that, per layout.
+		t=${timeout:-$(( 900 + nl * size * 2 / 3 ))}
+		for rep in $(seq 1 "$reps"); do
+			n=$((n + 1))
+			name=bench-$size-$rep
+			log "bench: [$n/$total] $size MiB, run $rep/$reps ($nl layouts, guest ${mem} MiB, limit ${t}s)"
+			# Progress from the guest, while it runs.
+			run=$CACHE/runs/$name
+			( sleep 5; tail -n +1 -F "$run/progress" 2>/dev/null | sed -u "s/^/    $size MiB #$rep: /" ) &
+			tailer=$!
+			rc=0
+			"$TOP/scripts/vm-run.sh" --name "$name" --mem "${mem}M" --timeout "$t" \
+				--set "MIB=$size" --set "LAYOUTS=$layouts" --set "VERBOSITY=$verbosity" \
+				"$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
+			kill "$tailer" 2>/dev/null || true
+			wait "$tailer" 2>/dev/null || true
+			if [ "$rc" != 0 ]; then
+				log "bench: $size MiB run $rep FAILED (rc $rc): see $run/ and $CACHE/runs/$name.out"
+				tail -n 8 "$CACHE/runs/$name.out" | sed 's/^/    /' >&2
+				# Keep what it measured before it stopped.
+				if [ -d "$run/marks" ] && collect "$run" "$size" "$rep" >"$OUT/raw/$size-$rep.csv.new"; then
+					echo "$size,$rep,all,-,incomplete_run,1" >>"$OUT/raw/$size-$rep.csv.new"
+					mv "$OUT/raw/$size-$rep.csv.new" "$OUT/raw/$size-$rep.csv"
+				fi
+				rm -f "$OUT/raw/$size-$rep.csv.new"
+				continue
+			fi
+			collect "$run" "$size" "$rep" >"$OUT/raw/$size-$rep.csv"
+			log "bench: $size MiB run $rep done: $(awk -F, '$5 == "downtime_s" { printf "%s/%s %.1fs  ", $3, $4, $6 }' "$OUT/raw/$size-$rep.csv")"
+			log "bench: elapsed $(( $(date +%s) - start )) s"
+		done
+	done
+fi
+
+ls "$OUT"/raw/*.csv >/dev/null 2>&1 || die "bench: no results in $OUT/raw"
+{ echo "size_mib,rep,method,layout,metric,value"; cat "$OUT"/raw/*.csv; } >"$OUT/raw.csv"
+/usr/bin/python3 "$here/report.py" "$OUT" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$max_mem"
+if command -v gnuplot >/dev/null && [ -f "$OUT/plot.gp" ]; then
+	gnuplot "$OUT/plot.gp" && log "bench: plot $OUT/bench.png"
+fi
+log "bench: $OUT/results.md, $OUT/summary.csv, $OUT/raw.csv"
+cat "$OUT/results.md"
