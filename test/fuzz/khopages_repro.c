@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * khopages_repro: minimal reproducers of what khopages_fuzz found.
+ *
+ *   khopages_repro thp-commit FILE   commit session "repro-thp": one 2 MiB
+ *                                    THP of this process; FILE gets pid and
+ *                                    address
+ *   khopages_repro thp-map FILE      after kexec: OPEN, MAP the THP into a
+ *                                    new VMA (PMD), check the data, munmap,
+ *                                    FINISH; the kernel then frees a folio
+ *                                    that is still on the THP deferred-split
+ *                                    list (see dmesg)
+ *   khopages_repro loopback-shared [N]
+ *                                    N sessions (1 or 2, default 2) preserve
+ *                                    the same 16 MiB, all are committed,
+ *                                    reopened in the same kernel (loopback
+ *                                    OPEN) and finished: every page must
+ *                                    come back (N=1 is the control)
+ *
+ * Exit status 0 when the calls behaved as documented; the kernel's own
+ * reports are for the guest script to find in dmesg. loopback-shared
+ * exits 1 when the memory does not come back.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "khopages.h"
+
+#define MIB		(1UL << 20)
+#define HUGE		(2 * MIB)
+#define SHARED_LEN	(16 * MIB)
+
+static void __attribute__((noreturn)) die(const char *what, struct khop *k)
+{
+	printf("FAIL: %s: %s\n", what, k ? khop_error(k) : strerror(errno));
+	exit(2);
+}
+
+static uint64_t word(uint64_t va)
+{
+	return va * 0x9e3779b97f4a7c15ULL ^ 0x5eed;
+}
+
+/* Anonymous memory of @len at an address aligned to 2 MiB. */
+static char *map_aligned(size_t len, int advice)
+{
+	char *p = mmap(NULL, len + HUGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+
+	if (p == MAP_FAILED)
+		die("mmap", NULL);
+	a = ((uintptr_t)p + HUGE - 1) & ~(HUGE - 1);
+	if (a > (uintptr_t)p)
+		munmap(p, a - (uintptr_t)p);
+	munmap((char *)a + len, (uintptr_t)p + HUGE - a);
+	if (madvise((void *)a, len, advice))
+		die("madvise", NULL);
+	return (char *)a;
+}
+
+static long anon_huge_kb(void)
+{
+	char line[256];
+	long kb = 0, v;
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &v) == 1)
+			kb = v;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static int thp_commit(const char *file)
+{
+	char *p = map_aligned(HUGE, MADV_HUGEPAGE);
+	struct khopages_preserve r;
+	struct khop *k;
+	FILE *f;
+
+	for (uint64_t i = 0; i < HUGE / 8; i++)
+		((uint64_t *)p)[i] = word((uint64_t)(uintptr_t)p + i * 8);
+	printf("AnonHugePages of this process: %ld kB\n", anon_huge_kb());
+	if (khop_open(&k))
+		die("open", NULL);
+	if (khop_create(k, "repro-thp") ||
+	    khop_preserve(k, getpid(), (uintptr_t)p, HUGE, &r) || khop_commit(k))
+		die("repro-thp", k);
+	printf("committed repro-thp: pid %d %p: %llu pages in %llu folios\n",
+	       getpid(), p, (unsigned long long)r.nr_pages,
+	       (unsigned long long)r.nr_folios);
+	f = fopen(file, "w");
+	if (!f || fprintf(f, "%d %" PRIxPTR "\n", getpid(), (uintptr_t)p) < 0 ||
+	    fclose(f))
+		die("write the record", NULL);
+	return r.nr_folios == 1 ? 0 : 3;	/* 3: not a THP, no reproducer */
+}
+
+static int thp_map(const char *file)
+{
+	struct khopages_map m;
+	uintptr_t orig;
+	struct khop *k;
+	uint64_t bad = 0;
+	char *dst;
+	FILE *f;
+	int pid;
+
+	f = fopen(file, "r");
+	if (!f || fscanf(f, "%d %" SCNxPTR, &pid, &orig) != 2)
+		die("read the record", NULL);
+	fclose(f);
+	dst = map_aligned(HUGE, MADV_NOHUGEPAGE);
+	if (khop_open(&k))
+		die("open", NULL);
+	if (khop_attach(k, "repro-thp"))
+		die("OPEN repro-thp", k);
+	if (khop_map(k, pid, orig, (uintptr_t)dst, HUGE, &m))
+		die("MAP", k);
+	printf("MAP: %llu pages mapped, %llu shared, %llu copied\n",
+	       (unsigned long long)m.nr_mapped, (unsigned long long)m.nr_shared,
+	       (unsigned long long)m.nr_copied);
+	for (uint64_t i = 0; i < HUGE / 8; i++)
+		bad += ((uint64_t *)dst)[i] != word(orig + i * 8);
+	printf("data: %" PRIu64 " of %lu words wrong; AnonHugePages %ld kB\n",
+	       bad, HUGE / 8, anon_huge_kb());
+	/* The mapping goes first, the driver's reference last. */
+	munmap(dst, HUGE);
+	if (khop_finish(k, "repro-thp", 0))
+		die("FINISH", k);
+	khop_close(k);
+	printf("munmap and FINISH done\n");
+	return bad ? 1 : 0;
+}
+
+static void settle(void)
+{
+	int fd;
+
+	sync();
+	fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "3", 1) != 1)
+			perror("drop_caches");
+		close(fd);
+	}
+	fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			perror("compact_memory");
+		close(fd);
+	}
+	/* Shrinking the slab caches also empties KASAN's quarantine. */
+	if (system("for f in /sys/kernel/slab/*/shrink; do echo 1 >$f; done 2>/dev/null"))
+		printf("# could not shrink the slab caches\n");
+	sleep(1);
+}
+
+/* MemFree plus the pages on the per-CPU free lists (as free_kib does). */
+static long mem_free_kb(void)
+{
+	char line[256];
+	long kb = -1, v, pcp = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemFree: %ld kB", &v) == 1)
+			kb = v;
+	if (f)
+		fclose(f);
+	f = fopen("/proc/zoneinfo", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %ld", &v) == 1)
+			pcp += v;
+	if (f)
+		fclose(f);
+	return kb + pcp * 4;
+}
+
+static int loopback_shared(int n)
+{
+	static const char *const names[2] = { "repro-lb-a", "repro-lb-b" };
+	struct khop *k[2], *o[2];
+	int fds[2], pid, st;
+	long before, after;
+	char *p, c;
+
+	settle();
+	before = mem_free_kb();
+	p = map_aligned(SHARED_LEN, MADV_NOHUGEPAGE);
+	if (pipe(fds))
+		die("pipe", NULL);
+	pid = fork();
+	if (!pid) {
+		memset(p, 0x5a, SHARED_LEN);
+		if (write(fds[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	munmap(p, SHARED_LEN);
+	if (read(fds[0], &c, 1) != 1)
+		die("holder", NULL);
+	for (int i = 0; i < n; i++) {
+		struct khopages_preserve r;
+
+		if (khop_open(&k[i]) || khop_open(&o[i]))
+			die("open", NULL);
+		if (khop_create(k[i], names[i]) ||
+		    khop_preserve(k[i], pid, (uintptr_t)p, SHARED_LEN, &r) ||
+		    khop_commit(k[i]))
+			die(names[i], k[i]);
+		printf("%s: committed, %llu pages, %llu folios\n", names[i],
+		       (unsigned long long)r.nr_pages,
+		       (unsigned long long)r.nr_folios);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	/* Same-kernel restore of all, then all finished. */
+	for (int i = 0; i < n; i++) {
+		if (khop_attach(o[i], names[i]))
+			die("loopback OPEN", o[i]);
+		khop_close(o[i]);
+		khop_close(k[i]);
+	}
+	if (khop_open(&k[0]))
+		die("open", NULL);
+	for (int i = 0; i < n; i++)
+		if (khop_finish(k[0], names[i], 0))
+			die("FINISH", k[0]);
+	khop_close(k[0]);
+	settle();
+	after = mem_free_kb();
+	printf("%d session(s): MemFree before %ld kB, after %ld kB: %ld kB not back (the range is %lu kB)\n",
+	       n, before, after, before - after, SHARED_LEN / 1024);
+	if (before - after > (long)(SHARED_LEN / 1024) / 2) {
+		printf("FAIL: the pages two same-kernel-restored sessions shared did not come back\n");
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && !strcmp(argv[1], "thp-commit"))
+		return thp_commit(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "thp-map"))
+		return thp_map(argv[2]);
+	if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "loopback-shared")) {
+		int n = argc == 3 ? atoi(argv[2]) : 2;
+
+		if (n < 1 || n > 2)
+			return 2;
+		return loopback_shared(n);
+	}
+	fprintf(stderr, "usage: khopages_repro thp-commit FILE | thp-map FILE | loopback-shared [1|2]\n");
+	return 2;
+}

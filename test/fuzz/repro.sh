@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: reproducers of the fuzzer's findings (khopages_repro).
+# Stage 1: one, then two sessions holding the same 16 MiB, committed,
+# reopened in the same kernel and finished: the memory must come back. Then one THP is
+# committed and the machine kexecs. Stage 2: the THP is mapped (PMD),
+# unmapped and the session finished: no kernel report may follow.
+. /lib/khopages/guest-lib.sh
+
+REPORT='BUG:|WARNING:|KASAN|Oops|general protection|possible circular|list_del corruption|list_add corruption'
+
+check_reports() {
+	local hits
+	dmesg >"/host/repro-dmesg.$1.log"
+	hits=$(grep -E "$REPORT" "/host/repro-dmesg.$1.log")
+	[ -z "$hits" ] && return 0
+	grep -E -A 45 "$REPORT" "/host/repro-dmesg.$1.log" | head -n 120
+	echo "kernel report: $(echo "$hits" | head -n 1)" >>/host/repro-failures
+}
+
+case "$1" in
+1)
+	rm -f /host/repro-failures
+	# The control (one session) must pass for the shared case to mean anything.
+	khopages_repro loopback-shared 1 ||
+		echo "loopback-shared 1 (control): memory not given back" >>/host/repro-failures
+	khopages_repro loopback-shared 2 ||
+		echo "loopback-shared 2: memory of shared folios not given back" >>/host/repro-failures
+	check_reports 1
+	khopages_repro thp-commit /host/repro-thp.rec || fail "thp-commit failed"
+	kexec_next_stage /host/boot/kernel-A
+	;;
+2)
+	khopages_repro thp-map /host/repro-thp.rec ||
+		echo "thp-map: MAP or FINISH failed" >>/host/repro-failures
+	sleep 2
+	check_reports 2
+	[ -s /host/repro-failures ] && fail "$(cat /host/repro-failures | tr '\n' ';')"
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac

@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: who may use /dev/khopages (khopages_perm). Stage 1 runs the
+# outgoing cases (unprivileged callers, no ptrace rights, a user
+# namespace), then commits "perm-in" and kexecs; stage 2 runs the cases on
+# the incoming session. Every refusal must be EPERM and change nothing;
+# no kernel report (BUG, WARNING, KASAN, Oops, lockdep...) may appear.
+. /lib/khopages/guest-lib.sh
+
+REPORT='BUG:|WARNING:|KASAN|Oops|general protection|kmemleak|possible circular|lockdep'
+BENIGN='KernelAddressSanitizer initialized|RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized|kmemleak: Automatic memory scanning thread|Lock dependency validator|lockdep: fixing up alternatives|Memory: .*kmemleak'
+
+# Run a program, keep its output, show it; fail with its first failed case.
+run_step() {
+	local log="$1" rc
+	shift
+	"$@" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	[ "$rc" = 0 ] && return 0
+	fail "$(basename "$log" .log): $(grep -m1 -E '^not ok' "$log" || echo "exit status $rc")"
+}
+
+check_reports() {
+	local hits
+	dmesg >"/host/perm-dmesg.$1.log"
+	hits=$(grep -E "$REPORT" "/host/perm-dmesg.$1.log" | grep -vE "$BENIGN")
+	[ -z "$hits" ] && return 0
+	grep -E -A 40 "$REPORT" "/host/perm-dmesg.$1.log" | grep -vE "$BENIGN" | head -n 150
+	fail "kernel report: $(echo "$hits" | head -n 1)"
+}
+
+case "$1" in
+1)
+	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
+	run_step /host/perm-outgoing.log khopages_perm outgoing
+	run_step /host/perm-commit.log khopages_perm commit perm-in
+	check_reports 1
+	kexec_next_stage /host/boot/kernel-A
+	;;
+2)
+	run_step /host/perm-incoming.log khopages_perm incoming perm-in
+	check_reports 2
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac
