@@ -157,6 +157,12 @@ int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 	if (!folio_memcg(folio) && mem_cgroup_charge(folio, mm, GFP_KERNEL))
 		return -ENOMEM;
 	__folio_mark_uptodate(folio);
+	/*
+	 * A folio restored from KHO is a plain compound page: mark it as an
+	 * anon large folio so freeing it takes it off the deferred split list.
+	 */
+	if (folio_test_large(folio))
+		folio_set_large_rmappable(folio);
 
 	pgd = pgd_offset(mm, addr);
 	p4d = p4d_alloc(mm, pgd, addr);

@@ -259,6 +259,9 @@ int khop_in_adopt(struct khop_session *s)
 
 	xa_for_each(&s->folios, pfn, entry) {
 		val = xa_to_value(xa_load(&khop_in_folios, pfn));
+		/* The driver keeps one reference per folio, not one per session. */
+		if (val)
+			folio_put(pfn_folio(pfn));
 		val += 1UL << KHOP_IN_USERS_SHIFT;
 		val |= KHOP_IN_RESTORED | KHOP_IN_MAPPED;
 		err = xa_err(xa_store(&khop_in_folios, pfn, xa_mk_value(val),
