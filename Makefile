@@ -8,13 +8,13 @@ S := scripts
 
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
-.PHONY: all deps kernel lib criu test-programs fresh-manifests guest demo \
-	check bench clean-cache help
+.PHONY: all deps kernel lib criu test-programs fresh-manifests redis guest \
+	demo check bench clean-cache help
 
 all: guest
 
 help:
-	@echo "make demo    - boot the test VM, kexec through KHO, show the handover"
+	@echo "make demo    - upgrade the kernel under a running Redis: CRIU + KHO vs plain CRIU"
 	@echo "make check   - build everything needed and run all tests"
 	@echo "make bench   - benchmark plain CRIU vs --kho-pages (quick: BENCH_SIZES=64,256 BENCH_REPS=1)"
 	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
@@ -44,7 +44,10 @@ test-programs: lib
 fresh-manifests:
 	rm -rf "$(CACHE)/build/guest-manifests"
 
-guest: fresh-manifests kernel lib criu test-programs
+redis: deps
+	$(S)/build-redis-guest.sh
+
+guest: fresh-manifests kernel lib criu test-programs redis
 	$(S)/build-guest.sh guest
 
 DEMO_SIZE ?= 512

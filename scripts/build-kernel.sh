@@ -55,13 +55,22 @@ configure() {
 }
 
 # merge_config only warns when Kconfig drops a requested option; we fail.
+# A later fragment overrides an earlier one (kernel B's LOCALVERSION), so
+# only the last setting of each symbol is checked.
 check_config() {
-	local f opt sym bad=0
-	for f in "${fragments[@]}"; do
+	local f opt sym bad=0 i
+	local -A seen=()
+	for ((i = ${#fragments[@]} - 1; i >= 0; i--)); do
+		f=${fragments[i]}
 		while read -r opt; do
 			case "$opt" in
-			'# '*) sym=${opt#\# }; sym=${sym%% *}
-				grep -q "^$sym=" "$OUT/.config" || continue ;;
+			'# '*) sym=${opt#\# }; sym=${sym%% *} ;;
+			*) sym=${opt%%=*} ;;
+			esac
+			[ -z "${seen[$sym]:-}" ] || continue
+			seen[$sym]=1
+			case "$opt" in
+			'# '*) grep -q "^$sym=" "$OUT/.config" || continue ;;
 			*) grep -qxF "$opt" "$OUT/.config" && continue ;;
 			esac
 			printf 'config: "%s" (from %s) did not stick\n' "$opt" "$f" >&2

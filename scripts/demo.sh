@@ -143,16 +143,20 @@ for m in $methods; do
 done
 
 line() {
-	local label=$1 key=$2 m
-	printf '  %-44s' "$label"
-	for m in $methods; do printf ' %-34s' "${row[$m,$key]}"; done
-	printf '\n'
+	local label=$1 key=$2 m out
+	out=$(printf '  %-44s' "$label")
+	for m in $methods; do out+=$(printf ' %-34s' "${row[$m,$key]}"); done
+	printf '%s\n' "${out%"${out##*[! ]}"}"
+}
+header() {
+	local m out
+	out=$(printf '  %-44s' "")
+	for m in $methods; do out+=$(printf ' %-34s' "${title[$m]}"); done
+	printf '%s\n' "${out%"${out##*[! ]}"}"
 }
 printf '\n  Live kernel upgrade of redis-server %s (Debian bookworm) in QEMU TCG, 2 vCPUs, %s MiB\n\n' \
 	"$(redis-cli --version | cut -d' ' -f2)" "$mem"
-printf '  %-44s' ""
-for m in $methods; do printf ' %-34s' "${title[$m]}"; done
-printf '\n'
+header
 line "kernel before -> after" kernels
 line "Redis data (INFO used_memory)" data
 line "keys (DBSIZE) before = after" keys
@@ -195,6 +199,6 @@ if [[ " $methods " == *" kho "* ]]; then
 	} | sed 's/^/    /'
 	printf '\n'
 fi
-printf '  Run files (serial console, CRIU logs and images, checks): %s\n' \
-	"$(for m in $methods; do printf '%s ' "$CACHE/runs/demo-$m/"; done)"
+printf '  Run files (serial console, CRIU logs and images, checks):%s\n' \
+	"$(for m in $methods; do printf ' %s' "$CACHE/runs/demo-$m/"; done)"
 log "demo passed: every key and byte of Redis survived the kernel upgrade"

@@ -42,8 +42,9 @@ redis_pid() { cat /host/redis.pid; }
 
 # Wait up to $1 seconds until Redis answers PING.
 wait_ping() {
-	local i
-	for i in $(seq $(($1 * 10))); do
+	local try
+	for try in $(seq $(($1 * 10))); do
+		: "$try"
 		[ "$(cli PING 2>/dev/null)" = PONG ] && return 0
 		sleep 0.1
 	done
@@ -224,7 +225,7 @@ verify() {
 			fail "only $(fig_get frames_same) of $(fig_get frames_both) pages are on their frames after the restore"
 	fi
 	fig pages_written "$(sed -n 's/^Memory pages written: \([0-9]*\).*/\1/p' "$IMG/dump.stats")"
-	fig image_bytes "$(find "$IMG" -type f -name '*.img' | xargs stat -c %s | awk '{ n += $1 } END { print n }')"
+	fig image_bytes "$(stat -c %s "$IMG"/*.img | awk '{ n += $1 } END { print n }')"
 }
 
 # Writes, reads, deletes and a new digest: the restored server is live.
