@@ -110,6 +110,9 @@ static long khop_preserve(struct file *file, void __user *uarg)
 	if (arg.flags || arg.__pad || arg.pid <= 0 || arg.nr_pages ||
 	    arg.nr_folios || arg.nr_moved || !khop_range_ok(arg.start, arg.len))
 		return -EINVAL;
+	/* Rights are the caller's, not those of whoever opened the file. */
+	if (!khop_may_checkpoint())
+		return -EPERM;
 	s = khop_own(file, KHOP_OUT);
 	if (!s)
 		return -ENOENT;
