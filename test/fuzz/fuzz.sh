@@ -16,6 +16,10 @@
 # seed, warmup (2000 calls), slack_mib (8), handover (1), fault (0; 1: fail
 # allocations in the calls through fail-nth, needs a debug kernel), thp (1;
 # 0: hand over no THP, e.g. to fuzz stage 2 past a known THP bug).
+# A KASAN kernel must be kexec'd with larger KHO scratch (its early
+# shadow allocations must fit in scratch):
+#   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
+#     --append kho_scratch=16M,768M,64M ...
 . /lib/khopages/guest-lib.sh
 
 calls=$(param calls); calls=${calls:-20000}

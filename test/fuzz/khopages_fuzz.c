@@ -5,6 +5,7 @@
  *   khopages_fuzz run [--calls N] [--seconds S] [--threads T] [--seed X]
  *                     [--records FILE] [--fault] [--verbose]
  *   khopages_fuzz prepare FILE [--no-thp]
+ *   khopages_fuzz verify FILE
  *
  * "run" issues random but mostly plausible ioctls from T threads sharing a
  * table of /dev/khopages files, and from short-lived forked children that
@@ -27,6 +28,10 @@
  * kexec, when incoming sessions do not match what was committed, or when
  * the run hangs. (Oopses and leaks are for the guest script to find in
  * dmesg, kmemleak and free memory.)
+ *
+ * "verify FILE" (after kexec) maps each recorded range on its own into a
+ * fresh region and checks every page and MAP's counters, then finishes
+ * the sessions: the deterministic counterpart of the fuzzed MAP.
  *
  * "prepare" commits a few sessions for the next kernel (shared folios
  * across sessions and processes, THPs, an empty session, a 63-character
@@ -1047,7 +1052,7 @@ static void op_noarg(struct worker *w, enum op op, unsigned long cmd)
 
 /* Read back a few mapped pages: they must hold the preserved data. */
 static void verify_map(const struct record *rc, uint64_t orig, uint64_t dst,
-		       uint64_t len)
+		       uint64_t len, const struct khopages_map *res)
 {
 	uint64_t pages = len / PG, picks[4] = { 0, pages / 3, pages / 2, pages - 1 };
 
@@ -1063,9 +1068,13 @@ static void verify_map(const struct record *rc, uint64_t orig, uint64_t dst,
 			atomic_fetch_add(&sh->corrupt_pages, 1);
 			printf("CORRUPT: session %s pid %d page %#" PRIx64
 			       " mapped at %#" PRIx64 ": %u of 512 words differ "
-			       "(first %#" PRIx64 ", want %#" PRIx64 ")\n",
+			       "(first %#" PRIx64 ", want %#" PRIx64 "); MAP of %#" PRIx64
+			       "+%#" PRIx64 " said mapped %llu shared %llu copied %llu\n",
 			       rc->name, rc->pid, va, dst + picks[i] * PG, bad,
-			       d[0], pattern(rc->seed, va));
+			       d[0], pattern(rc->seed, va), orig, len,
+			       (unsigned long long)res->nr_mapped,
+			       (unsigned long long)res->nr_shared,
+			       (unsigned long long)res->nr_copied);
 			fflush(stdout);
 		}
 	}
@@ -1158,7 +1167,7 @@ static void op_map(struct worker *w)
 	if (!ret && rc && exact && rc->dense && ls >= 0 && !w->child &&
 	    p == w->rw && (land[ls].kind == LK_RW || land[ls].kind == LK_RW_HUGE ||
 			   land[ls].kind == LK_RO || land[ls].kind == LK_LOCKED))
-		verify_map(rc, a.orig_va, a.dst_va, a.len);
+		verify_map(rc, a.orig_va, a.dst_va, a.len, p);
 	if (ls >= 0 && !w->child)
 		pthread_rwlock_unlock(&land[ls].lock);
 }
@@ -2128,13 +2137,91 @@ static int do_prepare(const char *path)
 }
 
 /* ------------------------------------------------------------------ */
+/* verify: every recorded range, mapped on its own, holds its data      */
+
+static int do_verify(const char *path)
+{
+	int fds[MAX_SESSIONS], bad = 0;
+
+	load_records(path);
+	for (unsigned int i = 0; i < nr_rsess; i++) {
+		fds[i] = open(dev_path, O_RDWR | O_CLOEXEC);
+		if (fds[i] < 0 || name_ioctl(fds[i], KHOPAGES_IOC_OPEN, rsess[i].name))
+			die("OPEN %s: %s", rsess[i].name, strerror(errno));
+	}
+	for (unsigned int r = 0; r < nr_recs; r++) {
+		const struct record *rc = &recs[r];
+		uint64_t pages = rc->len / PG, wrong = 0, zero = 0;
+		struct khopages_map m;
+		unsigned int si = 0;
+		uint8_t *area;
+		uint64_t dst;
+		int ret;
+
+		while (si < nr_rsess && strcmp(rsess[si].name, rc->name))
+			si++;
+		if (si == nr_rsess)
+			die("no session %s in the records", rc->name);
+		/* A fresh region, congruent to the range modulo 2 MiB. */
+		area = mmap(NULL, rc->len + 2 * HUGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (area == MAP_FAILED)
+			die("mmap: %s", strerror(errno));
+		dst = (((uint64_t)(uintptr_t)area + HUGE - 1) & ~(HUGE - 1)) +
+		      rc->start % HUGE;
+		memset(&m, 0, sizeof(m));
+		m.size = sizeof(m);
+		m.pid = rc->pid;
+		m.orig_va = rc->start;
+		m.dst_va = dst;
+		m.len = rc->len;
+		ret = ioctl(fds[si], KHOPAGES_IOC_MAP, &m) ? -errno : 0;
+		for (uint64_t pg = 0; !ret && pg < pages; pg++) {
+			const uint64_t *d = (const uint64_t *)(uintptr_t)(dst + pg * PG);
+			unsigned int b = 0, z = 0;
+
+			for (unsigned int j = 0; j < PG / 8; j++) {
+				b += d[j] != pattern(rc->seed, rc->start + pg * PG + j * 8);
+				z += !d[j];
+			}
+			wrong += b != 0;
+			zero += z == PG / 8;
+		}
+		printf("%s pid %d %#" PRIx64 "+%#" PRIx64 ": MAP %s, mapped %llu shared %llu copied %llu of %" PRIu64
+		       " pages; %" PRIu64 " pages wrong (%" PRIu64 " all zero)%s\n",
+		       rc->name, rc->pid, rc->start, rc->len,
+		       ret ? strerrorname_np(-ret) : "ok",
+		       (unsigned long long)m.nr_mapped, (unsigned long long)m.nr_shared,
+		       (unsigned long long)m.nr_copied, pages, wrong, zero,
+		       rc->dense ? "" : " (sparse: not checked)");
+		if (rc->dense && (ret || wrong ||
+				  m.nr_mapped + m.nr_shared + m.nr_copied != pages)) {
+			printf("FAIL: %s pid %d %#" PRIx64 ": the mapped range does not hold what was preserved\n",
+			       rc->name, rc->pid, rc->start);
+			bad++;
+		}
+		munmap(area, rc->len + 2 * HUGE);
+	}
+	for (unsigned int i = 0; i < nr_rsess; i++) {
+		close(fds[i]);
+		fds[i] = open(dev_path, O_RDWR | O_CLOEXEC);
+		if (fds[i] < 0 || name_ioctl(fds[i], KHOPAGES_IOC_FINISH, rsess[i].name))
+			printf("FAIL: FINISH %s: %s\n", rsess[i].name, strerror(errno)), bad++;
+		close(fds[i]);
+	}
+	printf("%u ranges checked, %d bad\n", nr_recs, bad);
+	return bad ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
 
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: khopages_fuzz run [--calls N] [--seconds S] [--threads T] [--seed X]\n"
 		"                         [--records FILE] [--fault] [--verbose]\n"
-		"       khopages_fuzz prepare FILE [--no-thp]\n");
+		"       khopages_fuzz prepare FILE [--no-thp]\n"
+		"       khopages_fuzz verify FILE\n");
 	exit(2);
 }
 
@@ -2170,6 +2257,8 @@ int main(int argc, char **argv)
 			usage();
 		return do_prepare(argv[2]);
 	}
+	if (!strcmp(argv[1], "verify") && argc == 3)
+		return do_verify(argv[2]);
 	if (strcmp(argv[1], "run"))
 		usage();
 	for (int i = 2; i < argc; i++) {

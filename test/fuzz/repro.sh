@@ -4,6 +4,10 @@
 # reopened in the same kernel and finished: the memory must come back. Then one THP is
 # committed and the machine kexecs. Stage 2: the THP is mapped (PMD),
 # unmapped and the session finished: no kernel report may follow.
+# A KASAN kernel must be kexec'd with larger KHO scratch (its early
+# shadow allocations must fit in scratch):
+#   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
+#     --append kho_scratch=16M,768M,64M ...
 . /lib/khopages/guest-lib.sh
 
 REPORT='BUG:|WARNING:|KASAN|Oops|general protection|possible circular|list_del corruption|list_add corruption'

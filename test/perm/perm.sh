@@ -4,6 +4,10 @@
 # namespace), then commits "perm-in" and kexecs; stage 2 runs the cases on
 # the incoming session. Every refusal must be EPERM and change nothing;
 # no kernel report (BUG, WARNING, KASAN, Oops, lockdep...) may appear.
+# A KASAN kernel must be kexec'd with larger KHO scratch (its early
+# shadow allocations must fit in scratch):
+#   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
+#     --append kho_scratch=16M,768M,64M ...
 . /lib/khopages/guest-lib.sh
 
 REPORT='BUG:|WARNING:|KASAN|Oops|general protection|kmemleak|possible circular|lockdep'

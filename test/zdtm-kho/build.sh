@@ -47,6 +47,12 @@ log "zdtm: make static ($(echo "$tests" | wc -w) tests, -k)"
 # shellcheck disable=SC2086
 make -k -C "$OUT/static" -j"$JOBS" $tests >>"$OUT/build.log" 2>&1 || true
 
+# The start commands change only with the Makefile or the set of tests.
+if [ -f "$OUT/cmdlines" ] && [ "$OUT/cmdlines" -nt "$OUT/static/Makefile" ] &&
+	[ -z "$(find "$OUT/static" -maxdepth 1 -type f -perm -u+x -newer "$OUT/cmdlines" | head -n 1)" ]; then
+	log "zdtm: $(wc -l <"$OUT/cmdlines") tests built, $(wc -l <"$OUT/build-failed") not (unchanged)"
+	exit 0
+fi
 : >"$OUT/cmdlines.new"
 : >"$OUT/build-failed"
 for t in $tests; do

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash
 # Guest side of test/zdtm-kho/run.sh: CRIU's zdtm static tests across a
 # real KHO kexec. Stage 1 starts each test of the batch, dumps it (plain
 # CRIU and --kho-pages, one instance each), tries the same-kernel
@@ -60,10 +61,13 @@ result() {
 has_mode() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Load the definition of test $1: T_ARGS, T_OPTS, T_DOPTS, T_ROPTS,
-# T_SUID, T_TIMEOUT, T_OVERCOMMIT.
+# T_SUID, T_TIMEOUT (zdtm's, for the stop), T_OVERCOMMIT.
 load_def() {
 	T_ARGS="" T_OPTS="" T_DOPTS="" T_ROPTS="" T_SUID=0 T_TIMEOUT=30 T_OVERCOMMIT=0
+	# shellcheck disable=SC1090
 	. "/zdtm/defs/$1"
+	# zdtm's own timeout for the test, if longer than ours
+	[ "$T_TIMEOUT" -gt 60 ] 2>/dev/null && STOP_WAIT=$T_TIMEOUT || STOP_WAIT=60
 }
 
 # A test's pid is gone, or a zombie nobody reaped yet.
@@ -191,7 +195,7 @@ setup_common() {
 
 # --- stage 1: start, dump; same-kernel cycle; kexec
 stage1() {
-	local i=$FIRST name mode pid why same_refused=0 s detail
+	local i=$FIRST name mode pid why same_refused=0 s
 	setup_common
 	: >"$RESULTS"
 	mkdir -p "$IMG"

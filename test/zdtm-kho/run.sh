@@ -42,6 +42,9 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
+# All in a function: bash parses it whole before running, so an edit of
+# this file during a long run cannot derail it.
+main() {
 set_name="" tests_arg="" modes="plain kho same" same=probe work=tmpfs batch=40 mem=4G
 build=1 name=""
 while [ $# -gt 0 ]; do
@@ -198,7 +201,7 @@ t_total=$(($(now_s) - t_start))
 
 # --- report
 failed=0
-while read -r t m st ds rs detail; do
+while read -r t m st _ _ detail; do
 	case "$st" in
 	ok) echo "ok zdtm:$t:$m" ;;
 	na) echo "skip zdtm:$t:$m # $detail" ;;
@@ -263,3 +266,6 @@ EOF
 [ "$name" = full ] && cp "$OUT/results.md" "$CACHE/build/zdtm-kho/results.md"
 echo "# zdtm-kho $name: $total tests, $t_total s; table in $OUT/results.md"
 [ "$failed" = 0 ]
+}
+
+main "$@"
