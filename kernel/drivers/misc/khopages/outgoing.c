@@ -92,9 +92,11 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 	return 0;
 }
 
-/* Drop one session's hold on a folio; the last one unpreserves it. */
-static void khop_unhold(struct khop_session *s, unsigned long pfn,
-			unsigned long val)
+/*
+ * One session stops handing a folio over: back on the LRU if it was taken
+ * off, and unpreserved when no other session still hands it over.
+ */
+static void khop_drop_preservation(unsigned long pfn, unsigned long val)
 {
 	struct folio *folio = pfn_folio(pfn);
 	unsigned long users = xa_to_value(xa_load(&khop_out_folios, pfn));
@@ -108,8 +110,15 @@ static void khop_unhold(struct khop_session *s, unsigned long pfn,
 		xa_store(&khop_out_folios, pfn, xa_mk_value(users - 1),
 			 GFP_KERNEL);
 	}
+}
+
+/* Drop one session's hold on a folio, and the session's reference. */
+static void khop_unhold(struct khop_session *s, unsigned long pfn,
+			unsigned long val)
+{
+	khop_drop_preservation(pfn, val);
 	xa_erase(&s->folios, pfn);
-	folio_put(folio);
+	folio_put(pfn_folio(pfn));
 }
 
 static void khop_undo_begin(struct khop_session *s, struct khop_undo *undo)
@@ -535,24 +544,13 @@ void khop_out_release(struct khop_session *s)
  */
 void khop_out_keep_local(struct khop_session *s)
 {
-	unsigned long pfn, val, users;
-	struct folio *folio;
+	unsigned long pfn, val;
 	unsigned int i;
 	void *entry;
 
 	xa_for_each(&s->folios, pfn, entry) {
 		val = xa_to_value(entry);
-		folio = pfn_folio(pfn);
-		if (val & KHOP_F_ISOLATED)
-			khopages_putback_folio(folio);
-		users = xa_to_value(xa_load(&khop_out_folios, pfn));
-		if (users <= 1) {
-			xa_erase(&khop_out_folios, pfn);
-			kho_unpreserve_folio(folio);
-		} else {
-			xa_store(&khop_out_folios, pfn, xa_mk_value(users - 1),
-				 GFP_KERNEL);
-		}
+		khop_drop_preservation(pfn, val);
 		xa_store(&s->folios, pfn, xa_mk_value(val & KHOP_F_ORDER),
 			 GFP_KERNEL);
 	}
