@@ -10,11 +10,14 @@
 #include <linux/khopages.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate.h>
+#include <linux/mmu_notifier.h>
+#include <linux/pagewalk.h>
 #include <linux/swap.h>
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <asm/pgalloc.h>
+#include <asm/tlbflush.h>
 
 #include "internal.h"
 
@@ -253,5 +256,123 @@ int khopages_move_folios(struct list_head *list)
 		err = -EBUSY;
 	memalloc_pin_restore(pin_flags);
 	putback_movable_pages(list);
+	return err;
+}
+
+/*
+ * Write-protect one present anonymous PTE and mark its page maybe-shared,
+ * as KSM does: clear and flush first so GUP-fast cannot race the change.
+ * Afterwards a write copies the page, because we hold a reference too.
+ */
+static void khopages_share_pte(struct vm_area_struct *vma, unsigned long addr,
+			       pte_t *ptep)
+{
+	pte_t entry = ptep_get(ptep);
+	struct folio *folio;
+	struct page *page;
+	bool exclusive;
+
+	if (!pte_present(entry))
+		return;
+	page = vm_normal_page(vma, addr, entry);
+	if (!page)
+		return;
+	folio = page_folio(page);
+	if (!folio_test_anon(folio))
+		return;
+	exclusive = PageAnonExclusive(page);
+	if (!exclusive && !pte_write(entry))
+		return;
+	flush_cache_page(vma, addr, pte_pfn(entry));
+	entry = ptep_clear_flush(vma, addr, ptep);
+	/* Maybe pinned for DMA: such a page cannot be shared; keep it as is. */
+	if (exclusive && folio_try_share_anon_rmap_pte(folio, page)) {
+		set_pte_at(vma->vm_mm, addr, ptep, entry);
+		return;
+	}
+	set_pte_at(vma->vm_mm, addr, ptep, pte_wrprotect(entry));
+}
+
+static void khopages_share_pmd(struct vm_area_struct *vma, unsigned long addr,
+			       pmd_t *pmd)
+{
+	unsigned long haddr = addr & HPAGE_PMD_MASK;
+	pmd_t entry = pmdp_get(pmd);
+	struct folio *folio;
+	struct page *page;
+	bool exclusive;
+
+	if (!pmd_present(entry) || is_huge_zero_pmd(entry))
+		return;
+	page = pmd_page(entry);
+	folio = page_folio(page);
+	if (!folio_test_anon(folio))
+		return;
+	exclusive = PageAnonExclusive(page);
+	if (!exclusive && !pmd_write(entry))
+		return;
+	flush_cache_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
+	entry = pmdp_invalidate(vma, haddr, pmd);
+	if (exclusive && folio_try_share_anon_rmap_pmd(folio, page)) {
+		set_pmd_at(vma->vm_mm, haddr, pmd, entry);
+		return;
+	}
+	set_pmd_at(vma->vm_mm, haddr, pmd, pmd_wrprotect(entry));
+}
+
+static int khopages_share_pmd_entry(pmd_t *pmd, unsigned long addr,
+				    unsigned long end, struct mm_walk *walk)
+{
+	struct vm_area_struct *vma = walk->vma;
+	spinlock_t *ptl;	/* page table lock */
+	pte_t *start_pte, *pte;
+
+	ptl = pmd_trans_huge_lock(pmd, vma);
+	if (ptl) {
+		khopages_share_pmd(vma, addr, pmd);
+		spin_unlock(ptl);
+		return 0;
+	}
+	start_pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	if (!start_pte) {
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	for (pte = start_pte; addr < end; pte++, addr += PAGE_SIZE)
+		khopages_share_pte(vma, addr, pte);
+	pte_unmap_unlock(start_pte, ptl);
+	return 0;
+}
+
+static const struct mm_walk_ops khopages_share_ops = {
+	.pmd_entry	= khopages_share_pmd_entry,
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/**
+ * khopages_share_range() - make later writes to a range copy its pages.
+ * @mm:    the address space, its mmap_lock held for read.
+ * @start: first address (page aligned).
+ * @end:   end of the range (exclusive).
+ *
+ * Every present private anonymous page in the range is write-protected and
+ * marked maybe-shared, as fork() does for the parent. The caller holds a
+ * reference on each page, so a write after this (the owner resumed after a
+ * failed dump, or a dying thread clearing its TID word) gets a copy and the
+ * page keeps the content it had now. A page pinned for DMA stays writable.
+ *
+ * Return: 0 or a negative errno from the page-table walk.
+ */
+int khopages_share_range(struct mm_struct *mm, unsigned long start,
+			 unsigned long end)
+{
+	struct mmu_notifier_range range;
+	int err;
+
+	mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0, mm, start,
+				end);
+	mmu_notifier_invalidate_range_start(&range);
+	err = walk_page_range(mm, start, end, &khopages_share_ops, NULL);
+	mmu_notifier_invalidate_range_end(&range);
 	return err;
 }

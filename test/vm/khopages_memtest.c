@@ -729,6 +729,64 @@ static void check_stats_committed(struct khop *k, const struct expect *x,
 		      (uint64_t)in.meta_bytes, budget);
 }
 
+/*
+ * A write to the owners' memory after COMMIT (a resumed task, a dying
+ * thread clearing its TID word) must give the writer a copy: the frames
+ * handed over keep what was preserved, which stage 2 checks byte by byte.
+ */
+static void scribble_after_commit(void)
+{
+	static const char mark[] = "written after COMMIT";
+	unsigned int copied = 0, writes = 0, exclusive = 0;
+
+	for (int w = 0; w < NR_PROCS; w++) {
+		for (int ri = 0; ri < NR_REGIONS; ri++) {
+			struct region *r = &regions[ri];
+			uint64_t n = region_pages(r), i, e, va;
+			char back[sizeof(mark)];
+			int ret;
+
+			/*
+			 * A page mapped only here is the one a write would
+			 * change in place; a COW-shared one is copied anyway.
+			 */
+			for (i = 0; i < n; i++)
+				if (r->pg[w][i].present &&
+				    !kt_pagemap(pids[w], r->start + i * KT_PAGE, 1, &e) &&
+				    kt_pm_exclusive(e))
+					break;
+			if (i == n)
+				continue;
+			exclusive++;
+			va = r->start + i * KT_PAGE;
+			ret = kt_write_mem(pids[w], va, mark, sizeof(mark));
+			if (ret) {
+				failf("write to %s %s at 0x%" PRIx64 " after COMMIT: %s",
+				      who_name[w], r->name, va, strerror(-ret));
+				continue;
+			}
+			writes++;
+			if (kt_read_mem(pids[w], va, back, sizeof(back)) ||
+			    memcmp(back, mark, sizeof(mark)))
+				failf("%s %s at 0x%" PRIx64 ": the write after COMMIT is not visible",
+				      who_name[w], r->name, va);
+			if (kt_pagemap(pids[w], va, 1, &e) || !kt_pm_present(e))
+				failf("%s %s at 0x%" PRIx64 ": not present after the write",
+				      who_name[w], r->name, va);
+			else if (kt_pm_pfn(e) == r->pg[w][i].pfn)
+				failf("%s %s at 0x%" PRIx64 ": the write after COMMIT went into"
+				      " the handed-over frame 0x%" PRIx64, who_name[w], r->name,
+				      va, kt_pm_pfn(e));
+			else
+				copied++;
+		}
+	}
+	printf("writes after COMMIT to pages mapped once: %u, copied away from their"
+	       " handed-over frame: %u\n", writes, copied);
+	if (!exclusive)
+		failf("no region has a page mapped by one process alone to write to");
+}
+
 static int do_fill(const char *dir)
 {
 	struct kt_pfn_range scratch[64];
@@ -900,6 +958,8 @@ static int do_fill(const char *dir)
 
 	distinct = count_distinct_frames();
 	write_description(dir, distinct);
+
+	scribble_after_commit();
 
 	/* After COMMIT the owners may die; the session keeps the pages. */
 	kill(pids[CHILD], SIGKILL);

@@ -220,6 +220,23 @@ int kt_read_mem(pid_t pid, uint64_t va, void *buf, uint64_t len)
 	return ret;
 }
 
+int kt_write_mem(pid_t pid, uint64_t va, const void *buf, uint64_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pwrite(fd, buf, len, (off_t)va);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	return (uint64_t)n == len ? 0 : -EIO;
+}
+
 long kt_anon_huge_kb(pid_t pid, uint64_t start, uint64_t len)
 {
 	char path[64], line[512];

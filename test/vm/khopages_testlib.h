@@ -42,6 +42,8 @@ void *kt_map_aligned(uint64_t len, uint64_t align);
 /* /proc/PID/pagemap (pid 0: self): @n raw entries from @va on. 0 or -errno. */
 int kt_pagemap(pid_t pid, uint64_t va, uint64_t n, uint64_t *entries);
 static inline bool kt_pm_present(uint64_t e) { return e >> 63; }
+/* Bit 56: the page is mapped by this process only. */
+static inline bool kt_pm_exclusive(uint64_t e) { return (e >> 56) & 1; }
 static inline uint64_t kt_pm_pfn(uint64_t e) { return e & ((1ULL << 55) - 1); }
 
 /* /proc/kpageflags of @pfn, or UINT64_MAX when it cannot be read. */
@@ -56,6 +58,9 @@ uint64_t kt_count_orphan_anon(const uint64_t *pfns, uint64_t n);
  * page reference, unlike process_vm_readv's pin, which would unshare
  * COW-shared pages). 0 or -errno. */
 int kt_read_mem(pid_t pid, uint64_t va, void *buf, uint64_t len);
+/* Write @len bytes into process @pid at @va through /proc/PID/mem, as a
+ * debugger would (copy-on-write applies). 0 or -errno. */
+int kt_write_mem(pid_t pid, uint64_t va, const void *buf, uint64_t len);
 
 /* Sum of AnonHugePages (kB) of the VMAs of @pid inside [start, start+len). */
 long kt_anon_huge_kb(pid_t pid, uint64_t start, uint64_t len);

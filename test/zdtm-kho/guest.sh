@@ -274,7 +274,10 @@ stage1() {
 		khopagesctl list
 		if [ "$WORK" = tmpfs ]; then
 			# The file system state the dumped tests need, over the kexec
-			tar -C "$RUN" -cf /host/work.tar plain kho 2>/host/work.tar.err ||
+			dirs=""
+			for m in plain kho; do has_mode $m && dirs="$dirs $m"; done
+			# shellcheck disable=SC2086 # one word per mode
+			tar -C "$RUN" -cf /host/work.tar $dirs 2>/host/work.tar.err ||
 				fail "cannot save $RUN"
 		fi
 		sync

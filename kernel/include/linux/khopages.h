@@ -10,6 +10,7 @@
 
 struct folio;
 struct list_head;
+struct mm_struct;
 struct vm_area_struct;
 
 int khopages_check_room(struct vm_area_struct *vma, unsigned long addr,
@@ -20,5 +21,7 @@ bool khopages_isolate_folio(struct folio *folio);
 void khopages_putback_folio(struct folio *folio);
 bool khopages_collect_for_move(struct folio *folio, struct list_head *list);
 int khopages_move_folios(struct list_head *list);
+int khopages_share_range(struct mm_struct *mm, unsigned long start,
+			 unsigned long end);
 
 #endif /* _LINUX_KHOPAGES_H */

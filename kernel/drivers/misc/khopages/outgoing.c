@@ -10,6 +10,11 @@
  * A held folio cannot be migrated or freed (our reference), and at commit
  * it is also taken off the LRU so reclaim and compaction skip it.
  *
+ * Taken pages are write-protected in the process and marked maybe-shared,
+ * as fork() does: a later write (the tasks resumed after a failed dump, or
+ * a dying thread's kernel-side clear of its TID word after CRIU kills it)
+ * copies the page and cannot change what is handed over.
+ *
  * Context: everything here runs under khop_lock.
  */
 #include <linux/mm.h>
@@ -455,6 +460,9 @@ int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg)
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;
 	}
+	/* From now on a write by anyone gets a copy, not our frame. */
+	if (!err && arg->nr_pages)
+		err = khopages_share_range(mm, arg->start, end);
 	mmap_read_unlock(mm);
 	if (!err && arg->nr_pages)
 		err = khop_session_add_pid(s, arg->pid);
