@@ -12,6 +12,11 @@
  * mapping then gets a copy: one folio is anonymous memory of one fork
  * hierarchy only).
  *
+ * khop_in_copies remembers, per page of such a folio, the first copy MAP
+ * made of it, with a reference so its frame cannot be reused meanwhile: a
+ * child that inherited that copy from its restored parent keeps sharing
+ * it instead of getting a copy of its own.
+ *
  * Context: everything here runs under khop_lock.
  */
 #include <linux/highmem.h>
@@ -31,6 +36,7 @@
 #define KHOP_IN_USERS_SHIFT	2
 
 static DEFINE_XARRAY(khop_in_folios);
+static DEFINE_XARRAY(khop_in_copies);
 
 static bool khop_in_pfn_ok(u64 pfn, unsigned int order)
 {
@@ -403,6 +409,35 @@ static bool khop_in_bits(struct khop_range *r, struct khop_entry *e,
 	return find_next_bit(r->mapped, first + nr, first) < first + nr;
 }
 
+static struct page *khop_in_copy_of(unsigned long pfn)
+{
+	struct folio *copy = xa_load(&khop_in_copies, pfn);
+
+	return copy ? &copy->page : NULL;
+}
+
+/* Keep the first copy of a page; without memory for that, just share less. */
+static void khop_in_remember_copy(unsigned long pfn, struct folio *copy)
+{
+	if (xa_load(&khop_in_copies, pfn))
+		return;
+	folio_get(copy);
+	if (xa_err(xa_store(&khop_in_copies, pfn, copy, GFP_KERNEL)))
+		folio_put(copy);
+}
+
+static void khop_in_forget_copies(unsigned long pfn, unsigned long nr)
+{
+	struct folio *copy;
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		copy = xa_erase(&khop_in_copies, pfn + i);
+		if (copy)
+			folio_put(copy);
+	}
+}
+
 /* Pass 1: everything that can be refused is refused before any change. */
 static int khop_in_check(struct khop_range *r, struct khop_entry *e,
 			 void *arg)
@@ -421,8 +456,12 @@ static int khop_in_check(struct khop_range *r, struct khop_entry *e,
 		return -EALREADY;
 	found = folio_walk_start(&fw, c->vma, addr, 0);
 	if (found) {
-		/* Inherited whole from a restored parent, or something else. */
-		if (fw.page != pfn_to_page(e->pfn))
+		/*
+		 * Inherited from a restored parent (the frame itself or the
+		 * copy MAP gave the parent), or something else.
+		 */
+		if (fw.page != pfn_to_page(e->pfn) &&
+		    fw.page != khop_in_copy_of(e->pfn))
 			ret = -EEXIST;
 		folio_walk_end(&fw, c->vma);
 		return ret;
@@ -448,6 +487,7 @@ static int khop_in_copy(struct khop_map_ctx *c, struct folio *src, u64 addr)
 			folio_put(dst);
 			return err;
 		}
+		khop_in_remember_copy(folio_pfn(src) + i, dst);
 	}
 	return 0;
 }
@@ -595,6 +635,7 @@ void khop_in_finish(struct khop_session *s)
 			continue;
 		}
 		xa_erase(&khop_in_folios, pfn);
+		khop_in_forget_copies(pfn, 1UL << xa_to_value(entry));
 		if (!(val & KHOP_IN_MAPPED))
 			s->info.nr_released += 1UL << xa_to_value(entry);
 		if (val & KHOP_IN_RESTORED) {
