@@ -161,6 +161,8 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 		goto fail;
 	}
 	s->table.nr_words = *nr_words;
+	s->table.nr_pages = *nr_pages;	/* as published again if forwarded */
+	s->table.nr_refs = *nr_refs;
 	err = khop_in_index_folios(s);
 	if (err)
 		goto fail;
@@ -179,6 +181,109 @@ fail:
 	khop_in_finish(s);
 	khop_session_free(s);
 	return err;
+}
+
+/* Stop preserving the first @nr folios (in index order) and @nr_chunks. */
+static void khop_in_drop_forward(struct khop_session *s, unsigned long nr,
+				 unsigned int nr_chunks)
+{
+	unsigned long pfn;
+	unsigned int i;
+	void *entry;
+
+	xa_for_each(&s->folios, pfn, entry) {
+		if (!nr--)
+			break;
+		khop_drop_preservation(pfn_folio(pfn));
+	}
+	for (i = 0; i < nr_chunks; i++)
+		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));
+}
+
+/*
+ * Preserve an unclaimed session again, as it came: its folios (restored
+ * from KHO first, held by the driver) and its table chunks.
+ */
+static int khop_in_forward(struct khop_session *s)
+{
+	unsigned long pfn, nr = 0;
+	unsigned int i = 0;
+	void *entry;
+	int err;
+
+	err = khop_in_take(s);
+	if (err)
+		return err;
+	xa_for_each(&s->folios, pfn, entry) {
+		err = khop_hold_preservation(pfn_folio(pfn));
+		if (err)
+			goto undo;
+		nr++;
+	}
+	for (i = 0; i < s->table.nr_chunks; i++) {
+		err = kho_preserve_folio(virt_to_folio(s->table.chunks[i]));
+		if (err)
+			goto undo;
+	}
+	s->forwarded = true;
+	return 0;
+undo:
+	khop_in_drop_forward(s, nr, i);
+	return err;
+}
+
+/* Boot: hand every session received over again until someone opens it. */
+static void khop_in_forward_all(void)
+{
+	struct khop_session *s;
+	int err;
+
+	list_for_each_entry(s, &khop_sessions, node) {
+		if (s->dir != KHOP_IN)
+			continue;
+		err = khop_in_forward(s);
+		if (err)
+			pr_err("khopages: session %s will not survive another kexec (error %d); open or discard it here\n",
+			       s->name, err);
+	}
+	err = khop_publish();
+	if (!err)
+		return;
+	pr_err("khopages: cannot hand the received sessions over again (error %d)\n",
+	       err);
+	list_for_each_entry(s, &khop_sessions, node) {
+		if (s->forwarded) {
+			s->forwarded = false;
+			khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
+		}
+	}
+}
+
+/**
+ * khop_in_unforward() - a forwarded session is claimed here.
+ * @s: an incoming session being opened.
+ *
+ * It leaves the published subtree first, then its folios and chunks stop
+ * being preserved: from now on its memory belongs to this kernel's
+ * processes. Nothing to do for a session that is not forwarded.
+ *
+ * Context: khop_lock held.
+ * Return: 0, or the error of republishing (the session stays forwarded).
+ */
+int khop_in_unforward(struct khop_session *s)
+{
+	int err;
+
+	if (!s->forwarded)
+		return 0;
+	s->forwarded = false;
+	err = khop_publish();
+	if (err) {
+		s->forwarded = true;
+		return err;
+	}
+	khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
+	return 0;
 }
 
 /**
@@ -225,6 +330,7 @@ int khop_in_load(void)
 			refused++;
 		}
 	}
+	khop_in_forward_all();
 	mutex_unlock(&khop_lock);
 	/*
 	 * Everything needed was copied out, but the blob stays: KHO's debugfs
@@ -617,6 +723,8 @@ out:
  * Folios no other incoming session names are given back: the driver's
  * reference on restored ones is dropped (a mapping keeps its own), and
  * those never restored are restored and freed. The table chunks are freed.
+ * A forwarded session stops being preserved (the caller republishes the
+ * subtree without it first).
  *
  * Context: khop_lock held.
  */
@@ -625,6 +733,11 @@ void khop_in_finish(struct khop_session *s)
 	unsigned long pfn, val;
 	unsigned int i;
 	void *entry;
+
+	if (s->forwarded) {
+		s->forwarded = false;
+		khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
+	}
 
 	xa_for_each(&s->folios, pfn, entry) {
 		val = xa_to_value(xa_load(&khop_in_folios, pfn));

@@ -172,6 +172,9 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @taken:    incoming: every folio was restored from KHO (at first OPEN).
  * @broken:   incoming: a frame turned out not to be what the table said;
  *            OPEN fails with EIO, only FINISH remains.
+ * @forwarded: incoming, never opened: its folios and table are preserved
+ *            again and it is in the published subtree, so another kexec
+ *            hands it over unchanged.
  */
 struct khop_session {
 	struct list_head node;
@@ -189,6 +192,7 @@ struct khop_session {
 	struct khopages_session_info info;
 	bool taken;
 	bool broken;
+	bool forwarded;
 };
 
 extern struct mutex khop_lock;
@@ -207,6 +211,8 @@ int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg);
 int khop_out_commit(struct khop_session *s);
 void khop_out_release(struct khop_session *s);
 void khop_out_keep_local(struct khop_session *s);
+int khop_hold_preservation(struct folio *folio);
+void khop_drop_preservation(struct folio *folio);
 int khop_publish(void);
 void *khop_published_blob(void);
 
@@ -217,6 +223,7 @@ u64 khop_in_unmapped_pages(struct khop_session *s);
 int khop_in_map(struct khop_session *s, struct khopages_map *arg);
 void khop_in_finish(struct khop_session *s);
 int khop_in_load(void);
+int khop_in_unforward(struct khop_session *s);
 
 /* --- views (debugfs.c) and the test-only corruption knob (corrupt.c) */
 struct dentry;

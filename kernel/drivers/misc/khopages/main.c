@@ -152,10 +152,15 @@ static void khop_drop(struct khop_session *s)
 		s->owner->private_data = NULL;
 	list_del_init(&s->node);
 	trace_khopages_release(s->name, s->state, s->info.nr_pages);
-	if (s->dir == KHOP_OUT)
+	if (s->dir == KHOP_OUT) {
 		khop_out_release(s);
-	else
+	} else {
+		/* Out of the subtree before its pages stop being preserved. */
+		if (s->forwarded && khop_publish())
+			pr_warn("khopages: %s stays in the handover; the next kernel will refuse it\n",
+				s->name);
 		khop_in_finish(s);
+	}
 	khop_session_free(s);
 }
 
@@ -216,6 +221,10 @@ static long khop_open_session(struct file *file, void __user *uarg)
 	s = khop_session_find(arg.name, KHOP_IN) ?: khop_loopback(arg.name);
 	if (!s)
 		return -ENOENT;
+	/* Claimed here: no longer handed over again at the next kexec. */
+	err = khop_in_unforward(s);
+	if (err)
+		return err;
 	err = khop_in_take(s);
 	if (err)
 		return err;

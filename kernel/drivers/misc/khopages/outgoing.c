@@ -35,7 +35,10 @@
 #define KHOP_F_ORDER		0xffUL
 #define KHOP_F_ISOLATED		0x100UL
 
-/* Preserved folios of all outgoing sessions: pfn -> number of sessions. */
+/*
+ * Folios preserved for the next kernel: pfn -> number of sessions handing
+ * them over (outgoing sessions and forwarded incoming ones).
+ */
 static DEFINE_XARRAY(khop_out_folios);
 
 #define KHOP_BATCH	512
@@ -53,11 +56,62 @@ struct khop_undo {
 	unsigned int move_tries;
 };
 
+/**
+ * khop_hold_preservation() - hand a folio over at the next kexec.
+ * @folio: a folio the caller holds a reference on.
+ *
+ * Counted: the folio stays preserved until each caller has dropped it
+ * again with khop_drop_preservation().
+ *
+ * Context: khop_lock held.
+ * Return: 0 or a negative errno (then nothing changed).
+ */
+int khop_hold_preservation(struct folio *folio)
+{
+	unsigned long pfn = folio_pfn(folio);
+	void *cur = xa_load(&khop_out_folios, pfn);
+	int err;
+
+	if (cur)	/* replaces a present entry: no allocation, no error */
+		return xa_err(xa_store(&khop_out_folios, pfn,
+				       xa_mk_value(xa_to_value(cur) + 1),
+				       GFP_KERNEL));
+	err = kho_preserve_folio(folio);
+	if (err)
+		return err;
+	err = xa_err(xa_store(&khop_out_folios, pfn, xa_mk_value(1),
+			      GFP_KERNEL));
+	if (err)
+		kho_unpreserve_folio(folio);
+	return err;
+}
+
+/**
+ * khop_drop_preservation() - one holder stops handing a folio over.
+ * @folio: a folio held with khop_hold_preservation().
+ *
+ * The folio is unpreserved when no holder is left.
+ *
+ * Context: khop_lock held.
+ */
+void khop_drop_preservation(struct folio *folio)
+{
+	unsigned long pfn = folio_pfn(folio);
+	unsigned long users = xa_to_value(xa_load(&khop_out_folios, pfn));
+
+	if (users <= 1) {
+		xa_erase(&khop_out_folios, pfn);
+		kho_unpreserve_folio(folio);
+	} else {
+		xa_store(&khop_out_folios, pfn, xa_mk_value(users - 1),
+			 GFP_KERNEL);
+	}
+}
+
 static int khop_hold_new(struct khop_session *s, struct folio *folio,
 			 struct khop_undo *undo)
 {
 	unsigned long pfn = folio_pfn(folio);
-	void *cur;
 	int err;
 
 	if (undo->nr_pfns == undo->max_pfns) {
@@ -74,21 +128,10 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 			      xa_mk_value(folio_order(folio)), GFP_KERNEL));
 	if (err)
 		return err;
-	cur = xa_load(&khop_out_folios, pfn);
-	if (!cur) {
-		err = kho_preserve_folio(folio);
-		if (!err)
-			err = xa_err(xa_store(&khop_out_folios, pfn,
-					      xa_mk_value(1), GFP_KERNEL));
-		if (err) {
-			if (!xa_load(&khop_out_folios, pfn))
-				kho_unpreserve_folio(folio);
-			xa_erase(&s->folios, pfn);
-			return err;
-		}
-	} else {
-		xa_store(&khop_out_folios, pfn,
-			 xa_mk_value(xa_to_value(cur) + 1), GFP_KERNEL);
+	err = khop_hold_preservation(folio);
+	if (err) {
+		xa_erase(&s->folios, pfn);
+		return err;
 	}
 	undo->pfns[undo->nr_pfns++] = pfn;
 	s->info.nr_folios++;
@@ -97,31 +140,21 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 	return 0;
 }
 
-/*
- * One session stops handing a folio over: back on the LRU if it was taken
- * off, and unpreserved when no other session still hands it over.
- */
-static void khop_drop_preservation(unsigned long pfn, unsigned long val)
+/* One session stops handing a folio over; back on the LRU if taken off. */
+static void khop_release_folio(unsigned long pfn, unsigned long val)
 {
 	struct folio *folio = pfn_folio(pfn);
-	unsigned long users = xa_to_value(xa_load(&khop_out_folios, pfn));
 
 	if (val & KHOP_F_ISOLATED)
 		khopages_putback_folio(folio);
-	if (users <= 1) {
-		xa_erase(&khop_out_folios, pfn);
-		kho_unpreserve_folio(folio);
-	} else {
-		xa_store(&khop_out_folios, pfn, xa_mk_value(users - 1),
-			 GFP_KERNEL);
-	}
+	khop_drop_preservation(folio);
 }
 
 /* Drop one session's hold on a folio, and the session's reference. */
 static void khop_unhold(struct khop_session *s, unsigned long pfn,
 			unsigned long val)
 {
-	khop_drop_preservation(pfn, val);
+	khop_release_folio(pfn, val);
 	xa_erase(&s->folios, pfn);
 	folio_put(pfn_folio(pfn));
 }
@@ -558,7 +591,7 @@ void khop_out_keep_local(struct khop_session *s)
 
 	xa_for_each(&s->folios, pfn, entry) {
 		val = xa_to_value(entry);
-		khop_drop_preservation(pfn, val);
+		khop_release_folio(pfn, val);
 		xa_store(&s->folios, pfn, xa_mk_value(val & KHOP_F_ORDER),
 			 GFP_KERNEL);
 	}

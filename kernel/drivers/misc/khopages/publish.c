@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The published subtree: one KHO subtree "khopages" listing every committed
- * session. It is rebuilt whole whenever the set changes (a commit, an abort
- * of a committed session), so the next kernel always finds a consistent
- * tree; the blob lives in preserved memory, never in slab.
+ * session, and every session received at boot that nobody has opened yet
+ * (forwarded unchanged). It is rebuilt whole whenever the set changes (a
+ * commit, an abort of a committed session, an OPEN or FINISH of a
+ * forwarded one), so the next kernel always finds a consistent tree; the
+ * blob lives in preserved memory, never in slab.
  */
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
@@ -24,13 +26,19 @@ void *khop_published_blob(void)
 	return khop_blob;
 }
 
+static bool khop_published(const struct khop_session *s)
+{
+	return (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED) ||
+	       s->forwarded;
+}
+
 static size_t khop_fdt_size(void)
 {
 	struct khop_session *s;
 	size_t size = 512;
 
 	list_for_each_entry(s, &khop_sessions, node)
-		if (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED)
+		if (khop_published(s))
 			size += 256 + KHOPAGES_NAME_MAX + s->nr_pids * sizeof(u32);
 	return PAGE_ALIGN(size);
 }
@@ -66,7 +74,7 @@ static int khop_fdt_build(void *fdt, size_t size)
 	err |= fdt_begin_node(fdt, "");
 	err |= fdt_property_string(fdt, "compatible", KHOPAGES_COMPATIBLE);
 	list_for_each_entry(s, &khop_sessions, node)
-		if (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED)
+		if (khop_published(s))
 			err |= khop_fdt_session(fdt, s);
 	err |= fdt_end_node(fdt);
 	err |= fdt_finish(fdt);
@@ -74,9 +82,9 @@ static int khop_fdt_build(void *fdt, size_t size)
 }
 
 /**
- * khop_publish() - (re)publish the subtree of committed sessions.
+ * khop_publish() - (re)publish the subtree of sessions handed over.
  *
- * With no committed session the subtree is withdrawn.
+ * With no committed or forwarded session the subtree is withdrawn.
  *
  * Context: khop_lock held.
  * Return: 0 or a negative errno; the previous subtree stays on error.
@@ -91,7 +99,7 @@ int khop_publish(void)
 
 	lockdep_assert_held(&khop_lock);
 	list_for_each_entry(s, &khop_sessions, node)
-		any |= s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED;
+		any |= khop_published(s);
 	if (!any) {
 		if (khop_blob) {
 			kho_remove_subtree(khop_blob);

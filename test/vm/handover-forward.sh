@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: a session nobody opens is handed over again by the next
+# kexec, unchanged; one discarded before that is not.
+# Stage 1 hands over "memtest" (khopages_memtest fill) and "dropme"
+# (pagehold). Stage 2 opens neither, discards "dropme" and kexecs again.
+# Stage 3 must find "memtest" alone, and khopages_memtest verify checks
+# every byte and frame of it and that FINISH gives the memory back.
+. /lib/khopages/guest-lib.sh
+dir=/host/memtest
+
+case "$1" in
+1)
+	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
+	khopages_memtest fill "$dir" >/host/fill.log 2>&1 ||
+		fail "memtest fill: $(grep -m1 '^FAIL' /host/fill.log)"
+	mkdir -p /host/hold
+	pagehold fill dropme scattered 16 /host/hold >/host/hold.log 2>&1 ||
+		fail "pagehold fill: $(tail -n1 /host/hold.log)"
+	kexec_next_stage
+	;;
+2)
+	khopagesctl list | tee /host/list-2.log
+	grep -q '^memtest  *incoming ' /host/list-2.log || fail "stage 2: memtest not received"
+	grep -q '^dropme  *incoming ' /host/list-2.log || fail "stage 2: dropme not received"
+	dmesg | grep -q 'will not survive another kexec' &&
+		fail "stage 2: $(dmesg | grep -m1 'will not survive')"
+	khopagesctl discard dropme || fail "stage 2: discard dropme failed"
+	kexec_next_stage
+	;;
+3)
+	khopagesctl list | tee /host/list-3.log
+	grep -q '^memtest  *incoming ' /host/list-3.log ||
+		fail "the unclaimed session memtest did not survive a second kexec"
+	grep -q '^dropme ' /host/list-3.log &&
+		fail "dropme was discarded, yet handed over again"
+	khopages_memtest verify "$dir" >/host/verify.log 2>&1
+	rc=$?
+	cat /host/verify.log
+	[ "$rc" = 0 ] || fail "memtest verify after two kexecs: $(grep -m1 '^FAIL' /host/verify.log)"
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac
