@@ -26,6 +26,7 @@
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/pagewalk.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "khopages.h"
@@ -515,6 +516,15 @@ static bool khop_in_bits(struct khop_range *r, struct khop_entry *e,
 	return find_next_bit(r->mapped, first + nr, first) < first + nr;
 }
 
+static void khop_in_mark_mapped(struct khop_range *r, struct khop_entry *e)
+{
+	khop_in_bits(r, e, true);
+	if (!r->mapper) {
+		mmgrab(current->mm);
+		r->mapper = current->mm;
+	}
+}
+
 static struct page *khop_in_copy_of(unsigned long pfn)
 {
 	struct folio *copy = xa_load(&khop_in_copies, pfn);
@@ -615,7 +625,7 @@ static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 		/* Inherited from a restored parent: the same frame, keep it. */
 		folio_walk_end(&fw, c->vma);
 		c->arg->nr_shared += nr;
-		khop_in_bits(r, e, true);
+		khop_in_mark_mapped(r, e);
 		return 0;
 	}
 	val = xa_to_value(xa_load(&khop_in_folios, e->pfn));
@@ -645,8 +655,23 @@ static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 		}
 	}
 	if (!err)
-		khop_in_bits(r, e, true);
+		khop_in_mark_mapped(r, e);
 	return err;
+}
+
+/*
+ * A restore that failed after mapping (its tasks killed) may be retried:
+ * once the process that mapped pages of @r has exited, they count as not
+ * mapped again. The frames were mapped before, so the retry gets copies.
+ */
+static void khop_in_forget_dead_mapper(struct khop_range *r,
+				       struct mm_struct *mm)
+{
+	if (!r->mapper || r->mapper == mm || atomic_read(&r->mapper->mm_users))
+		return;
+	bitmap_zero(r->mapped, (r->end - r->start) >> PAGE_SHIFT);
+	mmdrop(r->mapper);
+	r->mapper = NULL;
 }
 
 static int khop_in_alloc_bits(struct khop_range *r)
@@ -699,8 +724,10 @@ int khop_in_map(struct khop_session *s, struct khopages_map *arg)
 	}
 	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end)) {
 		err = khop_in_alloc_bits(r);
-		if (!err)
-			err = khop_in_walk(r, c.start, c.end, khop_in_check, &c);
+		if (err)
+			break;
+		khop_in_forget_dead_mapper(r, mm);
+		err = khop_in_walk(r, c.start, c.end, khop_in_check, &c);
 	}
 	r = khop_in_next_range(s, NULL, arg->pid, c.start, c.end);
 	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end))

@@ -116,6 +116,8 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
  * @end:    end of the span (exclusive), holes included.
  * @reader: reader positioned at the range's first folio.
  * @mapped: bitmap, one bit per page of the span, set once mapped.
+ * @mapper: the address space that mapped pages of it first (mmgrab'ed):
+ *          once it has exited, a retried restore may map the range again.
  */
 struct khop_range {
 	pid_t pid;
@@ -123,6 +125,7 @@ struct khop_range {
 	u64 end;
 	struct khop_reader reader;
 	unsigned long *mapped;
+	struct mm_struct *mapper;
 };
 
 /**

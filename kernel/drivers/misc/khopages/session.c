@@ -5,6 +5,7 @@
  * All fields are protected by khop_lock.
  */
 #include <linux/ctype.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
@@ -82,8 +83,11 @@ void khop_session_free(struct khop_session *s)
 {
 	unsigned int i;
 
-	for (i = 0; i < s->nr_ranges; i++)
+	for (i = 0; i < s->nr_ranges; i++) {
 		kvfree(s->ranges[i].mapped);
+		if (s->ranges[i].mapper)
+			mmdrop(s->ranges[i].mapper);
+	}
 	kvfree(s->ranges);
 	kvfree(s->pids);
 	kvfree(s->table.chunks);

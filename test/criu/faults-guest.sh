@@ -1,0 +1,268 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest side of test/criu/faults.sh: things going wrong around a handover,
+# each followed by a check that nothing leaked (no session, no held page,
+# free memory back, the processes' memory intact).
+#   kill-dump      criu dump --kho-pages SIGKILLed once the plugin has
+#                  preserved pages
+#   preserve-exit  the target of PRESERVE is killed and reaped during the
+#                  call (khopages_faults preserve-exit)
+#   two-sessions   two sessions over the same range of one process cross
+#                  the kexec; one is mapped, both are finished
+#   pressure       criu dump --kho-pages while a memory hog churns and
+#                  compaction runs; after kexec every byte is checked
+#   restore-retry  criu restore --kho-pages fails after the tasks mapped
+#                  their pages (a file changed size); the retry must work
+# Stage 1 runs the first two and prepares the others, stage 2 (after the
+# kexec) finishes them. Each case appends "ok NAME" or "not ok NAME # why"
+# to /host/cases; one failing case does not stop the others.
+. /lib/khopages/guest-lib.sh
+. /lib/khopages/criu-test-lib.sh
+
+# Slab, page tables and per-CPU lists move a few MiB by themselves.
+MARGIN_KIB=$((8 * 1024))
+
+# Free memory once freed pages have settled (up to 10 s for WANT kB).
+settled_free() {
+	local want=${1:-0} _ v
+	for _ in $(seq 10); do
+		sync
+		echo 1 >/proc/sys/vm/compact_memory
+		v=$(free_kib)
+		[ "$v" -ge "$want" ] && break
+		sleep 1
+	done
+	echo "$v"
+}
+
+# Gone, or a zombie waiting for its parent: no memory either way.
+task_gone() {
+	[ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+wait_tree_gone() {
+	local p _
+	for _ in $(seq 30); do
+		for p in $(wl_pids "$1"); do task_gone "$p" || break; done
+		task_gone "$p" && return 0
+		sleep 1
+	done
+	return 1
+}
+
+# session_kib NAME: memory the session holds, each folio once (pages
+# shared by several tasks count once per task in "pages").
+session_kib() {
+	khopagesctl stats "$1" |
+		awk '$1 == "order" { k = 4; for (i = 0; i < $2; i++) k *= 2; n += $NF * k }
+			END { printf "%d\n", n }'
+}
+session_field() {
+	khopagesctl stats "$1" | sed -n "s/^$2: *\([0-9]*\).*/\1/p"
+}
+
+# run_part CASE last|setup FUNCTION: run one part of a case in a subshell
+# (fail() ends only that). A failed part fails the case and skips its
+# later parts; the last part reports "ok".
+run_part() {
+	local c=$1 last=$2 fn=$3 why
+	[ -e "/host/failed.$c" ] && return 0
+	echo "=== $c: $fn"
+	rm -f /host/verdict
+	if ($fn); then
+		[ "$last" = last ] && echo "ok $c" >>/host/cases
+	else
+		why=$(sed 's/^FAIL: //' /host/verdict 2>/dev/null)
+		echo "not ok $c # ${why:-exit status}" >>/host/cases
+		touch "/host/failed.$c"
+	fi
+	rm -f /host/verdict
+	echo "=== $c: $fn done"
+}
+
+# --- 1: criu dump killed after some pages were preserved
+kill_dump() {
+	local wl=/host/wl-kill img=/host/img-kill base after cpid rc p
+	no_sessions || fail "sessions exist before the test"
+	base=$(settled_free)
+	start_workload "$wl" 128
+	wl_cmd "$wl" V || fail "the tree is wrong before the dump"
+	mkdir -p "$img"
+	# shellcheck disable=SC2086
+	criu dump -t "$(wl_pid "$wl")" -D "$img" $CRIU_OPTS --kho-pages -o dump.log \
+		>"$img/dump.out" 2>&1 &
+	cpid=$!
+	# Kill it once the parent's pages are preserved and a child's are next.
+	khopages_faults kill-on-preserve "$cpid" 120 2 || { kill -9 "$cpid"; fail "criu was not killed in time"; }
+	wait "$cpid"
+	rc=$?
+	[ "$rc" = 137 ] || fail "criu dump exited with $rc, not by the SIGKILL"
+	! grep -q 'khopages: session .* committed' "$img/dump.log" ||
+		fail "criu was killed after the commit: the test tests nothing"
+	no_sessions || fail "a session is left after criu was killed"
+	wl_all_alive "$wl" || fail "the tree did not survive the killed dump"
+	for p in $(wl_pids "$wl"); do
+		grep -q '^TracerPid:[[:space:]]*0$' "/proc/$p/status" ||
+			fail "task $p is still traced after criu died"
+	done
+	wl_cmd "$wl" V || fail "the tree's memory is wrong after the killed dump"
+	wl_cmd "$wl" W || fail "the tree cannot keep working after the killed dump"
+	wl_cmd "$wl" Q || fail "the tree did not quit"
+	wait_tree_gone "$wl" || fail "the tree did not end"
+	after=$(settled_free $((base - MARGIN_KIB)))
+	echo "kill-dump: free $base kB before, $after kB after ($((after - base)) kB)"
+	[ "$after" -ge $((base - MARGIN_KIB)) ] ||
+		fail "$((base - after)) kB of memory not given back after the killed dump"
+	no_sessions || fail "a session is left at the end"
+}
+
+# --- 2: the target exits during PRESERVE
+preserve_exit() {
+	no_sessions || fail "sessions exist before the test"
+	khopages_faults preserve-exit 256 3 >/host/preserve-exit.log 2>&1
+	rc=$?
+	cat /host/preserve-exit.log
+	[ "$rc" = 0 ] || fail "$(sed -n '/^FAIL: /{s///p;q}' /host/preserve-exit.log | grep . || echo "exit $rc")"
+	no_sessions || fail "a session is left"
+}
+
+# --- 5: two sessions over the same range
+twins_commit() {
+	khopages_faults two-sessions commit /host/twins 64 || fail "the two sessions were not committed"
+	khopagesctl list
+}
+twins_map() {
+	khopages_faults two-sessions map /host/twins >/host/twins.log 2>&1
+	rc=$?
+	cat /host/twins.log
+	[ "$rc" = 0 ] || fail "$(sed -n '/^FAIL: /{s///p;q}' /host/twins.log | grep . || echo "exit $rc")"
+}
+
+# --- 3: dump under memory pressure and compaction
+pressure_dump() {
+	local wl=/host/wl-press img=/host/img-press hog comp free scanned0 scanned1 low _
+	LAST_PID=32000 start_workload "$wl" 64
+	wl_cmd "$wl" V || fail "the tree is wrong before the dump"
+	free=$(free_kib)
+	# Leave criu some 200 MiB; the hog keeps freeing and taking the rest.
+	khopages_faults hog $(((free - 200 * 1024) / 1024)) &
+	hog=$!
+	(while :; do echo 1 >/proc/sys/vm/compact_memory; sleep 0.2; done) &
+	comp=$!
+	scanned0=$(awk '$1 == "compact_migrate_scanned" { print $2 }' /proc/vmstat)
+	for _ in $(seq 60); do
+		low=$(free_kib)
+		[ "$low" -lt $((300 * 1024)) ] && break
+		sleep 1
+	done
+	mkdir -p "$img"
+	# shellcheck disable=SC2086
+	CRIU_KHOPAGES_SESSION=fault-press criu dump -t "$(wl_pid "$wl")" -D "$img" $CRIU_OPTS \
+		--kho-pages -o dump.log || { kill "$hog" "$comp"; tail -n 30 "$img/dump.log"; fail "criu dump under pressure failed"; }
+	# Held pages must stay put until the kexec, pressure or not.
+	sleep 5
+	kill "$hog" "$comp"
+	wait "$hog" "$comp" 2>/dev/null
+	scanned1=$(awk '$1 == "compact_migrate_scanned" { print $2 }' /proc/vmstat)
+	echo "pressure: free $low kB while the hog ran; compaction scanned $((scanned1 - scanned0)) pages"
+	grep 'khopages:.*committed' "$img/dump.log"
+	[ "$low" -lt $((300 * 1024)) ] || fail "no memory pressure: $low kB free while the hog ran"
+	[ "$((scanned1 - scanned0))" -gt 0 ] || fail "compaction did not run"
+	[ "$(session_state fault-press)" = committed ] || fail "session fault-press is not committed"
+}
+pressure_restore() {
+	local wl=/host/wl-press img=/host/img-press base after kib
+	[ "$(session_state fault-press)" = incoming ] || fail "session fault-press did not come through the kexec"
+	kib=$(session_kib fault-press)
+	[ "${kib:-0}" -gt 0 ] || fail "cannot tell how much memory session fault-press holds"
+	base=$(settled_free)
+	# shellcheck disable=SC2086
+	criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o restore.log ||
+		{ tail -n 30 "$img/restore.log"; fail "criu restore failed"; }
+	wl_cmd "$wl" V || fail "the tree restored after a dump under pressure has wrong memory"
+	[ -z "$(session_state fault-press)" ] || fail "session fault-press is left after the restore"
+	wl_cmd "$wl" Q || fail "the tree did not quit"
+	wait_tree_gone "$wl" || fail "the tree did not end"
+	after=$(settled_free $((base + kib - MARGIN_KIB)))
+	echo "pressure: free $base kB before the restore, $after kB after the tree quit ($((after - base)) kB; the session held $kib kB)"
+	[ "$after" -ge $((base + kib - MARGIN_KIB)) ] ||
+		fail "$((base + kib - after)) kB of the handed over memory did not come back"
+}
+
+# --- 4: a restore fails after the tasks mapped their pages, and is retried
+retry_dump() {
+	local wl=/host/wl-retry img=/host/img-retry
+	LAST_PID=31000 start_workload "$wl" 32
+	wl_cmd "$wl" V || fail "the tree is wrong before the dump"
+	mkdir -p "$img"
+	# shellcheck disable=SC2086
+	CRIU_KHOPAGES_SESSION=fault-retry criu dump -t "$(wl_pid "$wl")" -D "$img" $CRIU_OPTS \
+		--kho-pages -o dump.log || { tail -n 30 "$img/dump.log"; fail "criu dump failed"; }
+}
+retry_restore() {
+	local wl=/host/wl-retry img=/host/img-retry base after kib mapped why
+	[ "$(session_state fault-retry)" = incoming ] || fail "session fault-retry did not come through the kexec"
+	kib=$(session_kib fault-retry)
+	[ "${kib:-0}" -gt 0 ] || fail "cannot tell how much memory session fault-retry holds"
+	base=$(settled_free)
+	# The parent's file changes size: CRIU refuses it when it restores the
+	# files, after every task has mapped its memory.
+	cp "$wl/wl.file" /host/wl-retry.file
+	echo changed >"$wl/wl.file"
+	# shellcheck disable=SC2086
+	expect_fail "restore with a changed file" "bad size" "$img/r1.log" \
+		criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o r1.log
+	grep 'khopages: task .* pages mapped' "$img/r1.log"
+	mapped=$(session_field fault-retry mapped)
+	echo "after the failed restore: $(session_state fault-retry), $mapped pages mapped"
+	[ "${mapped:-0}" -gt 0 ] || fail "no page was mapped before the restore failed: the test tests nothing"
+	wait_tree_gone "$wl" || fail "the failed restore left tasks behind"
+	cp /host/wl-retry.file "$wl/wl.file"
+	# shellcheck disable=SC2086
+	criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o r2.log || {
+		grep -E 'Error|khopages' "$img/r2.log" | tail -n 15
+		why=$(grep -m1 'khopages.*cannot map' "$img/r2.log" | sed 's/^.*khopages: //')
+		# What a user is left with: discarding, does the memory come back?
+		khopagesctl discard fault-retry
+		after=$(settled_free $((base + kib - MARGIN_KIB)))
+		echo "restore-retry: after the discard free is $after kB, $((after - base)) kB more than before the restores (the session held $kib kB)"
+		fail "the retried restore failed: ${why:-see r2.log}"
+	}
+	wl_cmd "$wl" V || fail "the tree restored by the retry has wrong memory"
+	[ -z "$(session_state fault-retry)" ] || fail "session fault-retry is left after the retry"
+	wl_cmd "$wl" Q || fail "the tree did not quit"
+	wait_tree_gone "$wl" || fail "the tree did not end"
+	after=$(settled_free $((base + kib - MARGIN_KIB)))
+	echo "restore-retry: free $base kB before, $after kB after the tree quit ($((after - base)) kB; the session held $kib kB)"
+	[ "$after" -ge $((base + kib - MARGIN_KIB)) ] ||
+		fail "$((base + kib - after)) kB of the handed over memory did not come back"
+}
+
+case "$1" in
+1)
+	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
+	rm -f /host/cases /host/failed.*
+	run_part kill-dump last kill_dump
+	run_part preserve-exit last preserve_exit
+	run_part two-sessions setup twins_commit
+	run_part restore-retry setup retry_dump
+	run_part pressure setup pressure_dump
+	khopagesctl list
+	sync
+	kexec_next_stage
+	;;
+2)
+	khopagesctl list
+	run_part two-sessions last twins_map
+	run_part pressure last pressure_restore
+	run_part restore-retry last retry_restore
+	cat /host/cases
+	# A case that failed half way may have left its session: discard it,
+	# so that only leftovers of passing cases fail the end check.
+	for s in fault-press fault-retry fault-twin-a fault-twin-b; do
+		[ -n "$(session_state $s)" ] && khopagesctl discard $s
+	done
+	no_sessions || fail "sessions are left at the end"
+	grep -q '^not ok' /host/cases && fail "$(grep '^not ok' /host/cases | tr '\n' ';')"
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac

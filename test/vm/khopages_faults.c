@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * khopages_faults: the driver-side helpers of the fault tests
+ * (test/criu/faults-guest.sh).
+ *
+ *   khopages_faults kill-on-preserve PID SECONDS MIN_PIDS
+ *       poll LIST; once an open session holds pages of MIN_PIDS processes,
+ *       SIGKILL PID (a `criu dump --kho-pages` in the middle of its
+ *       PRESERVE calls)
+ *   khopages_faults preserve-exit MIB ROUNDS
+ *       a frozen child of MIB MiB is SIGKILLed and reaped by another
+ *       thread while PRESERVE takes its memory; the call must succeed
+ *       with every page or fail with ESRCH, leave the session consistent,
+ *       and ABORT, close or a withdrawn COMMIT must give every page back
+ *   khopages_faults two-sessions commit FILE MIB
+ *       two sessions preserve the same range of one child and are
+ *       committed; FILE describes them for the next kernel
+ *   khopages_faults two-sessions map FILE
+ *       after kexec: both are listed, one is mapped and checked byte for
+ *       byte, both are finished, and all their memory comes back
+ *   khopages_faults hog MIB
+ *       memory pressure until killed: hold MIB MiB and keep replacing it
+ *
+ * Exit status 0 when everything behaved, 1 otherwise ("FAIL: ..." says
+ * what).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "khopages.h"
+#include "khopages_testlib.h"
+
+#define SEED_EXIT	0x5151
+#define SEED_TWIN	0x7272
+#define TWIN_A		"fault-twin-a"
+#define TWIN_B		"fault-twin-b"
+/* Slab, page tables and per-CPU lists move a few MiB by themselves. */
+#define MARGIN_KB	(8 * 1024)
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("FAIL: ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	exit(1);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void sleep_ms(double ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms * 1e6) % 1000000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static struct khop *open_dev(void)
+{
+	struct khop *k;
+
+	if (khop_open(&k))
+		die("%s", khop_open_error());
+	return k;
+}
+
+/* Free memory once freed pages have settled; waits up to 5 s for @want. */
+static long settled_free_kb(long want)
+{
+	kt_settle();
+	return kt_wait_free(want, 5000);
+}
+
+/* Sessions whose name starts with @prefix. */
+static size_t sessions_named(struct khop *k, const char *prefix)
+{
+	struct khopages_session_info *infos;
+	size_t nr, i, n = 0;
+
+	if (khop_list(k, &infos, &nr))
+		die("LIST: %s", khop_error(k));
+	for (i = 0; i < nr; i++)
+		n += !strncmp(infos[i].name, prefix, strlen(prefix));
+	free(infos);
+	return n;
+}
+
+/* A child holding @mib MiB filled with @seed at a 2 MiB aligned address. */
+static pid_t spawn_target(uint64_t mib, uint64_t seed, uint64_t *addr)
+{
+	uint64_t len = mib * KT_MIB;
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p))
+		die("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (!pid) {
+		void *m = kt_map_aligned(len, KT_HUGE);
+
+		if (m == MAP_FAILED)
+			_exit(2);
+		kt_fill(m, len, seed, (uint64_t)(uintptr_t)m);
+		*addr = (uint64_t)(uintptr_t)m;
+		if (kt_write_all(p[1], addr, sizeof(*addr)))
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (kt_read_all(p[0], addr, sizeof(*addr)))
+		die("target %d did not start", pid);
+	close(p[0]);
+	return pid;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int kill_on_preserve(pid_t pid, double seconds, unsigned int min_pids)
+{
+	double end = now_ms() + seconds * 1000;
+	struct khop *k = open_dev();
+
+	while (now_ms() < end) {
+		struct khopages_session_info *infos;
+		size_t nr, i;
+
+		if (kill(pid, 0))
+			die("process %d ended before any page was preserved", pid);
+		if (khop_list(k, &infos, &nr))
+			die("LIST: %s", khop_error(k));
+		for (i = 0; i < nr; i++) {
+			if (infos[i].state != KHOPAGES_STATE_OPEN || !infos[i].nr_pages ||
+			    infos[i].nr_pids < min_pids)
+				continue;
+			kill(pid, SIGKILL);
+			printf("killed %d: session %s open, %" PRIu64 " pages of %u pids preserved\n",
+			       pid, infos[i].name, (uint64_t)infos[i].nr_pages, infos[i].nr_pids);
+			free(infos);
+			khop_close(k);
+			return 0;
+		}
+		free(infos);
+		sleep_ms(1);
+	}
+	die("no open session with pages of %u processes within %.0f s", min_pids, seconds);
+}
+
+/* ------------------------------------------------------------------ */
+
+struct killer {
+	pid_t pid;
+	double delay_ms;
+	atomic_int go;		/* set right before the ioctl */
+	atomic_int in_call;	/* cleared right after it */
+	bool reaped_in_call;
+};
+
+static void *killer_main(void *arg)
+{
+	struct killer *kl = arg;
+	int st;
+
+	while (!atomic_load(&kl->go))
+		;
+	sleep_ms(kl->delay_ms);
+	kill(kl->pid, SIGKILL);
+	for (;;) {
+		pid_t r = waitpid(kl->pid, &st, __WALL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st))
+			break;
+	}
+	kl->reaped_in_call = atomic_load(&kl->in_call);
+	return NULL;
+}
+
+/* How the session is ended after the call, one per round in turn. */
+enum { END_ABORT, END_CLOSE, END_WITHDRAW, NR_ENDS };
+static const char *const end_names[] = { "ABORT", "close", "COMMIT + withdraw" };
+
+static void end_session(struct khop *k, const char *name, int how)
+{
+	struct khop *w;
+
+	switch (how) {
+	case END_ABORT:
+		if (khop_abort(k))
+			die("ABORT %s: %s", name, khop_error(k));
+		khop_close(k);
+		break;
+	case END_CLOSE:
+		khop_close(k);
+		break;
+	default:
+		if (khop_commit(k))
+			die("COMMIT %s: %s", name, khop_error(k));
+		khop_close(k);
+		w = open_dev();
+		if (khop_finish(w, name, KHOPAGES_FINISH_OUTGOING))
+			die("withdraw %s: %s", name, khop_error(w));
+		khop_close(w);
+	}
+}
+
+static int preserve_exit(uint64_t mib, int rounds)
+{
+	uint64_t len = mib * KT_MIB, pages = len / KT_PAGE, addr;
+	double call_ms = 0, delay;
+	int r, during = 0;
+	long base, after;
+	struct khop *k;
+
+	base = settled_free_kb(0);
+	printf("free before: %ld kB\n", base);
+	for (r = 0; r <= rounds; r++) {
+		struct khopages_preserve res = { 0 };
+		struct khopages_session_info info;
+		struct killer kl = { 0 };
+		char name[32];
+		pthread_t th;
+		double t0;
+		int ret;
+
+		snprintf(name, sizeof(name), "fault-exit-%d", r);
+		kl.pid = spawn_target(mib, SEED_EXIT, &addr);
+		ret = kt_freeze(kl.pid);
+		if (ret)
+			die("freeze %d: %s", kl.pid, kt_errname(ret));
+		k = open_dev();
+		if (khop_create(k, name))
+			die("CREATE %s: %s", name, khop_error(k));
+		/* Round 0 measures the call; the others kill at a fraction of it. */
+		delay = r ? call_ms * (rounds + 1 - r) / (rounds + 1) : 0;
+		kl.delay_ms = delay;
+		if (r && pthread_create(&th, NULL, killer_main, &kl))
+			die("pthread_create");
+		atomic_store(&kl.in_call, 1);
+		atomic_store(&kl.go, 1);
+		t0 = now_ms();
+		ret = khop_preserve(k, kl.pid, addr, len, &res);
+		atomic_store(&kl.in_call, 0);
+		t0 = now_ms() - t0;
+		if (r)
+			pthread_join(th, NULL);
+		else
+			kt_kill_wait(kl.pid);
+
+		printf("round %d: kill after %.0f ms, PRESERVE took %.0f ms: %s, %" PRIu64
+		       " pages; target reaped %s the call\n", r, delay, t0,
+		       ret ? kt_errname(ret) : "ok", (uint64_t)res.nr_pages,
+		       !r ? "after" : kl.reaped_in_call ? "during" : "after");
+		if (!r) {
+			if (ret || res.nr_pages != pages)
+				die("PRESERVE of a live target: %s, %" PRIu64 " of %" PRIu64 " pages",
+				    ret ? khop_error(k) : "ok", (uint64_t)res.nr_pages, pages);
+			call_ms = t0;
+		}
+		during += r && kl.reaped_in_call;
+		/* All or nothing: the session holds exactly what the call said. */
+		if (ret && ret != -ESRCH)
+			die("PRESERVE while the target exits: %s (expected success or ESRCH)",
+			    khop_error(k));
+		if (!ret && res.nr_pages != pages)
+			die("PRESERVE succeeded with %" PRIu64 " of %" PRIu64 " pages",
+			    (uint64_t)res.nr_pages, pages);
+		if (khop_stats(k, name, &info))
+			die("STATS %s: %s", name, khop_error(k));
+		if (info.nr_pages != res.nr_pages)
+			die("session %s holds %" PRIu64 " pages, PRESERVE said %" PRIu64, name,
+			    (uint64_t)info.nr_pages, (uint64_t)res.nr_pages);
+		/* The pid is gone now: a clear ESRCH. */
+		ret = khop_preserve(k, kl.pid, addr, len, NULL);
+		if (ret != -ESRCH)
+			die("PRESERVE of a reaped pid: %s, expected ESRCH",
+			    ret ? khop_error(k) : "ok");
+		end_session(k, name, r % NR_ENDS);
+		k = open_dev();
+		if (sessions_named(k, "fault-exit-"))
+			die("session %s is left after %s", name, end_names[r % NR_ENDS]);
+		khop_close(k);
+		printf("round %d: %s: no session left\n", r, end_names[r % NR_ENDS]);
+	}
+	if (!during)
+		die("the target was never reaped while PRESERVE ran (call %.0f ms)", call_ms);
+	after = settled_free_kb(base - MARGIN_KB);
+	printf("free after: %ld kB (%+ld kB); target reaped during the call in %d of %d rounds\n",
+	       after, after - base, during, rounds);
+	if (after < base - MARGIN_KB)
+		die("%ld kB of memory not given back", base - after);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int twins_commit(const char *path, uint64_t mib)
+{
+	uint64_t len = mib * KT_MIB, addr;
+	const char *names[] = { TWIN_A, TWIN_B };
+	struct khop *k[2];
+	pid_t pid;
+	FILE *f;
+	int i, ret;
+
+	pid = spawn_target(mib, SEED_TWIN, &addr);
+	ret = kt_freeze(pid);
+	if (ret)
+		die("freeze %d: %s", pid, kt_errname(ret));
+	for (i = 0; i < 2; i++) {
+		struct khopages_preserve res = { 0 };
+
+		k[i] = open_dev();
+		if (khop_create(k[i], names[i]) ||
+		    khop_preserve(k[i], pid, addr, len, &res) || khop_commit(k[i]))
+			die("session %s: %s", names[i], khop_error(k[i]));
+		printf("%s: %" PRIu64 " pages, %" PRIu64 " folios, committed\n", names[i],
+		       (uint64_t)res.nr_pages, (uint64_t)res.nr_folios);
+		if (res.nr_pages != len / KT_PAGE)
+			die("%s preserved %" PRIu64 " of %" PRIu64 " pages", names[i],
+			    (uint64_t)res.nr_pages, len / KT_PAGE);
+	}
+	/* The sessions hold the pages now, not the process. */
+	kt_kill_wait(pid);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%d %" PRIu64 " %" PRIu64 "\n", pid, addr, len) < 0 || fclose(f))
+		die("cannot write %s", path);
+	for (i = 0; i < 2; i++)
+		khop_close(k[i]);
+	return 0;
+}
+
+static uint64_t check_bytes(const uint8_t *p, uint64_t orig, uint64_t len)
+{
+	uint64_t off, bad = 0;
+	unsigned int first;
+
+	for (off = 0; off < len; off += KT_PAGE)
+		bad += kt_page_bad_bytes(p + off, SEED_TWIN, orig + off, &first) != 0;
+	return bad;
+}
+
+static int twins_map(const char *path)
+{
+	struct khopages_session_info info;
+	struct khopages_map res = { 0 };
+	uint64_t addr, len, pages, bad;
+	long base, after;
+	struct khop *k;
+	uint8_t *dst;
+	FILE *f;
+	int pid;
+
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%d %" SCNu64 " %" SCNu64, &pid, &addr, &len) != 3)
+		die("cannot read %s", path);
+	fclose(f);
+	pages = len / KT_PAGE;
+
+	k = open_dev();
+	if (sessions_named(k, "fault-twin-") != 2)
+		die("the two sessions did not both come through the kexec");
+	for (int i = 0; i < 2; i++) {
+		const char *n = i ? TWIN_B : TWIN_A;
+
+		if (khop_stats(k, n, &info))
+			die("STATS %s: %s", n, khop_error(k));
+		if (info.state != KHOPAGES_STATE_INCOMING || info.nr_pages != pages)
+			die("%s: state %s, %" PRIu64 " pages, expected incoming with %" PRIu64, n,
+			    khop_state_name(info.state), (uint64_t)info.nr_pages, pages);
+	}
+	khop_close(k);
+	base = settled_free_kb(0);
+	printf("both sessions incoming, %" PRIu64 " pages each; free %ld kB\n", pages, base);
+
+	dst = kt_map_aligned(len, KT_HUGE);
+	if (dst == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	k = open_dev();
+	if (khop_attach(k, TWIN_A) ||
+	    khop_map(k, pid, addr, (uint64_t)(uintptr_t)dst, len, &res))
+		die("%s: %s", TWIN_A, khop_error(k));
+	printf("%s: mapped %llu, shared %llu, copied %llu\n", TWIN_A,
+	       (unsigned long long)res.nr_mapped, (unsigned long long)res.nr_shared,
+	       (unsigned long long)res.nr_copied);
+	if (res.nr_mapped != pages)
+		die("%s mapped %llu of %" PRIu64 " pages from their frames", TWIN_A,
+		    (unsigned long long)res.nr_mapped, pages);
+	bad = check_bytes(dst, addr, len);
+	if (bad)
+		die("%" PRIu64 " of %" PRIu64 " mapped pages are wrong", bad, pages);
+	khop_close(k);
+
+	k = open_dev();
+	if (khop_finish(k, TWIN_A, 0) || khop_finish(k, TWIN_B, 0))
+		die("FINISH: %s", khop_error(k));
+	if (sessions_named(k, "fault-twin-"))
+		die("a session is left after FINISH of both");
+	khop_close(k);
+	/* FINISH of the other session must not take pages in use. */
+	bad = check_bytes(dst, addr, len);
+	if (bad)
+		die("%" PRIu64 " pages changed when the sessions were finished", bad);
+	munmap(dst, len);
+	after = settled_free_kb(base + (long)(len / 1024) - MARGIN_KB);
+	printf("both finished, mapping gone: free %ld kB (%+ld kB, the sessions held %" PRIu64
+	       " kB)\n", after, after - base, len / 1024);
+	if (after < base + (long)(len / 1024) - MARGIN_KB)
+		die("%ld kB of the sessions' memory did not come back",
+		    base + (long)(len / 1024) - after);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int hog(uint64_t mib)
+{
+	uint64_t chunk = 16 * KT_MIB, n = mib * KT_MIB / chunk, i = 0;
+	char **m = calloc(n ? n : 1, sizeof(*m));
+
+	if (!m)
+		die("calloc");
+	/* Take it all, then keep freeing and taking chunks back. */
+	for (;; i = (i + 1) % (n ? n : 1)) {
+		if (!n)
+			pause();
+		if (m[i])
+			munmap(m[i], chunk);
+		/* Populated for writing: real pages, allocated by the kernel. */
+		m[i] = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (m[i] == MAP_FAILED) {
+			m[i] = NULL;
+			sleep_ms(10);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 5 && !strcmp(argv[1], "kill-on-preserve"))
+		return kill_on_preserve(atoi(argv[2]), atof(argv[3]), (unsigned int)atoi(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "preserve-exit"))
+		return preserve_exit(strtoull(argv[2], NULL, 0), atoi(argv[3]));
+	if (argc == 5 && !strcmp(argv[1], "two-sessions") && !strcmp(argv[2], "commit"))
+		return twins_commit(argv[3], strtoull(argv[4], NULL, 0));
+	if (argc == 4 && !strcmp(argv[1], "two-sessions") && !strcmp(argv[2], "map"))
+		return twins_map(argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "hog"))
+		return hog(strtoull(argv[2], NULL, 0));
+	fprintf(stderr, "usage: khopages_faults kill-on-preserve PID SECONDS MIN_PIDS\n"
+		"       khopages_faults preserve-exit MIB ROUNDS\n"
+		"       khopages_faults two-sessions commit FILE MIB | map FILE\n"
+		"       khopages_faults hog MIB\n");
+	return 2;
+}
