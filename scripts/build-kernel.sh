@@ -30,11 +30,42 @@ unpack_source() {
 	touch "$SRC/.khopages-unpacked"
 }
 
+# Bring the tree to exactly the series in kernel/patches/ (changes to
+# upstream files, see kernel/patches/README.md): the series applied last
+# time is kept in $SRC/.khopages-patches; when it differs, it is reversed
+# (last patch first) and the current one applied. patch rewrites only the
+# files it changes, so make rebuilds only those.
+apply_patches() {
+	local applied=$SRC/.khopages-patches p i
+	local -a want have
+	shopt -s nullglob
+	want=("$TOP"/kernel/patches/*.patch)
+	have=("$applied"/*.patch)
+	shopt -u nullglob
+	if [ ${#want[@]} = ${#have[@]} ] &&
+	   [ "$(cat "${want[@]}" /dev/null | sha256sum)" = \
+	     "$(cat "${have[@]}" /dev/null | sha256sum)" ]; then
+		return 0
+	fi
+	for ((i = ${#have[@]} - 1; i >= 0; i--)); do
+		patch -d "$SRC" -p1 -R --quiet --no-backup-if-mismatch <"${have[i]}" ||
+			die "cannot take back $(basename "${have[i]}"): remove $SRC to unpack it again"
+	done
+	rm -rf "$applied" && mkdir -p "$applied"
+	for p in "${want[@]}"; do
+		log "kernel: applying $(basename "$p")"
+		patch -d "$SRC" -p1 --forward --dry-run --quiet <"$p" >/dev/null ||
+			die "kernel: $(basename "$p") does not apply to linux-source-$KVER"
+		patch -d "$SRC" -p1 --forward --quiet --no-backup-if-mismatch <"$p"
+		cp "$p" "$applied/"
+	done
+}
+
 # Copy kernel/ into the tree (checksums, so untouched files keep their
 # mtime and make rebuilds only what changed), then add the one-line hooks
 # that make the driver an ordinary in-tree one.
 overlay_repo() {
-	rsync -rc --exclude=tree-hooks "$TOP/kernel/" "$SRC/"
+	rsync -rc --exclude=tree-hooks --exclude=patches "$TOP/kernel/" "$SRC/"
 	local file line
 	while IFS=$'\t' read -r file line; do
 		case "$file" in ''|'#'*) continue ;; esac
@@ -88,6 +119,7 @@ build() {
 }
 
 unpack_source
+apply_patches
 overlay_repo
 configure
 build

@@ -8,7 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 HOST_PACKAGES=(
-	build-essential bc bison flex libelf-dev libssl-dev ccache cpio xz-utils
+	build-essential patch bc bison flex libelf-dev libssl-dev ccache cpio xz-utils
 	zstd rsync python3 dpkg-dev busybox-static kexec-tools qemu-system-x86
 	libfdt-dev device-tree-compiler pkg-config
 	protobuf-compiler protobuf-c-compiler libprotobuf-dev libprotobuf-c-dev

@@ -16,6 +16,10 @@ case "$1" in
 		sed 's/^/  /' "/host/$l/fill.txt"
 	done
 	grep -q '^folios_order9 0$' /host/thp/fill.txt && fail "no THP in the thp layout"
+	# Scattered means physically scattered: (nearly) one frame per run.
+	runs=$(sed -n 's/^phys_runs //p' /host/scattered/fill.txt)
+	[ "${runs:-0}" -ge $((mib * 256 * 3 / 4)) ] ||
+		fail "the scattered layout has only ${runs:-0} physical runs for $((mib * 256)) pages"
 	kexec_next_stage
 	;;
 2)

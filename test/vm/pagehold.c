@@ -5,6 +5,8 @@
  * check it. Used by the handover tests and to measure metadata and time.
  *
  *   pagehold fill SESSION LAYOUT MIB DIR   (LAYOUT: contiguous|scattered|thp)
+ *
+ * scattered: no two pages physically adjacent (one physical run each).
  *   pagehold map SESSION DIR
  *
  * fill writes DIR/fill.txt (figures) and DIR/pfns (one frame per page, after
@@ -20,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +102,75 @@ static char *map_region(size_t len)
 	return p;
 }
 
+/*
+ * A child that takes 2 * @pages frames and gives every other one back, so
+ * that the free lists hold single frames with a taken one on each side:
+ * pages faulted in meanwhile land one per physical run. Returns its pid.
+ */
+static pid_t sieve_start(size_t pages)
+{
+	int fds[2];
+	char c = 0;
+	pid_t pid;
+
+	if (pipe(fds))
+		die("pipe failed");
+	pid = fork();
+	if (pid < 0)
+		die("fork failed");
+	if (!pid) {
+		char *p = mmap(NULL, 2 * pages * PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		size_t i;
+
+		if (p == MAP_FAILED || madvise(p, 2 * pages * PAGE, MADV_NOHUGEPAGE))
+			_exit(1);
+		for (i = 0; i < 2 * pages; i++)
+			p[i * PAGE] = 1;
+		for (i = 0; i < 2 * pages; i += 2)
+			madvise(p + i * PAGE, PAGE, MADV_DONTNEED);
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	if (read(fds[0], &c, 1) != 1)
+		die("the sieve process failed");
+	close(fds[0]);
+	return pid;
+}
+
+static void sieve_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Maximal runs of consecutive frames among @pfns (sorts a copy). */
+static uint64_t phys_runs(const uint64_t *pfns, size_t pages)
+{
+	uint64_t *s = malloc(pages * sizeof(*s)), runs = 0;
+	size_t i;
+
+	if (!s)
+		die("out of memory");
+	memcpy(s, pfns, pages * sizeof(*s));
+	qsort(s, pages, sizeof(*s), cmp_u64);
+	for (i = 0; i < pages; i++)
+		if (!i || s[i] != s[i - 1] + 1)
+			runs++;
+	free(s);
+	return runs;
+}
+
 static void touch(char *base, size_t pages, const char *layout)
 {
 	size_t i;
@@ -109,8 +182,13 @@ static void touch(char *base, size_t pages, const char *layout)
 		die("madvise(MADV_NOHUGEPAGE) failed");
 	}
 	if (!strcmp(layout, "scattered")) {
-		/* Fault pages in random order: frames land at random addresses. */
+		/*
+		 * Fault pages in random order into a sieve of single free
+		 * frames: no two pages are physically adjacent, and virtual
+		 * order says nothing about physical order.
+		 */
 		size_t *order = malloc(pages * sizeof(*order));
+		pid_t sieve = sieve_start(pages);
 
 		if (!order)
 			die("out of memory");
@@ -126,6 +204,7 @@ static void touch(char *base, size_t pages, const char *layout)
 		for (i = 0; i < pages; i++)
 			fill_page(base + order[i] * PAGE);
 		free(order);
+		sieve_stop(sieve);
 		return;
 	}
 	for (i = 0; i < pages; i++)
@@ -191,6 +270,7 @@ static int do_fill(const char *session, const char *layout, size_t mib,
 	fprintf(f, "meta_bytes_per_page %.4f\n",
 		(double)info.meta_bytes / (double)info.nr_pages);
 	fprintf(f, "preserve_ms %.1f\ncommit_ms %.1f\n", t_preserve, t_commit);
+	fprintf(f, "phys_runs %" PRIu64 "\n", phys_runs(pfns, pages));
 	fclose(f);
 	for (i = 0; i < pages; i++)
 		if (!pfns[i])
