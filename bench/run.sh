@@ -143,6 +143,10 @@ PY
 
 if [ "$report_only" = 0 ]; then
 	[ "$keep" = 1 ] || rm -f "$OUT"/raw/*.csv
+	# The runs boot a copy of the guest as it is now: a rebuild of the
+	# guest meanwhile (make guest, make check) must not change them.
+	mkdir -p "$OUT/guest"
+	cp "$CACHE/build/guest/kernel-A" "$CACHE/build/guest/initrd.img" "$OUT/guest/"
 	IFS=, read -ra size_list <<<"$sizes"
 	nl=$(tr ',' '\n' <<<"$layouts" | grep -c .)
 	total=$(( ${#size_list[@]} * reps )) n=0
@@ -167,6 +171,7 @@ if [ "$report_only" = 0 ]; then
 			tailer=$!
 			rc=0
 			"$TOP/scripts/vm-run.sh" --name "$name" --mem "${mem}M" --timeout "$t" \
+				--kernel "$OUT/guest/kernel-A" --initrd "$OUT/guest/initrd.img" \
 				--set "MIB=$size" --set "LAYOUTS=$layouts" --set "VERBOSITY=$verbosity" \
 				"$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
 			kill "$tailer" 2>/dev/null || true
