@@ -9,16 +9,19 @@ S := scripts
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
 .PHONY: all deps kernel lib criu test-programs fresh-manifests redis guest \
-	demo check bench clean-cache help
+	demo check zdtm-kho kernel-debug check-debug bench clean-cache help
 
 all: guest
 
 help:
 	@echo "make demo    - upgrade the kernel under a running Redis: CRIU + KHO vs plain CRIU"
 	@echo "make check   - build everything needed and run all tests"
+	@echo "make zdtm-kho - CRIU's zdtm tests across a kexec: plain, --kho-pages, same kernel"
+	@echo "make check-debug - the driver tests on the debug kernel (KASAN, lockdep, kmemleak)"
 	@echo "make bench   - benchmark plain CRIU vs --kho-pages (quick: BENCH_SIZES=64,256 BENCH_REPS=1)"
 	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
 	@echo "make kernel  - build the guest kernel (ccache)"
+	@echo "make kernel-debug - build the debug kernel (ccache; KASAN, lockdep, kmemleak)"
 	@echo "make lib     - build libkhopages and khopagesctl"
 	@echo "make criu    - build CRIU 4.2.1 with the --kho-pages patches and the plugin"
 	@echo "make guest   - build the guest initramfs"
@@ -38,6 +41,7 @@ criu: deps lib
 test-programs: lib
 	$(MAKE) -s -C test/vm all manifest
 	$(MAKE) -s -C test/criu all manifest
+	$(MAKE) -s -C test/fuzz all manifest	# khopages_perm too
 
 # Each part lists the files it puts into the guest; start from none so a
 # list left by an older checkout cannot sneak in.
@@ -57,6 +61,17 @@ demo: guest
 
 check: guest
 	test/check.sh
+
+# CRIU's zdtm tests in scope (test/zdtm-kho/tests.list), three ways each.
+zdtm-kho: guest
+	test/zdtm-kho/run.sh --full
+
+# The guest kernel plus khopages_debug.config, in $(CACHE)/build/kernel-debug.
+kernel-debug: deps
+	$(S)/build-kernel.sh debug khopages_debug.config
+
+check-debug: guest kernel-debug
+	test/check-debug.sh
 
 # The benchmark adds its workload to the guest, so the initramfs is built
 # again with its manifest; then the runs.

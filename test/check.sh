@@ -2,87 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Run every test layer and print one line per test, then the totals:
 #   N passed, N failed[, N skipped]
-# A test is a command: exit 0 = pass, 77 = skipped (its last line says
-# why), anything else = fail. A "case list" command reports many tests at
-# once, one line each: "ok NAME", "not ok NAME" or "skip NAME # why".
-# Logs go to $CACHE/check-logs/NAME.log.
+# (test/check-lib.sh: what a test is, the logs in $CACHE/check-logs).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-. "$here/../scripts/lib.sh"
-
-logs=$CACHE/check-logs
-mkdir -p "$logs"
-passed=0 failed=0 skipped=0
-failed_names=()
-
-record() {
-	local status=$1 name=$2 detail=$3
-	case "$status" in
-	pass) passed=$((passed + 1)); printf 'PASS  %-52s %s\n' "$name" "$detail" ;;
-	skip) skipped=$((skipped + 1)); printf 'SKIP  %-52s %s\n' "$name" "$detail" ;;
-	*) failed=$((failed + 1)); failed_names+=("$name")
-		printf 'FAIL  %-52s %s\n' "$name" "$detail" ;;
-	esac
-}
-
-run_test() {
-	local name=$1 start rc
-	shift
-	start=$(date +%s)
-	"$@" >"$logs/$name.log" 2>&1
-	rc=$?
-	case "$rc" in
-	0) record pass "$name" "$(($(date +%s) - start))s" ;;
-	77) record skip "$name" "$(tail -n1 "$logs/$name.log")" ;;
-	*) record fail "$name" "$(($(date +%s) - start))s  (log: $logs/$name.log)"
-		sed 's/^/      | /' "$logs/$name.log" | tail -n 15 ;;
-	esac
-}
-
-# "ok 3 - text" and "ok text" both name the case "text".
-case_name() {
-	local rest=$1
-	[[ "$rest" =~ ^[0-9]+\ -\ (.*)$ ]] && rest=${BASH_REMATCH[1]}
-	echo "$rest"
-}
-
-run_case_list() {
-	local name=$1 rc line bad=0
-	shift
-	"$@" >"$logs/$name.log" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "*) record pass "$name: $(case_name "${line#ok }")" "" ;;
-		"not ok "*) bad=$((bad + 1))
-			record fail "$name: $(case_name "${line#not ok }")" "(log: $logs/$name.log)" ;;
-		"skip "*) record skip "$name: $(case_name "${line#skip }")" "" ;;
-		esac
-	done <"$logs/$name.log"
-	# A crash or a harness error with no failing case must still count.
-	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
-		record fail "$name" "exit $rc (log: $logs/$name.log)"
-		sed 's/^/      | /' "$logs/$name.log" | tail -n 15
-	fi
-}
-
-vm() { "$TOP/scripts/vm-run.sh" "$@"; }
-
-# The guest must FAIL, with a verdict that mentions WHY: proof that a test
-# notices what it is there to notice.
-expect_vm_failure() {
-	local name=$1 why=$2 verdict
-	shift 2
-	if vm --name "$name" "$@"; then
-		echo "the guest passed although it should have failed ($why)"
-		return 1
-	fi
-	verdict=$(cat "$CACHE/runs/$name/verdict" 2>/dev/null)
-	echo "guest verdict: $verdict"
-	case "$verdict" in *"$why"*) return 0 ;; esac
-	echo "expected a failure mentioning: $why"
-	return 1
-}
+. "$here/check-lib.sh"
 
 # --- Layer: code style of the kernel part
 run_test kernel-style "$here/style/kernel-style.sh"
@@ -108,21 +31,44 @@ run_test handover-layouts vm --name handover-layouts --set mib=64 \
 	--timeout 300 "$here/vm/handover-layouts.sh"
 run_test handover-discard vm --name handover-discard --timeout 300 \
 	"$here/vm/handover-discard.sh"
-# A damaged handover: refused with a clear message, nothing offered.
-for bad in "old-format:handover refused: format 'khopages-v0', this kernel reads 'khopages-v1'" \
-	   "counts:refused: table counts do not match the session" \
-	   "chunk-magic:refused: table chunk has a bad magic" \
-	   "frame:refused: table has a frame outside preserved memory"; do
+# Unclaimed sessions cross a second kexec unchanged; discarded ones do not.
+run_test handover-forward vm --name handover-forward --timeout 600 \
+	"$here/vm/handover-forward.sh"
+# A damaged handover: refused with a clear message, nothing offered
+# (the cases: corrupt_cases in test/check-lib.sh).
+for bad in "${corrupt_cases[@]}"; do
 	run_test "handover-corrupt-${bad%%:*}" vm --name "corrupt-${bad%%:*}" \
 		--set "how=${bad%%:*}" --set "expect=${bad#*:}" --timeout 300 \
 		"$here/vm/handover-corrupt.sh"
 done
 
+# --- Layer: reliability: who may use the driver, what the fuzzer found, the
+# fuzzer. Each fails on a kernel report (BUG, WARNING, Oops...) in the guest.
+# Unprivileged callers, no ptrace rights, a user namespace: EPERM, no change.
+run_test perm vm --name perm --timeout 300 "$here/perm/perm.sh"
+# Shared folios given back on FINISH; a handed-over THP mapped and freed.
+run_test fuzz-repro vm --name fuzz-repro --timeout 300 "$here/fuzz/repro.sh"
+# Every page of every range the fuzzer's sessions hand over, checked after
+# the kexec (with THPs, and without).
+run_test handover-verify vm --name handover-verify --timeout 300 \
+	"$here/fuzz/handover-verify.sh"
+run_test handover-verify-no-thp vm --name handover-verify-no-thp --set thp=0 \
+	--timeout 300 "$here/fuzz/handover-verify.sh"
+# The ioctl fuzzer on both sides of a kexec: no report, no session left, no
+# memory lost.
+run_test fuzz vm --name fuzz --set calls=30000 --set seconds=120 \
+	--timeout 900 "$here/fuzz/fuzz.sh"
+
 # --- Layer: CRIU --kho-pages across real kexecs (and plain CRIU beside it)
 run_case_list criu "$here/criu/run.sh" --no-build
+# Faults around a handover (criu killed in a dump, a target exiting in
+# PRESERVE, two sessions, memory pressure, a failed restore retried): no
+# session, no held page left, memory intact.
+run_case_list criu-faults "$here/criu/faults.sh" --no-build
 
-summary="$passed passed, $failed failed"
-[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
-[ "$failed" -gt 0 ] && echo "failed: ${failed_names[*]}"
-echo "$summary"
-[ "$failed" = 0 ]
+# --- Layer: CRIU's own zdtm tests across a kexec: plain CRIU, --kho-pages
+# across the kexec and in the same kernel; the subset tagged in
+# test/zdtm-kho/tests.list (make zdtm-kho runs them all).
+run_case_list zdtm-kho "$here/zdtm-kho/run.sh" --subset
+
+summary

@@ -3,12 +3,18 @@
 # Boot the guest kernel and turn its KUnit KTAP output for the khopages
 # suites into one line per case: "ok SUITE.CASE" or "not ok SUITE.CASE".
 # Exit 1 when a suite is missing or reports a failure.
+#   kunit-cases.sh [vm-run.sh options]   (e.g. another --name and --kernel)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/lib.sh"
 
-"$TOP/scripts/vm-run.sh" --name kunit --timeout 180 "$here/vm/kunit-results.sh" || exit 1
-python3 - "$CACHE/runs/kunit/dmesg.txt" <<'PY'
+name=kunit
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+	[ "${args[i]}" = --name ] && name=${args[i + 1]}
+done
+"$TOP/scripts/vm-run.sh" --name kunit --timeout 180 "$@" "$here/vm/kunit-results.sh" || exit 1
+python3 - "$CACHE/runs/$name/dmesg.txt" <<'PY'
 import re, sys
 suite, cases, bad, summaries = None, 0, 0, 0
 for line in open(sys.argv[1], errors="replace"):

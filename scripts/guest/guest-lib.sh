@@ -45,12 +45,34 @@ pass() {
 	exit 0
 }
 
-# Kexec, through KHO, into KERNEL (default /boot/vmlinuz, the guest kernel;
-# other kernels are in /host/boot/) and run the next stage there.
+# On a kernel with kmemleak (the debug one), scan for leaks and keep the
+# report in /host/kmemleak.STAGE.log for the host (test/check-debug.sh).
+# kmemleak reports an object only once it is 5 s old and unchanged between
+# two scans.
+kmemleak_dump() {
+	local kml=/sys/kernel/debug/kmemleak stage
+	[ -w "$kml" ] || return 0
+	stage=$(cmdline_value khop_stage)
+	sleep 6
+	echo scan >"$kml"
+	sleep 1
+	echo scan >"$kml"
+	cat "$kml" >"/host/kmemleak.${stage:-1}.log"
+	echo "khop-guest: kmemleak: $(grep -c '^unreferenced object' "/host/kmemleak.${stage:-1}.log") unreferenced object(s)" >/dev/console
+}
+
+# Kexec, through KHO, into KERNEL and run the next stage there. The
+# default is the kernel this run booted (/host/boot/kernel-A, vm-run.sh
+# --kernel), so a run on another kernel (the debug one) stays on it; without
+# it, the guest kernel /boot/vmlinuz. Other kernels are in /host/boot/.
 # Extra kernel parameters may follow.
 kexec_next_stage() {
-	local kernel=${1:-/boot/vmlinuz} stage next args kv
+	local kernel=${1:-} stage next args kv
 	shift || true
+	if [ -z "$kernel" ]; then
+		kernel=/boot/vmlinuz
+		[ -f /host/boot/kernel-A ] && kernel=/host/boot/kernel-A
+	fi
 	stage=$(cmdline_value khop_stage)
 	next=$(( ${stage:-1} + 1 ))
 	# Keep the boot parameters; replace the stage; drop initrd= added by loaders.
@@ -59,6 +81,7 @@ kexec_next_stage() {
 		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
 	done
 	args="$args khop_stage=$next $*"
+	kmemleak_dump
 	echo "khop-guest: kexec into $(basename "$kernel") for stage $next"
 	kexec -s -l "$kernel" --initrd=/host/boot/initrd.img --append="${args# }" ||
 		fail "kexec load failed"

@@ -2,6 +2,7 @@
 /*
  * Helpers shared by the khopages guest test programs.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -387,11 +388,42 @@ void kt_settle(void)
 	sleep_ms(100);
 }
 
+/*
+ * Shrink every slab cache. On a KASAN kernel this also empties the
+ * quarantine, which keeps freed objects (and so their slab pages) for a
+ * while: memory the test gave back would not show as free yet.
+ */
+static void shrink_slabs(void)
+{
+	DIR *d = opendir("/sys/kernel/slab");
+	struct dirent *e;
+	char path[512];
+	int fd;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", e->d_name);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (write(fd, "1\n", 2) < 0) {
+			/* best effort, like compaction */
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
 long kt_wait_free(long want_kb, int ms)
 {
 	long v = kt_free_kb();
 
 	for (int waited = 0; v < want_kb && waited < ms; waited += 250) {
+		if (waited % 2000 == 0)
+			shrink_slabs();
 		kt_settle();
 		sleep_ms(150);
 		v = kt_free_kb();
