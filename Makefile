@@ -9,7 +9,7 @@ S := scripts
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
 .PHONY: all deps kernel lib criu test-programs fresh-manifests redis guest \
-	demo check zdtm-kho kernel-debug check-debug bench clean-cache help
+	demo check kernel-none zdtm-kho kernel-debug check-debug bench clean-cache help
 
 all: guest
 
@@ -59,7 +59,11 @@ DEMO_SIZE ?= 512
 demo: guest
 	$(S)/demo.sh --size $(DEMO_SIZE)
 
-check: guest
+# The guest kernel without khopages: a test kexecs into it and back.
+kernel-none: deps
+	$(S)/build-kernel.sh none khopages_none.config
+
+check: guest kernel-none
 	test/check.sh
 
 # CRIU's zdtm tests in scope (test/zdtm-kho/tests.list), three ways each.

@@ -34,6 +34,11 @@ run_test handover-discard vm --name handover-discard --timeout 300 \
 # Unclaimed sessions cross a second kexec unchanged; discarded ones do not.
 run_test handover-forward vm --name handover-forward --timeout 600 \
 	"$here/vm/handover-forward.sh"
+# Through a kernel without khopages and back: the session is gone, its
+# memory ordinary memory again.
+run_test handover-no-driver vm --name handover-no-driver --timeout 300 \
+	--kernel-b "$CACHE/build/kernel-none/arch/x86/boot/bzImage" \
+	"$here/vm/handover-no-driver.sh"
 # A damaged handover: refused with a clear message, nothing offered
 # (the cases: corrupt_cases in test/check-lib.sh).
 for bad in "${corrupt_cases[@]}"; do

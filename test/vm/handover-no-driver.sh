@@ -1,0 +1,49 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: a kexec into a kernel built without khopages, and back.
+# That kernel cannot hand a session on, so what it received is not passed
+# to the kernel after it: the session is gone when we are back, and its
+# memory is ordinary memory again (MemTotal as before), nothing reserved
+# for good. Stage 1 (khopages) hands over "across"; stage 2 (kernel B,
+# no khopages) checks it has no driver and kexecs back; stage 3 checks.
+. /lib/khopages/guest-lib.sh
+
+memtotal() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+
+case "$1" in
+1)
+	[ -c /dev/khopages ] || fail "no /dev/khopages in kernel A"
+	[ -f /host/boot/kernel-B ] || fail "no kernel B (without khopages) given"
+	memtotal >/host/memtotal.1
+	mkdir -p /host/hold
+	pagehold fill across contiguous 64 /host/hold >/host/hold.log 2>&1 ||
+		fail "pagehold fill: $(tail -n1 /host/hold.log)"
+	kexec_next_stage /host/boot/kernel-B
+	;;
+2)
+	grep -q -- -nokhopages /proc/version || fail "stage 2 is not the kernel without khopages: $(cat /proc/version)"
+	[ -e /dev/khopages ] && fail "the kernel without khopages has /dev/khopages"
+	[ -e /sys/kernel/debug/kho/in/fdt ] || fail "kernel B received no KHO handover"
+	memtotal >/host/memtotal.2
+	echo "MemTotal: kernel A $(cat /host/memtotal.1) kB, kernel B (session reserved) $(cat /host/memtotal.2) kB"
+	kexec_next_stage /host/boot/kernel-A
+	;;
+3)
+	[ -c /dev/khopages ] || fail "no /dev/khopages back in kernel A"
+	khopagesctl list >/host/list.3 2>&1 || fail "khopagesctl list: $(head -n1 /host/list.3)"
+	cat /host/list.3
+	grep -q '^across ' /host/list.3 &&
+		fail "a session came back through a kernel that cannot hand it on"
+	before=$(cat /host/memtotal.1) now=$(memtotal)
+	echo "MemTotal: before $before kB, back in kernel A $now kB"
+	[ "$now" -ge $((before - 4096)) ] ||
+		fail "MemTotal back in kernel A is $now kB, $((before - now)) kB less than before: memory stayed reserved"
+	# The driver works as before.
+	mkdir -p /host/hold2
+	pagehold fill again contiguous 16 /host/hold2 >/host/hold2.log 2>&1 ||
+		fail "a new session after coming back: $(tail -n1 /host/hold2.log)"
+	khopagesctl discard again --outgoing >/dev/null 2>&1 ||
+		fail "withdrawing the new session failed"
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac
