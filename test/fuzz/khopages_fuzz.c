@@ -1050,6 +1050,27 @@ static void op_noarg(struct worker *w, enum op op, unsigned long cmd)
 	slot_put(w, s);
 }
 
+/*
+ * The fuzzer does not know which session a slot's file has open, so a
+ * successful MAP may come from any session recording this pid: it says
+ * something about @rc's data only if every such record overlapping the
+ * request covers all of it with the same data (fzin-a and fzin-b share
+ * ranges; a one-page session sits inside fzin-b).
+ */
+static bool map_unambiguous(const struct record *rc, uint64_t orig, uint64_t len)
+{
+	for (unsigned int i = 0; i < nr_recs; i++) {
+		const struct record *o = &recs[i];
+
+		if (o->pid != rc->pid || o->start >= orig + len || o->start + o->len <= orig)
+			continue;
+		if (o->start > orig || o->start + o->len < orig + len ||
+		    o->seed != rc->seed || !o->dense)
+			return false;
+	}
+	return true;
+}
+
 /* Read back a few mapped pages: they must hold the preserved data. */
 static void verify_map(const struct record *rc, uint64_t orig, uint64_t dst,
 		       uint64_t len, const struct khopages_map *res)
@@ -1165,6 +1186,7 @@ static void op_map(struct worker *w)
 	slot_put(w, s);
 	/* Only a whole success of an unmodified, readable request is checked. */
 	if (!ret && rc && exact && rc->dense && ls >= 0 && !w->child &&
+	    map_unambiguous(rc, a.orig_va, a.len) &&
 	    p == w->rw && (land[ls].kind == LK_RW || land[ls].kind == LK_RW_HUGE ||
 			   land[ls].kind == LK_RO || land[ls].kind == LK_LOCKED))
 		verify_map(rc, a.orig_va, a.dst_va, a.len, p);
