@@ -78,6 +78,21 @@ static int khop_in_take_chunks(struct khop_session *s, phys_addr_t phys)
 	return 0;
 }
 
+/* One more incoming session names the folio at @pfn: one walk, not two. */
+static int khop_in_add_user(unsigned long pfn)
+{
+	XA_STATE(xas, &khop_in_folios, pfn);
+	unsigned long val;
+
+	do {
+		xas_lock(&xas);
+		val = xa_to_value(xas_load(&xas));
+		xas_store(&xas, xa_mk_value(val + (1UL << KHOP_IN_USERS_SHIFT)));
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL));
+	return xas_error(&xas);
+}
+
 /* Count the distinct folios of a session, here and in khop_in_folios. */
 static int khop_in_index_folios(struct khop_session *s)
 {
@@ -89,19 +104,14 @@ static int khop_in_index_folios(struct khop_session *s)
 	khop_reader_init(&r, s->table.nr_chunks ? s->table.chunks[0] : NULL,
 			 s->table.nr_words);
 	while ((ret = khop_reader_next(&r, &e, &new_range)) > 0) {
-		unsigned long val;
-
 		s->info.nr_pages += 1UL << e.order;
-		if (xa_load(&s->folios, e.pfn))
-			continue;
-		ret = xa_err(xa_store(&s->folios, e.pfn, xa_mk_value(e.order),
-				      GFP_KERNEL));
+		ret = xa_insert(&s->folios, e.pfn, xa_mk_value(e.order),
+				GFP_KERNEL);
+		if (ret == -EBUSY)
+			continue;	/* named again (a page shared by tasks) */
 		if (ret)
 			return ret;
-		val = xa_to_value(xa_load(&khop_in_folios, e.pfn));
-		val += 1UL << KHOP_IN_USERS_SHIFT;
-		ret = xa_err(xa_store(&khop_in_folios, e.pfn, xa_mk_value(val),
-				      GFP_KERNEL));
+		ret = khop_in_add_user(e.pfn);
 		if (ret)
 			return ret;
 		s->info.nr_folios++;
@@ -233,20 +243,36 @@ undo:
 	return err;
 }
 
-/* Boot: hand every session received over again until someone opens it. */
-static void khop_in_forward_all(void)
+/**
+ * khop_in_forward_unclaimed() - hand the unclaimed sessions over again.
+ *
+ * Called at kexec, just before the jump: every incoming session nobody
+ * opened (or discarded) in this kernel is preserved again and published
+ * unchanged, so the next kernel receives it as this one did. Doing it
+ * here rather than at boot keeps the common case (the session is opened
+ * right after boot) free of the work. A session that cannot be forwarded
+ * is logged; the kexec goes on without it.
+ *
+ * Context: khop_lock held.
+ */
+void khop_in_forward_unclaimed(void)
 {
 	struct khop_session *s;
+	bool any = false;
 	int err;
 
 	list_for_each_entry(s, &khop_sessions, node) {
-		if (s->dir != KHOP_IN)
+		if (s->dir != KHOP_IN || s->claimed || s->forwarded)
 			continue;
 		err = khop_in_forward(s);
 		if (err)
-			pr_err("khopages: session %s will not survive another kexec (error %d); open or discard it here\n",
+			pr_err("khopages: session %s is not handed over again (error %d); it is lost\n",
 			       s->name, err);
+		else
+			any = true;
 	}
+	if (!any)
+		return;
 	err = khop_publish();
 	if (!err)
 		return;
@@ -331,7 +357,6 @@ int khop_in_load(void)
 			refused++;
 		}
 	}
-	khop_in_forward_all();
 	mutex_unlock(&khop_lock);
 	/*
 	 * Everything needed was copied out, but the blob stays: KHO's debugfs

@@ -175,9 +175,11 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @taken:    incoming: every folio was restored from KHO (at first OPEN).
  * @broken:   incoming: a frame turned out not to be what the table said;
  *            OPEN fails with EIO, only FINISH remains.
- * @forwarded: incoming, never opened: its folios and table are preserved
- *            again and it is in the published subtree, so another kexec
- *            hands it over unchanged.
+ * @claimed:  incoming: opened in this kernel (or committed here and
+ *            opened again), so no longer handed over by the next kexec.
+ * @forwarded: incoming, never opened: its folios and table were preserved
+ *            again at kexec and it is in the published subtree, so the
+ *            next kernel receives it unchanged.
  */
 struct khop_session {
 	struct list_head node;
@@ -195,6 +197,7 @@ struct khop_session {
 	struct khopages_session_info info;
 	bool taken;
 	bool broken;
+	bool claimed;
 	bool forwarded;
 };
 
@@ -227,6 +230,7 @@ int khop_in_map(struct khop_session *s, struct khopages_map *arg);
 void khop_in_finish(struct khop_session *s);
 int khop_in_load(void);
 int khop_in_unforward(struct khop_session *s);
+void khop_in_forward_unclaimed(void);
 
 /* --- views (debugfs.c) and the test-only corruption knob (corrupt.c) */
 struct dentry;

@@ -10,14 +10,18 @@
  * (each restored process maps its own memory); FINISH waits for the others
  * to close.
  *
- * Locking: khop_lock (session.c) serialises every command.
+ * Locking: khop_lock (session.c) serialises every command, and the
+ * forwarding of unclaimed sessions at kexec (the reboot notifier).
  */
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/init.h>
+#include <linux/kexec.h>
 #include <linux/kexec_handover.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/notifier.h>
+#include <linux/reboot.h>
 #include <linux/uaccess.h>
 
 #include "khopages.h"
@@ -196,6 +200,7 @@ static struct khop_session *khop_loopback(const char *name)
 	khop_out_keep_local(s);
 	s->dir = KHOP_IN;
 	s->state = KHOPAGES_STATE_INCOMING;
+	s->claimed = true;
 	if (khop_publish())
 		pr_warn("khopages: could not withdraw %s from the handover\n",
 			name);
@@ -225,6 +230,7 @@ static long khop_open_session(struct file *file, void __user *uarg)
 	err = khop_in_unforward(s);
 	if (err)
 		return err;
+	s->claimed = true;
 	err = khop_in_take(s);
 	if (err)
 		return err;
@@ -417,14 +423,40 @@ static struct miscdevice khop_dev = {
 	.mode = 0600,
 };
 
+/*
+ * kexec: sessions received at boot that nobody claimed go on to the next
+ * kernel. kernel_kexec() calls the reboot notifiers before it shuts the
+ * devices down; KHO preservations made until the jump are handed over.
+ * Any other restart drops them with the rest of memory.
+ */
+static int khop_reboot(struct notifier_block *nb, unsigned long action,
+		       void *cmd)
+{
+	if (action != SYS_RESTART || !kexec_in_progress)
+		return NOTIFY_DONE;
+	mutex_lock(&khop_lock);
+	khop_in_forward_unclaimed();
+	mutex_unlock(&khop_lock);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block khop_reboot_nb = {
+	.notifier_call = khop_reboot,
+};
+
 static int __init khop_init(void)
 {
 	int err;
 
 	khop_in_load();
-	err = misc_register(&khop_dev);
+	err = register_reboot_notifier(&khop_reboot_nb);
 	if (err)
 		return err;
+	err = misc_register(&khop_dev);
+	if (err) {
+		unregister_reboot_notifier(&khop_reboot_nb);
+		return err;
+	}
 	khop_debugfs_init();
 	return 0;
 }

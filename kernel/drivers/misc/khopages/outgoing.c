@@ -259,7 +259,7 @@ static bool khop_in_scratch(struct folio *folio)
 	return kho_scratch_overlap(PFN_PHYS(folio_pfn(folio)), folio_size(folio));
 }
 
-/* Several pages of one large folio: collect it once. */
+/* Is @folio on @list already? */
 static bool khop_listed(struct list_head *list, struct folio *folio)
 {
 	struct folio *f;
@@ -284,7 +284,14 @@ static long khop_move_batch(struct page **pages, long got)
 	for (i = 0; i < got; i++) {
 		struct folio *folio = page_folio(pages[i]);
 
-		if (!khop_in_scratch(folio) || khop_listed(&list, folio))
+		if (!khop_in_scratch(folio))
+			continue;
+		/*
+		 * Collected already (another page of a large folio)? Only a
+		 * folio off the LRU can be, so the list is walked for those
+		 * alone, not for each of the batch's order-0 folios.
+		 */
+		if (!folio_test_lru(folio) && khop_listed(&list, folio))
 			continue;
 		if (!khopages_collect_for_move(folio, &list)) {
 			err = -EBUSY;
