@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Benchmark guest side (run by bench/run.sh through scripts/vm-run.sh).
 # One boot pair per memory size and repetition, every method side by side:
-#   stage 1: memcpy of MIB MiB (yardstick); per layout, a workload dumped
-#            by plain CRIU to tmpfs, its images then copied to /host (9p,
+#   stage 1: memcpy of MIB MiB (yardstick); kexec load of the next kernel;
+#            per layout, a workload dumped by plain CRIU to tmpfs, its images then copied to /host (9p,
 #            survives the reboot); per layout, a workload dumped with
 #            --kho-pages (images straight to /host); kexec
 #   stage 2: per layout, restore --kho-pages, then plain restore from /host
@@ -12,7 +12,9 @@
 # check of every page. Phase boundaries are files in /host/marks: their
 # mtimes come from the host clock, which runs on across the kexec;
 # run.sh turns them into durations. Guest figures go to /host/results.
-# Parameters: MIB, LAYOUTS (comma list), VERBOSITY (criu -v, default 4).
+# Parameters: MIB, LAYOUTS (comma list), VERBOSITY (criu -v, default 4),
+# PROFILE (1: the kernel runs with profile=2; every phase's ticks are
+# saved to /host/profile/PHASE, see bench/profile.py).
 . /lib/khopages/guest-lib.sh
 
 MIB=$(param MIB)
@@ -27,6 +29,15 @@ mark() { cut -d' ' -f1 /proc/uptime >"$M/$1"; }
 result() { echo "$1 $2 $3 $4" >>"$R"; }	# method layout metric value
 up() { cut -d' ' -f1 /proc/uptime; }
 say() { echo "bench: [$(up)] $*"; echo "[$(up)] $*" >>/host/progress; }
+
+# The kernel's tick profile of one phase: reset before it, save after.
+PROFILE=$(param PROFILE)
+prof_reset() { [ "$PROFILE" != 1 ] || echo >/proc/profile; }
+prof_save() {
+	[ "$PROFILE" = 1 ] || return 0
+	mkdir -p /host/profile
+	cat /proc/profile >"/host/profile/$1"
+}
 
 # wait_file PATH [TENTHS]: wait for PATH to appear (default 600 s).
 wait_file() {
@@ -93,6 +104,19 @@ case "$1" in
 	khop_bench memcpy "$MIB" >/host/memcpy.txt || fail "memcpy"
 	result memcpy - memcpy_ms "$(sed -n 's/^memcpy_ms //p' /host/memcpy.txt)"
 
+	# The next kernel is loaded first, before any workload is frozen, as
+	# an upgrade would do it: KHO preservations made after the load are
+	# handed over all the same.
+	say "kexec load"
+	args=""
+	for kv in $(cat /proc/cmdline); do
+		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
+	done
+	mark kexec-load0
+	kexec -s -l /boot/vmlinuz --initrd=/host/boot/initrd.img --append="${args# } khop_stage=2" ||
+		fail "kexec load"
+	mark kexec-load1
+
 	i=0
 	for l in $LAYOUTS; do
 		i=$((i + 1))
@@ -100,11 +124,13 @@ case "$1" in
 		say "plain dump $l (tmpfs)"
 		img=/tmp/img-plain-$l
 		mkdir -p "$img"
+		prof_reset
 		mark "dump0-plain-$l"
 		criu dump -t "$(cat /host/wl-plain-$l.pid)" -D "$img" $CRIU_OPTS \
 			-o dump.log >"$img/dump.stats" 2>&1 ||
 			{ tail -n 20 "$img/dump.log"; fail "plain dump $l"; }
 		mark "dump1-plain-$l"
+		prof_save "dump-plain-$l"
 		result plain "$l" image_bytes "$(dir_bytes "$img")"
 		result plain "$l" pages_img_bytes "$(pages_bytes "$img")"
 		for k in "Freezing time" "Frozen time" "Memory dump time" "Memory write time"; do
@@ -141,6 +167,7 @@ case "$1" in
 		while :; do
 			try=$((try + 1))
 			rm -f "$M/dump0-kho-$l"
+			prof_reset
 			mark "dump0-kho-$l"
 			criu dump -t "$(cat /host/wl-kho-$l.pid)" -D "$img" $CRIU_OPTS --kho-pages \
 				-o dump.log >"$img/dump.stats" 2>&1 && break
@@ -152,6 +179,7 @@ case "$1" in
 		done
 		sync
 		mark "dump1-kho-$l"
+		prof_save "dump-kho-$l"
 		result kho "$l" dump_failed_tries $((try - 1))
 		result kho "$l" image_bytes "$(dir_bytes "$img")"
 		result kho "$l" pages_img_bytes "$(pages_bytes "$img")"
@@ -174,14 +202,6 @@ case "$1" in
 	done
 
 	say "kexec ($(free_kib) KiB free)"
-	args=""
-	for kv in $(cat /proc/cmdline); do
-		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
-	done
-	mark kexec-load0
-	kexec -s -l /boot/vmlinuz --initrd=/host/boot/initrd.img --append="${args# } khop_stage=2" ||
-		fail "kexec load"
-	mark kexec-load1
 	sync
 	mark kexec-exec
 	kexec -e
@@ -189,20 +209,28 @@ case "$1" in
 	;;
 2)
 	mark stage2
+	prof_save boot
 	say "stage 2: $(free_kib) KiB free"
-	# The first CRIU run after the reboot probes the kernel: a phase of
-	# its own, counted in every method's downtime.
+	# The first CRIU run after the reboot probes the kernel (kerndat,
+	# cached in /run for the runs after it): a phase of its own, counted
+	# in every method's downtime. "check --feature mnt_id" is the
+	# cheapest command that runs the probe (a plain "check" tests much
+	# more that no restore needs).
+	prof_reset
 	mark kerndat0
-	criu check >/dev/null 2>&1 || true
+	criu check --feature mnt_id -v4 -o /host/kerndat.log >/dev/null 2>&1 || true
 	mark kerndat1
+	prof_save kerndat
 	for l in $LAYOUTS; do
 		say "kho restore $l"
 		img=/host/img-kho-$l
+		prof_reset
 		mark "restore0-kho-$l"
 		criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o restore.log \
 			>"$img/restore.stats" 2>&1 ||
 			{ tail -n 30 "$img/restore.log"; fail "kho restore $l"; }
 		mark "restore1-kho-$l"
+		prof_save "restore-kho-$l"
 		result kho "$l" restore_time_us "$(stat_us "$img/restore.stats" "Restore time")"
 		result kho "$l" forking_time_us "$(stat_us "$img/restore.stats" "Forking time")"
 		grep 'khopages:' "$img/restore.log" >"/host/plugin-restore-$l.log"
@@ -211,11 +239,13 @@ case "$1" in
 	for l in $LAYOUTS; do
 		say "plain restore $l (/host)"
 		img=/host/img-plain-$l
+		prof_reset
 		mark "restore0-plain-$l"
 		criu restore -D "$img" $CRIU_OPTS -d -o restore.log \
 			>"$img/restore.stats" 2>&1 ||
 			{ tail -n 30 "$img/restore.log"; fail "plain restore $l"; }
 		mark "restore1-plain-$l"
+		prof_save "restore-plain-$l"
 		result plain "$l" restore_time_us "$(stat_us "$img/restore.stats" "Restore time")"
 		result plain "$l" forking_time_us "$(stat_us "$img/restore.stats" "Forking time")"
 		check_wl plain "$l"

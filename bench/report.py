@@ -118,9 +118,11 @@ for s in sizes:
             ratio(mp, pg, 3), folios(s, l), fmt(s, "kho", l, "moved", 1, 0)]) + " |")
 L.append("")
 L.append("Downtime phases (medians, s): freeze→dump done, copy of the images to "
-         "/host (plain only), kexec load, kexec→stage 2 running (reboot: kexec -e, "
+         "/host (plain only), kexec→stage 2 running (reboot: kexec -e, "
          "purgatory, kernel boot, init), CRIU's kernel probe (first CRIU run after boot), restore, "
-         "restored process answers. The kexec is shared by all workloads of a boot.")
+         "restored process answers. The kexec is shared by all workloads of a boot. "
+         "The new kernel is loaded (kexec load) before the first workload is frozen, "
+         "as an upgrade would do it: that column is not part of the total.")
 L.append("")
 L.append("| MiB | layout | method | dump | copy | kexec load | reboot | kerndat | restore | answer | total |")
 L.append("|" + "---|" * 11)

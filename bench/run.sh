@@ -5,11 +5,11 @@
 #
 #   bench/run.sh [--sizes MIB,MIB,...] [--reps N] [--layouts L,L,...]
 #                [--max-mem MIB] [--timeout SEC] [--verbosity N]
-#                [--keep] [--no-build] [--report-only]
+#                [--keep] [--no-build] [--report-only] [--profile]
 #
 # Defaults come from the environment: BENCH_SIZES (64,256,1024,4096),
 # BENCH_REPS (3), BENCH_LAYOUTS (contiguous,scattered,thp), BENCH_MAX_MEM
-# (16384), BENCH_VERBOSITY (4, criu -v). A quick run:
+# (16384), BENCH_VERBOSITY (4, criu -v), BENCH_PROFILE (0). A quick run:
 #   BENCH_SIZES=64,256 BENCH_REPS=1 bench/run.sh
 #
 # One VM run (two boots joined by a KHO kexec) per size and repetition;
@@ -25,6 +25,9 @@
 # bench.png (time against size, one line per method and layout).
 # Without --keep, earlier raw results are removed first; with it, new
 # runs are added (e.g. more sizes or repetitions) and all are reported.
+# --profile boots the guest with the kernel's tick profiler (profile=2)
+# and reports, per phase, where the kernel spent its ticks (profile.md).
+# It costs a counter increment per timer tick and is off by default.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../scripts/lib.sh"
@@ -34,6 +37,7 @@ reps=${BENCH_REPS:-3}
 layouts=${BENCH_LAYOUTS:-contiguous,scattered,thp}
 max_mem=${BENCH_MAX_MEM:-16384}
 verbosity=${BENCH_VERBOSITY:-4}
+profile=${BENCH_PROFILE:-0}
 timeout=""
 keep=0 build=1 report_only=0
 while [ $# -gt 0 ]; do
@@ -47,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1; shift ;;
 	--no-build) build=0; shift ;;
 	--report-only) report_only=1; shift ;;
+	--profile) profile=1; shift ;;
 	-h|--help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "bench: unknown option $1" ;;
 	esac
@@ -123,7 +128,8 @@ for m in ("plain", "kho"):
         copy = d(f"copy0-{m}-{l}", f"copy1-{m}-{l}") if m == "plain" else 0.0
         rest = d(f"restore0-{m}-{l}", f"restore1-{m}-{l}")
         ping = d(f"restore1-{m}-{l}", f"alive-{m}-{l}")
-        parts = (dump, copy, kload, reboot, kdat, rest, ping)
+        # The kexec load happens before any freeze: not downtime.
+        parts = (dump, copy, reboot, kdat, rest, ping)
         total = None if None in parts else sum(parts)
         for k, v in (("dump_s", dump), ("copy_s", copy), ("restore_s", rest),
                      ("ping_s", ping), ("kexec_load_s", kload),
@@ -147,6 +153,10 @@ if [ "$report_only" = 0 ]; then
 	# guest meanwhile (make guest, make check) must not change them.
 	mkdir -p "$OUT/guest"
 	cp "$CACHE/build/guest/kernel-A" "$CACHE/build/guest/initrd.img" "$OUT/guest/"
+	cp "$CACHE/build/kernel-guest/System.map" "$OUT/guest/"
+	prof_args=()
+	rm -rf "$OUT/profile"
+	[ "$profile" = 1 ] && prof_args=(--append profile=2 --set PROFILE=1)
 	IFS=, read -ra size_list <<<"$sizes"
 	nl=$(tr ',' '\n' <<<"$layouts" | grep -c .)
 	total=$(( ${#size_list[@]} * reps )) n=0
@@ -173,7 +183,7 @@ if [ "$report_only" = 0 ]; then
 			"$TOP/scripts/vm-run.sh" --name "$name" --mem "${mem}M" --timeout "$t" \
 				--kernel "$OUT/guest/kernel-A" --initrd "$OUT/guest/initrd.img" \
 				--set "MIB=$size" --set "LAYOUTS=$layouts" --set "VERBOSITY=$verbosity" \
-				"$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
+				"${prof_args[@]}" "$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
 			kill "$tailer" 2>/dev/null || true
 			wait "$tailer" 2>/dev/null || true
 			if [ "$rc" != 0 ]; then
@@ -188,6 +198,10 @@ if [ "$report_only" = 0 ]; then
 				continue
 			fi
 			collect "$run" "$size" "$rep" >"$OUT/raw/$size-$rep.csv"
+			if [ -d "$run/profile" ]; then
+				mkdir -p "$OUT/profile/$size-$rep"
+				cp "$run/profile"/* "$OUT/profile/$size-$rep/"
+			fi
 			log "bench: $size MiB run $rep done: $(awk -F, '$5 == "downtime_s" { printf "%s/%s %.1fs  ", $3, $4, $6 }' "$OUT/raw/$size-$rep.csv")"
 			log "bench: elapsed $(( $(date +%s) - start )) s"
 		done
@@ -197,6 +211,10 @@ fi
 ls "$OUT"/raw/*.csv >/dev/null 2>&1 || die "bench: no results in $OUT/raw"
 { echo "size_mib,rep,method,layout,metric,value"; cat "$OUT"/raw/*.csv; } >"$OUT/raw.csv"
 /usr/bin/python3 "$here/report.py" "$OUT" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$max_mem"
+if [ -d "$OUT/profile" ]; then
+	/usr/bin/python3 "$here/profile.py" "$OUT/guest/System.map" "$OUT/profile" >"$OUT/profile.md"
+	log "bench: kernel profile per phase: $OUT/profile.md"
+fi
 if command -v gnuplot >/dev/null && [ -f "$OUT/plot.gp" ]; then
 	gnuplot "$OUT/plot.gp" && log "bench: plot $OUT/bench.png"
 fi
