@@ -44,7 +44,9 @@ for manifest in "$CACHE"/build/guest-manifests/*.list; do
 	done <"$manifest"
 done
 
-(cd "$ROOT" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUTDIR/initrd.img.new"
+# zstd: smaller than gzip and about 4x faster to unpack, which every boot
+# (also the one after a kexec, inside the downtime) does.
+(cd "$ROOT" && find . | cpio -o -H newc --quiet | zstd -10 -T0 -q) >"$OUTDIR/initrd.img.new"
 mv "$OUTDIR/initrd.img.new" "$OUTDIR/initrd.img"
 cp "$KIMG" "$OUTDIR/kernel-A"
 log "guest: $OUTDIR/initrd.img ($(du -h "$OUTDIR/initrd.img" | cut -f1))"
