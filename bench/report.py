@@ -87,7 +87,9 @@ def ratio(a, b, prec=1):
 
 L = []
 nreps = ", ".join(f"{s} MiB×{len(reps[s])}" for s in sizes)
-L.append(f"Run of {date}: QEMU TCG (no KVM), 2 vCPUs on 2 shared host cores, "
+L.append(f"Run of {date}: QEMU TCG (no KVM) on a 2-core host, -smp 2, of which the "
+         f"guest kernel (no ACPI: CPUs from the MP table) brings up one; CPU model "
+         f"max without ERMS/FSRM; "
          f"guest memory 3×size + 2 GiB rounded up to GiB (max {max_mem} MiB); "
          f"sizes×runs: {nreps}. Times in seconds, median (min–max) over the runs."
          + (" Incomplete runs (stopped before the end; what they measured is kept): "
