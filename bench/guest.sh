@@ -49,6 +49,23 @@ wait_file() {
 	done
 }
 
+# The memory a checkpoint takes: free memory just before the dump minus
+# the lowest seen (khop_bench memlow polls every 5 ms) while it runs.
+# Plain CRIU's images on tmpfs count; --kho-pages should take only its
+# table and what CRIU itself allocates.
+mem_watch_start() {
+	rm -f /tmp/memlow /tmp/memlow.ready
+	khop_bench memlow /tmp &
+	MEM_WATCH=$!
+	wait_file /tmp/memlow.ready 100 || fail "khop_bench memlow did not start"
+}
+mem_watch_stop() {	# [METHOD LAYOUT]: without them, nothing is recorded
+	kill -TERM "$MEM_WATCH" 2>/dev/null
+	wait "$MEM_WATCH" 2>/dev/null
+	[ $# = 0 ] || result "$1" "$2" ckpt_mem_kib \
+		"$(awk '$1 == "before" { b = $2 } $1 == "low" { l = $2 } END { print b - l }' /tmp/memlow)"
+}
+
 # stat_us FILE KEY: a "KEY: N us" line of criu --display-stats.
 stat_us() { sed -n "s/^$2: \([0-9]*\) us/\1/p" "$1"; }
 stat_n() { sed -n "s/^$2: \([0-9]*\).*/\1/p" "$1"; }
@@ -125,11 +142,13 @@ case "$1" in
 		img=/tmp/img-plain-$l
 		mkdir -p "$img"
 		prof_reset
+		mem_watch_start
 		mark "dump0-plain-$l"
 		criu dump -t "$(cat /host/wl-plain-$l.pid)" -D "$img" $CRIU_OPTS \
 			-o dump.log >"$img/dump.stats" 2>&1 ||
 			{ tail -n 20 "$img/dump.log"; fail "plain dump $l"; }
 		mark "dump1-plain-$l"
+		mem_watch_stop plain "$l"
 		prof_save "dump-plain-$l"
 		result plain "$l" image_bytes "$(dir_bytes "$img")"
 		result plain "$l" pages_img_bytes "$(pages_bytes "$img")"
@@ -168,9 +187,11 @@ case "$1" in
 			try=$((try + 1))
 			rm -f "$M/dump0-kho-$l"
 			prof_reset
+			mem_watch_start
 			mark "dump0-kho-$l"
 			criu dump -t "$(cat /host/wl-kho-$l.pid)" -D "$img" $CRIU_OPTS --kho-pages \
 				-o dump.log >"$img/dump.stats" 2>&1 && break
+			mem_watch_stop
 			cp "$img/dump.log" "/host/dump-kho-$l-failed-$try.log"
 			dmesg | tail -n 5 >>"/host/dump-kho-$l-failed-$try.log"
 			say "kho dump $l failed (try $try): $(grep -m1 'Error (khopages' "$img/dump.log")"
@@ -179,6 +200,7 @@ case "$1" in
 		done
 		sync
 		mark "dump1-kho-$l"
+		mem_watch_stop kho "$l"
 		prof_save "dump-kho-$l"
 		result kho "$l" dump_failed_tries $((try - 1))
 		result kho "$l" image_bytes "$(dir_bytes "$img")"

@@ -6,6 +6,12 @@
  *                                    LAYOUT (contiguous|scattered|thp) and
  *                                    wait to be checkpointed
  *   khop_bench memcpy MIB            time memcpy of MIB MiB (the yardstick)
+ *   khop_bench memlow DIR            until SIGTERM, poll free memory (buddy
+ *                                    and per-CPU lists) every 5 ms;
+ *                                    then write DIR/memlow ("before K",
+ *                                    "low K"): what a checkpoint running
+ *                                    meanwhile took (DIR/memlow.ready when
+ *                                    the first value is read)
  *
  * hold fills its region, writes DIR/info (pid, pages, physical runs, THP)
  * and DIR/ready, then waits for signals: SIGUSR1 writes DIR/alive.N (the
@@ -293,6 +299,65 @@ static int do_memcpy(size_t mib)
 	return 0;
 }
 
+static volatile sig_atomic_t memlow_stop;
+
+static void memlow_on_term(int sig)
+{
+	(void)sig;
+	memlow_stop = 1;
+}
+
+/*
+ * Free memory as the buddy allocator and the per-CPU lists hold it, from
+ * /proc/zoneinfo: MemFree alone misses the per-CPU lists, which take
+ * freed pages in large batches and serve the next allocations.
+ */
+static long free_kib(int fd)
+{
+	static char buf[1 << 16];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long pages = 0, v;
+	char *p;
+
+	if (n <= 0)
+		die("read /proc/zoneinfo");
+	buf[n] = 0;
+	for (p = buf; p; p = strchr(p, '\n')) {
+		p += *p == '\n';
+		if (sscanf(p, " pages free %ld", &v) == 1 ||
+		    sscanf(p, " count: %ld", &v) == 1)
+			pages += v;
+	}
+	return pages * (long)(PAGE / 1024);
+}
+
+/* A poller without forks: a shell loop would miss a short peak. */
+static int do_memlow(void)
+{
+	const struct timespec tick = { 0, 5 * 1000 * 1000 };
+	int fd = open("/proc/zoneinfo", O_RDONLY);
+	long before, low, v;
+	char text[128];
+
+	if (fd < 0)
+		die("/proc/zoneinfo");
+	signal(SIGTERM, memlow_on_term);
+	before = low = free_kib(fd);
+	write_file("memlow.ready", "");
+	while (!memlow_stop) {
+		v = free_kib(fd);
+		if (v < low)
+			low = v;
+		nanosleep(&tick, NULL);
+	}
+	v = free_kib(fd);
+	if (v < low)
+		low = v;
+	snprintf(text, sizeof(text), "before %ld\nlow %ld\n", before, low);
+	write_file("memlow", text);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5 && !strcmp(argv[1], "hold")) {
@@ -303,7 +368,12 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "memcpy"))
 		return do_memcpy(strtoul(argv[2], NULL, 0));
+	if (argc == 3 && !strcmp(argv[1], "memlow")) {
+		dir = argv[2];
+		return do_memlow();
+	}
 	fprintf(stderr, "usage: khop_bench hold contiguous|scattered|thp MIB DIR\n"
-		"       khop_bench memcpy MIB\n");
+		"       khop_bench memcpy MIB\n"
+		"       khop_bench memlow DIR\n");
 	return 2;
 }

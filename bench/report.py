@@ -213,6 +213,11 @@ for l in LAYOUTS:
 for l in LAYOUTS:
     L.append(f"- page data in --kho-pages images, {l}: "
              + ", ".join(f"{s} MiB: {fmt(s, 'kho', l, 'pages_img_bytes', 1, 0)} B" for s in sizes) + " (target 0)")
+for l in LAYOUTS:
+    L.append(f"- memory the checkpoint takes (free memory before the dump minus its lowest during it), {l}: "
+             + ", ".join(f"{s} MiB: kho {fmt(s, 'kho', l, 'ckpt_mem_kib', 1 / 1024, 1)} MiB, "
+                         f"plain→tmpfs {fmt(s, 'plain', l, 'ckpt_mem_kib', 1 / 1024, 1)} MiB"
+                         for s in sizes) + " (target: 0 extra beyond metadata)")
 for s in sizes:
     c, sc = dr(s, "kho", "contiguous"), dr(s, "kho", "scattered")
     L.append(f"- kho dump+restore scattered / contiguous at {s} MiB: {ratio(sc, c, 2)} (target ≤1.5)")
