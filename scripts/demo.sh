@@ -60,7 +60,7 @@ upgrade() {
 	run=$CACHE/runs/demo-$method
 	timeout=$((600 + mib))
 	[ "$method" = kho ] || timeout=$((900 + 2 * mib))
-	log "upgrade with ${title[$method]}: QEMU (TCG, 2 vCPUs, $mem MiB), kernel A -> kernel B, $mib MiB of Redis data"
+	log "upgrade with ${title[$method]}: QEMU (TCG, guest on 1 CPU, $mem MiB), kernel A -> kernel B, $mib MiB of Redis data"
 	"$here/vm-run.sh" --name "demo-$method" --kernel "$KERNEL_A" --kernel-b "$KERNEL_B" \
 		--mem "${mem}M" --timeout "$timeout" --set "mode=$method" --set "mib=$mib" \
 		"$here/guest/demo.sh" >"$CACHE/runs/demo-$method.out" 2>&1 &
@@ -154,7 +154,7 @@ header() {
 	for m in $methods; do out+=$(printf ' %-34s' "${title[$m]}"); done
 	printf '%s\n' "${out%"${out##*[! ]}"}"
 }
-printf '\n  Live kernel upgrade of redis-server %s (Debian bookworm) in QEMU TCG, 2 vCPUs, %s MiB\n\n' \
+printf '\n  Live kernel upgrade of redis-server %s (Debian bookworm) in QEMU TCG, guest on 1 CPU, %s MiB\n\n' \
 	"$(redis-cli --version | cut -d' ' -f2)" "$mem"
 header
 line "kernel before -> after" kernels
