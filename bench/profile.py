@@ -14,10 +14,34 @@ included); time in user space does not show here.
 import bisect
 import collections
 import os
+import re
 import struct
 import sys
 
 TOP = int(os.environ.get("PROFILE_TOP", "12"))
+
+# What a function's ticks count as, first match wins. A tick that lands
+# on a spin_unlock_irq* is time spent with interrupts off just before it
+# (the tick could not be taken earlier), mostly LRU and zone locks.
+CATEGORIES = (
+    ("idle (waiting, e.g. for 9p I/O)", r"safe_halt|default_idle|cpu_idle|do_idle"),
+    ("interrupts-off sections (LRU, zone locks)", r"_raw_spin_unlock_irq"),
+    ("xarray/radix tree (driver and KHO indexes, page cache)", r"^(__)?xa[s]?_|radix_tree"),
+    ("khopages driver", r"^khop"),
+    ("KHO", r"^(__)?kho_"),
+    ("copy, clear, zero", r"memcpy|memset|memmove|copy_|clear_page|clear_highpage|rep_movs|rep_stos"),
+    ("page tables, GUP, page walks", r"gup|get_user_pages|follow_page|_pte|_pmd|walk|vm_normal_page|zap|pagemap|smaps|mmap|unmap"),
+    ("LRU, rmap, memcg, page state", r"lru|rmap|memcg|lruvec|folio_|page_ref|mod_node|mod_zone|isolate|migrat"),
+    ("9p, virtio", r"p9|v9fs|virtio|vring"),
+    ("decompression (initramfs)", r"ZSTD|HUF_|FSE_|zstd"),
+)
+
+
+def category(name):
+    for title, pattern in CATEGORIES:
+        if re.search(pattern, name):
+            return title
+    return "other"
 
 
 def load_symbols(path):
@@ -79,6 +103,14 @@ def main():
         if not total:
             print("(no kernel ticks)\n")
             continue
+        cats = collections.Counter()
+        for name, n in c.items():
+            cats[category(name)] += n
+        print("| where | ticks | share |")
+        print("|---|---|---|")
+        for name, n in cats.most_common():
+            print(f"| {name} | {n} | {100 * n / total:.1f}% |")
+        print()
         print("| function | ticks | share |")
         print("|---|---|---|")
         for name, n in c.most_common(TOP):

@@ -90,7 +90,7 @@ nreps = ", ".join(f"{s} MiB×{len(reps[s])}" for s in sizes)
 L.append(f"Run of {date}: QEMU TCG (no KVM) on a 2-core host, -smp 2, of which the "
          f"guest kernel (no ACPI: CPUs from the MP table) brings up one; CPU model "
          f"max without ERMS/FSRM; "
-         f"guest memory 3×size + 2 GiB rounded up to GiB (max {max_mem} MiB); "
+         f"guest memory 3×size + max(2 GiB, size) rounded up to GiB (max {max_mem} MiB); "
          f"sizes×runs: {nreps}. Times in seconds, median (min–max) over the runs."
          + (" Incomplete runs (stopped before the end; what they measured is kept): "
             + ", ".join(f"{s} MiB" for s in sizes if vals.get((s, "all", "-", "incomplete_run")))

@@ -18,7 +18,7 @@
 # after the kexec, plain restore from /host vs restore --kho-pages; a
 # memcpy of the same size; the driver's metadata and folios by order; the
 # downtime split into phases (bench/guest.sh). Guest memory: 3*size +
-# 2 GiB, sizes that do not fit in --max-mem are skipped.
+# max(2 GiB, size), sizes that do not fit in --max-mem are skipped.
 #
 # Output in $CACHE/build/bench/: raw.csv (every figure of every run),
 # summary.csv (median, min, max, n), results.md (tables, slopes, targets),
@@ -162,7 +162,11 @@ if [ "$report_only" = 0 ]; then
 	total=$(( ${#size_list[@]} * reps )) n=0
 	start=$(date +%s)
 	for size in "${size_list[@]}"; do
-		mem=$(( 3 * size + 2048 ))
+		# Three sessions of size stay held until the kexec; the rest
+		# must hold the kernel, CRIU and THP migration targets: 2 GiB,
+		# or size itself from 2 GiB up (4 GiB OOMed with 2 GiB spare).
+		spare=$(( size > 2048 ? size : 2048 ))
+		mem=$(( 3 * size + spare ))
 		[ "$mem" -ge 2048 ] || mem=2048
 		mem=$(( (mem + 1023) / 1024 * 1024 ))
 		if [ "$mem" -gt "$max_mem" ]; then
