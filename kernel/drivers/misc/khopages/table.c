@@ -60,6 +60,31 @@ void khop_table_free(struct khop_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/*
+ * A chunk is 16 KiB, order 2. Under fragmentation (every free frame
+ * single, as after a scattered workload) GFP_KERNEL would call the OOM
+ * killer for it, which then kills the very tasks being checkpointed.
+ * Fail with ENOMEM instead: the dump fails and the tasks run on.
+ */
+static struct khopages_chunk *khop_chunk_alloc(void)
+{
+	struct folio *folio;
+	int err;
+
+	folio = folio_alloc(GFP_KERNEL | __GFP_ZERO | __GFP_NORETRY |
+			    __GFP_NOWARN, get_order(KHOPAGES_CHUNK_SIZE));
+	if (!folio) {
+		pr_warn_ratelimited("khopages: no free 16 KiB block for a table chunk\n");
+		return ERR_PTR(-ENOMEM);
+	}
+	err = kho_preserve_folio(folio);
+	if (err) {
+		folio_put(folio);
+		return ERR_PTR(err);
+	}
+	return folio_address(folio);
+}
+
 static int khop_table_new_chunk(struct khop_table *t)
 {
 	struct khopages_chunk *c;
@@ -75,7 +100,7 @@ static int khop_table_new_chunk(struct khop_table *t)
 		t->max_chunks = max;
 	}
 	/* Preserved at once: the chunk itself is handover data. */
-	c = kho_alloc_preserve(KHOPAGES_CHUNK_SIZE);
+	c = khop_chunk_alloc();
 	if (IS_ERR(c))
 		return PTR_ERR(c);
 	c->magic = KHOPAGES_CHUNK_MAGIC;
