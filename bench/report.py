@@ -85,6 +85,17 @@ def ratio(a, b, prec=1):
     return "–" if a is None or b is None or b == 0 else f"{a / b:.{prec}f}"
 
 
+# The boots of each size: "-" for one boot with every layout, else the
+# layouts of each boot joined by "+" (bench/run.sh, boots_for).
+boots = {s: sorted({k[2] for k in vals if k[0] == s and k[1] == "all"}) or ["-"]
+         for s in sizes}
+incomplete = [s for s in sizes if any(vals.get((s, "all", b, "incomplete_run")) for b in boots[s])]
+
+
+def boot_layouts(boot):
+    return LAYOUTS if boot == "-" else boot.split("+")
+
+
 L = []
 nreps = ", ".join(f"{s} MiB×{len(reps[s])}" for s in sizes)
 L.append(f"Run of {date}: QEMU TCG (no KVM) on a 2-core host, -smp 2, of which the "
@@ -92,9 +103,11 @@ L.append(f"Run of {date}: QEMU TCG (no KVM) on a 2-core host, -smp 2, of which t
          f"max without ERMS/FSRM; "
          f"guest memory 3×size + max(2 GiB, size) rounded up to GiB (max {max_mem} MiB); "
          f"sizes×runs: {nreps}. Times in seconds, median (min–max) over the runs."
+         + "".join(f" At {s} MiB the layouts ran in separate boots: "
+                   + "; ".join(b.replace("+", ", ") for b in boots[s]) + "."
+                   for s in sizes if boots[s] != ["-"])
          + (" Incomplete runs (stopped before the end; what they measured is kept): "
-            + ", ".join(f"{s} MiB" for s in sizes if vals.get((s, "all", "-", "incomplete_run")))
-            + "." if any(vals.get((s, "all", "-", "incomplete_run")) for s in sizes) else ""))
+            + ", ".join(f"{s} MiB" for s in incomplete) + "." if incomplete else ""))
 L.append("")
 L.append("| MiB | layout | dump plain→tmpfs | dump kho | images plain MiB | images kho KiB (page data B) "
          "| restore plain←tmpfs | restore plain←9p | restore kho | memcpy | kho (dump+restore)/memcpy "
@@ -175,18 +188,19 @@ for l in LAYOUTS:
     L.append("| " + " | ".join(row) + " |")
 L.append("")
 
-L.append("Reboot split (medians, s; one kexec per boot, all layouts' sessions preserved): old kernel "
+L.append("Reboot split (medians, s; one kexec per boot, the sessions of all its layouts preserved): old kernel "
          "from kexec -e to \"Starting new kernel\"; before the new kernel's clock starts "
          "(purgatory, decompression, early boot incl. KHO's scan of the preserved memory); new kernel "
          "up to the stage-2 script.")
 L.append("")
-L.append("| MiB | preserved folios (all layouts) | old kernel | before clock | new kernel | reboot total |")
-L.append("|---|---|---|---|---|---|")
+L.append("| MiB | layouts of the boot | preserved folios | old kernel | before clock | new kernel | reboot total |")
+L.append("|---|---|---|---|---|---|---|")
 for s in sizes:
-    nf = sum(med(s, "kho", l, "session_folios") or 0 for l in LAYOUTS)
-    L.append("| " + " | ".join([str(s), str(int(nf))] + [
-        fmt(s, "all", "-", k) for k in ("reboot_old_kernel_s", "reboot_before_clock_s",
-                                        "reboot_new_kernel_s", "kexec_reboot_s")]) + " |")
+    for b in boots[s]:
+        nf = sum(med(s, "kho", l, "session_folios") or 0 for l in boot_layouts(b))
+        L.append("| " + " | ".join([str(s), ", ".join(boot_layouts(b)), str(int(nf))] + [
+            fmt(s, "all", b, k) for k in ("reboot_old_kernel_s", "reboot_before_clock_s",
+                                          "reboot_new_kernel_s", "kexec_reboot_s")]) + " |")
 L.append("")
 
 # Targets, computed from the medians (see the README for the targets).

@@ -5,15 +5,19 @@
 #
 #   bench/run.sh [--sizes MIB,MIB,...] [--reps N] [--layouts L,L,...]
 #                [--max-mem MIB] [--timeout SEC] [--verbosity N]
-#                [--keep] [--no-build] [--report-only] [--profile]
+#                [--split-from MIB] [--keep] [--no-build] [--report-only]
+#                [--profile]
 #
 # Defaults come from the environment: BENCH_SIZES (64,256,1024,4096),
 # BENCH_REPS (3), BENCH_LAYOUTS (contiguous,scattered,thp), BENCH_MAX_MEM
-# (16384), BENCH_VERBOSITY (4, criu -v), BENCH_PROFILE (0). A quick run:
+# (16384), BENCH_SPLIT_FROM (4096: the size from which the scattered
+# layout runs in a boot of its own), BENCH_VERBOSITY (4, criu -v),
+# BENCH_PROFILE (0). A quick run:
 #   BENCH_SIZES=64,256 BENCH_REPS=1 bench/run.sh
 #
-# One VM run (two boots joined by a KHO kexec) per size and repetition;
-# in it, for every layout, side by side: plain dump to tmpfs + copy of
+# One VM run (two boots joined by a KHO kexec) per size and repetition,
+# two from --split-from up (see boots_for); in it, for each of its
+# layouts, side by side: plain dump to tmpfs + copy of
 # the images to /host (9p, survives the reboot) vs dump --kho-pages;
 # after the kexec, plain restore from /host vs restore --kho-pages; a
 # memcpy of the same size; the driver's metadata and folios by order; the
@@ -38,6 +42,7 @@ layouts=${BENCH_LAYOUTS:-contiguous,scattered,thp}
 max_mem=${BENCH_MAX_MEM:-16384}
 verbosity=${BENCH_VERBOSITY:-4}
 profile=${BENCH_PROFILE:-0}
+split_from=${BENCH_SPLIT_FROM:-4096}
 timeout=""
 keep=0 build=1 report_only=0
 while [ $# -gt 0 ]; do
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--reps) reps=$2; shift 2 ;;
 	--layouts) layouts=$2; shift 2 ;;
 	--max-mem) max_mem=$2; shift 2 ;;
+	--split-from) split_from=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--verbosity) verbosity=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
@@ -58,7 +64,7 @@ while [ $# -gt 0 ]; do
 done
 
 OUT=$CACHE/build/bench
-mkdir -p "$OUT/raw"
+mkdir -p "$OUT/raw" "$CACHE/runs"
 
 # The plot needs gnuplot (Debian package, never pip).
 if ! command -v gnuplot >/dev/null; then
@@ -78,11 +84,15 @@ fi
 
 # Durations from the phase marks (host mtimes) and the guest's figures,
 # as CSV rows: size_mib,rep,method,layout,metric,value
+# The boot's own figures (its kexec, memcpy) are method "all" with the
+# boot's layouts as layout: "-" when one boot ran them all, else e.g.
+# "scattered" or "contiguous+thp".
 collect() {
-	local run=$1 size=$2 rep=$3
-	/usr/bin/python3 - "$run" "$size" "$rep" "$layouts" <<'PY'
+	local run=$1 size=$2 rep=$3 boot_layouts=$4 label=$5
+	/usr/bin/python3 - "$run" "$size" "$rep" "$boot_layouts" "$label" <<'PY'
 import os, sys
-run, size, rep, layouts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
+run, size, rep, layouts, label = (sys.argv[1], sys.argv[2], sys.argv[3],
+                                  sys.argv[4].split(","), sys.argv[5])
 marks = {n: os.stat(os.path.join(run, "marks", n)).st_mtime_ns / 1e9
          for n in os.listdir(os.path.join(run, "marks"))}
 rows = []
@@ -94,7 +104,7 @@ def d(a, b):
     return marks[b] - marks[a] if a in marks and b in marks else None
 def opt(name, v):
     if v is not None:
-        row("all", "-", name, f"{v:.3f}")
+        row("all", label, name, f"{v:.3f}")
 kload = d("kexec-load0", "kexec-load1")
 reboot = d("kexec-exec", "stage2")
 kdat = d("kerndat0", "kerndat1")
@@ -113,9 +123,9 @@ try:
         if "kexec_core: Starting new kernel" in line:
             start = float(line.split("]")[0].strip("[ "))
     if start is not None:
-        row("all", "-", "reboot_old_kernel_s", f"{start - up_exec:.3f}")
-        row("all", "-", "reboot_before_clock_s", f"{reboot - (start - up_exec) - up_stage2:.3f}")
-        row("all", "-", "reboot_new_kernel_s", f"{up_stage2:.3f}")
+        row("all", label, "reboot_old_kernel_s", f"{start - up_exec:.3f}")
+        row("all", label, "reboot_before_clock_s", f"{reboot - (start - up_exec) - up_stage2:.3f}")
+        row("all", label, "reboot_new_kernel_s", f"{up_stage2:.3f}")
 except (OSError, ValueError, TypeError):
     pass	# no stage 2: the run stopped before it
 for line in open(os.path.join(run, "results")):
@@ -147,6 +157,69 @@ print("\n".join(rows))
 PY
 }
 
+# The layouts of each boot of a size, one boot a line. Normally one boot
+# runs them all, so they share one kexec as they would on one machine.
+# From --split-from (4 GiB) up the scattered layout gets a boot of its
+# own: its sieve
+# leaves the free half of its 2*size as single frames, and the other
+# layouts' 16 KiB table chunks (order 2) then find no room even in a
+# 16 GiB guest (PRESERVE fails with ENOMEM; seen at 4 GiB).
+boots_for() {
+	local size=$1 others
+	if [ "$size" -ge "$split_from" ] && [[ ",$layouts," == *,scattered,* ]]; then
+		others=$(tr ',' '\n' <<<"$layouts" | grep -vx scattered | paste -sd, -)
+		[ -z "$others" ] || echo "$others"
+		echo scattered
+	else
+		echo "$layouts"
+	fi
+}
+
+# One VM run: the given layouts side by side, one kexec.
+run_boot() {
+	local size=$1 rep=$2 boot=$3 mem=$4 nboots=$5 nl t name label run tailer rc csv
+	nl=$(tr ',' '\n' <<<"$boot" | grep -c .)
+	# TCG: plain CRIU dumps ~70 s/GiB and restores ~2x that, per layout.
+	t=${timeout:-$(( 900 + nl * size * 2 / 3 ))}
+	if [ "$nboots" = 1 ]; then
+		name=bench-$size-$rep label=-
+	else
+		label=$(tr ',' '+' <<<"$boot")
+		name=bench-$size-$rep-$label
+	fi
+	csv=$OUT/raw/${name#bench-}.csv
+	log "bench: [$n/$total] $size MiB, run $rep/$reps (layouts $boot, guest ${mem} MiB, limit ${t}s)"
+	# Progress from the guest, while it runs.
+	run=$CACHE/runs/$name
+	( sleep 5; tail -n +1 -F "$run/progress" 2>/dev/null | sed -u "s/^/    $size MiB #$rep: /" ) &
+	tailer=$!
+	rc=0
+	"$TOP/scripts/vm-run.sh" --name "$name" --mem "${mem}M" --timeout "$t" \
+		--kernel "$OUT/guest/kernel-A" --initrd "$OUT/guest/initrd.img" \
+		--set "MIB=$size" --set "LAYOUTS=$boot" --set "VERBOSITY=$verbosity" \
+		"${prof_args[@]}" "$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
+	kill "$tailer" 2>/dev/null || true
+	wait "$tailer" 2>/dev/null || true
+	if [ "$rc" != 0 ]; then
+		log "bench: $size MiB run $rep ($boot) FAILED (rc $rc): see $run/ and $CACHE/runs/$name.out"
+		tail -n 8 "$CACHE/runs/$name.out" | sed 's/^/    /' >&2
+		# Keep what it measured before it stopped.
+		if [ -d "$run/marks" ] && collect "$run" "$size" "$rep" "$boot" "$label" >"$csv.new"; then
+			echo "$size,$rep,all,$label,incomplete_run,1" >>"$csv.new"
+			mv "$csv.new" "$csv"
+		fi
+		rm -f "$csv.new"
+		return 0
+	fi
+	collect "$run" "$size" "$rep" "$boot" "$label" >"$csv"
+	if [ -d "$run/profile" ]; then
+		mkdir -p "$OUT/profile/${name#bench-}"
+		cp "$run/profile"/* "$OUT/profile/${name#bench-}/"
+	fi
+	log "bench: $size MiB run $rep ($boot) done: $(awk -F, '$5 == "downtime_s" { printf "%s/%s %.1fs  ", $3, $4, $6 }' "$csv")"
+	log "bench: elapsed $(( $(date +%s) - start )) s"
+}
+
 if [ "$report_only" = 0 ]; then
 	[ "$keep" = 1 ] || rm -f "$OUT"/raw/*.csv
 	# The runs boot a copy of the guest as it is now: a rebuild of the
@@ -158,59 +231,32 @@ if [ "$report_only" = 0 ]; then
 	rm -rf "$OUT/profile" "$OUT/profile.md"	# never a stale profile
 	[ "$profile" = 1 ] && prof_args=(--append profile=2 --set PROFILE=1)
 	IFS=, read -ra size_list <<<"$sizes"
-	nl=$(tr ',' '\n' <<<"$layouts" | grep -c .)
-	total=$(( ${#size_list[@]} * reps )) n=0
+	total=0
+	for size in "${size_list[@]}"; do
+		total=$(( total + reps * $(boots_for "$size" | wc -l) ))
+	done
+	n=0
 	start=$(date +%s)
 	for size in "${size_list[@]}"; do
 		# Three sessions of size stay held until the kexec; the rest
 		# must hold the kernel, CRIU and THP migration targets: 2 GiB,
 		# or size itself from 2 GiB up (4 GiB ran out with 2 GiB spare).
-		# At 4 GiB all three layouts do not fit even so: the scattered
-		# sieve leaves its free half as single frames and a 16 KiB
-		# table chunk finds no room; use --layouts contiguous,thp.
+		# Every boot of a size gets the same memory.
 		spare=$(( size > 2048 ? size : 2048 ))
 		mem=$(( 3 * size + spare ))
 		[ "$mem" -ge 2048 ] || mem=2048
 		mem=$(( (mem + 1023) / 1024 * 1024 ))
 		if [ "$mem" -gt "$max_mem" ]; then
 			log "bench: $size MiB needs ${mem} MiB of guest memory > --max-mem $max_mem: skipped"
+			n=$(( n + reps * $(boots_for "$size" | wc -l) ))
 			continue
 		fi
-		# TCG: plain CRIU dumps ~70 s/GiB and restores ~2x that, per layout.
-		t=${timeout:-$(( 900 + nl * size * 2 / 3 ))}
+		mapfile -t boots < <(boots_for "$size")
 		for rep in $(seq 1 "$reps"); do
-			n=$((n + 1))
-			name=bench-$size-$rep
-			log "bench: [$n/$total] $size MiB, run $rep/$reps ($nl layouts, guest ${mem} MiB, limit ${t}s)"
-			# Progress from the guest, while it runs.
-			run=$CACHE/runs/$name
-			( sleep 5; tail -n +1 -F "$run/progress" 2>/dev/null | sed -u "s/^/    $size MiB #$rep: /" ) &
-			tailer=$!
-			rc=0
-			"$TOP/scripts/vm-run.sh" --name "$name" --mem "${mem}M" --timeout "$t" \
-				--kernel "$OUT/guest/kernel-A" --initrd "$OUT/guest/initrd.img" \
-				--set "MIB=$size" --set "LAYOUTS=$layouts" --set "VERBOSITY=$verbosity" \
-				"${prof_args[@]}" "$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
-			kill "$tailer" 2>/dev/null || true
-			wait "$tailer" 2>/dev/null || true
-			if [ "$rc" != 0 ]; then
-				log "bench: $size MiB run $rep FAILED (rc $rc): see $run/ and $CACHE/runs/$name.out"
-				tail -n 8 "$CACHE/runs/$name.out" | sed 's/^/    /' >&2
-				# Keep what it measured before it stopped.
-				if [ -d "$run/marks" ] && collect "$run" "$size" "$rep" >"$OUT/raw/$size-$rep.csv.new"; then
-					echo "$size,$rep,all,-,incomplete_run,1" >>"$OUT/raw/$size-$rep.csv.new"
-					mv "$OUT/raw/$size-$rep.csv.new" "$OUT/raw/$size-$rep.csv"
-				fi
-				rm -f "$OUT/raw/$size-$rep.csv.new"
-				continue
-			fi
-			collect "$run" "$size" "$rep" >"$OUT/raw/$size-$rep.csv"
-			if [ -d "$run/profile" ]; then
-				mkdir -p "$OUT/profile/$size-$rep"
-				cp "$run/profile"/* "$OUT/profile/$size-$rep/"
-			fi
-			log "bench: $size MiB run $rep done: $(awk -F, '$5 == "downtime_s" { printf "%s/%s %.1fs  ", $3, $4, $6 }' "$OUT/raw/$size-$rep.csv")"
-			log "bench: elapsed $(( $(date +%s) - start )) s"
+			for boot in "${boots[@]}"; do
+				n=$((n + 1))
+				run_boot "$size" "$rep" "$boot" "$mem" "${#boots[@]}"
+			done
 		done
 	done
 fi
