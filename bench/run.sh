@@ -167,7 +167,7 @@ PY
 boots_for() {
 	local size=$1 others
 	if [ "$size" -ge "$split_from" ] && [[ ",$layouts," == *,scattered,* ]]; then
-		others=$(tr ',' '\n' <<<"$layouts" | grep -vx scattered | paste -sd, -)
+		others=$(tr ',' '\n' <<<"$layouts" | { grep -vx scattered || true; } | paste -sd, -)
 		[ -z "$others" ] || echo "$others"
 		echo scattered
 	else
