@@ -160,10 +160,9 @@ PY
 # The layouts of each boot of a size, one boot a line. Normally one boot
 # runs them all, so they share one kexec as they would on one machine.
 # From --split-from (4 GiB) up the scattered layout gets a boot of its
-# own: its sieve
-# leaves the free half of its 2*size as single frames, and the other
-# layouts' 16 KiB table chunks (order 2) then find no room even in a
-# 16 GiB guest (PRESERVE fails with ENOMEM; seen at 4 GiB).
+# own: its sieve leaves the free half of its 2*size as single frames,
+# and the other layouts' 16 KiB table chunks (order 2) then find no
+# room even in a 16 GiB guest (PRESERVE fails with ENOMEM; seen at 4 GiB).
 boots_for() {
 	local size=$1 others
 	if [ "$size" -ge "$split_from" ] && [[ ",$layouts," == *,scattered,* ]]; then
