@@ -23,6 +23,12 @@ V=$(param VERBOSITY)
 CRIU_OPTS="--manage-cgroups=ignore -v${V:-4} --display-stats"
 M=/host/marks
 R=/host/results
+# CRIU's logs (-v4) are written to tmpfs and kept on /host between the
+# measured phases: writing them through 9p is not part of a checkpoint
+# and would make the method with images on /host look slower.
+LOGS=/tmp/logs
+mkdir -p "$LOGS" /host/logs
+keep_logs() { cp "$LOGS"/* /host/logs/ 2>/dev/null || true; }
 
 # A phase mark: its mtime is the host's time; it holds the guest's uptime.
 mark() { cut -d' ' -f1 /proc/uptime >"$M/$1"; }
@@ -145,8 +151,8 @@ case "$1" in
 		mem_watch_start
 		mark "dump0-plain-$l"
 		criu dump -t "$(cat /host/wl-plain-$l.pid)" -D "$img" $CRIU_OPTS \
-			-o dump.log >"$img/dump.stats" 2>&1 ||
-			{ tail -n 20 "$img/dump.log"; fail "plain dump $l"; }
+			-o "$LOGS/dump-plain-$l.log" >"$img/dump.stats" 2>&1 ||
+			{ tail -n 20 "$LOGS/dump-plain-$l.log"; fail "plain dump $l"; }
 		mark "dump1-plain-$l"
 		mem_watch_stop plain "$l"
 		prof_save "dump-plain-$l"
@@ -163,9 +169,9 @@ case "$1" in
 		# Plain CRIU's best case: restore from tmpfs, same kernel.
 		say "plain restore $l (tmpfs, before the kexec)"
 		mark "restore0-plaintmpfs-$l"
-		criu restore -D "$img" $CRIU_OPTS -d -o restore.log \
+		criu restore -D "$img" $CRIU_OPTS -d -o "$LOGS/restore-plaintmpfs-$l.log" \
 			>"$img/restore.stats" 2>&1 ||
-			{ tail -n 30 "$img/restore.log"; fail "plain restore $l from tmpfs"; }
+			{ tail -n 30 "$LOGS/restore-plaintmpfs-$l.log"; fail "plain restore $l from tmpfs"; }
 		mark "restore1-plaintmpfs-$l"
 		result plaintmpfs "$l" restore_time_us "$(stat_us "$img/restore.stats" "Restore time")"
 		cp /host/wl-plain-$l.pid /host/wl-plaintmpfs-$l.pid
@@ -190,16 +196,17 @@ case "$1" in
 			mem_watch_start
 			mark "dump0-kho-$l"
 			criu dump -t "$(cat /host/wl-kho-$l.pid)" -D "$img" $CRIU_OPTS --kho-pages \
-				-o dump.log >"$img/dump.stats" 2>&1 && break
+				-o "$LOGS/dump-kho-$l.log" >"$LOGS/dump-kho-$l.stats" 2>&1 && break
 			mem_watch_stop
-			cp "$img/dump.log" "/host/dump-kho-$l-failed-$try.log"
+			cp "$LOGS/dump-kho-$l.log" "/host/dump-kho-$l-failed-$try.log"
 			dmesg | tail -n 5 >>"/host/dump-kho-$l-failed-$try.log"
-			say "kho dump $l failed (try $try): $(grep -m1 'Error (khopages' "$img/dump.log")"
-			[ "$try" -lt 3 ] || { tail -n 20 "$img/dump.log"; fail "kho dump $l"; }
+			say "kho dump $l failed (try $try): $(grep -m1 'Error (khopages' "$LOGS/dump-kho-$l.log")"
+			[ "$try" -lt 3 ] || { tail -n 20 "$LOGS/dump-kho-$l.log"; fail "kho dump $l"; }
 			sleep 1
 		done
 		sync
 		mark "dump1-kho-$l"
+		cp "$LOGS/dump-kho-$l.stats" "$img/dump.stats"
 		mem_watch_stop kho "$l"
 		prof_save "dump-kho-$l"
 		result kho "$l" dump_failed_tries $((try - 1))
@@ -209,7 +216,7 @@ case "$1" in
 			result kho "$l" "dump_$(echo "$k" | tr 'A-Z ' 'a-z_')_us" "$(stat_us "$img/dump.stats" "$k")"
 		done
 		result kho "$l" pages_handed_over "$(stat_n "$img/dump.stats" "Memory pages handed over (KHO)")"
-		s=$(sed -n 's/.*khopages: handing memory over in session \([^ ]*\).*/\1/p' "$img/dump.log")
+		s=$(sed -n 's/.*khopages: handing memory over in session \([^ ]*\).*/\1/p' "$LOGS/dump-kho-$l.log")
 		[ -n "$s" ] || fail "no session in dump.log"
 		khopagesctl show "$s" >"/host/show-kho-$l.txt" || fail "khopagesctl show"
 		awk -v l="$l" '
@@ -220,7 +227,8 @@ case "$1" in
 			/^  order/ { o = $2 + 0; print "kho", l, "folios_order" o, $NF }
 		' "/host/show-kho-$l.txt" >>"$R"
 		# Time spent in the plugin's PRESERVE calls, from the -v4 log.
-		grep 'khopages:' "$img/dump.log" >"/host/plugin-dump-$l.log"
+		grep 'khopages:' "$LOGS/dump-kho-$l.log" >"/host/plugin-dump-$l.log"
+		keep_logs
 	done
 
 	say "kexec ($(free_kib) KiB free)"
@@ -240,7 +248,7 @@ case "$1" in
 	# more that no restore needs).
 	prof_reset
 	mark kerndat0
-	criu check --feature mnt_id -v4 -o /host/kerndat.log >/dev/null 2>&1 || true
+	criu check --feature mnt_id -v4 -o "$LOGS/kerndat.log" >/dev/null 2>&1 || true
 	mark kerndat1
 	prof_save kerndat
 	for l in $LAYOUTS; do
@@ -248,14 +256,16 @@ case "$1" in
 		img=/host/img-kho-$l
 		prof_reset
 		mark "restore0-kho-$l"
-		criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o restore.log \
-			>"$img/restore.stats" 2>&1 ||
-			{ tail -n 30 "$img/restore.log"; fail "kho restore $l"; }
+		criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o "$LOGS/restore-kho-$l.log" \
+			>"$LOGS/restore-kho-$l.stats" 2>&1 ||
+			{ tail -n 30 "$LOGS/restore-kho-$l.log"; fail "kho restore $l"; }
 		mark "restore1-kho-$l"
 		prof_save "restore-kho-$l"
+		cp "$LOGS/restore-kho-$l.stats" "$img/restore.stats"
 		result kho "$l" restore_time_us "$(stat_us "$img/restore.stats" "Restore time")"
 		result kho "$l" forking_time_us "$(stat_us "$img/restore.stats" "Forking time")"
-		grep 'khopages:' "$img/restore.log" >"/host/plugin-restore-$l.log"
+		grep 'khopages:' "$LOGS/restore-kho-$l.log" >"/host/plugin-restore-$l.log"
+		keep_logs
 		check_wl kho "$l"
 	done
 	for l in $LAYOUTS; do
@@ -263,11 +273,13 @@ case "$1" in
 		img=/host/img-plain-$l
 		prof_reset
 		mark "restore0-plain-$l"
-		criu restore -D "$img" $CRIU_OPTS -d -o restore.log \
-			>"$img/restore.stats" 2>&1 ||
-			{ tail -n 30 "$img/restore.log"; fail "plain restore $l"; }
+		criu restore -D "$img" $CRIU_OPTS -d -o "$LOGS/restore-plain-$l.log" \
+			>"$LOGS/restore-plain-$l.stats" 2>&1 ||
+			{ tail -n 30 "$LOGS/restore-plain-$l.log"; fail "plain restore $l"; }
 		mark "restore1-plain-$l"
 		prof_save "restore-plain-$l"
+		cp "$LOGS/restore-plain-$l.stats" "$img/restore.stats"
+		keep_logs
 		result plain "$l" restore_time_us "$(stat_us "$img/restore.stats" "Restore time")"
 		result plain "$l" forking_time_us "$(stat_us "$img/restore.stats" "Forking time")"
 		check_wl plain "$l"

@@ -81,54 +81,104 @@ static int khopages_map_ptes(struct vm_area_struct *vma, unsigned long addr,
 }
 
 /**
- * khopages_check_room() - is there room to map a folio at @addr?
+ * khopages_peek() - what is mapped where a folio is to go.
  * @vma:   destination VMA.
  * @addr:  address, aligned to the folio's size.
  * @order: folio order.
  *
- * A huge page needs an empty PMD (no page table under it); a smaller folio
- * needs all its PTEs empty.
+ * One walk of the page tables answers both questions MAP asks before it
+ * changes anything: is a page mapped at @addr already (inherited from a
+ * restored parent), and if not, is there room for the whole folio? A huge
+ * page needs an empty PMD (no page table under it); a smaller folio needs
+ * all its PTEs empty.
  *
  * Context: mmap_lock held.
- * Return: 0 or -EEXIST.
+ * Return: the page mapped at @addr (no reference taken), NULL when there
+ * is room, or ERR_PTR(-EEXIST) when something else is in the way.
  */
-int khopages_check_room(struct vm_area_struct *vma, unsigned long addr,
-			unsigned int order)
+struct page *khopages_peek(struct vm_area_struct *vma, unsigned long addr,
+			   unsigned int order)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	unsigned int i, nr = 1U << order;
 	spinlock_t *ptl;	/* page table lock */
+	struct page *page = NULL;
+	pmd_t *pmd, pmdval;
 	pgd_t *pgd;
 	p4d_t *p4d;
 	pud_t *pud;
-	pmd_t *pmd;
 	pte_t *pte;
-	int err = 0;
+	pte_t entry;
 
 	pgd = pgd_offset(mm, addr);
 	if (pgd_none(*pgd))
-		return 0;
+		return NULL;
 	p4d = p4d_offset(pgd, addr);
 	if (p4d_none(*p4d))
-		return 0;
+		return NULL;
 	pud = pud_offset(p4d, addr);
 	if (pud_none(*pud))
-		return 0;
+		return NULL;
 	if (!pud_present(*pud) || pud_leaf(*pud))
-		return -EEXIST;
+		return ERR_PTR(-EEXIST);
 	pmd = pmd_offset(pud, addr);
-	if (pmd_none(pmdp_get_lockless(pmd)))
-		return 0;
-	if (order == HPAGE_PMD_ORDER || pmd_trans_huge(pmdp_get_lockless(pmd)))
-		return -EEXIST;
+	pmdval = pmdp_get_lockless(pmd);
+	if (pmd_none(pmdval))
+		return NULL;
+	if (pmd_trans_huge(pmdval)) {
+		ptl = pmd_trans_huge_lock(pmd, vma);
+		if (!ptl)
+			return ERR_PTR(-EEXIST);
+		pmdval = pmdp_get(pmd);
+		if (pmd_present(pmdval) && !is_huge_zero_pmd(pmdval))
+			page = pmd_page(pmdval) +
+			       ((addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
+		else
+			page = ERR_PTR(-EEXIST);
+		spin_unlock(ptl);
+		return page;
+	}
 	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
 	if (!pte)
-		return -EEXIST;
-	for (i = 0; i < nr && !err; i++)
-		if (!pte_none(ptep_get(pte + i)))
-			err = -EEXIST;
+		return ERR_PTR(-EEXIST);
+	entry = ptep_get(pte);
+	if (pte_present(entry)) {
+		page = vm_normal_page(vma, addr, entry) ?: ERR_PTR(-EEXIST);
+	} else if (!pte_none(entry) || order == HPAGE_PMD_ORDER) {
+		/* a swap entry; or a huge page would need the PMD empty */
+		page = ERR_PTR(-EEXIST);
+	} else {
+		for (i = 1; i < nr && !page; i++)
+			if (!pte_none(ptep_get(pte + i)))
+				page = ERR_PTR(-EEXIST);
+	}
 	pte_unmap_unlock(pte, ptl);
-	return err;
+	return page;
+}
+
+/* The PMD for @addr, with the levels above it allocated as needed. */
+static pmd_t *khopages_pmd_alloc(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	p4d = p4d_alloc(mm, pgd, addr);
+	if (!p4d)
+		return NULL;
+	pud = pud_alloc(mm, p4d, addr);
+	if (!pud)
+		return NULL;
+	return pmd_alloc(mm, pud, addr);
+}
+
+/* What a fault gives a new anon folio before it is mapped. */
+static int khopages_prepare_folio(struct mm_struct *mm, struct folio *folio)
+{
+	if (!folio_memcg(folio) && mem_cgroup_charge(folio, mm, GFP_KERNEL))
+		return -ENOMEM;
+	__folio_mark_uptodate(folio);
+	return 0;
 }
 
 /**
@@ -149,17 +199,11 @@ int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 		       struct folio *folio)
 {
 	struct mm_struct *mm = vma->vm_mm;
-	pgd_t *pgd;
-	p4d_t *p4d;
-	pud_t *pud;
 	pmd_t *pmd;
 
 	mmap_assert_write_locked(mm);
-	if (anon_vma_prepare(vma))
+	if (anon_vma_prepare(vma) || khopages_prepare_folio(mm, folio))
 		return -ENOMEM;
-	if (!folio_memcg(folio) && mem_cgroup_charge(folio, mm, GFP_KERNEL))
-		return -ENOMEM;
-	__folio_mark_uptodate(folio);
 	/*
 	 * A folio restored from KHO is a plain compound page: mark it as an
 	 * anon large folio so freeing it takes it off the deferred split list.
@@ -167,14 +211,7 @@ int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 	if (folio_test_large(folio))
 		folio_set_large_rmappable(folio);
 
-	pgd = pgd_offset(mm, addr);
-	p4d = p4d_alloc(mm, pgd, addr);
-	if (!p4d)
-		return -ENOMEM;
-	pud = pud_alloc(mm, p4d, addr);
-	if (!pud)
-		return -ENOMEM;
-	pmd = pmd_alloc(mm, pud, addr);
+	pmd = khopages_pmd_alloc(mm, addr);
 	if (!pmd)
 		return -ENOMEM;
 	if (folio_order(folio) == HPAGE_PMD_ORDER)
@@ -183,22 +220,117 @@ int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 }
 
 /**
- * khopages_isolate_folio() - take a held folio off the LRU.
- * @folio: a folio the caller holds a reference on.
+ * khopages_map_folios() - map order-0 folios at consecutive addresses.
+ * @vma:    private anonymous VMA of the current process.
+ * @addr:   where the first one goes.
+ * @folios: unmapped order-0 folios; each caller's reference becomes the
+ *          mapping's for those mapped.
+ * @nr:     how many; they must all fall into one page table.
+ * @done:   set to how many of them were mapped (the first *@done).
  *
- * Off the LRU, reclaim and compaction leave it alone until kexec.
+ * As khopages_map_folio() for each, but the page table is walked and
+ * locked once for all of them, which is most of the cost of mapping one.
  *
- * Return: true if the folio was isolated (put it back with
- * khopages_putback_folio()).
+ * Context: mmap_lock held for writing.
+ * Return: 0 when all were mapped; -EEXIST when something is mapped in the
+ * way (none mapped); -EINVAL for a bad span; -ENOMEM (the folios charged
+ * before memory ran out are mapped).
  */
-bool khopages_isolate_folio(struct folio *folio)
+int khopages_map_folios(struct vm_area_struct *vma, unsigned long addr,
+			struct folio **folios, unsigned int nr,
+			unsigned int *done)
 {
-	return folio_isolate_lru(folio);
+	struct mm_struct *mm = vma->vm_mm;
+	unsigned long end = addr + (unsigned long)nr * PAGE_SIZE;
+	spinlock_t *ptl;	/* page table lock */
+	unsigned int i, ready;
+	int err = 0;
+	pmd_t *pmd;
+	pte_t *pte;
+
+	mmap_assert_write_locked(mm);
+	*done = 0;
+	if (!nr)
+		return 0;
+	if (addr < vma->vm_start || end > vma->vm_end ||
+	    (addr & PMD_MASK) != ((end - 1) & PMD_MASK))
+		return -EINVAL;
+	for (i = 0; i < nr; i++)
+		if (folio_test_large(folios[i]))
+			return -EINVAL;
+	if (anon_vma_prepare(vma))
+		return -ENOMEM;
+	for (ready = 0; ready < nr; ready++) {
+		err = khopages_prepare_folio(mm, folios[ready]);
+		if (err)
+			break;
+	}
+	if (!ready)
+		return err;
+	pmd = khopages_pmd_alloc(mm, addr);
+	if (!pmd)
+		return -ENOMEM;
+	if (pmd_trans_huge(*pmd))
+		return -EEXIST;
+	if (pte_alloc(mm, pmd))
+		return -ENOMEM;
+	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
+	if (!pte)
+		return -EAGAIN;
+	for (i = 0; i < ready; i++) {
+		if (!pte_none(ptep_get(pte + i))) {
+			pte_unmap_unlock(pte, ptl);
+			return -EEXIST;
+		}
+	}
+	for (i = 0; i < ready; i++)
+		map_anon_folio_pte_nopf(folios[i], pte + i, vma,
+					addr + i * PAGE_SIZE, false);
+	add_mm_counter(mm, MM_ANONPAGES, ready);
+	pte_unmap_unlock(pte, ptl);
+	*done = ready;
+	return err;
+}
+
+/**
+ * khopages_isolate_folios() - take held folios off the LRU.
+ * @folios:   folios the caller holds a reference on.
+ * @nr:       how many.
+ * @isolated: bitmap of @nr bits; bit i is set when @folios[i] was taken
+ *            off (put it back with khopages_putback_folio()).
+ *
+ * Off the LRU, reclaim and compaction leave them alone until kexec. As
+ * folio_isolate_lru() for each, but the LRU lock is taken once for the
+ * folios of one lruvec in a row, not once per folio.
+ *
+ * Return: how many were taken off.
+ */
+unsigned int khopages_isolate_folios(struct folio **folios, unsigned int nr,
+				     unsigned long *isolated)
+{
+	struct lruvec *lruvec = NULL;
+	unsigned int i, n = 0;
+
+	bitmap_zero(isolated, nr);
+	for (i = 0; i < nr; i++) {
+		struct folio *folio = folios[i];
+
+		if (!folio_test_clear_lru(folio))
+			continue;
+		folio_get(folio);
+		lruvec = folio_lruvec_relock_irq(folio, lruvec);
+		lruvec_del_folio(lruvec, folio);
+		__set_bit(i, isolated);
+		n++;
+	}
+	if (lruvec)
+		lruvec_unlock_irq(lruvec);
+	return n;
 }
 
 /**
  * khopages_putback_folio() - return an isolated folio to the LRU.
- * @folio: a folio isolated by khopages_isolate_folio().
+ * @folio: a folio isolated by khopages_isolate_folios().
  */
 void khopages_putback_folio(struct folio *folio)
 {
@@ -261,36 +393,41 @@ int khopages_move_folios(struct list_head *list)
 
 /*
  * Write-protect one present anonymous PTE and mark its page maybe-shared,
- * as KSM does: clear and flush first so GUP-fast cannot race the change.
- * Afterwards a write copies the page, because we hold a reference too.
+ * as KSM does: the PTE is cleared first, so GUP-fast sees it change and
+ * backs off (see __folio_try_share_anon_rmap()). The caller flushes the
+ * TLB once for the whole page table, under its lock: a write through a
+ * stale TLB entry before that (only a task that is not frozen could do
+ * one) is a write before PRESERVE returned. Afterwards a write copies the
+ * page, because we hold a reference too. Returns true when the PTE changed.
  */
-static void khopages_share_pte(struct vm_area_struct *vma, unsigned long addr,
+static bool khopages_share_pte(struct vm_area_struct *vma, unsigned long addr,
 			       pte_t *ptep)
 {
+	struct mm_struct *mm = vma->vm_mm;
 	pte_t entry = ptep_get(ptep);
 	struct folio *folio;
 	struct page *page;
 	bool exclusive;
 
 	if (!pte_present(entry))
-		return;
+		return false;
 	page = vm_normal_page(vma, addr, entry);
 	if (!page)
-		return;
+		return false;
 	folio = page_folio(page);
 	if (!folio_test_anon(folio))
-		return;
+		return false;
 	exclusive = PageAnonExclusive(page);
 	if (!exclusive && !pte_write(entry))
-		return;
-	flush_cache_page(vma, addr, pte_pfn(entry));
-	entry = ptep_clear_flush(vma, addr, ptep);
+		return false;
+	entry = ptep_get_and_clear(mm, addr, ptep);
 	/* Maybe pinned for DMA: such a page cannot be shared; keep it as is. */
 	if (exclusive && folio_try_share_anon_rmap_pte(folio, page)) {
-		set_pte_at(vma->vm_mm, addr, ptep, entry);
-		return;
+		set_pte_at(mm, addr, ptep, entry);
+		return false;
 	}
-	set_pte_at(vma->vm_mm, addr, ptep, pte_wrprotect(entry));
+	set_pte_at(mm, addr, ptep, pte_wrprotect(entry));
+	return true;
 }
 
 static void khopages_share_pmd(struct vm_area_struct *vma, unsigned long addr,
@@ -326,6 +463,8 @@ static int khopages_share_pmd_entry(pmd_t *pmd, unsigned long addr,
 	struct vm_area_struct *vma = walk->vma;
 	spinlock_t *ptl;	/* page table lock */
 	pte_t *start_pte, *pte;
+	unsigned long start = addr;
+	bool changed = false;
 
 	ptl = pmd_trans_huge_lock(pmd, vma);
 	if (ptl) {
@@ -338,8 +477,12 @@ static int khopages_share_pmd_entry(pmd_t *pmd, unsigned long addr,
 		walk->action = ACTION_AGAIN;
 		return 0;
 	}
+	flush_cache_range(vma, start, end);
 	for (pte = start_pte; addr < end; pte++, addr += PAGE_SIZE)
-		khopages_share_pte(vma, addr, pte);
+		changed |= khopages_share_pte(vma, addr, pte);
+	/* One flush for the page table, still under its lock. */
+	if (changed)
+		flush_tlb_range(vma, start, end);
 	pte_unmap_unlock(start_pte, ptl);
 	return 0;
 }

@@ -11,13 +11,18 @@
 struct folio;
 struct list_head;
 struct mm_struct;
+struct page;
 struct vm_area_struct;
 
-int khopages_check_room(struct vm_area_struct *vma, unsigned long addr,
-			unsigned int order);
+struct page *khopages_peek(struct vm_area_struct *vma, unsigned long addr,
+			   unsigned int order);
 int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 		       struct folio *folio);
-bool khopages_isolate_folio(struct folio *folio);
+int khopages_map_folios(struct vm_area_struct *vma, unsigned long addr,
+			struct folio **folios, unsigned int nr,
+			unsigned int *done);
+unsigned int khopages_isolate_folios(struct folio **folios, unsigned int nr,
+				     unsigned long *isolated);
 void khopages_putback_folio(struct folio *folio);
 bool khopages_collect_for_move(struct folio *folio, struct list_head *list);
 int khopages_move_folios(struct list_head *list);

@@ -8,9 +8,10 @@
  * A folio can be restored from KHO once. khop_in_folios counts, per folio,
  * the incoming sessions that name it, and remembers whether it was
  * restored (then the driver holds one reference until the last of those
- * sessions finishes) and whether it was ever mapped (a second, unrelated
- * mapping then gets a copy: one folio is anonymous memory of one fork
- * hierarchy only).
+ * sessions finishes). A restored folio that is anonymous memory has been
+ * mapped once (the anon mapping stays set while the driver holds it): a
+ * second, unrelated mapping then gets a copy, as one folio is anonymous
+ * memory of one fork hierarchy only.
  *
  * khop_in_copies remembers, per page of such a folio, the first copy MAP
  * made of it, with a reference so its frame cannot be reused meanwhile: a
@@ -33,8 +34,13 @@
 #include "khopages_trace.h"
 
 #define KHOP_IN_RESTORED	1UL
-#define KHOP_IN_MAPPED		2UL
 #define KHOP_IN_USERS_SHIFT	2
+
+/* Long walks over a session's folios let others run this often. */
+#define KHOP_IN_PAUSE		1024
+
+/* Order-0 folios mapped under one page table lock at most. */
+#define KHOP_MAP_BATCH		64
 
 static DEFINE_XARRAY(khop_in_folios);
 static DEFINE_XARRAY(khop_in_copies);
@@ -78,46 +84,193 @@ static int khop_in_take_chunks(struct khop_session *s, phys_addr_t phys)
 	return 0;
 }
 
-/* One more incoming session names the folio at @pfn: one walk, not two. */
-static int khop_in_add_user(unsigned long pfn)
+static struct page *khop_in_copy_of(unsigned long pfn)
+{
+	struct folio *copy = xa_load(&khop_in_copies, pfn);
+
+	return copy ? &copy->page : NULL;
+}
+
+/* Keep the first copy of a page; without memory for that, just share less. */
+static void khop_in_remember_copy(unsigned long pfn, struct folio *copy)
+{
+	if (xa_load(&khop_in_copies, pfn))
+		return;
+	folio_get(copy);
+	if (xa_err(xa_store(&khop_in_copies, pfn, copy, GFP_KERNEL)))
+		folio_put(copy);
+}
+
+static void khop_in_forget_copies(unsigned long pfn, unsigned long nr)
+{
+	struct folio *copy;
+	unsigned long i;
+
+	if (xa_empty(&khop_in_copies))
+		return;		/* the usual case: nothing was copied */
+	for (i = 0; i < nr; i++) {
+		copy = xa_erase(&khop_in_copies, pfn + i);
+		if (copy)
+			folio_put(copy);
+	}
+}
+
+/* Was the folio at @pfn, with khop_in_folios value @val, ever mapped? */
+static bool khop_in_was_mapped(unsigned long val, unsigned long pfn)
+{
+	return (val & KHOP_IN_RESTORED) && folio_test_anon(pfn_folio(pfn));
+}
+
+/*
+ * Restore the folio at @pfn from KHO unless that was done already, in one
+ * walk of khop_in_folios (the session's index created its entry, so the
+ * store replaces a value and allocates nothing). Returns 0, -ENOENT when
+ * the frame is not preserved memory, or -EINVAL when the folio came back
+ * with another order than the table recorded.
+ */
+static int khop_in_restore(unsigned long pfn, unsigned int order)
 {
 	XA_STATE(xas, &khop_in_folios, pfn);
+	struct folio *folio;
+	unsigned long val;
+	int err = 0;
+
+	xas_lock(&xas);
+	val = xa_to_value(xas_load(&xas));
+	if (!(val & KHOP_IN_RESTORED)) {
+		folio = kho_restore_folio(PFN_PHYS(pfn));
+		if (!folio) {
+			err = -ENOENT;
+		} else {
+			xas_store(&xas, xa_mk_value(val | KHOP_IN_RESTORED));
+			if (folio_order(folio) != order)
+				err = -EINVAL;
+		}
+	}
+	xas_unlock(&xas);
+	return err;
+}
+
+/*
+ * One incoming session stops naming the folio at @pfn. When no other
+ * session names it any more it is given back: the driver's reference is
+ * dropped (a mapping keeps its own), or it is restored and freed. Returns
+ * the pages given back that were never mapped.
+ */
+static unsigned long khop_in_release(unsigned long pfn, unsigned int order)
+{
+	XA_STATE(xas, &khop_in_folios, pfn);
+	unsigned long val, unmapped = 0;
+	struct folio *folio;
+
+	xas_lock(&xas);
+	val = xa_to_value(xas_load(&xas));
+	if (val >> KHOP_IN_USERS_SHIFT > 1) {
+		xas_store(&xas, xa_mk_value(val - (1UL << KHOP_IN_USERS_SHIFT)));
+		xas_unlock(&xas);
+		return 0;
+	}
+	xas_store(&xas, NULL);
+	xas_unlock(&xas);
+	khop_in_forget_copies(pfn, 1UL << order);
+	if (!khop_in_was_mapped(val, pfn))
+		unmapped = 1UL << order;
+	if (val & KHOP_IN_RESTORED)
+		folio = pfn_folio(pfn);
+	else
+		folio = kho_restore_folio(PFN_PHYS(pfn));
+	if (folio)
+		folio_put(folio);
+	return unmapped;
+}
+
+/* Drop both index locks to allocate a node for @xas, then take them again. */
+static bool khop_in_index_nomem(struct xa_state *sx, struct xa_state *gx,
+				struct xa_state *xas)
+{
+	bool ok;
+
+	xas_unlock(gx);
+	xas_unlock(sx);
+	ok = xas_nomem(xas, GFP_KERNEL);
+	xas_lock(sx);
+	xas_lock(gx);
+	return ok;
+}
+
+/*
+ * Index one table entry: in the session (@sx, s->folios) and, for a folio
+ * new to it, one more user in khop_in_folios (@gx). Both locks are held.
+ * Returns 1 for a new folio, 0 for one named again, or -ENOMEM.
+ */
+static int khop_in_index_one(struct xa_state *sx, struct xa_state *gx,
+			     const struct khop_entry *e)
+{
 	unsigned long val;
 
 	do {
-		xas_lock(&xas);
-		val = xa_to_value(xas_load(&xas));
-		xas_store(&xas, xa_mk_value(val + (1UL << KHOP_IN_USERS_SHIFT)));
-		xas_unlock(&xas);
-	} while (xas_nomem(&xas, GFP_KERNEL));
-	return xas_error(&xas);
+		xas_set(sx, e->pfn);
+		if (xas_load(sx))
+			return 0;	/* named again (a page shared by tasks) */
+		xas_store(sx, xa_mk_value(e->order));
+	} while (xas_error(sx) && khop_in_index_nomem(sx, gx, sx));
+	if (xas_error(sx))
+		return xas_error(sx);
+	do {
+		xas_set(gx, e->pfn);
+		val = xa_to_value(xas_load(gx));
+		xas_store(gx, xa_mk_value(val + (1UL << KHOP_IN_USERS_SHIFT)));
+	} while (xas_error(gx) && khop_in_index_nomem(sx, gx, gx));
+	if (xas_error(gx)) {
+		/* Not counted, so the session must not name it either. */
+		xas_set(sx, e->pfn);
+		xas_store(sx, NULL);
+		return xas_error(gx);
+	}
+	return 1;
 }
 
-/* Count the distinct folios of a session, here and in khop_in_folios. */
+/*
+ * Count the distinct folios of a session, here and in khop_in_folios. Both
+ * locks are taken once per KHOP_IN_PAUSE entries, not twice per folio: at
+ * boot this runs once per handed-over folio.
+ */
 static int khop_in_index_folios(struct khop_session *s)
 {
+	XA_STATE(sx, &s->folios, 0);
+	XA_STATE(gx, &khop_in_folios, 0);
 	struct khop_reader r;
 	struct khop_entry e;
+	unsigned long n = 0;
 	bool new_range;
 	int ret;
 
 	khop_reader_init(&r, s->table.nr_chunks ? s->table.chunks[0] : NULL,
 			 s->table.nr_words);
+	xas_lock(&sx);
+	xas_lock(&gx);
 	while ((ret = khop_reader_next(&r, &e, &new_range)) > 0) {
 		s->info.nr_pages += 1UL << e.order;
-		ret = xa_insert(&s->folios, e.pfn, xa_mk_value(e.order),
-				GFP_KERNEL);
-		if (ret == -EBUSY)
-			continue;	/* named again (a page shared by tasks) */
-		if (ret)
-			return ret;
-		ret = khop_in_add_user(e.pfn);
-		if (ret)
-			return ret;
-		s->info.nr_folios++;
-		s->info.folios_by_order[min_t(unsigned int, e.order,
-					      KHOPAGES_MAX_ORDERS - 1)]++;
+		ret = khop_in_index_one(&sx, &gx, &e);
+		if (ret < 0)
+			break;
+		if (ret) {
+			s->info.nr_folios++;
+			s->info.folios_by_order[min_t(unsigned int, e.order,
+						      KHOPAGES_MAX_ORDERS - 1)]++;
+		}
+		if (++n % KHOP_IN_PAUSE == 0) {
+			xas_unlock(&gx);
+			xas_unlock(&sx);
+			cond_resched();
+			xas_lock(&sx);
+			xas_lock(&gx);
+		}
 	}
+	xas_unlock(&gx);
+	xas_unlock(&sx);
+	xas_destroy(&sx);
+	xas_destroy(&gx);
 	return ret;
 }
 
@@ -401,7 +554,7 @@ int khop_in_adopt(struct khop_session *s)
 		if (val)
 			folio_put(pfn_folio(pfn));
 		val += 1UL << KHOP_IN_USERS_SHIFT;
-		val |= KHOP_IN_RESTORED | KHOP_IN_MAPPED;
+		val |= KHOP_IN_RESTORED;	/* live anon memory: mapped */
 		err = xa_err(xa_store(&khop_in_folios, pfn, xa_mk_value(val),
 				      GFP_KERNEL));
 		if (err)
@@ -431,7 +584,8 @@ u64 khop_in_unmapped_pages(struct khop_session *s)
 	u64 n = 0;
 
 	xa_for_each(&s->folios, pfn, entry)
-		if (!(xa_to_value(xa_load(&khop_in_folios, pfn)) & KHOP_IN_MAPPED))
+		if (!khop_in_was_mapped(xa_to_value(xa_load(&khop_in_folios, pfn)),
+					pfn))
 			n += 1UL << xa_to_value(entry);
 	return n;
 }
@@ -450,34 +604,41 @@ u64 khop_in_unmapped_pages(struct khop_session *s)
  */
 int khop_in_take(struct khop_session *s)
 {
-	unsigned long pfn, val;
-	struct folio *folio;
+	XA_STATE(xas, &s->folios, 0);
+	unsigned long n = 0;
 	void *entry;
+	int err = 0;
 
 	if (s->broken)
 		return -EIO;
 	if (s->taken)
 		return 0;
-	xa_for_each(&s->folios, pfn, entry) {
-		val = xa_to_value(xa_load(&khop_in_folios, pfn));
-		if (val & KHOP_IN_RESTORED)
+	/* xas_for_each steps on in place, xa_for_each walks again per entry. */
+	rcu_read_lock();
+	xas_for_each(&xas, entry, ULONG_MAX) {
+		if (xas_retry(&xas, entry))
 			continue;
-		folio = kho_restore_folio(PFN_PHYS(pfn));
-		if (!folio) {
-			pr_err("khopages: session %s: frame %#lx is not preserved memory\n",
-			       s->name, pfn);
-			s->broken = true;
-			return -EIO;
+		err = khop_in_restore(xas.xa_index, xa_to_value(entry));
+		if (err)
+			break;
+		if (++n % KHOP_IN_PAUSE == 0) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
 		}
-		xa_store(&khop_in_folios, pfn,
-			 xa_mk_value(val | KHOP_IN_RESTORED), GFP_KERNEL);
-		if (folio_order(folio) != xa_to_value(entry)) {
-			pr_err("khopages: session %s: folio %#lx has order %u, expected %lu\n",
-			       s->name, pfn, folio_order(folio),
-			       xa_to_value(entry));
-			s->broken = true;
-			return -EIO;
-		}
+	}
+	rcu_read_unlock();
+	if (err == -ENOENT)
+		pr_err("khopages: session %s: frame %#lx is not preserved memory\n",
+		       s->name, xas.xa_index);
+	else if (err)
+		pr_err("khopages: session %s: folio %#lx has order %u, expected %lu\n",
+		       s->name, xas.xa_index,
+		       folio_order(pfn_folio(xas.xa_index)), xa_to_value(entry));
+	if (err) {
+		s->broken = true;
+		return -EIO;
 	}
 	s->taken = true;
 	return 0;
@@ -520,12 +681,34 @@ static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
 	return ret < 0 ? ret : 0;
 }
 
+/**
+ * struct khop_map_ctx - one MAP call.
+ * @s:       the session.
+ * @vma:     the caller's destination VMA.
+ * @arg:     the call's arguments and counters.
+ * @start:   first original address asked for.
+ * @end:     end of the original addresses asked for.
+ * @present: one bit per page from @start: pass 1 found the very frame (or
+ *           its first copy) mapped there already, inherited from a parent.
+ * @batch:   order-0 folios waiting to be mapped at consecutive addresses
+ *           of one page table, so its lock is taken once for all of them.
+ * @nr_batch: folios in @batch.
+ * @batch_va: original address of @batch[0].
+ * @batch_range: the range @batch's folios belong to.
+ * @batch_max: the highest folio in @batch.
+ */
 struct khop_map_ctx {
 	struct khop_session *s;
 	struct vm_area_struct *vma;
 	struct khopages_map *arg;
 	u64 start;
 	u64 end;
+	unsigned long *present;
+	struct folio **batch;
+	unsigned int nr_batch;
+	u64 batch_va;
+	struct khop_range *batch_range;
+	struct folio *batch_max;
 };
 
 static bool khop_in_bits(struct khop_range *r, struct khop_entry *e,
@@ -541,42 +724,18 @@ static bool khop_in_bits(struct khop_range *r, struct khop_entry *e,
 	return find_next_bit(r->mapped, first + nr, first) < first + nr;
 }
 
-static void khop_in_mark_mapped(struct khop_range *r, struct khop_entry *e)
+static void khop_in_mark_span(struct khop_range *r, u64 va, unsigned long nr)
 {
-	khop_in_bits(r, e, true);
+	bitmap_set(r->mapped, (va - r->start) >> PAGE_SHIFT, nr);
 	if (!r->mapper) {
 		mmgrab(current->mm);
 		r->mapper = current->mm;
 	}
 }
 
-static struct page *khop_in_copy_of(unsigned long pfn)
+static void khop_in_mark_mapped(struct khop_range *r, struct khop_entry *e)
 {
-	struct folio *copy = xa_load(&khop_in_copies, pfn);
-
-	return copy ? &copy->page : NULL;
-}
-
-/* Keep the first copy of a page; without memory for that, just share less. */
-static void khop_in_remember_copy(unsigned long pfn, struct folio *copy)
-{
-	if (xa_load(&khop_in_copies, pfn))
-		return;
-	folio_get(copy);
-	if (xa_err(xa_store(&khop_in_copies, pfn, copy, GFP_KERNEL)))
-		folio_put(copy);
-}
-
-static void khop_in_forget_copies(unsigned long pfn, unsigned long nr)
-{
-	struct folio *copy;
-	unsigned long i;
-
-	for (i = 0; i < nr; i++) {
-		copy = xa_erase(&khop_in_copies, pfn + i);
-		if (copy)
-			folio_put(copy);
-	}
+	khop_in_mark_span(r, e->va, 1UL << e->order);
 }
 
 /* Pass 1: everything that can be refused is refused before any change. */
@@ -585,9 +744,7 @@ static int khop_in_check(struct khop_range *r, struct khop_entry *e,
 {
 	struct khop_map_ctx *c = arg;
 	u64 addr = c->arg->dst_va + (e->va - c->start);
-	struct folio_walk fw;
-	struct folio *found;
-	int ret = 0;
+	struct page *found;
 
 	if (e->va < c->start || e->va + (PAGE_SIZE << e->order) > c->end)
 		return -EINVAL;	/* a large folio must be mapped whole */
@@ -595,19 +752,17 @@ static int khop_in_check(struct khop_range *r, struct khop_entry *e,
 		return -EINVAL;
 	if (khop_in_bits(r, e, false))
 		return -EALREADY;
-	found = folio_walk_start(&fw, c->vma, addr, 0);
-	if (found) {
-		/*
-		 * Inherited from a restored parent (the frame itself or the
-		 * copy MAP gave the parent), or something else.
-		 */
-		if (fw.page != pfn_to_page(e->pfn) &&
-		    fw.page != khop_in_copy_of(e->pfn))
-			ret = -EEXIST;
-		folio_walk_end(&fw, c->vma);
-		return ret;
-	}
-	return khopages_check_room(c->vma, addr, e->order);
+	found = khopages_peek(c->vma, addr, e->order);
+	if (IS_ERR_OR_NULL(found))
+		return PTR_ERR_OR_ZERO(found);
+	/*
+	 * Inherited from a restored parent (the frame itself or the copy MAP
+	 * gave the parent), or something else.
+	 */
+	if (found != pfn_to_page(e->pfn) && found != khop_in_copy_of(e->pfn))
+		return -EEXIST;
+	__set_bit((e->va - c->start) >> PAGE_SHIFT, c->present);
+	return 0;
 }
 
 static int khop_in_copy(struct khop_map_ctx *c, struct folio *src, u64 addr)
@@ -633,6 +788,58 @@ static int khop_in_copy(struct khop_map_ctx *c, struct folio *src, u64 addr)
 	return 0;
 }
 
+/* Map the batched folios; those that could not be mapped are put back. */
+static int khop_in_flush(struct khop_map_ctx *c)
+{
+	u64 addr = c->arg->dst_va + (c->batch_va - c->start);
+	unsigned int i, done = 0;
+	int err;
+
+	if (!c->nr_batch)
+		return 0;
+	err = khopages_map_folios(c->vma, addr, c->batch, c->nr_batch, &done);
+	for (i = done; i < c->nr_batch; i++)
+		folio_put(c->batch[i]);
+	if (done) {
+		c->arg->nr_mapped += done;
+		khop_in_mark_span(c->batch_range, c->batch_va, done);
+	}
+	c->nr_batch = 0;
+	return err;
+}
+
+/* Can the order-0 folio for @va join the batch? Flush it first if not. */
+static int khop_in_batch_room(struct khop_map_ctx *c, struct khop_range *r,
+			      u64 va)
+{
+	u64 next = c->batch_va + (u64)c->nr_batch * PAGE_SIZE;
+	u64 addr = c->arg->dst_va + (va - c->start);
+
+	if (!c->nr_batch)
+		return 0;
+	if (va == next && r == c->batch_range &&
+	    c->nr_batch < KHOP_MAP_BATCH && !IS_ALIGNED(addr, PMD_SIZE))
+		return 0;
+	return khop_in_flush(c);
+}
+
+/*
+ * Is @folio waiting in the batch already (one frame named twice, e.g. a
+ * KSM page)? Then the batch is mapped first and the folio gets a copy.
+ * Frames usually ascend, so most folios are above every batched one.
+ */
+static bool khop_in_batched(struct khop_map_ctx *c, struct folio *folio)
+{
+	unsigned int i;
+
+	if (!c->nr_batch || folio > c->batch_max)
+		return false;
+	for (i = 0; i < c->nr_batch; i++)
+		if (c->batch[i] == folio)
+			return true;
+	return false;
+}
+
 /* Pass 2: map, share or copy one folio. */
 static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 			   void *arg)
@@ -640,44 +847,49 @@ static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 	struct khop_map_ctx *c = arg;
 	u64 addr = c->arg->dst_va + (e->va - c->start);
 	u64 nr = 1ULL << e->order;
-	struct folio_walk fw;
 	struct folio *folio;
-	unsigned long val;
 	int err;
 
-	folio = folio_walk_start(&fw, c->vma, addr, 0);
-	if (folio) {
+	if (test_bit((e->va - c->start) >> PAGE_SHIFT, c->present)) {
 		/* Inherited from a restored parent: the same frame, keep it. */
-		folio_walk_end(&fw, c->vma);
 		c->arg->nr_shared += nr;
 		khop_in_mark_mapped(r, e);
 		return 0;
 	}
-	val = xa_to_value(xa_load(&khop_in_folios, e->pfn));
-	if (!(val & KHOP_IN_RESTORED)) {
-		folio = kho_restore_folio(PFN_PHYS(e->pfn));
-		if (!folio)
-			return -EIO;
-		val |= KHOP_IN_RESTORED;
-		xa_store(&khop_in_folios, e->pfn, xa_mk_value(val), GFP_KERNEL);
-		if (folio_order(folio) != e->order)
-			return -EIO;
-	}
+	/* An opened session had every folio restored at OPEN. */
+	if (!c->s->taken && khop_in_restore(e->pfn, e->order))
+		return -EIO;
 	folio = pfn_folio(e->pfn);
-	if (val & KHOP_IN_MAPPED) {
+	if (!folio_test_anon(folio) && !e->order &&
+	    !khop_in_batched(c, folio)) {
+		err = khop_in_batch_room(c, r, e->va);
+		if (err)
+			return err;
+		folio_get(folio);	/* becomes the mapping's reference */
+		if (!c->nr_batch) {
+			c->batch_va = e->va;
+			c->batch_range = r;
+			c->batch_max = folio;
+		}
+		c->batch_max = max(c->batch_max, folio);
+		c->batch[c->nr_batch++] = folio;
+		return 0;
+	}
+	err = khop_in_flush(c);
+	if (err)
+		return err;
+	if (folio_test_anon(folio)) {
+		/* Mapped once already: anon memory of another hierarchy. */
 		err = khop_in_copy(c, folio, addr);
 		if (!err)
 			c->arg->nr_copied += nr;
 	} else {
 		folio_get(folio);	/* becomes the mapping's reference */
 		err = khopages_map_folio(c->vma, addr, folio);
-		if (err) {
+		if (err)
 			folio_put(folio);
-		} else {
+		else
 			c->arg->nr_mapped += nr;
-			xa_store(&khop_in_folios, e->pfn,
-				 xa_mk_value(val | KHOP_IN_MAPPED), GFP_KERNEL);
-		}
 	}
 	if (!err)
 		khop_in_mark_mapped(r, e);
@@ -747,6 +959,13 @@ int khop_in_map(struct khop_session *s, struct khopages_map *arg)
 		err = -ENOENT;
 		goto out;
 	}
+	c.present = kvcalloc(BITS_TO_LONGS(arg->len >> PAGE_SHIFT),
+			     sizeof(long), GFP_KERNEL);
+	c.batch = kmalloc_array(KHOP_MAP_BATCH, sizeof(*c.batch), GFP_KERNEL);
+	if (!c.present || !c.batch) {
+		err = -ENOMEM;
+		goto out;
+	}
 	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end)) {
 		err = khop_in_alloc_bits(r);
 		if (err)
@@ -755,10 +974,15 @@ int khop_in_map(struct khop_session *s, struct khopages_map *arg)
 		err = khop_in_walk(r, c.start, c.end, khop_in_check, &c);
 	}
 	r = khop_in_next_range(s, NULL, arg->pid, c.start, c.end);
-	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end))
+	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end)) {
 		err = khop_in_walk(r, c.start, c.end, khop_in_map_one, &c);
+		/* What was batched is mapped even after an error: as so far. */
+		err = khop_in_flush(&c) ?: err;
+	}
 out:
 	mmap_write_unlock(mm);
+	kfree(c.batch);
+	kvfree(c.present);
 	s->info.nr_mapped += arg->nr_mapped;
 	s->info.nr_shared += arg->nr_shared;
 	s->info.nr_copied += arg->nr_copied;
@@ -782,7 +1006,8 @@ out:
  */
 void khop_in_finish(struct khop_session *s)
 {
-	unsigned long pfn, val;
+	XA_STATE(xas, &s->folios, 0);
+	unsigned long n = 0;
 	unsigned int i;
 	void *entry;
 
@@ -791,27 +1016,20 @@ void khop_in_finish(struct khop_session *s)
 		khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
 	}
 
-	xa_for_each(&s->folios, pfn, entry) {
-		val = xa_to_value(xa_load(&khop_in_folios, pfn));
-		if (val >> KHOP_IN_USERS_SHIFT > 1) {
-			xa_store(&khop_in_folios, pfn,
-				 xa_mk_value(val - (1UL << KHOP_IN_USERS_SHIFT)),
-				 GFP_KERNEL);
+	rcu_read_lock();
+	xas_for_each(&xas, entry, ULONG_MAX) {
+		if (xas_retry(&xas, entry))
 			continue;
-		}
-		xa_erase(&khop_in_folios, pfn);
-		khop_in_forget_copies(pfn, 1UL << xa_to_value(entry));
-		if (!(val & KHOP_IN_MAPPED))
-			s->info.nr_released += 1UL << xa_to_value(entry);
-		if (val & KHOP_IN_RESTORED) {
-			folio_put(pfn_folio(pfn));
-		} else {
-			struct folio *folio = kho_restore_folio(PFN_PHYS(pfn));
-
-			if (folio)
-				folio_put(folio);
+		s->info.nr_released += khop_in_release(xas.xa_index,
+						       xa_to_value(entry));
+		if (++n % KHOP_IN_PAUSE == 0) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
 		}
 	}
+	rcu_read_unlock();
 	xa_destroy(&s->folios);
 	for (i = 0; i < s->table.nr_chunks; i++)
 		folio_put(virt_to_folio(s->table.chunks[i]));

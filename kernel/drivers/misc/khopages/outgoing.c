@@ -42,6 +42,7 @@
 static DEFINE_XARRAY(khop_out_folios);
 
 #define KHOP_BATCH	512
+#define KHOP_ISOLATE_BATCH	32	/* as reclaim's SWAP_CLUSTER_MAX */
 #define KHOP_MOVE_TRIES	8
 
 /* Where a PRESERVE call started, to undo it if it fails half way. */
@@ -69,20 +70,23 @@ struct khop_undo {
 int khop_hold_preservation(struct folio *folio)
 {
 	unsigned long pfn = folio_pfn(folio);
-	void *cur = xa_load(&khop_out_folios, pfn);
+	XA_STATE(xas, &khop_out_folios, pfn);
 	int err;
 
-	if (cur)	/* replaces a present entry: no allocation, no error */
-		return xa_err(xa_store(&khop_out_folios, pfn,
-				       xa_mk_value(xa_to_value(cur) + 1),
-				       GFP_KERNEL));
-	err = kho_preserve_folio(folio);
+	/* Usually nobody holds it yet: one walk inserts the count. */
+	err = xa_insert(&khop_out_folios, pfn, xa_mk_value(1), GFP_KERNEL);
+	if (err == -EBUSY) {
+		/* Replaces a present entry: no allocation, no error. */
+		xas_lock(&xas);
+		xas_store(&xas, xa_mk_value(xa_to_value(xas_load(&xas)) + 1));
+		xas_unlock(&xas);
+		return 0;
+	}
 	if (err)
 		return err;
-	err = xa_err(xa_store(&khop_out_folios, pfn, xa_mk_value(1),
-			      GFP_KERNEL));
+	err = kho_preserve_folio(folio);
 	if (err)
-		kho_unpreserve_folio(folio);
+		xa_erase(&khop_out_folios, pfn);
 	return err;
 }
 
@@ -96,18 +100,18 @@ int khop_hold_preservation(struct folio *folio)
  */
 void khop_drop_preservation(struct folio *folio)
 {
-	unsigned long pfn = folio_pfn(folio);
-	unsigned long users = xa_to_value(xa_load(&khop_out_folios, pfn));
+	XA_STATE(xas, &khop_out_folios, folio_pfn(folio));
+	unsigned long users;
 
-	if (users <= 1) {
-		xa_erase(&khop_out_folios, pfn);
+	xas_lock(&xas);
+	users = xa_to_value(xas_load(&xas));
+	xas_store(&xas, users > 1 ? xa_mk_value(users - 1) : NULL);
+	xas_unlock(&xas);
+	if (users <= 1)
 		kho_unpreserve_folio(folio);
-	} else {
-		xa_store(&khop_out_folios, pfn, xa_mk_value(users - 1),
-			 GFP_KERNEL);
-	}
 }
 
+/* Hold @folio for @s unless it does already. Returns 1 if new, 0 or -errno. */
 static int khop_hold_new(struct khop_session *s, struct folio *folio,
 			 struct khop_undo *undo)
 {
@@ -124,8 +128,11 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 		undo->pfns = p;
 		undo->max_pfns = m;
 	}
-	err = xa_err(xa_store(&s->folios, pfn,
-			      xa_mk_value(folio_order(folio)), GFP_KERNEL));
+	/* One walk both finds a folio held already and records a new one. */
+	err = xa_insert(&s->folios, pfn, xa_mk_value(folio_order(folio)),
+			GFP_KERNEL);
+	if (err == -EBUSY)
+		return 0;	/* named again (a page shared by tasks) */
 	if (err)
 		return err;
 	err = khop_hold_preservation(folio);
@@ -137,7 +144,7 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 	s->info.nr_folios++;
 	s->info.folios_by_order[min_t(unsigned int, folio_order(folio),
 				      KHOPAGES_MAX_ORDERS - 1)]++;
-	return 0;
+	return 1;
 }
 
 /* One session stops handing a folio over; back on the LRU if taken off. */
@@ -369,9 +376,15 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 	if (got <= 0)
 		return got ? got : -EFAULT;
 
-	for (i = 0; i < got; i++)
-		if (khop_in_scratch(page_folio(pages[i])))
+	for (i = 0; i < got; i++) {
+		struct folio *folio = page_folio(pages[i]);
+
+		/* Once per folio: a huge page's other pages follow it. */
+		if (i && folio == page_folio(pages[i - 1]))
+			continue;
+		if (khop_in_scratch(folio))
 			break;
+	}
 	if (i < got) {
 		long moved;
 
@@ -404,7 +417,7 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 		struct folio *folio = page_folio(page);
 		unsigned long fpages = folio_nr_pages(folio);
 		u64 pva = va + i * PAGE_SIZE;
-		long j;
+		long drop;
 
 		if (!folio_test_anon(folio)) {
 			err = -EINVAL;
@@ -427,18 +440,18 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 				     folio_order(folio));
 		if (err)
 			break;
-		/* Keep one reference per held folio, drop the others. */
-		if (!xa_load(&s->folios, folio_pfn(folio))) {
-			err = khop_hold_new(s, folio, undo);
-			if (err)
-				break;
-			arg->nr_folios++;
-			j = 1;
-		} else {
-			j = 0;
-		}
-		for (; j < fpages; j++)
-			put_page(pages[i + j]);
+		err = khop_hold_new(s, folio, undo);
+		if (err < 0)
+			break;
+		arg->nr_folios += err;
+		/*
+		 * GUP took a reference per page, all on this folio: keep one
+		 * per held folio, drop the others at once.
+		 */
+		drop = fpages - err;
+		err = 0;
+		if (drop)
+			folio_put_refs(folio, drop);
 		arg->nr_pages += fpages;
 		s->info.nr_pages += fpages;
 		i += fpages;
@@ -526,6 +539,28 @@ out:
 	return err;
 }
 
+/*
+ * Take a batch of held folios off the LRU at once. Their entries say
+ * isolated already (set while iterating, where the entry is at hand); the
+ * few that could not be taken off get the flag cleared again.
+ */
+static void khop_isolate_batch(struct xarray *folios, struct folio **batch,
+			       unsigned int nr)
+{
+	DECLARE_BITMAP(isolated, KHOP_ISOLATE_BATCH);
+	unsigned int i;
+
+	if (khopages_isolate_folios(batch, nr, isolated) == nr)
+		return;
+	for_each_clear_bit(i, isolated, nr) {
+		XA_STATE(fx, folios, folio_pfn(batch[i]));
+
+		/* Only a value changes: the iterating xa_state stays valid. */
+		xas_store(&fx, xa_mk_value(xa_to_value(xas_load(&fx)) &
+					   ~KHOP_F_ISOLATED));
+	}
+}
+
 /**
  * khop_out_commit() - COMMIT: freeze the session and publish it.
  * @s: the caller's open outgoing session.
@@ -535,7 +570,10 @@ out:
  */
 int khop_out_commit(struct khop_session *s)
 {
-	unsigned long pfn;
+	XA_STATE(xas, &s->folios, 0);
+	struct folio *batch[KHOP_ISOLATE_BATCH];
+	unsigned int nr = 0;
+	unsigned long n = 0;
 	void *entry;
 	int err;
 
@@ -547,13 +585,25 @@ int khop_out_commit(struct khop_session *s)
 	}
 	/* Nothing changes these pages any more: keep reclaim off them. */
 	lru_add_drain_all();
-	xa_for_each(&s->folios, pfn, entry) {
-		unsigned long val = xa_to_value(entry);
-
-		if (khopages_isolate_folio(pfn_folio(pfn)))
-			xa_store(&s->folios, pfn,
-				 xa_mk_value(val | KHOP_F_ISOLATED), GFP_KERNEL);
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, ULONG_MAX) {
+		/* In place: the entry exists, so nothing is allocated. */
+		xas_store(&xas, xa_mk_value(xa_to_value(entry) |
+					    KHOP_F_ISOLATED));
+		batch[nr++] = pfn_folio(xas.xa_index);
+		if (nr < KHOP_ISOLATE_BATCH)
+			continue;
+		khop_isolate_batch(&s->folios, batch, nr);
+		nr = 0;
+		if (++n % (KHOP_BATCH / KHOP_ISOLATE_BATCH) == 0) {
+			xas_pause(&xas);
+			xas_unlock(&xas);
+			cond_resched();
+			xas_lock(&xas);
+		}
 	}
+	khop_isolate_batch(&s->folios, batch, nr);
+	xas_unlock(&xas);
 	return 0;
 }
 
