@@ -49,10 +49,38 @@ static int khopages_map_pmd(struct vm_area_struct *vma, unsigned long addr,
 	return 0;
 }
 
+/*
+ * Lock the page table holding the @nr PTEs from @addr (allocating it if
+ * needed) and check they are all empty. Returns the first PTE, locked in
+ * *@ptl, or an ERR_PTR.
+ */
+static pte_t *khopages_lock_empty_ptes(struct mm_struct *mm, pmd_t *pmd,
+				       unsigned long addr, unsigned int nr,
+				       spinlock_t **ptl)
+{
+	unsigned int i;
+	pte_t *pte;
+
+	if (pmd_trans_huge(*pmd))
+		return ERR_PTR(-EEXIST);
+	if (pte_alloc(mm, pmd))
+		return ERR_PTR(-ENOMEM);
+	pte = pte_offset_map_lock(mm, pmd, addr, ptl);
+	if (!pte)
+		return ERR_PTR(-EAGAIN);
+	for (i = 0; i < nr; i++) {
+		if (!pte_none(ptep_get(pte + i))) {
+			pte_unmap_unlock(pte, *ptl);
+			return ERR_PTR(-EEXIST);
+		}
+	}
+	return pte;
+}
+
 static int khopages_map_ptes(struct vm_area_struct *vma, unsigned long addr,
 			     pmd_t *pmd, struct folio *folio)
 {
-	unsigned int i, nr = folio_nr_pages(folio);
+	unsigned int nr = folio_nr_pages(folio);
 	struct mm_struct *mm = vma->vm_mm;
 	spinlock_t *ptl;	/* page table lock */
 	pte_t *pte;
@@ -61,19 +89,9 @@ static int khopages_map_ptes(struct vm_area_struct *vma, unsigned long addr,
 	if (!IS_ALIGNED(addr, PAGE_SIZE * nr) ||
 	    addr + PAGE_SIZE * nr > vma->vm_end)
 		return -EINVAL;
-	if (pmd_trans_huge(*pmd))
-		return -EEXIST;
-	if (pte_alloc(mm, pmd))
-		return -ENOMEM;
-	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
-	if (!pte)
-		return -EAGAIN;
-	for (i = 0; i < nr; i++) {
-		if (!pte_none(ptep_get(pte + i))) {
-			pte_unmap_unlock(pte, ptl);
-			return -EEXIST;
-		}
-	}
+	pte = khopages_lock_empty_ptes(mm, pmd, addr, nr, &ptl);
+	if (IS_ERR(pte))
+		return PTR_ERR(pte);
 	map_anon_folio_pte_nopf(folio, pte, vma, addr, false);
 	add_mm_counter(mm, MM_ANONPAGES, nr);
 	pte_unmap_unlock(pte, ptl);
@@ -270,19 +288,9 @@ int khopages_map_folios(struct vm_area_struct *vma, unsigned long addr,
 	pmd = khopages_pmd_alloc(mm, addr);
 	if (!pmd)
 		return -ENOMEM;
-	if (pmd_trans_huge(*pmd))
-		return -EEXIST;
-	if (pte_alloc(mm, pmd))
-		return -ENOMEM;
-	pte = pte_offset_map_lock(mm, pmd, addr, &ptl);
-	if (!pte)
-		return -EAGAIN;
-	for (i = 0; i < ready; i++) {
-		if (!pte_none(ptep_get(pte + i))) {
-			pte_unmap_unlock(pte, ptl);
-			return -EEXIST;
-		}
-	}
+	pte = khopages_lock_empty_ptes(mm, pmd, addr, ready, &ptl);
+	if (IS_ERR(pte))
+		return PTR_ERR(pte);
 	for (i = 0; i < ready; i++)
 		map_anon_folio_pte_nopf(folios[i], pte + i, vma,
 					addr + i * PAGE_SIZE, false);

@@ -45,6 +45,9 @@
 static DEFINE_XARRAY(khop_in_folios);
 static DEFINE_XARRAY(khop_in_copies);
 
+/* Entries of khop_in_folios marked restored: none, so none was mapped. */
+static unsigned long khop_in_nr_restored;
+
 static bool khop_in_pfn_ok(u64 pfn, unsigned int order)
 {
 	u64 last = pfn + (1ULL << order) - 1;
@@ -122,13 +125,15 @@ static bool khop_in_was_mapped(unsigned long val, unsigned long pfn)
 }
 
 /*
- * Restore the folio at @pfn from KHO unless that was done already, in one
+ * Restore the folio at @pfn of session @s (the signature is the one
+ * khop_in_each_folio() calls) from KHO unless that was done already, in one
  * walk of khop_in_folios (the session's index created its entry, so the
  * store replaces a value and allocates nothing). Returns 0, -ENOENT when
  * the frame is not preserved memory, or -EINVAL when the folio came back
  * with another order than the table recorded.
  */
-static int khop_in_restore(unsigned long pfn, unsigned int order)
+static int khop_in_restore(struct khop_session *s, unsigned long pfn,
+			   unsigned int order)
 {
 	XA_STATE(xas, &khop_in_folios, pfn);
 	struct folio *folio;
@@ -143,6 +148,7 @@ static int khop_in_restore(unsigned long pfn, unsigned int order)
 			err = -ENOENT;
 		} else {
 			xas_store(&xas, xa_mk_value(val | KHOP_IN_RESTORED));
+			khop_in_nr_restored++;
 			if (folio_order(folio) != order)
 				err = -EINVAL;
 		}
@@ -152,16 +158,17 @@ static int khop_in_restore(unsigned long pfn, unsigned int order)
 }
 
 /*
- * One incoming session stops naming the folio at @pfn. When no other
- * session names it any more it is given back: the driver's reference is
- * dropped (a mapping keeps its own), or it is restored and freed. Returns
- * the pages given back that were never mapped.
+ * Session @s stops naming the folio at @pfn. When no other session names
+ * it any more it is given back: the driver's reference is dropped (a
+ * mapping keeps its own), or it is restored and freed; pages given back
+ * that were never mapped count as released.
  */
-static unsigned long khop_in_release(unsigned long pfn, unsigned int order)
+static int khop_in_release(struct khop_session *s, unsigned long pfn,
+			   unsigned int order)
 {
 	XA_STATE(xas, &khop_in_folios, pfn);
-	unsigned long val, unmapped = 0;
 	struct folio *folio;
+	unsigned long val;
 
 	xas_lock(&xas);
 	val = xa_to_value(xas_load(&xas));
@@ -172,16 +179,53 @@ static unsigned long khop_in_release(unsigned long pfn, unsigned int order)
 	}
 	xas_store(&xas, NULL);
 	xas_unlock(&xas);
+	if (val & KHOP_IN_RESTORED)
+		khop_in_nr_restored--;
 	khop_in_forget_copies(pfn, 1UL << order);
 	if (!khop_in_was_mapped(val, pfn))
-		unmapped = 1UL << order;
+		s->info.nr_released += 1UL << order;
 	if (val & KHOP_IN_RESTORED)
 		folio = pfn_folio(pfn);
 	else
 		folio = kho_restore_folio(PFN_PHYS(pfn));
 	if (folio)
 		folio_put(folio);
-	return unmapped;
+	return 0;
+}
+
+/*
+ * Call @fn for every folio of @s in frame order, stopping at the first
+ * non-zero return (its frame in *@at). xas_for_each steps on in place
+ * where xa_for_each walks again from the root per entry. @fn runs under
+ * rcu_read_lock() and must not sleep.
+ */
+static int khop_in_each_folio(struct khop_session *s,
+			      int (*fn)(struct khop_session *s,
+					unsigned long pfn, unsigned int order),
+			      unsigned long *at)
+{
+	XA_STATE(xas, &s->folios, 0);
+	unsigned long n = 0;
+	void *entry;
+	int err = 0;
+
+	rcu_read_lock();
+	xas_for_each(&xas, entry, ULONG_MAX) {
+		if (xas_retry(&xas, entry))
+			continue;
+		*at = xas.xa_index;
+		err = fn(s, xas.xa_index, xa_to_value(entry));
+		if (err)
+			break;
+		if (++n % KHOP_IN_PAUSE == 0) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+	}
+	rcu_read_unlock();
+	return err;
 }
 
 /* Drop both index locks to allocate a node for @xas, then take them again. */
@@ -554,6 +598,8 @@ int khop_in_adopt(struct khop_session *s)
 		if (val)
 			folio_put(pfn_folio(pfn));
 		val += 1UL << KHOP_IN_USERS_SHIFT;
+		if (!(val & KHOP_IN_RESTORED))
+			khop_in_nr_restored++;
 		val |= KHOP_IN_RESTORED;	/* live anon memory: mapped */
 		err = xa_err(xa_store(&khop_in_folios, pfn, xa_mk_value(val),
 				      GFP_KERNEL));
@@ -579,14 +625,29 @@ int khop_in_adopt(struct khop_session *s)
  */
 u64 khop_in_unmapped_pages(struct khop_session *s)
 {
-	unsigned long pfn;
+	XA_STATE(xas, &s->folios, 0);
+	unsigned long val;
+	unsigned int o;
 	void *entry;
 	u64 n = 0;
 
-	xa_for_each(&s->folios, pfn, entry)
-		if (!khop_in_was_mapped(xa_to_value(xa_load(&khop_in_folios, pfn)),
-					pfn))
+	/* Right after boot nothing is restored, so nothing was mapped. */
+	if (!khop_in_nr_restored) {
+		for (o = 0; o < KHOPAGES_MAX_ORDERS; o++)
+			n += s->info.folios_by_order[o] << o;
+		return n;
+	}
+	rcu_read_lock();
+	xas_for_each(&xas, entry, ULONG_MAX) {
+		if (xas_retry(&xas, entry))
+			continue;
+		/* An opened session had every folio restored. */
+		val = s->taken ? KHOP_IN_RESTORED :
+		      xa_to_value(xa_load(&khop_in_folios, xas.xa_index));
+		if (!khop_in_was_mapped(val, xas.xa_index))
 			n += 1UL << xa_to_value(entry);
+	}
+	rcu_read_unlock();
 	return n;
 }
 
@@ -604,38 +665,21 @@ u64 khop_in_unmapped_pages(struct khop_session *s)
  */
 int khop_in_take(struct khop_session *s)
 {
-	XA_STATE(xas, &s->folios, 0);
-	unsigned long n = 0;
-	void *entry;
-	int err = 0;
+	unsigned long pfn;
+	int err;
 
 	if (s->broken)
 		return -EIO;
 	if (s->taken)
 		return 0;
-	/* xas_for_each steps on in place, xa_for_each walks again per entry. */
-	rcu_read_lock();
-	xas_for_each(&xas, entry, ULONG_MAX) {
-		if (xas_retry(&xas, entry))
-			continue;
-		err = khop_in_restore(xas.xa_index, xa_to_value(entry));
-		if (err)
-			break;
-		if (++n % KHOP_IN_PAUSE == 0) {
-			xas_pause(&xas);
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
-		}
-	}
-	rcu_read_unlock();
+	err = khop_in_each_folio(s, khop_in_restore, &pfn);
 	if (err == -ENOENT)
 		pr_err("khopages: session %s: frame %#lx is not preserved memory\n",
-		       s->name, xas.xa_index);
+		       s->name, pfn);
 	else if (err)
 		pr_err("khopages: session %s: folio %#lx has order %u, expected %lu\n",
-		       s->name, xas.xa_index,
-		       folio_order(pfn_folio(xas.xa_index)), xa_to_value(entry));
+		       s->name, pfn, folio_order(pfn_folio(pfn)),
+		       xa_to_value(xa_load(&s->folios, pfn)));
 	if (err) {
 		s->broken = true;
 		return -EIO;
@@ -857,7 +901,7 @@ static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 		return 0;
 	}
 	/* An opened session had every folio restored at OPEN. */
-	if (!c->s->taken && khop_in_restore(e->pfn, e->order))
+	if (!c->s->taken && khop_in_restore(c->s, e->pfn, e->order))
 		return -EIO;
 	folio = pfn_folio(e->pfn);
 	if (!folio_test_anon(folio) && !e->order &&
@@ -1006,30 +1050,15 @@ out:
  */
 void khop_in_finish(struct khop_session *s)
 {
-	XA_STATE(xas, &s->folios, 0);
-	unsigned long n = 0;
+	unsigned long pfn;
 	unsigned int i;
-	void *entry;
 
 	if (s->forwarded) {
 		s->forwarded = false;
 		khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
 	}
 
-	rcu_read_lock();
-	xas_for_each(&xas, entry, ULONG_MAX) {
-		if (xas_retry(&xas, entry))
-			continue;
-		s->info.nr_released += khop_in_release(xas.xa_index,
-						       xa_to_value(entry));
-		if (++n % KHOP_IN_PAUSE == 0) {
-			xas_pause(&xas);
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
-		}
-	}
-	rcu_read_unlock();
+	khop_in_each_folio(s, khop_in_release, &pfn);
 	xa_destroy(&s->folios);
 	for (i = 0; i < s->table.nr_chunks; i++)
 		folio_put(virt_to_folio(s->table.chunks[i]));
