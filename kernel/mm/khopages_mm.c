@@ -399,6 +399,136 @@ int khopages_move_folios(struct list_head *list)
 	return err;
 }
 
+/* Where a grab walk stands: the run of pages taken so far. */
+struct khopages_grab {
+	unsigned long start;	/* address of pages[0] */
+	unsigned long next;	/* the address after the last one looked at */
+	struct page **pages;
+	unsigned long nr;
+};
+
+/* Nothing to take here: never touched, or only read (the zero page). */
+static bool khopages_pte_hole(pte_t entry)
+{
+	return pte_none(entry) ||
+	       (pte_present(entry) && is_zero_pfn(pte_pfn(entry)));
+}
+
+/* A hole before the run skips ahead; after it, or outside a VMA, ends it. */
+static int khopages_grab_hole(unsigned long addr, unsigned long next,
+			      int depth, struct mm_walk *walk)
+{
+	struct khopages_grab *g = walk->private;
+
+	if (depth < 0 || g->nr || addr != g->next)
+		return 1;
+	g->start = next;
+	g->next = next;
+	return 0;
+}
+
+static int khopages_grab_huge(struct khopages_grab *g, pmd_t *pmd,
+			      unsigned long addr, unsigned long end)
+{
+	pmd_t entry = pmdp_get(pmd);
+	unsigned long i, n = (end - addr) >> PAGE_SHIFT;
+	struct page *page;
+
+	if (!pmd_present(entry))
+		return 1;	/* being migrated: GUP waits for it */
+	if (is_huge_zero_pmd(entry)) {
+		if (g->nr)
+			return 1;
+		g->start = end;
+		g->next = end;
+		return 0;
+	}
+	page = pmd_page(entry) + ((addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
+	/* One reference per page, as GUP takes them. */
+	folio_ref_add(page_folio(page), n);
+	for (i = 0; i < n; i++)
+		g->pages[g->nr++] = page + i;
+	g->next = end;
+	return 0;
+}
+
+static int khopages_grab_pmd_entry(pmd_t *pmd, unsigned long addr,
+				   unsigned long end, struct mm_walk *walk)
+{
+	struct khopages_grab *g = walk->private;
+	spinlock_t *ptl;	/* page table lock */
+	pte_t *start_pte, *pte;
+	int ret;
+
+	if (addr != g->next)
+		return 1;	/* the walk skipped something: end the run */
+	ptl = pmd_trans_huge_lock(pmd, walk->vma);
+	if (ptl) {
+		ret = khopages_grab_huge(g, pmd, addr, end);
+		spin_unlock(ptl);
+		return ret;
+	}
+	start_pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
+	if (!start_pte)
+		return 1;
+	for (pte = start_pte; addr < end; pte++, addr += PAGE_SIZE) {
+		pte_t entry = ptep_get(pte);
+		struct page *page;
+
+		if (khopages_pte_hole(entry)) {
+			if (g->nr)
+				break;
+			g->start = addr + PAGE_SIZE;
+			continue;
+		}
+		if (!pte_present(entry))
+			break;	/* swapped out or migrating: for GUP */
+		page = vm_normal_page(walk->vma, addr, entry);
+		if (!page)
+			break;
+		folio_get(page_folio(page));
+		g->pages[g->nr++] = page;
+	}
+	pte_unmap_unlock(start_pte, ptl);
+	g->next = addr;
+	return addr < end;
+}
+
+static const struct mm_walk_ops khopages_grab_ops = {
+	.pmd_entry	= khopages_grab_pmd_entry,
+	.pte_hole	= khopages_grab_hole,
+	.walk_lock	= PGWALK_RDLOCK,
+};
+
+/**
+ * khopages_grab_pages() - take the pages mapped in a range, as GUP would.
+ * @mm:    the address space, its mmap_lock held for read.
+ * @start: in: first address to look at; out: address of @pages[0].
+ * @end:   end of the range (exclusive).
+ * @pages: room for one entry per page of the range.
+ *
+ * get_user_pages_remote() with FOLL_DUMP for the easy case, in one walk of
+ * the page tables taking each page table lock once: leading holes (never
+ * touched, or the zero page) are skipped, then a reference is taken on each
+ * page of the run of present pages that follows. The run ends at the first
+ * entry that is not a present normal page; the caller hands what is there
+ * (a swap or migration entry, a special page) to GUP, which knows them all.
+ *
+ * Return: the number of pages taken, from *@start on. 0 with *@start ==
+ * @end when the whole range is holes.
+ */
+unsigned long khopages_grab_pages(struct mm_struct *mm, unsigned long *start,
+				  unsigned long end, struct page **pages)
+{
+	struct khopages_grab g = {
+		.start = *start, .next = *start, .pages = pages,
+	};
+
+	walk_page_range(mm, *start, end, &khopages_grab_ops, &g);
+	*start = g.start;
+	return g.nr;
+}
+
 /*
  * Write-protect one present anonymous PTE and mark its page maybe-shared,
  * as KSM does: the PTE is cleared first, so GUP-fast sees it change and

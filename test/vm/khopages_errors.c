@@ -140,8 +140,36 @@ struct tregion {
 	uint64_t len, addr, seed;
 	int madv;
 	bool large;	/* commit mode: backed by a large folio */
+	bool sparse;	/* holes of both kinds between written pages */
 	uint64_t nr_pages;
 };
+
+/*
+ * A sparse region, per 4 pages: written, only read (the zero page; a huge
+ * zero page with MADV_HUGEPAGE, per 2 MiB), never touched, written. Its
+ * last quarter is then made PROT_NONE, which must not hide its pages.
+ */
+#define SPARSE_UNIT		(4 * KT_PAGE)
+static bool sparse_written(const struct tregion *r, uint64_t off)
+{
+	if (r->madv == MADV_HUGEPAGE)
+		return off / KT_HUGE % 2;	/* every other 2 MiB */
+	return off % SPARSE_UNIT == 0 || off % SPARSE_UNIT == 3 * KT_PAGE;
+}
+
+static void sparse_touch(const struct tregion *r, char *p)
+{
+	uint64_t step = r->madv == MADV_HUGEPAGE ? KT_HUGE : KT_PAGE;
+
+	for (uint64_t off = 0; off < r->len; off += step) {
+		if (sparse_written(r, off))
+			kt_fill(p + off, step, r->seed, (uint64_t)(uintptr_t)p + off);
+		else if (r->madv == MADV_HUGEPAGE || off % SPARSE_UNIT == KT_PAGE)
+			(void)*(volatile char *)(p + off);
+	}
+	if (mprotect(p + r->len / 4 * 3, r->len / 4, PROT_NONE))
+		_exit(1);
+}
 
 struct target {
 	pid_t pid;
@@ -192,7 +220,10 @@ static int target_start(struct target *t, bool freeze)
 			addr[i] = 0;
 			if (p == MAP_FAILED || (r->madv && madvise(p, r->len, r->madv)))
 				_exit(1);
-			kt_fill(p, r->len, r->seed, (uint64_t)(uintptr_t)p);
+			if (r->sparse)
+				sparse_touch(r, p);
+			else
+				kt_fill(p, r->len, r->seed, (uint64_t)(uintptr_t)p);
 			addr[i] = (uint64_t)(uintptr_t)p;
 		}
 		if (kt_write_all(fds[1], addr, t->nr * sizeof(addr[0])))
@@ -665,6 +696,52 @@ static void t_preserve_bad_args(void)
 	kt_kill_wait(t.pid);
 }
 
+/*
+ * PRESERVE takes what a core dump would: written pages, also behind
+ * PROT_NONE, and no page where the process has never written (a hole, or
+ * the zero page it read there).
+ */
+static void t_preserve_holes(void)
+{
+	struct khop *k = open_or_bail();
+	struct khopages_preserve p;
+	struct target t;
+	int ret;
+
+	memset(&t, 0, sizeof(t));
+	target_add(&t, "sparse", 4 * KT_MIB, MADV_NOHUGEPAGE);
+	target_add(&t, "sparsethp", 8 * KT_MIB, MADV_HUGEPAGE);
+	t.r[0].sparse = t.r[1].sparse = true;
+	ret = target_start(&t, true);
+	if (ret)
+		bail("start a target process: %s", strerror(-ret));
+	if (khop_create(k, "errholes"))
+		bail("create: %s", khop_error(k));
+	for (int i = 0; i < t.nr; i++) {
+		const struct tregion *r = &t.r[i];
+		uint64_t want = 0, *e = malloc(r->nr_pages * 8), zero = 0;
+		char what[80];
+
+		if (!e || kt_pagemap(t.pid, r->addr, r->nr_pages, e))
+			bail("read the target's page map");
+		for (uint64_t off = 0; off < r->len; off += KT_PAGE)
+			want += sparse_written(r, off);
+		/* The reads did map something: the zero page, not nothing. */
+		for (uint64_t n = 0; n < r->nr_pages; n++)
+			zero += kt_pm_present(e[n]) && !sparse_written(r, n * KT_PAGE);
+		free(e);
+		snprintf(what, sizeof(what), "preserve: %s takes only the written pages", r->name);
+		ret = khop_preserve(k, t.pid, r->addr, r->len, &p);
+		check(what, !ret && p.nr_pages == want && zero,
+		      "%s, %" PRIu64 " pages of %" PRIu64 " written (%" PRIu64
+		      " zero-page reads mapped)", ret ? khop_error(k) : "ok",
+		      ret ? 0 : (uint64_t)p.nr_pages, want, zero);
+	}
+	khop_abort(k);
+	khop_close(k);
+	kt_kill_wait(t.pid);
+}
+
 static void t_permissions(void)
 {
 	struct khop *k = open_or_bail();
@@ -914,6 +991,7 @@ static int do_outgoing(void)
 	t_no_session();
 	t_busy_exists();
 	t_preserve_bad_args();
+	t_preserve_holes();
 	t_permissions();
 	t_unknown_names();
 	t_list();

@@ -26,6 +26,8 @@ unsigned int khopages_isolate_folios(struct folio **folios, unsigned int nr,
 void khopages_putback_folio(struct folio *folio);
 bool khopages_collect_for_move(struct folio *folio, struct list_head *list);
 int khopages_move_folios(struct list_head *list);
+unsigned long khopages_grab_pages(struct mm_struct *mm, unsigned long *start,
+				  unsigned long end, struct page **pages);
 int khopages_share_range(struct mm_struct *mm, unsigned long start,
 			 unsigned long end);
 

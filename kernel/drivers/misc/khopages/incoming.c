@@ -253,16 +253,14 @@ static int khop_in_index_one(struct xa_state *sx, struct xa_state *gx,
 	unsigned long val;
 
 	do {
-		xas_set(sx, e->pfn);
-		if (xas_load(sx))
+		if (khop_xas_seek(sx, e->pfn))
 			return 0;	/* named again (a page shared by tasks) */
 		xas_store(sx, xa_mk_value(e->order));
 	} while (xas_error(sx) && khop_in_index_nomem(sx, gx, sx));
 	if (xas_error(sx))
 		return xas_error(sx);
 	do {
-		xas_set(gx, e->pfn);
-		val = xa_to_value(xas_load(gx));
+		val = xa_to_value(khop_xas_seek(gx, e->pfn));
 		xas_store(gx, xa_mk_value(val + (1UL << KHOP_IN_USERS_SHIFT)));
 	} while (xas_error(gx) && khop_in_index_nomem(sx, gx, gx));
 	if (xas_error(gx)) {

@@ -17,6 +17,27 @@
 #include <linux/mutex.h>
 #include <linux/xarray.h>
 
+/**
+ * khop_xas_seek() - point an xa_state at @index and load the entry there.
+ * @xas:   a state of the xarray, its lock held.
+ * @index: where to go.
+ *
+ * One step when @index follows the last one (a table's folios are often
+ * physically consecutive), a walk from the root otherwise or after an
+ * error. A caller may keep @xas across dropping the xarray's lock only
+ * while it holds khop_lock: every writer of the driver's xarrays holds it,
+ * so no node can go away meanwhile.
+ *
+ * Return: the entry at @index.
+ */
+static inline void *khop_xas_seek(struct xa_state *xas, unsigned long index)
+{
+	if (!xas_not_node(xas->xa_node) && xas->xa_index + 1 == index)
+		return xas_next(xas);
+	xas_set(xas, index);
+	return xas_load(xas);
+}
+
 /* --- the handover table (table.c) */
 
 /**

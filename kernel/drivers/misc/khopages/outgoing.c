@@ -45,7 +45,10 @@ static DEFINE_XARRAY(khop_out_folios);
 #define KHOP_ISOLATE_BATCH	32	/* as reclaim's SWAP_CLUSTER_MAX */
 #define KHOP_MOVE_TRIES	8
 
-/* Where a PRESERVE call started, to undo it if it fails half way. */
+/*
+ * Where a PRESERVE call started, to undo it if it fails half way; and its
+ * cursors into the two folio indexes, which it fills in address order.
+ */
 struct khop_undo {
 	struct khop_table table;
 	u64 run_word;
@@ -55,7 +58,39 @@ struct khop_undo {
 	unsigned int max_pfns;
 	u64 last_moved;
 	unsigned int move_tries;
+	struct xa_state folios;		/* in the session's s->folios */
+	struct xa_state out_folios;	/* in khop_out_folios */
 };
+
+/*
+ * Count one more holder of @folio at @xas (a state of khop_out_folios);
+ * preserve it with KHO for the first. Returns 0 or a negative errno (then
+ * nothing changed).
+ */
+static int khop_hold_preservation_at(struct xa_state *xas,
+				     struct folio *folio)
+{
+	unsigned long pfn = folio_pfn(folio), users;
+	int err;
+
+	do {
+		xas_lock(xas);
+		users = xa_to_value(khop_xas_seek(xas, pfn));
+		xas_store(xas, xa_mk_value(users + 1));
+		xas_unlock(xas);
+	} while (xas_nomem(xas, GFP_KERNEL));
+	err = xas_error(xas);
+	if (err || users)
+		return err;
+	err = kho_preserve_folio(folio);
+	if (err) {
+		xas_lock(xas);
+		xas_set(xas, pfn);
+		xas_store(xas, NULL);
+		xas_unlock(xas);
+	}
+	return err;
+}
 
 /**
  * khop_hold_preservation() - hand a folio over at the next kexec.
@@ -69,25 +104,9 @@ struct khop_undo {
  */
 int khop_hold_preservation(struct folio *folio)
 {
-	unsigned long pfn = folio_pfn(folio);
-	XA_STATE(xas, &khop_out_folios, pfn);
-	int err;
+	XA_STATE(xas, &khop_out_folios, 0);
 
-	/* Usually nobody holds it yet: one walk inserts the count. */
-	err = xa_insert(&khop_out_folios, pfn, xa_mk_value(1), GFP_KERNEL);
-	if (err == -EBUSY) {
-		/* Replaces a present entry: no allocation, no error. */
-		xas_lock(&xas);
-		xas_store(&xas, xa_mk_value(xa_to_value(xas_load(&xas)) + 1));
-		xas_unlock(&xas);
-		return 0;
-	}
-	if (err)
-		return err;
-	err = kho_preserve_folio(folio);
-	if (err)
-		xa_erase(&khop_out_folios, pfn);
-	return err;
+	return khop_hold_preservation_at(&xas, folio);
 }
 
 /**
@@ -115,7 +134,9 @@ void khop_drop_preservation(struct folio *folio)
 static int khop_hold_new(struct khop_session *s, struct folio *folio,
 			 struct khop_undo *undo)
 {
+	struct xa_state *xas = &undo->folios;
 	unsigned long pfn = folio_pfn(folio);
+	void *old;
 	int err;
 
 	if (undo->nr_pfns == undo->max_pfns) {
@@ -128,16 +149,25 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 		undo->pfns = p;
 		undo->max_pfns = m;
 	}
-	/* One walk both finds a folio held already and records a new one. */
-	err = xa_insert(&s->folios, pfn, xa_mk_value(folio_order(folio)),
-			GFP_KERNEL);
-	if (err == -EBUSY)
-		return 0;	/* named again (a page shared by tasks) */
+	/* One cursor step finds a folio held already or records a new one. */
+	do {
+		xas_lock(xas);
+		old = khop_xas_seek(xas, pfn);
+		if (!old)
+			xas_store(xas, xa_mk_value(folio_order(folio)));
+		xas_unlock(xas);
+	} while (xas_nomem(xas, GFP_KERNEL));
+	err = xas_error(xas);
 	if (err)
 		return err;
-	err = khop_hold_preservation(folio);
+	if (old)
+		return 0;	/* named again (a page shared by tasks) */
+	err = khop_hold_preservation_at(&undo->out_folios, folio);
 	if (err) {
-		xa_erase(&s->folios, pfn);
+		xas_lock(xas);
+		xas_set(xas, pfn);
+		xas_store(xas, NULL);
+		xas_unlock(xas);
 		return err;
 	}
 	undo->pfns[undo->nr_pfns++] = pfn;
@@ -171,6 +201,9 @@ static void khop_undo_begin(struct khop_session *s, struct khop_undo *undo)
 	struct khop_table *t = &s->table;
 
 	memset(undo, 0, sizeof(*undo));
+	undo->folios = (struct xa_state)__XA_STATE(&s->folios, 0, 0, 0);
+	undo->out_folios =
+		(struct xa_state)__XA_STATE(&khop_out_folios, 0, 0, 0);
 	undo->last_moved = U64_MAX;
 	undo->table = *t;
 	undo->run_word = t->run ? *t->run : 0;
@@ -358,19 +391,25 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 			       struct khopages_preserve *arg,
 			       struct khop_undo *undo)
 {
-	u64 va = *addr;
-	unsigned long nr = min_t(u64, KHOP_BATCH, (end - va) >> PAGE_SHIFT);
+	unsigned long va = *addr, stop;
 	long got, i = 0;
 	int err = 0;
 
 	/* Batches end on 2 MiB boundaries so aligned huge folios fit in one. */
-	nr = min_t(unsigned long, nr,
-		   (ALIGN(va + 1, HPAGE_PMD_SIZE) - va) >> PAGE_SHIFT);
-	/* As a core dump reads: no faulting in holes, PROT_NONE included. */
-	got = get_user_pages_remote(mm, va, nr, FOLL_DUMP | FOLL_FORCE, pages,
-				    NULL);
+	stop = min_t(u64, end, ALIGN(va + 1, HPAGE_PMD_SIZE));
+	BUILD_BUG_ON(KHOP_BATCH < HPAGE_PMD_NR);
+	/* Present pages straight from the page tables, holes skipped. */
+	got = khopages_grab_pages(mm, &va, stop, pages);
+	if (!got && va == stop) {
+		*addr = stop;	/* holes only: nothing to preserve */
+		return 0;
+	}
+	/* Anything else as a core dump reads it: no faulting in holes. */
+	if (!got)
+		got = get_user_pages_remote(mm, va, (stop - va) >> PAGE_SHIFT,
+					    FOLL_DUMP | FOLL_FORCE, pages, NULL);
 	if (got == -EFAULT) {
-		*addr += PAGE_SIZE;	/* a hole: nothing to preserve */
+		*addr = va + PAGE_SIZE;	/* a hole: nothing to preserve */
 		return 0;
 	}
 	if (got <= 0)
