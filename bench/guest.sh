@@ -4,7 +4,8 @@
 #   stage 1: memcpy of MIB MiB (yardstick); kexec load of the next kernel;
 #            per layout, a workload dumped by plain CRIU to tmpfs, its images then copied to /host (9p,
 #            survives the reboot); per layout, a workload dumped with
-#            --kho-pages (images straight to /host); kexec
+#            --kho-pages (images straight to /host); kexec. Both methods
+#            dump with --leave-stopped (see kill_stopped)
 #   stage 2: per layout, restore --kho-pages, then plain restore from /host
 # Plain CRIU's best case, images on tmpfs, is also restored in stage 1,
 # in the same kernel (tmpfs does not survive the kexec).
@@ -94,6 +95,16 @@ start_wl() {
 	result "$1" "$2" thp_kb_before "$(sed -n 's/^thp_kb //p' "$d/info")"
 }
 
+# kill_stopped PID: end a workload that dump left stopped. Both methods
+# dump with --leave-stopped, as an upgrade would: the kexec follows, so
+# nothing needs the tree gone first, and its exit (unmapping all of its
+# memory) is not downtime. It goes only after the measured dump, here to
+# make room (plain CRIU restores it from tmpfs under the same pid).
+kill_stopped() {
+	kill -9 "$1" || fail "pid $1 left stopped by the dump is not there"
+	while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
+}
+
 # check_wl METHOD LAYOUT: the restored workload runs (ping) and its memory
 # is intact; then it goes, to make room.
 check_wl() {
@@ -150,10 +161,11 @@ case "$1" in
 		prof_reset
 		mem_watch_start
 		mark "dump0-plain-$l"
-		criu dump -t "$(cat /host/wl-plain-$l.pid)" -D "$img" $CRIU_OPTS \
+		criu dump -t "$(cat /host/wl-plain-$l.pid)" -D "$img" $CRIU_OPTS --leave-stopped \
 			-o "$LOGS/dump-plain-$l.log" >"$img/dump.stats" 2>&1 ||
 			{ tail -n 20 "$LOGS/dump-plain-$l.log"; fail "plain dump $l"; }
 		mark "dump1-plain-$l"
+		kill_stopped "$(cat /host/wl-plain-$l.pid)"
 		mem_watch_stop plain "$l"
 		prof_save "dump-plain-$l"
 		result plain "$l" image_bytes "$(dir_bytes "$img")"
@@ -195,7 +207,7 @@ case "$1" in
 			prof_reset
 			mem_watch_start
 			mark "dump0-kho-$l"
-			criu dump -t "$(cat /host/wl-kho-$l.pid)" -D "$img" $CRIU_OPTS --kho-pages \
+			criu dump -t "$(cat /host/wl-kho-$l.pid)" -D "$img" $CRIU_OPTS --kho-pages --leave-stopped \
 				-o "$LOGS/dump-kho-$l.log" >"$LOGS/dump-kho-$l.stats" 2>&1 && break
 			mem_watch_stop
 			cp "$LOGS/dump-kho-$l.log" "/host/dump-kho-$l-failed-$try.log"
@@ -206,6 +218,7 @@ case "$1" in
 		done
 		sync
 		mark "dump1-kho-$l"
+		kill_stopped "$(cat /host/wl-kho-$l.pid)"
 		cp "$LOGS/dump-kho-$l.stats" "$img/dump.stats"
 		mem_watch_stop kho "$l"
 		prof_save "dump-kho-$l"

@@ -142,8 +142,10 @@ stage1() {
 	say "criu dump ${KHO:+$KHO }of redis-server (pid $(redis_pid))"
 	mkdir -p "$IMG"
 	mark freeze
+	# The kexec follows: redis is left stopped, not killed (its exit,
+	# unmapping all of its memory, would only add to the downtime).
 	# shellcheck disable=SC2086
-	if ! criu dump -t "$(redis_pid)" -D "$IMG" $CRIU_OPTS $KHO --display-stats \
+	if ! criu dump -t "$(redis_pid)" -D "$IMG" $CRIU_OPTS $KHO --leave-stopped --display-stats \
 		-o dump.log >"$IMG/dump.stats" 2>&1; then
 		tail -n 30 "$IMG/dump.log"
 		fail "criu dump $KHO failed"

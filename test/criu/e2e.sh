@@ -9,6 +9,10 @@
 #   MIB=N       size of the workload's shared region A (default 128)
 #   REDUMP=0    skip the plain dump of the restored tree (it needs room for
 #               all the pages in /tmp)
+#   STOPPED=1   dump with --leave-stopped, as an upgrade can (the kexec
+#               follows): the tree must be left stopped; it is then
+#               resumed and works on before the kexec, and none of its
+#               writes may reach what it handed over
 . /lib/khopages/guest-lib.sh
 . /lib/khopages/criu-test-lib.sh
 
@@ -19,6 +23,9 @@ MODE=${MODE:-kho}
 MIB=$(param MIB)
 MIB=${MIB:-128}
 REDUMP=$(param REDUMP)
+STOPPED=$(param STOPPED)
+LEAVE=
+[ "${STOPPED:-0}" = 1 ] && LEAVE=--leave-stopped
 case "$MODE" in
 kho) KHO=--kho-pages ;;
 plain) KHO= ;;
@@ -46,14 +53,22 @@ case "$1" in
 	mkdir -p "$IMG"
 	t0=$(now)
 	# shellcheck disable=SC2086
-	if ! criu dump -t "$(wl_pid "$WL")" -D "$IMG" $CRIU_OPTS $KHO --display-stats \
+	if ! criu dump -t "$(wl_pid "$WL")" -D "$IMG" $CRIU_OPTS $KHO $LEAVE --display-stats \
 		-o dump.log >"$IMG/dump.stats" 2>&1; then
 		tail -n 30 "$IMG/dump.log"
-		fail "criu dump $KHO failed"
+		fail "criu dump $KHO $LEAVE failed"
 	fi
 	t=$(elapsed "$t0")
 	cat "$IMG/dump.stats"
-	wl_all_gone "$WL" || fail "tasks are still alive after the dump"
+	if [ -n "$LEAVE" ]; then
+		wl_all_stopped "$WL" || fail "tasks are not left stopped after the dump"
+		# Resumed before the kexec, the tree changes its memory: that
+		# must copy its pages, not write into the handed-over frames.
+		for p in $(wl_pids "$WL"); do kill -CONT "$p"; done
+		wl_cmd "$WL" W || fail "the tree left stopped cannot work on after SIGCONT"
+	else
+		wl_all_gone "$WL" || fail "tasks are still alive after the dump"
+	fi
 	figure "$MODE dump_seconds=$t"
 	figure "$MODE images_bytes=$(img_bytes "$IMG")"
 	figure "$MODE pages_img_bytes=$(pages_bytes "$IMG")"

@@ -68,6 +68,14 @@ wl_all_gone() {
 	for p in $(wl_pids "$1"); do alive "$p" && return 1; done
 	return 0
 }
+# All tasks of the tree are stopped (state T), e.g. by dump --leave-stopped.
+wl_all_stopped() {
+	local p
+	for p in $(wl_pids "$1"); do
+		[ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f1)" = T ] || return 1
+	done
+	return 0
+}
 wl_all_alive() {
 	local p
 	for p in $(wl_pids "$1"); do alive "$p" || return 1; done

@@ -33,7 +33,9 @@
 #                   handover, its pages are copied back, the tree verifies
 #   e2e-kho         parent + 2 children (~300 MiB of anonymous memory,
 #                   COW-shared pages, mprotect'ed VMAs, THP region, open
-#                   file, pipes) dumped with --kho-pages, kexec, restored
+#                   file, pipes) dumped with --kho-pages --leave-stopped
+#                   (left stopped, then resumed: its writes before the kexec
+#                   copy pages, the handed-over ones keep), kexec, restored
 #                   with --kho-pages; the tree checks all its memory and its
 #                   frames (same PFNs as before the dump, except pages moved
 #                   out of KHO scratch or copied), keeps working (COW
@@ -105,7 +107,7 @@ run_case() {
 	restore-errors) vm restore-errors --mem 2G --timeout 900 "$here/restore-errors.sh" ;;
 	same-kernel) vm same-kernel --mem 2G --timeout 900 "$here/same-kernel.sh" ;;
 	e2e-kho)
-		vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 "$here/e2e.sh" &&
+		vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 --set STOPPED=1 "$here/e2e.sh" &&
 			crit_check >>"$CACHE/runs/criu-e2e-kho.out" 2>&1 ;;
 	e2e-plain) vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
 	*) echo "unknown case $name" >"$CACHE/runs/criu-$name.out"; false ;;
