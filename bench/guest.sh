@@ -4,8 +4,10 @@
 #   stage 1: memcpy of MIB MiB (yardstick); kexec load of the next kernel;
 #            per layout, a workload dumped by plain CRIU to tmpfs, its images then copied to /host (9p,
 #            survives the reboot); per layout, a workload dumped with
-#            --kho-pages (images straight to /host); kexec. Both methods
-#            dump with --leave-stopped (see kill_stopped)
+#            --kho-pages (images straight to /host), its pages moved out
+#            of KHO scratch first while it runs (khopagesctl evacuate, not
+#            downtime); kexec. Both methods dump with --leave-stopped (see
+#            kill_stopped)
 #   stage 2: per layout, restore --kho-pages, then plain restore from /host
 # Plain CRIU's best case, images on tmpfs, is also restored in stage 1,
 # in the same kernel (tmpfs does not survive the kexec).
@@ -198,6 +200,13 @@ case "$1" in
 		say "kho dump $l (/host)"
 		img=/host/img-kho-$l
 		mkdir -p "$img"
+		# While it still runs: move its pages out of KHO scratch, work
+		# the dump would otherwise do with the tree frozen.
+		mark "evac0-kho-$l"
+		khopagesctl evacuate "$(cat /host/wl-kho-$l.pid)" >"$LOGS/evacuate-$l.txt" ||
+			fail "khopagesctl evacuate $l"
+		mark "evac1-kho-$l"
+		result kho "$l" evacuated "$(sed -n 's/^pid [0-9]*: \([0-9]*\) pages .*/\1/p' "$LOGS/evacuate-$l.txt")"
 		# A failed --kho-pages dump aborts its session and lets the tree
 		# run on: try again (up to 3 times), and count the failures.
 		try=0

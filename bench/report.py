@@ -111,7 +111,8 @@ L.append(f"Run of {date}: QEMU TCG (no KVM) on a 2-core host, -smp 2, of which t
 L.append("")
 L.append("| MiB | layout | dump plain→tmpfs | dump kho | images plain MiB | images kho KiB (page data B) "
          "| restore plain←tmpfs | restore plain←9p | restore kho | memcpy | kho (dump+restore)/memcpy "
-         "| downtime plain (9p) | downtime kho | speed-up | meta B/page | kho folios by order | pages moved out of scratch |")
+         "| downtime plain (9p) | downtime kho | speed-up | meta B/page | kho folios by order "
+         "| pages moved out of scratch: before the freeze (s) / at the dump |")
 L.append("|" + "---|" * 17)
 for s in sizes:
     for l in LAYOUTS:
@@ -130,7 +131,9 @@ for s in sizes:
             ratio(dk, mc / 1e3 if mc else None, 2),
             fmt(s, "plain", l, "downtime_s", 1, 1), fmt(s, "kho", l, "downtime_s"),
             ratio(med(s, "plain", l, "downtime_s"), med(s, "kho", l, "downtime_s")) + "×",
-            ratio(mp, pg, 3), folios(s, l), fmt(s, "kho", l, "moved", 1, 0)]) + " |")
+            ratio(mp, pg, 3), folios(s, l),
+            f"{fmt(s, 'kho', l, 'evacuated', 1, 0)} ({fmt(s, 'kho', l, 'evacuate_s', 1, 2)}) / "
+            f"{fmt(s, 'kho', l, 'moved', 1, 0)}"]) + " |")
 L.append("")
 L.append("Downtime phases (medians, s): freeze→dump done, copy of the images to "
          "/host (plain only), kexec→stage 2 running (reboot: kexec -e, "

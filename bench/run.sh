@@ -136,6 +136,10 @@ for m in ("plain", "kho"):
     for l in layouts:
         dump = d(f"dump0-{m}-{l}", f"dump1-{m}-{l}")
         copy = d(f"copy0-{m}-{l}", f"copy1-{m}-{l}") if m == "plain" else 0.0
+        # Before the freeze (kho only): not downtime.
+        evac = d(f"evac0-{m}-{l}", f"evac1-{m}-{l}")
+        if evac is not None:
+            row(m, l, "evacuate_s", f"{evac:.3f}")
         rest = d(f"restore0-{m}-{l}", f"restore1-{m}-{l}")
         ping = d(f"restore1-{m}-{l}", f"alive-{m}-{l}")
         # The kexec load happens before any freeze: not downtime.

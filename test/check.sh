@@ -18,6 +18,9 @@ run_test kho-handover vm --name kho-handover --timeout 300 "$here/vm/kho-handove
 # Without kho=on the second kernel has no handover: the test has to say so.
 run_test kho-handover-needs-kho-on expect_vm_failure kho-handover-no-kho \
 	"received no handover" --no-kho --timeout 300 "$here/vm/kho-handover.sh"
+# Without kho=on the driver refuses what needs KHO, and says so.
+run_test khopages-no-kho vm --name khopages-no-kho --no-kho --timeout 300 \
+	"$here/vm/khopages-no-kho.sh"
 
 # --- Layer: the driver's KUnit tests, run at boot in the guest kernel
 run_case_list kunit "$here/kunit-cases.sh"

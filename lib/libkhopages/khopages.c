@@ -37,6 +37,7 @@ enum khop_op {
 	OP_FINISH,
 	OP_STATS,
 	OP_LIST,
+	OP_EVACUATE,
 	OP_COUNT,
 };
 
@@ -93,6 +94,12 @@ static const struct errtext op_errors[OP_COUNT][8] = {
 	},
 	[OP_LIST] = {
 		{ 0, NULL },
+	},
+	[OP_EVACUATE] = {
+		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and ptrace access to the process" },
+		{ ESRCH, "no such process" },
+		{ EOPNOTSUPP, "KHO is not enabled (boot with kho=on)" },
+		{ EINVAL, "invalid range, alignment, flags or padding" },
 	},
 };
 
@@ -402,6 +409,34 @@ int khop_preserve(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 	if (why)
 		return fail(k, EINVAL, what, why);
 	ret = do_ioctl(k, OP_PRESERVE, KHOPAGES_IOC_PRESERVE, &arg, what);
+	if (!ret && result)
+		*result = arg;
+	return ret;
+}
+
+int khop_evacuate(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
+		  struct khopages_evacuate *result)
+{
+	struct khopages_evacuate arg = {
+		.size = sizeof(arg),
+		.pid = pid,
+		.start = start,
+		.len = len,
+	};
+	char what[128];
+	const char *why;
+	int ret;
+
+	if (!k)
+		return -EINVAL;
+	snprintf(what, sizeof(what), "evacuate pid %d 0x%" PRIx64 "+0x%" PRIx64,
+		 (int)pid, start, len);
+	if (pid <= 0)
+		return fail(k, EINVAL, what, "pid must be positive");
+	why = bad_range(start, len);
+	if (why)
+		return fail(k, EINVAL, what, why);
+	ret = do_ioctl(k, OP_EVACUATE, KHOPAGES_IOC_EVACUATE, &arg, what);
 	if (!ret && result)
 		*result = arg;
 	return ret;

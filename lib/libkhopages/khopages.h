@@ -38,6 +38,11 @@ int khop_preserve(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 		  struct khopages_preserve *result);
 int khop_commit(struct khop *k);
 int khop_abort(struct khop *k);
+/* Before the freeze, no session needed: move the pages of @pid in
+ * [start, start + len) out of KHO scratch, so that PRESERVE has less to
+ * move while the process is frozen. @result may be NULL. */
+int khop_evacuate(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
+		  struct khopages_evacuate *result);
 
 /* Incoming. */
 int khop_attach(struct khop *k, const char *name);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * khopagesctl: inspect and discard khopages sessions, and decode the
- * handover FDT the driver publishes through KHO's debugfs.
+ * khopagesctl: inspect and discard khopages sessions, move a process's
+ * pages out of KHO scratch ahead of its dump, and decode the handover FDT
+ * the driver publishes through KHO's debugfs.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad usage.
  */
@@ -35,6 +36,9 @@ static void usage(FILE *f)
 		"  show NAME | stats NAME    every counter of one session\n"
 		"  discard NAME [--outgoing] release a session (FINISH); --outgoing\n"
 		"                            withdraws a committed one before kexec\n"
+		"  evacuate PID              move the pages of a running process out of\n"
+		"                            KHO scratch ahead of its dump (less to move\n"
+		"                            while it is frozen)\n"
 		"  decode [in|out|FILE]      decode the handover FDT from KHO debugfs\n"
 		"                            (default: in if present, else out) or FILE\n"
 		"  help                      this text\n"
@@ -337,6 +341,38 @@ static int cmd_decode(int argc, char **argv)
 	return 0;
 }
 
+/* The whole user half of a 47-bit address space: every VMA of a process. */
+#define USER_SPAN	((1ULL << 47) - 4096)
+
+static int cmd_evacuate(int argc, char **argv)
+{
+	struct khopages_evacuate ev;
+	struct khop *k;
+	char *end;
+	long pid;
+	int ret;
+
+	if (argc != 1)
+		return usage_error("evacuate needs exactly one PID");
+	errno = 0;
+	pid = strtol(argv[0], &end, 10);
+	if (errno || *end || end == argv[0] || pid <= 0 || pid > INT32_MAX)
+		return usage_error("invalid pid '%s'", argv[0]);
+	ret = open_dev(&k);
+	if (ret)
+		return ret;
+	if (khop_evacuate(k, (pid_t)pid, 0, USER_SPAN, &ev) < 0) {
+		ret = fail("%s", khop_error(k));
+		khop_close(k);
+		return ret;
+	}
+	khop_close(k);
+	printf("pid %ld: %" PRIu64 " pages (%.1f MiB) moved out of KHO scratch, %"
+	       PRIu64 " still there\n", pid, (uint64_t)ev.nr_moved,
+	       (double)ev.nr_moved * KHOP_PAGE / MIB, (uint64_t)ev.nr_left);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -345,6 +381,7 @@ static const struct command {
 	{ "show", cmd_show },
 	{ "stats", cmd_show },
 	{ "discard", cmd_discard },
+	{ "evacuate", cmd_evacuate },
 	{ "decode", cmd_decode },
 };
 

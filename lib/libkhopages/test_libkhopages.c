@@ -151,6 +151,7 @@ static int test_null_handle(void)
 
 	EXPECT(khop_create(NULL, "a") == -EINVAL, "create");
 	EXPECT(khop_preserve(NULL, 1, 0, 4096, NULL) == -EINVAL, "preserve");
+	EXPECT(khop_evacuate(NULL, 1, 0, 4096, NULL) == -EINVAL, "evacuate");
 	EXPECT(khop_commit(NULL) == -EINVAL, "commit");
 	EXPECT(khop_abort(NULL) == -EINVAL, "abort");
 	EXPECT(khop_attach(NULL, "a") == -EINVAL, "attach");
@@ -244,6 +245,17 @@ static int test_bad_ranges_refused(void)
 	ret = khop_preserve(k, 42, UINT64_MAX - 4095, 8192, NULL);
 	EXPECT(ret == -EINVAL && contains(khop_error(k), "wraps"),
 	       "wrap: %d %s", ret, khop_error(k));
+
+	ret = khop_evacuate(k, 0, va, 4096, NULL);
+	EXPECT(ret == -EINVAL && !strcmp(khop_error(k), "evacuate pid 0 0x7f0000000000+0x1000: "
+					 "pid must be positive (EINVAL)"),
+	       "evacuate pid 0: %d %s", ret, khop_error(k));
+	ret = khop_evacuate(k, 42, va + 1, 4096, NULL);
+	EXPECT(ret == -EINVAL && contains(khop_error(k), "page aligned"),
+	       "evacuate unaligned: %d %s", ret, khop_error(k));
+	ret = khop_evacuate(k, 42, va, 0, NULL);
+	EXPECT(ret == -EINVAL && contains(khop_error(k), "length is zero"),
+	       "evacuate len 0: %d %s", ret, khop_error(k));
 
 	ret = khop_map(k, -1, va, va, 4096, NULL);
 	EXPECT(ret == -EINVAL && contains(khop_error(k), "pid must be positive"),
@@ -389,6 +401,15 @@ static int fake_ioctl(unsigned long req, void *arg)
 		a->nr_copied = 1;
 		return 0;
 	}
+	case KHOPAGES_IOC_EVACUATE: {
+		struct khopages_evacuate *a = arg;
+
+		if (a->size != sizeof(*a) || a->flags || a->__pad || a->nr_moved || a->nr_left)
+			break;
+		a->nr_moved = a->len / 4096 - 1;
+		a->nr_left = 1;
+		return 0;
+	}
 	case KHOPAGES_IOC_COMMIT:
 	case KHOPAGES_IOC_ABORT:
 		return 0;
@@ -469,6 +490,19 @@ static int fake_outgoing(struct khop *k)
 	       (unsigned long long)res.nr_folios, (unsigned long long)res.nr_moved);
 	EXPECT(khop_preserve(k, 42, 0x7f0000000000ULL, 0x1000, NULL) == 0,
 	       "NULL result: %s", khop_error(k));
+	{
+		struct khopages_evacuate ev;
+
+		ret = khop_evacuate(k, 42, 0x7f0000000000ULL, 0x200000, &ev);
+		EXPECT(ret == 0 && ev.nr_moved == 511 && ev.nr_left == 1,
+		       "evacuate: %d %s, %llu moved %llu left", ret, khop_error(k),
+		       (unsigned long long)ev.nr_moved, (unsigned long long)ev.nr_left);
+		fake_errno = EOPNOTSUPP;
+		ret = khop_evacuate(k, 42, 0x7f0000000000ULL, 0x1000, NULL);
+		EXPECT(ret == -EOPNOTSUPP && contains(khop_error(k), "kho=on"),
+		       "evacuate without KHO: %d %s", ret, khop_error(k));
+		fake_errno = 0;
+	}
 	/* Once a session exists, messages name it. */
 	fake_errno = EBUSY;
 	ret = khop_commit(k);
@@ -954,6 +988,14 @@ static int test_ctl_usage(void)
 	       "bad option: exit %d stderr %s", rc, err);
 	rc = ctl("/dev/null", out, err, sizeof(out), "list", "extra", NULL);
 	EXPECT(rc == 2, "list extra: exit %d", rc);
+	rc = ctl("/dev/null", out, err, sizeof(out), "evacuate", NULL);
+	EXPECT(rc == 2 && contains(err, "evacuate needs exactly one PID"),
+	       "evacuate without PID: exit %d stderr %s", rc, err);
+	rc = ctl("/dev/null", out, err, sizeof(out), "evacuate", "12x", NULL);
+	EXPECT(rc == 2 && contains(err, "invalid pid '12x'"),
+	       "evacuate bad PID: exit %d stderr %s", rc, err);
+	rc = ctl("/dev/null", out, err, sizeof(out), "evacuate", "0", NULL);
+	EXPECT(rc == 2, "evacuate pid 0: exit %d", rc);
 	rc = ctl("/dev/null", out, err, sizeof(out), "--help", NULL);
 	EXPECT(rc == 0 && starts_with(out, "usage:"), "help: exit %d", rc);
 	return 0;

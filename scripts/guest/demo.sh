@@ -139,6 +139,12 @@ stage1() {
 	kexec -s -l /host/boot/kernel-B --initrd=/host/boot/initrd.img \
 		--append="$(kexec_args)" || fail "kexec load of kernel B failed"
 
+	if [ -n "$KHO" ]; then
+		# Still serving: move its pages out of KHO scratch now, not
+		# while it is frozen.
+		ev=$(khopagesctl evacuate "$(redis_pid)") || fail "khopagesctl evacuate failed"
+		say "$ev"
+	fi
 	say "criu dump ${KHO:+$KHO }of redis-server (pid $(redis_pid))"
 	mkdir -p "$IMG"
 	mark freeze

@@ -119,13 +119,13 @@ static const struct rdef {
 enum op {
 	OP_CREATE, OP_PRESERVE, OP_COMMIT, OP_ABORT, OP_OPEN, OP_MAP,
 	OP_FINISH, OP_STATS, OP_LIST, OP_BADCMD, OP_CLOSE, OP_REOPEN, OP_DUP,
-	OP_FORK, OP_KILL, OP_CHURN, OP_REMAP, NR_OPS
+	OP_FORK, OP_KILL, OP_CHURN, OP_REMAP, OP_EVACUATE, NR_OPS
 };
 
 static const char *const op_names[NR_OPS] = {
 	"create", "preserve", "commit", "abort", "open", "map", "finish",
 	"stats", "list", "badcmd", "close", "reopen", "dup", "fork", "kill",
-	"churn", "remap",
+	"churn", "remap", "evacuate",
 };
 
 /* Landing window kinds. */
@@ -1038,6 +1038,30 @@ static void op_preserve(struct worker *w)
 	}
 }
 
+/* EVACUATE needs no session: any slot's file, any target, any range. */
+static void op_evacuate(struct worker *w)
+{
+	struct khopages_evacuate a;
+	int s = pick_slot_for(w, 0), fd, tslot;
+	void *p;
+
+	memset(&a, 0, sizeof(a));
+	a.flags = pick_flags(w, 0);
+	a.pid = pick_pid(w, &tslot);
+	pick_range(w, window(tslot), &a.start, &a.len);
+	if (chance(&w->rs, 4)) {
+		switch (rnd(&w->rs, 3)) {
+		case 0: a.__pad = 1 + rnd(&w->rs, 100); break;
+		case 1: a.nr_moved = 1; break;
+		default: a.nr_left = rng_next(&w->rs); break;
+		}
+	}
+	p = place(w, &a, sizeof(a), true);
+	fd = slot_get(w, s);
+	do_ioctl(w, OP_EVACUATE, fd, KHOPAGES_IOC_EVACUATE, p);
+	slot_put(w, s);
+}
+
 static void op_noarg(struct worker *w, enum op op, unsigned long cmd)
 {
 	int s = pick_slot_for(w, 0), fd;
@@ -1522,6 +1546,9 @@ static void run_one(struct worker *w, enum op op)
 	case OP_REMAP:
 		op_remap(w);
 		break;
+	case OP_EVACUATE:
+		op_evacuate(w);
+		break;
 	case NR_OPS:
 		break;
 	}
@@ -1536,7 +1563,7 @@ static enum op pick_op(struct worker *w)
 		[OP_ABORT] = 5, [OP_OPEN] = 4, [OP_MAP] = 4, [OP_FINISH] = 8,
 		[OP_STATS] = 6, [OP_LIST] = 5, [OP_BADCMD] = 3, [OP_CLOSE] = 2,
 		[OP_REOPEN] = 4, [OP_DUP] = 2, [OP_FORK] = 2, [OP_KILL] = 1,
-		[OP_CHURN] = 3, [OP_REMAP] = 2,
+		[OP_CHURN] = 3, [OP_REMAP] = 2, [OP_EVACUATE] = 3,
 	};
 	unsigned int total = 0, r;
 

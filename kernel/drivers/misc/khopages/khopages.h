@@ -238,9 +238,17 @@ int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg);
 int khop_out_commit(struct khop_session *s);
 void khop_out_release(struct khop_session *s);
 void khop_out_keep_local(struct khop_session *s);
+struct mm_struct *khop_target_mm(pid_t pid);
+bool khop_vma_handable(struct vm_area_struct *vma);
 int khop_hold_preservation(struct folio *folio);
 void khop_drop_preservation(struct folio *folio);
 int khop_publish(void);
+
+/* --- KHO scratch (scratch.c) */
+bool khop_in_scratch(struct folio *folio);
+long khop_move_batch(struct page **pages, long got);
+int khop_scratch_evacuate(struct khopages_evacuate *arg);
+
 void *khop_published_blob(void);
 
 /* --- incoming (incoming.c) */

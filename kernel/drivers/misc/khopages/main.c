@@ -128,6 +128,28 @@ static long khop_preserve(struct file *file, void __user *uarg)
 	return khop_put_arg(uarg, &arg, sizeof(arg));
 }
 
+/* Needs no session: it holds nothing, it only moves pages. */
+static long khop_evacuate(void __user *uarg)
+{
+	struct khopages_evacuate arg;
+	int err;
+
+	err = khop_get_arg(&arg, sizeof(arg), uarg);
+	if (err)
+		return err;
+	if (arg.flags || arg.__pad || arg.pid <= 0 || arg.nr_moved ||
+	    arg.nr_left || !khop_range_ok(arg.start, arg.len))
+		return -EINVAL;
+	if (!khop_may_checkpoint())
+		return -EPERM;
+	if (!kho_is_enabled())
+		return -EOPNOTSUPP;
+	err = khop_scratch_evacuate(&arg);
+	if (err)
+		return err;
+	return khop_put_arg(uarg, &arg, sizeof(arg));
+}
+
 static long khop_commit(struct file *file, unsigned long uarg)
 {
 	struct khop_session *s = khop_own(file, KHOP_OUT);
@@ -375,6 +397,9 @@ static long khop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		break;
 	case KHOPAGES_IOC_LIST:
 		ret = khop_list(uarg);
+		break;
+	case KHOPAGES_IOC_EVACUATE:
+		ret = khop_evacuate(uarg);
 		break;
 	default:
 		ret = -ENOTTY;

@@ -275,6 +275,45 @@ static int khop_remember_span(struct khop_session *s, pid_t pid, u64 start,
 	return 0;
 }
 
+/**
+ * khop_target_mm() - the address space of a process the caller may checkpoint.
+ * @pid: the process, in the caller's pid namespace.
+ *
+ * Context: any; takes and drops a task reference.
+ * Return: the mm, referenced (mmput() it), ERR_PTR(-ESRCH) when there is
+ * no such process or it has no address space, ERR_PTR(-EPERM) without
+ * ptrace attach rights on it.
+ */
+struct mm_struct *khop_target_mm(pid_t pid)
+{
+	struct task_struct *task;
+	struct mm_struct *mm;
+
+	task = find_get_task_by_vpid(pid);
+	if (!task)
+		return ERR_PTR(-ESRCH);
+	mm = mm_access(task, PTRACE_MODE_ATTACH_REALCREDS);
+	put_task_struct(task);
+	if (!mm)
+		return ERR_PTR(-ESRCH);		/* a kernel thread or exiting */
+	if (IS_ERR(mm) && PTR_ERR(mm) == -EACCES)
+		return ERR_PTR(-EPERM);
+	return mm;
+}
+
+/**
+ * khop_vma_handable() - is a VMA memory whose pages can be handed over?
+ * @vma: the VMA.
+ *
+ * Return: true for private anonymous memory of ordinary pages.
+ */
+bool khop_vma_handable(struct vm_area_struct *vma)
+{
+	return vma_is_anonymous(vma) &&
+	       !(vma->vm_flags & (VM_SHARED | VM_IO | VM_PFNMAP | VM_HUGETLB |
+				  VM_MIXEDMAP));
+}
+
 /* Every address must be private anonymous memory we can hand over. */
 static int khop_check_vmas(struct mm_struct *mm, u64 start, u64 end)
 {
@@ -285,69 +324,11 @@ static int khop_check_vmas(struct mm_struct *mm, u64 start, u64 end)
 		vma = vma_lookup(mm, addr);
 		if (!vma)
 			return -EFAULT;
-		if (!vma_is_anonymous(vma) ||
-		    (vma->vm_flags & (VM_SHARED | VM_IO | VM_PFNMAP |
-				      VM_HUGETLB | VM_MIXEDMAP)))
+		if (!khop_vma_handable(vma))
 			return -EINVAL;
 		addr = vma->vm_end;
 	}
 	return 0;
-}
-
-static bool khop_in_scratch(struct folio *folio)
-{
-	return kho_scratch_overlap(PFN_PHYS(folio_pfn(folio)), folio_size(folio));
-}
-
-/* Is @folio on @list already? */
-static bool khop_listed(struct list_head *list, struct folio *folio)
-{
-	struct folio *f;
-
-	list_for_each_entry(f, list, lru)
-		if (f == folio)
-			return true;
-	return false;
-}
-
-/*
- * The next kernel boots in KHO scratch, so nothing preserved may stay
- * there. Move every folio of the batch that sits in it, all at once, then
- * let the caller take the batch again. Returns pages moved or an error.
- */
-static long khop_move_batch(struct page **pages, long got)
-{
-	LIST_HEAD(list);
-	long i, moved = 0;
-	int err = 0;
-
-	for (i = 0; i < got; i++) {
-		struct folio *folio = page_folio(pages[i]);
-
-		if (!khop_in_scratch(folio))
-			continue;
-		/*
-		 * Collected already (another page of a large folio)? Only a
-		 * folio off the LRU can be, so the list is walked for those
-		 * alone, not for each of the batch's order-0 folios.
-		 */
-		if (!folio_test_lru(folio) && khop_listed(&list, folio))
-			continue;
-		if (!khopages_collect_for_move(folio, &list)) {
-			err = -EBUSY;
-			break;
-		}
-		moved += folio_nr_pages(folio);
-	}
-	release_pages(pages, got);
-	if (!err)
-		err = khopages_move_folios(&list);
-	else
-		putback_movable_pages(&list);
-	if (err)
-		pr_warn_ratelimited("khopages: could not move %ld pages out of KHO scratch\n",
-				    moved);
-	return err ?: moved;
 }
 
 /*
@@ -514,22 +495,15 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg)
 {
 	u64 addr = arg->start, end = arg->start + arg->len;
-	struct task_struct *task;
 	bool range_started = false;
 	struct khop_undo undo;
 	struct mm_struct *mm;
 	struct page **pages;
 	int err;
 
-	task = find_get_task_by_vpid(arg->pid);
-	if (!task)
-		return -ESRCH;
-	mm = mm_access(task, PTRACE_MODE_ATTACH_REALCREDS);
-	put_task_struct(task);
-	if (!mm)
-		return -ESRCH;		/* a kernel thread or exiting */
+	mm = khop_target_mm(arg->pid);
 	if (IS_ERR(mm))
-		return PTR_ERR(mm) == -EACCES ? -EPERM : PTR_ERR(mm);
+		return PTR_ERR(mm);
 	err = khop_check_overlap(s, arg->pid, addr, end);
 	if (err) {
 		mmput(mm);

@@ -73,6 +73,36 @@ struct khopages_preserve {
 };
 
 /**
+ * struct khopages_evacuate - EVACUATE: move a process's pages out of KHO
+ * scratch ahead of its dump, while it still runs.
+ * @size:     sizeof(struct khopages_evacuate).
+ * @flags:    0.
+ * @pid:      target process (in the caller's pid namespace).
+ * @__pad:    0.
+ * @start:    first address, page aligned.
+ * @len:      length in bytes, page aligned, > 0. Only private anonymous
+ *            memory in the range is looked at; the rest is skipped.
+ * @nr_moved: out: pages moved out of scratch.
+ * @nr_left:  out: pages still in scratch (busy for the moment): PRESERVE
+ *            moves them, or fails with EBUSY.
+ *
+ * The next kernel boots in KHO scratch, so PRESERVE moves every page it
+ * finds there, while the process is frozen. EVACUATE does that work before
+ * the freeze; pages the process allocates afterwards may land in scratch
+ * again. Nothing is held: no session is needed.
+ */
+struct khopages_evacuate {
+	__u32 size;
+	__u32 flags;
+	__s32 pid;
+	__u32 __pad;
+	__u64 start;
+	__u64 len;
+	__u64 nr_moved;
+	__u64 nr_left;
+};
+
+/**
  * struct khopages_map - MAP: install preserved pages into the caller.
  * @size:      sizeof(struct khopages_map).
  * @flags:     0.
@@ -225,5 +255,10 @@ struct khopages_list {
 /* ENOENT unknown session. */
 #define KHOPAGES_IOC_STATS	_IOWR(KHOPAGES_IOC_MAGIC, 0x47, struct khopages_stats)
 #define KHOPAGES_IOC_LIST	_IOWR(KHOPAGES_IOC_MAGIC, 0x48, struct khopages_list)
+/*
+ * EPERM no CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN, or no ptrace access;
+ * ESRCH no such pid; EOPNOTSUPP KHO is off; EINTR a fatal signal; ENOMEM.
+ */
+#define KHOPAGES_IOC_EVACUATE	_IOWR(KHOPAGES_IOC_MAGIC, 0x49, struct khopages_evacuate)
 
 #endif /* _UAPI_LINUX_KHOPAGES_H */
