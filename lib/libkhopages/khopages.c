@@ -386,6 +386,26 @@ static const char *bad_range(uint64_t start, uint64_t len)
 	return NULL;
 }
 
+/* PRESERVE and EVACUATE: pid and range checked first, @arg set up by the caller. */
+static int range_cmd(struct khop *k, enum khop_op op, unsigned long req,
+		     const char *verb, pid_t pid, uint64_t start, uint64_t len,
+		     void *arg)
+{
+	char what[128];
+	const char *why;
+
+	if (!k)
+		return -EINVAL;
+	snprintf(what, sizeof(what), "%s pid %d 0x%" PRIx64 "+0x%" PRIx64, verb,
+		 (int)pid, start, len);
+	if (pid <= 0)
+		return fail(k, EINVAL, what, "pid must be positive");
+	why = bad_range(start, len);
+	if (why)
+		return fail(k, EINVAL, what, why);
+	return do_ioctl(k, op, req, arg, what);
+}
+
 int khop_preserve(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 		  struct khopages_preserve *result)
 {
@@ -395,20 +415,9 @@ int khop_preserve(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 		.start = start,
 		.len = len,
 	};
-	char what[128];
-	const char *why;
-	int ret;
+	int ret = range_cmd(k, OP_PRESERVE, KHOPAGES_IOC_PRESERVE, "preserve",
+			    pid, start, len, &arg);
 
-	if (!k)
-		return -EINVAL;
-	snprintf(what, sizeof(what), "preserve pid %d 0x%" PRIx64 "+0x%" PRIx64,
-		 (int)pid, start, len);
-	if (pid <= 0)
-		return fail(k, EINVAL, what, "pid must be positive");
-	why = bad_range(start, len);
-	if (why)
-		return fail(k, EINVAL, what, why);
-	ret = do_ioctl(k, OP_PRESERVE, KHOPAGES_IOC_PRESERVE, &arg, what);
 	if (!ret && result)
 		*result = arg;
 	return ret;
@@ -423,20 +432,9 @@ int khop_evacuate(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 		.start = start,
 		.len = len,
 	};
-	char what[128];
-	const char *why;
-	int ret;
+	int ret = range_cmd(k, OP_EVACUATE, KHOPAGES_IOC_EVACUATE, "evacuate",
+			    pid, start, len, &arg);
 
-	if (!k)
-		return -EINVAL;
-	snprintf(what, sizeof(what), "evacuate pid %d 0x%" PRIx64 "+0x%" PRIx64,
-		 (int)pid, start, len);
-	if (pid <= 0)
-		return fail(k, EINVAL, what, "pid must be positive");
-	why = bad_range(start, len);
-	if (why)
-		return fail(k, EINVAL, what, why);
-	ret = do_ioctl(k, OP_EVACUATE, KHOPAGES_IOC_EVACUATE, &arg, what);
 	if (!ret && result)
 		*result = arg;
 	return ret;

@@ -62,6 +62,15 @@ struct khop_undo {
 	struct xa_state out_folios;	/* in khop_out_folios */
 };
 
+/* Remove the entry at @index again, through the cursor @xas. */
+static void khop_xas_erase(struct xa_state *xas, unsigned long index)
+{
+	xas_lock(xas);
+	xas_set(xas, index);
+	xas_store(xas, NULL);
+	xas_unlock(xas);
+}
+
 /*
  * Count one more holder of @folio at @xas (a state of khop_out_folios);
  * preserve it with KHO for the first. Returns 0 or a negative errno (then
@@ -83,12 +92,8 @@ static int khop_hold_preservation_at(struct xa_state *xas,
 	if (err || users)
 		return err;
 	err = kho_preserve_folio(folio);
-	if (err) {
-		xas_lock(xas);
-		xas_set(xas, pfn);
-		xas_store(xas, NULL);
-		xas_unlock(xas);
-	}
+	if (err)
+		khop_xas_erase(xas, pfn);
 	return err;
 }
 
@@ -164,10 +169,7 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 		return 0;	/* named again (a page shared by tasks) */
 	err = khop_hold_preservation_at(&undo->out_folios, folio);
 	if (err) {
-		xas_lock(xas);
-		xas_set(xas, pfn);
-		xas_store(xas, NULL);
-		xas_unlock(xas);
+		khop_xas_erase(xas, pfn);
 		return err;
 	}
 	undo->pfns[undo->nr_pfns++] = pfn;
