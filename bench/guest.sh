@@ -7,7 +7,7 @@
 #            --kho-pages (images straight to /host), its pages moved out
 #            of KHO scratch first while it runs (khopagesctl evacuate, not
 #            downtime); kexec. Both methods dump with --leave-stopped (see
-#            kill_stopped)
+#            kill_wait)
 #   stage 2: per layout, restore --kho-pages, then plain restore from /host
 # Plain CRIU's best case, images on tmpfs, is also restored in stage 1,
 # in the same kernel (tmpfs does not survive the kexec).
@@ -97,13 +97,14 @@ start_wl() {
 	result "$1" "$2" thp_kb_before "$(sed -n 's/^thp_kb //p' "$d/info")"
 }
 
-# kill_stopped PID: end a workload that dump left stopped. Both methods
-# dump with --leave-stopped, as an upgrade would: the kexec follows, so
-# nothing needs the tree gone first, and its exit (unmapping all of its
-# memory) is not downtime. It goes only after the measured dump, here to
-# make room (plain CRIU restores it from tmpfs under the same pid).
-kill_stopped() {
-	kill -9 "$1" || fail "pid $1 left stopped by the dump is not there"
+# kill_wait PID: SIGKILL a workload and wait until it is gone; fails when
+# there is no such process. Both methods dump with --leave-stopped, as an
+# upgrade would: the kexec follows, so nothing needs the tree gone first,
+# and its exit (unmapping all of its memory) is not downtime. It goes only
+# after the measured dump, here to make room (plain CRIU restores it from
+# tmpfs under the same pid).
+kill_wait() {
+	kill -9 "$1" || return 1
 	while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
 }
 
@@ -119,8 +120,7 @@ check_wl() {
 	wait_file "$d/verify.2" 36000 || fail "$1 $2: no answer to the check"
 	grep -q '^ok' "$d/verify.2" || fail "$1 $2: memory wrong after restore: $(cat "$d/verify.2")"
 	result "$1" "$2" thp_kb_after "$(sed -n 's/.*thp_kb=//p' "$d/verify.2")"
-	kill -9 "$pid"
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	kill_wait "$pid"
 }
 
 case "$1" in
@@ -167,7 +167,7 @@ case "$1" in
 			-o "$LOGS/dump-plain-$l.log" >"$img/dump.stats" 2>&1 ||
 			{ tail -n 20 "$LOGS/dump-plain-$l.log"; fail "plain dump $l"; }
 		mark "dump1-plain-$l"
-		kill_stopped "$(cat /host/wl-plain-$l.pid)"
+		kill_wait "$(cat /host/wl-plain-$l.pid)" || fail "the plain workload left stopped by the dump is gone"
 		mem_watch_stop plain "$l"
 		prof_save "dump-plain-$l"
 		result plain "$l" image_bytes "$(dir_bytes "$img")"
@@ -227,7 +227,7 @@ case "$1" in
 		done
 		sync
 		mark "dump1-kho-$l"
-		kill_stopped "$(cat /host/wl-kho-$l.pid)"
+		kill_wait "$(cat /host/wl-kho-$l.pid)" || fail "the kho workload left stopped by the dump is gone"
 		cp "$LOGS/dump-kho-$l.stats" "$img/dump.stats"
 		mem_watch_stop kho "$l"
 		prof_save "dump-kho-$l"

@@ -243,13 +243,12 @@ bool khop_vma_handable(struct vm_area_struct *vma);
 int khop_hold_preservation(struct folio *folio);
 void khop_drop_preservation(struct folio *folio);
 int khop_publish(void);
+void *khop_published_blob(void);
 
 /* --- KHO scratch (scratch.c) */
 bool khop_in_scratch(struct folio *folio);
 long khop_move_batch(struct page **pages, long got);
 int khop_scratch_evacuate(struct khopages_evacuate *arg);
-
-void *khop_published_blob(void);
 
 /* --- incoming (incoming.c) */
 int khop_in_take(struct khop_session *s);

@@ -3,10 +3,11 @@
  * Outgoing sessions: take the present anonymous pages of a frozen process,
  * preserve each folio once through KHO and record it in the table.
  *
- * Pages are taken with plain references (FOLL_GET), never FOLL_PIN: a pin
- * of a COW-shared page would copy it and break the sharing between parent
- * and child. The few pages that sit in KHO scratch (CMA, where the next
- * kernel boots) are moved out first by a long-term pin of just that page.
+ * Pages are taken with plain references (a page-table walk of our own,
+ * GUP with FOLL_GET for what it leaves), never FOLL_PIN: a pin of a
+ * COW-shared page would copy it and break the sharing between parent and
+ * child. The few pages that sit in KHO scratch (CMA, where the next kernel
+ * boots) are migrated out first (scratch.c).
  * A held folio cannot be migrated or freed (our reference), and at commit
  * it is also taken off the LRU so reclaim and compaction skip it.
  *
@@ -19,7 +20,6 @@
  */
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
-#include <linux/migrate.h>
 #include <linux/kexec_handover.h>
 #include <linux/mmap_lock.h>
 #include <linux/ptrace.h>

@@ -105,7 +105,7 @@ static int khop_evacuate_span(struct mm_struct *mm, unsigned long addr,
 	while (addr < end) {
 		unsigned long va = addr;
 		unsigned long stop = min(end, ALIGN(addr + 1, HPAGE_PMD_SIZE));
-		long got, in, moved;
+		long got, moved;
 
 		got = khopages_grab_pages(mm, &va, stop, pages);
 		if (!got) {
@@ -119,10 +119,8 @@ static int khop_evacuate_span(struct mm_struct *mm, unsigned long addr,
 			arg->nr_moved += moved;
 		} else if (moved == -EBUSY) {
 			/* Some may have moved: count what is still there. */
-			va = addr - got * PAGE_SIZE;
 			got = khopages_grab_pages(mm, &va, addr, pages);
-			in = khop_count_in_scratch(pages, got);
-			arg->nr_left += in;
+			arg->nr_left += khop_count_in_scratch(pages, got);
 		} else {
 			return moved;
 		}
