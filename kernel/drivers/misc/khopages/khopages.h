@@ -3,8 +3,8 @@
  * khopages internals shared by the driver's files.
  *
  * Locking: one mutex, khop_lock, serialises every session state change,
- * the session list and the global folio indexes (khop_out_folios,
- * khop_in_folios). ioctls that touch user memory take the target's or the
+ * the session list and the global folio indexes (khop_out_held and
+ * khop_out_extra, khop_in_folios). ioctls that touch user memory take the target's or the
  * caller's mmap_lock inside khop_lock; nothing takes khop_lock under an
  * mmap_lock.
  */
@@ -26,7 +26,7 @@
  * physically consecutive), a walk from the root otherwise or after an
  * error. A caller may keep @xas across dropping the xarray's lock only
  * while it holds khop_lock: every writer of the driver's xarrays holds it,
- * so no node can go away meanwhile.
+ * so no node can go away meanwhile (the boot index does, to allocate).
  *
  * Return: the entry at @index.
  */
@@ -37,6 +37,29 @@ static inline void *khop_xas_seek(struct xa_state *xas, unsigned long index)
 	xas_set(xas, index);
 	return xas_load(xas);
 }
+
+/* --- sets of frames (pfnset.c) */
+
+/**
+ * struct khop_pfnset - a set of frame numbers, as sparse bitmaps.
+ * @blocks:   block index -> a page of bits for that block's frames.
+ * @last:     bitmap of the block used last (NULL: none).
+ * @last_idx: its index.
+ */
+struct khop_pfnset {
+	struct xarray blocks;
+	unsigned long *last;
+	unsigned long last_idx;
+};
+
+#define KHOP_PFNSET_INIT(name)	{ .blocks = XARRAY_INIT((name).blocks, 0) }
+
+void khop_pfnset_init(struct khop_pfnset *set);
+int khop_pfnset_add(struct khop_pfnset *set, unsigned long pfn);
+void khop_pfnset_del(struct khop_pfnset *set, unsigned long pfn);
+bool khop_pfnset_test(struct khop_pfnset *set, unsigned long pfn);
+unsigned long khop_pfnset_next(struct khop_pfnset *set, unsigned long pfn);
+void khop_pfnset_destroy(struct khop_pfnset *set);
 
 /* --- the handover table (table.c) */
 
@@ -189,7 +212,9 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @pids:     distinct pids (kvmalloc'ed).
  * @nr_pids:  entries in @pids.
  * @table:    outgoing: the table being written; incoming: the chunk list.
- * @folios:   distinct folios of this session: pfn -> xa_mk_value(order).
+ * @folios:   incoming: distinct folios of this session, pfn -> order.
+ * @held:     outgoing: the first frame of each folio the session holds.
+ * @isolated: outgoing: those of them it took off the LRU at COMMIT.
  * @ranges:   incoming: decoded ranges, sorted by pid then address.
  * @nr_ranges: entries in @ranges.
  * @info:     statistics as reported by STATS.
@@ -213,6 +238,8 @@ struct khop_session {
 	unsigned int nr_pids;
 	struct khop_table table;
 	struct xarray folios;
+	struct khop_pfnset held;
+	struct khop_pfnset isolated;
 	struct khop_range *ranges;
 	unsigned int nr_ranges;
 	struct khopages_session_info info;
@@ -237,7 +264,7 @@ bool khop_name_valid(const char *name);
 int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg);
 int khop_out_commit(struct khop_session *s);
 void khop_out_release(struct khop_session *s);
-void khop_out_keep_local(struct khop_session *s);
+int khop_out_keep_local(struct khop_session *s);
 struct mm_struct *khop_target_mm(pid_t pid);
 bool khop_vma_handable(struct vm_area_struct *vma);
 int khop_hold_preservation(struct folio *folio);

@@ -213,13 +213,14 @@ static long khop_abort(struct file *file, unsigned long uarg)
 static struct khop_session *khop_loopback(const char *name)
 {
 	struct khop_session *s = khop_session_find(name, KHOP_OUT);
+	int err;
 
 	if (!s || s->state != KHOPAGES_STATE_COMMITTED)
 		return NULL;
 	if (s->owner)
 		s->owner->private_data = NULL;
 	s->owner = NULL;
-	khop_out_keep_local(s);
+	err = khop_out_keep_local(s);
 	s->dir = KHOP_IN;
 	s->state = KHOPAGES_STATE_INCOMING;
 	s->claimed = true;
@@ -227,6 +228,8 @@ static struct khop_session *khop_loopback(const char *name)
 		pr_warn("khopages: could not withdraw %s from the handover\n",
 			name);
 	khop_in_adopt(s);
+	if (err)
+		s->broken = true;	/* a folio is missing: OPEN gives EIO */
 	return s;
 }
 

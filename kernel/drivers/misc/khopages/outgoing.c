@@ -31,24 +31,20 @@
 #include "khopages.h"
 #include "khopages_trace.h"
 
-/* Session folio values: the order, and whether we isolated it. */
-#define KHOP_F_ORDER		0xffUL
-#define KHOP_F_ISOLATED		0x100UL
-
 /*
- * Folios preserved for the next kernel: pfn -> number of sessions handing
- * them over (outgoing sessions and forwarded incoming ones).
+ * Folios preserved for the next kernel and by how many holders (outgoing
+ * sessions and forwarded incoming ones): khop_out_held has the first frame
+ * of each folio held at all, khop_out_extra counts the holders beyond the
+ * first (pfn -> count), which only a page shared across sessions has.
  */
-static DEFINE_XARRAY(khop_out_folios);
+static struct khop_pfnset khop_out_held = KHOP_PFNSET_INIT(khop_out_held);
+static DEFINE_XARRAY(khop_out_extra);
 
 #define KHOP_BATCH	512
 #define KHOP_ISOLATE_BATCH	32	/* as reclaim's SWAP_CLUSTER_MAX */
 #define KHOP_MOVE_TRIES	8
 
-/*
- * Where a PRESERVE call started, to undo it if it fails half way; and its
- * cursors into the two folio indexes, which it fills in address order.
- */
+/* Where a PRESERVE call started, to undo it if it fails half way. */
 struct khop_undo {
 	struct khop_table table;
 	u64 run_word;
@@ -58,44 +54,7 @@ struct khop_undo {
 	unsigned int max_pfns;
 	u64 last_moved;
 	unsigned int move_tries;
-	struct xa_state folios;		/* in the session's s->folios */
-	struct xa_state out_folios;	/* in khop_out_folios */
 };
-
-/* Remove the entry at @index again, through the cursor @xas. */
-static void khop_xas_erase(struct xa_state *xas, unsigned long index)
-{
-	xas_lock(xas);
-	xas_set(xas, index);
-	xas_store(xas, NULL);
-	xas_unlock(xas);
-}
-
-/*
- * Count one more holder of @folio at @xas (a state of khop_out_folios);
- * preserve it with KHO for the first. Returns 0 or a negative errno (then
- * nothing changed).
- */
-static int khop_hold_preservation_at(struct xa_state *xas,
-				     struct folio *folio)
-{
-	unsigned long pfn = folio_pfn(folio), users;
-	int err;
-
-	do {
-		xas_lock(xas);
-		users = xa_to_value(khop_xas_seek(xas, pfn));
-		xas_store(xas, xa_mk_value(users + 1));
-		xas_unlock(xas);
-	} while (xas_nomem(xas, GFP_KERNEL));
-	err = xas_error(xas);
-	if (err || users)
-		return err;
-	err = kho_preserve_folio(folio);
-	if (err)
-		khop_xas_erase(xas, pfn);
-	return err;
-}
 
 /**
  * khop_hold_preservation() - hand a folio over at the next kexec.
@@ -109,9 +68,21 @@ static int khop_hold_preservation_at(struct xa_state *xas,
  */
 int khop_hold_preservation(struct folio *folio)
 {
-	XA_STATE(xas, &khop_out_folios, 0);
+	unsigned long pfn = folio_pfn(folio), extra;
+	int first, err;
 
-	return khop_hold_preservation_at(&xas, folio);
+	first = khop_pfnset_add(&khop_out_held, pfn);
+	if (first < 0)
+		return first;
+	if (!first) {
+		extra = xa_to_value(xa_load(&khop_out_extra, pfn));
+		return xa_err(xa_store(&khop_out_extra, pfn,
+				       xa_mk_value(extra + 1), GFP_KERNEL));
+	}
+	err = kho_preserve_folio(folio);
+	if (err)
+		khop_pfnset_del(&khop_out_held, pfn);
+	return err;
 }
 
 /**
@@ -124,24 +95,26 @@ int khop_hold_preservation(struct folio *folio)
  */
 void khop_drop_preservation(struct folio *folio)
 {
-	XA_STATE(xas, &khop_out_folios, folio_pfn(folio));
-	unsigned long users;
+	unsigned long pfn = folio_pfn(folio);
+	unsigned long extra = xa_to_value(xa_load(&khop_out_extra, pfn));
 
-	xas_lock(&xas);
-	users = xa_to_value(xas_load(&xas));
-	xas_store(&xas, users > 1 ? xa_mk_value(users - 1) : NULL);
-	xas_unlock(&xas);
-	if (users <= 1)
+	if (extra > 1) {
+		/* Replaces a value: allocates nothing, cannot fail. */
+		xa_store(&khop_out_extra, pfn, xa_mk_value(extra - 1),
+			 GFP_KERNEL);
+	} else if (extra) {
+		xa_erase(&khop_out_extra, pfn);
+	} else {
+		khop_pfnset_del(&khop_out_held, pfn);
 		kho_unpreserve_folio(folio);
+	}
 }
 
 /* Hold @folio for @s unless it does already. Returns 1 if new, 0 or -errno. */
 static int khop_hold_new(struct khop_session *s, struct folio *folio,
 			 struct khop_undo *undo)
 {
-	struct xa_state *xas = &undo->folios;
 	unsigned long pfn = folio_pfn(folio);
-	void *old;
 	int err;
 
 	if (undo->nr_pfns == undo->max_pfns) {
@@ -154,22 +127,12 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 		undo->pfns = p;
 		undo->max_pfns = m;
 	}
-	/* One cursor step finds a folio held already or records a new one. */
-	do {
-		xas_lock(xas);
-		old = khop_xas_seek(xas, pfn);
-		if (!old)
-			xas_store(xas, xa_mk_value(folio_order(folio)));
-		xas_unlock(xas);
-	} while (xas_nomem(xas, GFP_KERNEL));
-	err = xas_error(xas);
-	if (err)
-		return err;
-	if (old)
-		return 0;	/* named again (a page shared by tasks) */
-	err = khop_hold_preservation_at(&undo->out_folios, folio);
+	err = khop_pfnset_add(&s->held, pfn);
+	if (err <= 0)
+		return err;	/* 0: named again (a page shared by tasks) */
+	err = khop_hold_preservation(folio);
 	if (err) {
-		khop_xas_erase(xas, pfn);
+		khop_pfnset_del(&s->held, pfn);
 		return err;
 	}
 	undo->pfns[undo->nr_pfns++] = pfn;
@@ -179,22 +142,23 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 	return 1;
 }
 
-/* One session stops handing a folio over; back on the LRU if taken off. */
-static void khop_release_folio(unsigned long pfn, unsigned long val)
+/* One session stops handing a folio over; back on the LRU if it took it off. */
+static void khop_release_folio(struct khop_session *s, unsigned long pfn)
 {
 	struct folio *folio = pfn_folio(pfn);
 
-	if (val & KHOP_F_ISOLATED)
+	if (khop_pfnset_test(&s->isolated, pfn)) {
+		khop_pfnset_del(&s->isolated, pfn);
 		khopages_putback_folio(folio);
+	}
 	khop_drop_preservation(folio);
 }
 
 /* Drop one session's hold on a folio, and the session's reference. */
-static void khop_unhold(struct khop_session *s, unsigned long pfn,
-			unsigned long val)
+static void khop_unhold(struct khop_session *s, unsigned long pfn)
 {
-	khop_release_folio(pfn, val);
-	xa_erase(&s->folios, pfn);
+	khop_release_folio(s, pfn);
+	khop_pfnset_del(&s->held, pfn);
 	folio_put(pfn_folio(pfn));
 }
 
@@ -203,9 +167,6 @@ static void khop_undo_begin(struct khop_session *s, struct khop_undo *undo)
 	struct khop_table *t = &s->table;
 
 	memset(undo, 0, sizeof(*undo));
-	undo->folios = (struct xa_state)__XA_STATE(&s->folios, 0, 0, 0);
-	undo->out_folios =
-		(struct xa_state)__XA_STATE(&khop_out_folios, 0, 0, 0);
 	undo->last_moved = U64_MAX;
 	undo->table = *t;
 	undo->run_word = t->run ? *t->run : 0;
@@ -221,12 +182,12 @@ static void khop_undo_apply(struct khop_session *s, struct khop_undo *undo)
 
 	for (i = 0; i < undo->nr_pfns; i++) {
 		unsigned long pfn = undo->pfns[i];
-		unsigned int order = xa_to_value(xa_load(&s->folios, pfn));
+		unsigned int order = folio_order(pfn_folio(pfn));
 
 		s->info.nr_folios--;
 		s->info.folios_by_order[min_t(unsigned int, order,
 					      KHOPAGES_MAX_ORDERS - 1)]--;
-		khop_unhold(s, pfn, order);
+		khop_unhold(s, pfn);
 	}
 	while (t->nr_chunks > undo->table.nr_chunks)
 		kho_unpreserve_free(t->chunks[--t->nr_chunks]);
@@ -555,25 +516,20 @@ out:
 }
 
 /*
- * Take a batch of held folios off the LRU at once. Their entries say
- * isolated already (set while iterating, where the entry is at hand); the
- * few that could not be taken off get the flag cleared again.
+ * Take a batch of held folios off the LRU at once and remember which. One
+ * that could not be taken off (or remembered) stays on the LRU: our
+ * reference alone keeps reclaim and migration from taking it.
  */
-static void khop_isolate_batch(struct xarray *folios, struct folio **batch,
+static void khop_isolate_batch(struct khop_session *s, struct folio **batch,
 			       unsigned int nr)
 {
 	DECLARE_BITMAP(isolated, KHOP_ISOLATE_BATCH);
 	unsigned int i;
 
-	if (khopages_isolate_folios(batch, nr, isolated) == nr)
-		return;
-	for_each_clear_bit(i, isolated, nr) {
-		XA_STATE(fx, folios, folio_pfn(batch[i]));
-
-		/* Only a value changes: the iterating xa_state stays valid. */
-		xas_store(&fx, xa_mk_value(xa_to_value(xas_load(&fx)) &
-					   ~KHOP_F_ISOLATED));
-	}
+	khopages_isolate_folios(batch, nr, isolated);
+	for_each_set_bit(i, isolated, nr)
+		if (khop_pfnset_add(&s->isolated, folio_pfn(batch[i])) < 0)
+			khopages_putback_folio(batch[i]);
 }
 
 /**
@@ -585,11 +541,9 @@ static void khop_isolate_batch(struct xarray *folios, struct folio **batch,
  */
 int khop_out_commit(struct khop_session *s)
 {
-	XA_STATE(xas, &s->folios, 0);
 	struct folio *batch[KHOP_ISOLATE_BATCH];
 	unsigned int nr = 0;
-	unsigned long n = 0;
-	void *entry;
+	unsigned long pfn, n = 0;
 	int err;
 
 	s->state = KHOPAGES_STATE_COMMITTED;
@@ -600,25 +554,17 @@ int khop_out_commit(struct khop_session *s)
 	}
 	/* Nothing changes these pages any more: keep reclaim off them. */
 	lru_add_drain_all();
-	xas_lock(&xas);
-	xas_for_each(&xas, entry, ULONG_MAX) {
-		/* In place: the entry exists, so nothing is allocated. */
-		xas_store(&xas, xa_mk_value(xa_to_value(entry) |
-					    KHOP_F_ISOLATED));
-		batch[nr++] = pfn_folio(xas.xa_index);
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+		batch[nr++] = pfn_folio(pfn);
 		if (nr < KHOP_ISOLATE_BATCH)
 			continue;
-		khop_isolate_batch(&s->folios, batch, nr);
+		khop_isolate_batch(s, batch, nr);
 		nr = 0;
-		if (++n % (KHOP_BATCH / KHOP_ISOLATE_BATCH) == 0) {
-			xas_pause(&xas);
-			xas_unlock(&xas);
+		if (++n % (KHOP_BATCH / KHOP_ISOLATE_BATCH) == 0)
 			cond_resched();
-			xas_lock(&xas);
-		}
 	}
-	khop_isolate_batch(&s->folios, batch, nr);
-	xas_unlock(&xas);
+	khop_isolate_batch(s, batch, nr);
 	return 0;
 }
 
@@ -633,11 +579,16 @@ int khop_out_commit(struct khop_session *s)
  */
 void khop_out_release(struct khop_session *s)
 {
-	unsigned long pfn;
-	void *entry;
+	unsigned long pfn, n = 0;
 
-	xa_for_each(&s->folios, pfn, entry)
-		khop_unhold(s, pfn, xa_to_value(entry));
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+		khop_unhold(s, pfn);
+		if (++n % KHOP_BATCH == 0)
+			cond_resched();
+	}
+	khop_pfnset_destroy(&s->held);
+	khop_pfnset_destroy(&s->isolated);
 	khop_table_free(&s->table);
 	if (s->state == KHOPAGES_STATE_COMMITTED)
 		WARN_ON(khop_publish());
@@ -650,27 +601,41 @@ void khop_out_release(struct khop_session *s)
  * For a restore in this same kernel: the folios and the table stay, but
  * are no longer preserved (unless another outgoing session still hands a
  * folio over) nor kept off the LRU, and the session leaves the published
- * subtree. The session keeps one reference per folio; @s->folios maps
- * pfn -> order afterwards.
+ * subtree. The session keeps one reference per folio, and its folios go
+ * into @s->folios (pfn -> order) as an incoming session's are.
  *
  * Context: khop_lock held.
+ * Return: 0, or -ENOMEM when a folio could not be indexed (it is dropped
+ * from the session, which must then be treated as broken).
  */
-void khop_out_keep_local(struct khop_session *s)
+int khop_out_keep_local(struct khop_session *s)
 {
-	unsigned long pfn, val;
+	unsigned long pfn, n = 0;
 	unsigned int i;
-	void *entry;
+	int err = 0, e;
 
-	xa_for_each(&s->folios, pfn, entry) {
-		val = xa_to_value(entry);
-		khop_release_folio(pfn, val);
-		xa_store(&s->folios, pfn, xa_mk_value(val & KHOP_F_ORDER),
-			 GFP_KERNEL);
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+		struct folio *folio = pfn_folio(pfn);
+
+		khop_release_folio(s, pfn);
+		e = xa_err(xa_store(&s->folios, pfn,
+				    xa_mk_value(folio_order(folio)),
+				    GFP_KERNEL));
+		if (e) {
+			folio_put(folio);
+			err = e;
+		}
+		if (++n % KHOP_BATCH == 0)
+			cond_resched();
 	}
+	khop_pfnset_destroy(&s->held);
+	khop_pfnset_destroy(&s->isolated);
 	for (i = 0; i < s->table.nr_chunks; i++)
 		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));
 	/* These were the spans PRESERVE checked overlaps against. */
 	kvfree(s->ranges);
 	s->ranges = NULL;
 	s->nr_ranges = 0;
+	return err;
 }

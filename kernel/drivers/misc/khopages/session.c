@@ -69,6 +69,8 @@ struct khop_session *khop_session_alloc(const char *name, enum khop_dir dir)
 	s->dir = dir;
 	INIT_LIST_HEAD(&s->node);
 	xa_init(&s->folios);
+	khop_pfnset_init(&s->held);
+	khop_pfnset_init(&s->isolated);
 	return s;
 }
 
@@ -92,6 +94,8 @@ void khop_session_free(struct khop_session *s)
 	kvfree(s->pids);
 	kvfree(s->table.chunks);
 	xa_destroy(&s->folios);
+	khop_pfnset_destroy(&s->held);
+	khop_pfnset_destroy(&s->isolated);
 	kfree(s);
 }
 

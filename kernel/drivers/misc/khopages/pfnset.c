@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Sets of frame numbers kept as sparse bitmaps: one page of bits per
+ * KHOP_PFNSET_BITS frames (128 MiB of memory), found through a small
+ * xarray. Adding, testing or removing a frame touches one bit of a page
+ * the index finds in a step or two; an xarray keyed by the frame itself
+ * would walk a tree of one node per 64 frames and allocate those nodes,
+ * which is what made scattered memory costly to take. Iteration goes in
+ * frame order.
+ *
+ * The bitmaps come from the page allocator, not slab, and stay until the
+ * set is destroyed: a set never holds more than one bit per frame of RAM.
+ *
+ * Context: callers serialise all access to a set (khop_lock); the bit
+ * operations are the non-atomic ones.
+ */
+#include <linux/bitmap.h>
+#include <linux/gfp.h>
+#include <linux/sched.h>
+
+#include "khopages.h"
+
+#define KHOP_PFNSET_BITS	(PAGE_SIZE * BITS_PER_BYTE)
+
+/* The bitmap covering block @idx, or NULL; remembered for the next call. */
+static unsigned long *khop_pfnset_block(struct khop_pfnset *set,
+					unsigned long idx)
+{
+	unsigned long *bits;
+
+	if (set->last && set->last_idx == idx)
+		return set->last;
+	bits = xa_load(&set->blocks, idx);
+	if (bits) {
+		set->last = bits;
+		set->last_idx = idx;
+	}
+	return bits;
+}
+
+/**
+ * khop_pfnset_init() - start an empty set.
+ * @set: the set.
+ */
+void khop_pfnset_init(struct khop_pfnset *set)
+{
+	xa_init(&set->blocks);
+	set->last = NULL;
+	set->last_idx = 0;
+}
+
+/**
+ * khop_pfnset_add() - put a frame into a set.
+ * @set: the set.
+ * @pfn: the frame.
+ *
+ * Context: may sleep (allocates a bitmap page for a new block).
+ * Return: 1 if @pfn was not in the set, 0 if it was, -ENOMEM.
+ */
+int khop_pfnset_add(struct khop_pfnset *set, unsigned long pfn)
+{
+	unsigned long idx = pfn / KHOP_PFNSET_BITS;
+	unsigned long *bits = khop_pfnset_block(set, idx);
+	int err;
+
+	if (!bits) {
+		bits = (unsigned long *)get_zeroed_page(GFP_KERNEL);
+		if (!bits)
+			return -ENOMEM;
+		err = xa_err(xa_store(&set->blocks, idx, bits, GFP_KERNEL));
+		if (err) {
+			free_page((unsigned long)bits);
+			return err;
+		}
+		set->last = bits;
+		set->last_idx = idx;
+	}
+	return !__test_and_set_bit(pfn % KHOP_PFNSET_BITS, bits);
+}
+
+/**
+ * khop_pfnset_del() - take a frame out of a set.
+ * @set: the set.
+ * @pfn: the frame; nothing happens if it is not in the set.
+ */
+void khop_pfnset_del(struct khop_pfnset *set, unsigned long pfn)
+{
+	unsigned long *bits = khop_pfnset_block(set, pfn / KHOP_PFNSET_BITS);
+
+	if (bits)
+		__clear_bit(pfn % KHOP_PFNSET_BITS, bits);
+}
+
+/**
+ * khop_pfnset_test() - is a frame in a set?
+ * @set: the set.
+ * @pfn: the frame.
+ *
+ * Return: true if it is.
+ */
+bool khop_pfnset_test(struct khop_pfnset *set, unsigned long pfn)
+{
+	unsigned long *bits = khop_pfnset_block(set, pfn / KHOP_PFNSET_BITS);
+
+	return bits && test_bit(pfn % KHOP_PFNSET_BITS, bits);
+}
+
+/**
+ * khop_pfnset_next() - the first frame of a set at or after @pfn.
+ * @set: the set.
+ * @pfn: where to start.
+ *
+ * Walk a set in frame order with pfn = khop_pfnset_next(set, 0), then
+ * khop_pfnset_next(set, pfn + 1) until ULONG_MAX; frames may be taken out
+ * meanwhile.
+ *
+ * Return: that frame, or ULONG_MAX when there is none.
+ */
+unsigned long khop_pfnset_next(struct khop_pfnset *set, unsigned long pfn)
+{
+	unsigned long idx = pfn / KHOP_PFNSET_BITS, bit;
+	unsigned long *bits;
+
+	if (pfn == ULONG_MAX)
+		return ULONG_MAX;
+	/* Most calls continue in the block the last one ended in. */
+	bits = khop_pfnset_block(set, idx);
+	if (bits) {
+		bit = find_next_bit(bits, KHOP_PFNSET_BITS,
+				    pfn % KHOP_PFNSET_BITS);
+		if (bit < KHOP_PFNSET_BITS)
+			return idx * KHOP_PFNSET_BITS + bit;
+	}
+	/* Then the next blocks that exist. */
+	xa_for_each_start(&set->blocks, idx, bits, idx + 1) {
+		bit = find_first_bit(bits, KHOP_PFNSET_BITS);
+		if (bit < KHOP_PFNSET_BITS) {
+			set->last = bits;
+			set->last_idx = idx;
+			return idx * KHOP_PFNSET_BITS + bit;
+		}
+	}
+	return ULONG_MAX;
+}
+
+/**
+ * khop_pfnset_destroy() - empty a set and free its bitmaps.
+ * @set: the set; it can be used again afterwards.
+ */
+void khop_pfnset_destroy(struct khop_pfnset *set)
+{
+	unsigned long idx;
+	unsigned long *bits;
+
+	xa_for_each(&set->blocks, idx, bits) {
+		free_page((unsigned long)bits);
+		cond_resched();
+	}
+	xa_destroy(&set->blocks);
+	set->last = NULL;
+	set->last_idx = 0;
+}
