@@ -149,7 +149,7 @@ case "$1" in
 		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
 	done
 	mark kexec-load0
-	kexec -s -l /boot/vmlinuz --initrd=/host/boot/initrd.img --append="${args# } khop_stage=2" ||
+	kexec -s -l /host/boot/kernel-A --initrd=/host/boot/initrd.img --append="${args# } khop_stage=2" ||
 		fail "kexec load"
 	mark kexec-load1
 

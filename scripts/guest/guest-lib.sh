@@ -63,16 +63,12 @@ kmemleak_dump() {
 
 # Kexec, through KHO, into KERNEL and run the next stage there. The
 # default is the kernel this run booted (/host/boot/kernel-A, vm-run.sh
-# --kernel), so a run on another kernel (the debug one) stays on it; without
-# it, the guest kernel /boot/vmlinuz. Other kernels are in /host/boot/.
-# Extra kernel parameters may follow.
+# --kernel), so a run on another kernel (the debug one) stays on it. Other
+# kernels are in /host/boot/. Extra kernel parameters may follow.
 kexec_next_stage() {
 	local kernel=${1:-} stage next args kv
 	shift || true
-	if [ -z "$kernel" ]; then
-		kernel=/boot/vmlinuz
-		[ -f /host/boot/kernel-A ] && kernel=/host/boot/kernel-A
-	fi
+	[ -n "$kernel" ] || kernel=/host/boot/kernel-A
 	stage=$(cmdline_value khop_stage)
 	next=$(( ${stage:-1} + 1 ))
 	# Keep the boot parameters; replace the stage; drop initrd= added by loaders.

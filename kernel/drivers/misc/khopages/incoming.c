@@ -5,13 +5,17 @@
  * into the caller as ordinary anonymous memory; on FINISH, give back what
  * nobody mapped.
  *
- * A folio can be restored from KHO once. khop_in_folios counts, per folio,
- * the incoming sessions that name it, and remembers whether it was
- * restored (then the driver holds one reference until the last of those
- * sessions finishes). A restored folio that is anonymous memory has been
- * mapped once (the anon mapping stays set while the driver holds it): a
- * second, unrelated mapping then gets a copy, as one folio is anonymous
- * memory of one fork hierarchy only.
+ * A folio can be restored from KHO once. khop_in_named has every folio some
+ * incoming session names, khop_in_extra counts the sessions beyond the
+ * first that name it, and khop_in_restored has those restored (then the
+ * driver holds one reference until the last of those sessions finishes).
+ * Sets of frames (pfnset.c), not trees keyed by frame: at boot every
+ * handed-over folio is indexed, in whatever order its frames come.
+ *
+ * A restored folio that is anonymous memory has been mapped once (the anon
+ * mapping stays set while the driver holds it): a second, unrelated mapping
+ * then gets a copy, as one folio is anonymous memory of one fork hierarchy
+ * only.
  *
  * khop_in_copies remembers, per page of such a folio, the first copy MAP
  * made of it, with a reference so its frame cannot be reused meanwhile: a
@@ -20,6 +24,7 @@
  *
  * Context: everything here runs under khop_lock.
  */
+#include <linux/hash.h>
 #include <linux/highmem.h>
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
@@ -33,20 +38,28 @@
 #include "khopages.h"
 #include "khopages_trace.h"
 
-#define KHOP_IN_RESTORED	1UL
-#define KHOP_IN_USERS_SHIFT	2
-
 /* Long walks over a session's folios let others run this often. */
 #define KHOP_IN_PAUSE		1024
 
 /* Order-0 folios mapped under one page table lock at most. */
 #define KHOP_MAP_BATCH		64
+/* log2 of the bits of the filter of a batch's frames: 16 per folio. */
+#define KHOP_BATCH_HASH_BITS	10
 
-static DEFINE_XARRAY(khop_in_folios);
+static struct khop_pfnset khop_in_named = KHOP_PFNSET_INIT(khop_in_named);
+static DEFINE_XARRAY(khop_in_extra);
+static struct khop_pfnset khop_in_restored =
+	KHOP_PFNSET_INIT(khop_in_restored);
 static DEFINE_XARRAY(khop_in_copies);
 
-/* Entries of khop_in_folios marked restored: none, so none was mapped. */
+/* Folios in khop_in_restored: none, so none was mapped. */
 static unsigned long khop_in_nr_restored;
+
+/* The order of a folio of @s (only large ones are recorded). */
+static unsigned int khop_in_order(struct khop_session *s, unsigned long pfn)
+{
+	return xa_to_value(xa_load(&s->large, pfn));
+}
 
 static bool khop_in_pfn_ok(u64 pfn, unsigned int order)
 {
@@ -118,43 +131,33 @@ static void khop_in_forget_copies(unsigned long pfn, unsigned long nr)
 	}
 }
 
-/* Was the folio at @pfn, with khop_in_folios value @val, ever mapped? */
-static bool khop_in_was_mapped(unsigned long val, unsigned long pfn)
+/* Was the folio at @pfn, restored from KHO or not, ever mapped? */
+static bool khop_in_was_mapped(bool restored, unsigned long pfn)
 {
-	return (val & KHOP_IN_RESTORED) && folio_test_anon(pfn_folio(pfn));
+	return restored && folio_test_anon(pfn_folio(pfn));
 }
 
 /*
  * Restore the folio at @pfn of session @s (the signature is the one
- * khop_in_each_folio() calls) from KHO unless that was done already, in one
- * walk of khop_in_folios (the session's index created its entry, so the
- * store replaces a value and allocates nothing). Returns 0, -ENOENT when
- * the frame is not preserved memory, or -EINVAL when the folio came back
- * with another order than the table recorded.
+ * khop_in_each_folio() calls) from KHO unless that was done already. Its
+ * bit in khop_in_restored has room already (the index made it), so this
+ * cannot fail for memory. Returns 0, -ENOENT when the frame is not
+ * preserved memory, or -EINVAL when the folio came back with another
+ * order than the table recorded.
  */
 static int khop_in_restore(struct khop_session *s, unsigned long pfn,
 			   unsigned int order)
 {
-	XA_STATE(xas, &khop_in_folios, pfn);
 	struct folio *folio;
-	unsigned long val;
-	int err = 0;
 
-	xas_lock(&xas);
-	val = xa_to_value(xas_load(&xas));
-	if (!(val & KHOP_IN_RESTORED)) {
-		folio = kho_restore_folio(PFN_PHYS(pfn));
-		if (!folio) {
-			err = -ENOENT;
-		} else {
-			xas_store(&xas, xa_mk_value(val | KHOP_IN_RESTORED));
-			khop_in_nr_restored++;
-			if (folio_order(folio) != order)
-				err = -EINVAL;
-		}
-	}
-	xas_unlock(&xas);
-	return err;
+	if (khop_pfnset_test(&khop_in_restored, pfn))
+		return 0;
+	folio = kho_restore_folio(PFN_PHYS(pfn));
+	if (!folio)
+		return -ENOENT;
+	WARN_ON_ONCE(khop_pfnset_add(&khop_in_restored, pfn) < 0);
+	khop_in_nr_restored++;
+	return folio_order(folio) == order ? 0 : -EINVAL;
 }
 
 /*
@@ -166,28 +169,32 @@ static int khop_in_restore(struct khop_session *s, unsigned long pfn,
 static int khop_in_release(struct khop_session *s, unsigned long pfn,
 			   unsigned int order)
 {
-	XA_STATE(xas, &khop_in_folios, pfn);
+	unsigned long extra = xa_to_value(xa_load(&khop_in_extra, pfn));
 	struct folio *folio;
-	unsigned long val;
+	bool restored;
 
-	xas_lock(&xas);
-	val = xa_to_value(xas_load(&xas));
-	if (val >> KHOP_IN_USERS_SHIFT > 1) {
-		xas_store(&xas, xa_mk_value(val - (1UL << KHOP_IN_USERS_SHIFT)));
-		xas_unlock(&xas);
+	if (extra > 1) {
+		/* Replaces a value: allocates nothing, cannot fail. */
+		xa_store(&khop_in_extra, pfn, xa_mk_value(extra - 1),
+			 GFP_KERNEL);
 		return 0;
 	}
-	xas_store(&xas, NULL);
-	xas_unlock(&xas);
-	if (val & KHOP_IN_RESTORED)
-		khop_in_nr_restored--;
+	if (extra) {
+		xa_erase(&khop_in_extra, pfn);
+		return 0;
+	}
+	khop_pfnset_del(&khop_in_named, pfn);
+	restored = khop_pfnset_test(&khop_in_restored, pfn);
 	khop_in_forget_copies(pfn, 1UL << order);
-	if (!khop_in_was_mapped(val, pfn))
+	if (!khop_in_was_mapped(restored, pfn))
 		s->info.nr_released += 1UL << order;
-	if (val & KHOP_IN_RESTORED)
+	if (restored) {
+		khop_pfnset_del(&khop_in_restored, pfn);
+		khop_in_nr_restored--;
 		folio = pfn_folio(pfn);
-	else
+	} else {
 		folio = kho_restore_folio(PFN_PHYS(pfn));
+	}
 	if (folio)
 		folio_put(folio);
 	return 0;
@@ -195,92 +202,78 @@ static int khop_in_release(struct khop_session *s, unsigned long pfn,
 
 /*
  * Call @fn for every folio of @s in frame order, stopping at the first
- * non-zero return (its frame in *@at). xas_for_each steps on in place
- * where xa_for_each walks again from the root per entry. @fn runs under
- * rcu_read_lock() and must not sleep.
+ * non-zero return (its frame in *@at).
  */
 static int khop_in_each_folio(struct khop_session *s,
 			      int (*fn)(struct khop_session *s,
 					unsigned long pfn, unsigned int order),
 			      unsigned long *at)
 {
-	XA_STATE(xas, &s->folios, 0);
-	unsigned long n = 0;
-	void *entry;
-	int err = 0;
+	unsigned long pfn, n = 0;
+	int err;
 
-	rcu_read_lock();
-	xas_for_each(&xas, entry, ULONG_MAX) {
-		if (xas_retry(&xas, entry))
-			continue;
-		*at = xas.xa_index;
-		err = fn(s, xas.xa_index, xa_to_value(entry));
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+		*at = pfn;
+		err = fn(s, pfn, khop_in_order(s, pfn));
 		if (err)
-			break;
-		if (++n % KHOP_IN_PAUSE == 0) {
-			xas_pause(&xas);
-			rcu_read_unlock();
+			return err;
+		if (++n % KHOP_IN_PAUSE == 0)
 			cond_resched();
-			rcu_read_lock();
-		}
 	}
-	rcu_read_unlock();
-	return err;
-}
-
-/* Drop both index locks to allocate a node for @xas, then take them again. */
-static bool khop_in_index_nomem(struct xa_state *sx, struct xa_state *gx,
-				struct xa_state *xas)
-{
-	bool ok;
-
-	xas_unlock(gx);
-	xas_unlock(sx);
-	ok = xas_nomem(xas, GFP_KERNEL);
-	xas_lock(sx);
-	xas_lock(gx);
-	return ok;
+	return 0;
 }
 
 /*
- * Index one table entry: in the session (@sx, s->folios) and, for a folio
- * new to it, one more user in khop_in_folios (@gx). Both locks are held.
- * Returns 1 for a new folio, 0 for one named again, or -ENOMEM.
+ * One more incoming session names the folio at @pfn. Room for its bit in
+ * khop_in_restored is made now, so restoring it later cannot fail.
  */
-static int khop_in_index_one(struct xa_state *sx, struct xa_state *gx,
+static int khop_in_name(unsigned long pfn)
+{
+	unsigned long extra;
+	int err, first;
+
+	err = khop_pfnset_add(&khop_in_restored, pfn);
+	if (err < 0)
+		return err;
+	if (err)
+		khop_pfnset_del(&khop_in_restored, pfn);
+	first = khop_pfnset_add(&khop_in_named, pfn);
+	if (first)
+		return first < 0 ? first : 0;
+	extra = xa_to_value(xa_load(&khop_in_extra, pfn));
+	return xa_err(xa_store(&khop_in_extra, pfn, xa_mk_value(extra + 1),
+			       GFP_KERNEL));
+}
+
+/*
+ * Index one table entry in the session and, for a folio new to it, in the
+ * global sets. Returns 1 for a new folio, 0 for one named again, or
+ * -ENOMEM (then nothing changed).
+ */
+static int khop_in_index_one(struct khop_session *s,
 			     const struct khop_entry *e)
 {
-	unsigned long val;
+	int err;
 
-	do {
-		if (khop_xas_seek(sx, e->pfn))
-			return 0;	/* named again (a page shared by tasks) */
-		xas_store(sx, xa_mk_value(e->order));
-	} while (xas_error(sx) && khop_in_index_nomem(sx, gx, sx));
-	if (xas_error(sx))
-		return xas_error(sx);
-	do {
-		val = xa_to_value(khop_xas_seek(gx, e->pfn));
-		xas_store(gx, xa_mk_value(val + (1UL << KHOP_IN_USERS_SHIFT)));
-	} while (xas_error(gx) && khop_in_index_nomem(sx, gx, gx));
-	if (xas_error(gx)) {
-		/* Not counted, so the session must not name it either. */
-		xas_set(sx, e->pfn);
-		xas_store(sx, NULL);
-		return xas_error(gx);
+	err = khop_pfnset_add(&s->held, e->pfn);
+	if (err <= 0)
+		return err;	/* 0: named again (a page shared by tasks) */
+	err = e->order ? xa_err(xa_store(&s->large, e->pfn,
+					 xa_mk_value(e->order), GFP_KERNEL)) : 0;
+	if (!err)
+		err = khop_in_name(e->pfn);
+	if (err) {
+		xa_erase(&s->large, e->pfn);
+		khop_pfnset_del(&s->held, e->pfn);
+		return err;
 	}
 	return 1;
 }
 
-/*
- * Count the distinct folios of a session, here and in khop_in_folios. Both
- * locks are taken once per KHOP_IN_PAUSE entries, not twice per folio: at
- * boot this runs once per handed-over folio.
- */
+/* Count the distinct folios of a session, here and in the global sets. */
 static int khop_in_index_folios(struct khop_session *s)
 {
-	XA_STATE(sx, &s->folios, 0);
-	XA_STATE(gx, &khop_in_folios, 0);
 	struct khop_reader r;
 	struct khop_entry e;
 	unsigned long n = 0;
@@ -289,11 +282,9 @@ static int khop_in_index_folios(struct khop_session *s)
 
 	khop_reader_init(&r, s->table.nr_chunks ? s->table.chunks[0] : NULL,
 			 s->table.nr_words);
-	xas_lock(&sx);
-	xas_lock(&gx);
 	while ((ret = khop_reader_next(&r, &e, &new_range)) > 0) {
 		s->info.nr_pages += 1UL << e.order;
-		ret = khop_in_index_one(&sx, &gx, &e);
+		ret = khop_in_index_one(s, &e);
 		if (ret < 0)
 			break;
 		if (ret) {
@@ -301,18 +292,9 @@ static int khop_in_index_folios(struct khop_session *s)
 			s->info.folios_by_order[min_t(unsigned int, e.order,
 						      KHOPAGES_MAX_ORDERS - 1)]++;
 		}
-		if (++n % KHOP_IN_PAUSE == 0) {
-			xas_unlock(&gx);
-			xas_unlock(&sx);
+		if (++n % KHOP_IN_PAUSE == 0)
 			cond_resched();
-			xas_lock(&sx);
-			xas_lock(&gx);
-		}
 	}
-	xas_unlock(&gx);
-	xas_unlock(&sx);
-	xas_destroy(&sx);
-	xas_destroy(&gx);
 	return ret;
 }
 
@@ -395,13 +377,10 @@ static void khop_in_drop_forward(struct khop_session *s, unsigned long nr,
 {
 	unsigned long pfn;
 	unsigned int i;
-	void *entry;
 
-	xa_for_each(&s->folios, pfn, entry) {
-		if (!nr--)
-			break;
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX && nr--;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1))
 		khop_drop_preservation(pfn_folio(pfn));
-	}
 	for (i = 0; i < nr_chunks; i++)
 		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));
 }
@@ -414,13 +393,13 @@ static int khop_in_forward(struct khop_session *s)
 {
 	unsigned long pfn, nr = 0;
 	unsigned int i = 0;
-	void *entry;
 	int err;
 
 	err = khop_in_take(s);
 	if (err)
 		return err;
-	xa_for_each(&s->folios, pfn, entry) {
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
 		err = khop_hold_preservation(pfn_folio(pfn));
 		if (err)
 			goto undo;
@@ -585,24 +564,29 @@ int khop_in_adopt(struct khop_session *s)
 		.nr_words = s->table.nr_words, .nr_pages = s->table.nr_pages,
 		.nr_refs = s->table.nr_refs, .pfn_ok = khop_any_pfn,
 	};
-	unsigned long pfn, val;
+	unsigned long pfn;
 	const char *why;
-	void *entry;
+	bool named;
 	int err = 0;
 
-	xa_for_each(&s->folios, pfn, entry) {
-		val = xa_to_value(xa_load(&khop_in_folios, pfn));
-		/* The driver keeps one reference per folio, not one per session. */
-		if (val)
-			folio_put(pfn_folio(pfn));
-		val += 1UL << KHOP_IN_USERS_SHIFT;
-		if (!(val & KHOP_IN_RESTORED))
-			khop_in_nr_restored++;
-		val |= KHOP_IN_RESTORED;	/* live anon memory: mapped */
-		err = xa_err(xa_store(&khop_in_folios, pfn, xa_mk_value(val),
-				      GFP_KERNEL));
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+		named = khop_pfnset_test(&khop_in_named, pfn);
+		err = khop_in_name(pfn);
 		if (err)
 			break;
+		/* The driver keeps one reference per folio, not one per session. */
+		if (named)
+			folio_put(pfn_folio(pfn));
+		/* Live anon memory: restored and mapped (room made by the name). */
+		if (khop_pfnset_add(&khop_in_restored, pfn) > 0)
+			khop_in_nr_restored++;
+	}
+	/* Out of memory: the folios not named yet leave the session now. */
+	for (; err && pfn != ULONG_MAX; pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+		khop_pfnset_del(&s->held, pfn);
+		xa_erase(&s->large, pfn);
+		folio_put(pfn_folio(pfn));
 	}
 	if (!err)
 		err = khop_validate_table(s->table.nr_chunks ? s->table.chunks[0] :
@@ -623,10 +607,9 @@ int khop_in_adopt(struct khop_session *s)
  */
 u64 khop_in_unmapped_pages(struct khop_session *s)
 {
-	XA_STATE(xas, &s->folios, 0);
-	unsigned long val;
+	unsigned long pfn;
+	bool restored;
 	unsigned int o;
-	void *entry;
 	u64 n = 0;
 
 	/* Right after boot nothing is restored, so nothing was mapped. */
@@ -635,17 +618,13 @@ u64 khop_in_unmapped_pages(struct khop_session *s)
 			n += s->info.folios_by_order[o] << o;
 		return n;
 	}
-	rcu_read_lock();
-	xas_for_each(&xas, entry, ULONG_MAX) {
-		if (xas_retry(&xas, entry))
-			continue;
+	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
 		/* An opened session had every folio restored. */
-		val = s->taken ? KHOP_IN_RESTORED :
-		      xa_to_value(xa_load(&khop_in_folios, xas.xa_index));
-		if (!khop_in_was_mapped(val, xas.xa_index))
-			n += 1UL << xa_to_value(entry);
+		restored = s->taken || khop_pfnset_test(&khop_in_restored, pfn);
+		if (!khop_in_was_mapped(restored, pfn))
+			n += 1UL << khop_in_order(s, pfn);
 	}
-	rcu_read_unlock();
 	return n;
 }
 
@@ -675,9 +654,9 @@ int khop_in_take(struct khop_session *s)
 		pr_err("khopages: session %s: frame %#lx is not preserved memory\n",
 		       s->name, pfn);
 	else if (err)
-		pr_err("khopages: session %s: folio %#lx has order %u, expected %lu\n",
+		pr_err("khopages: session %s: folio %#lx has order %u, expected %u\n",
 		       s->name, pfn, folio_order(pfn_folio(pfn)),
-		       xa_to_value(xa_load(&s->folios, pfn)));
+		       khop_in_order(s, pfn));
 	if (err) {
 		s->broken = true;
 		return -EIO;
@@ -738,6 +717,8 @@ static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
  * @batch_va: original address of @batch[0].
  * @batch_range: the range @batch's folios belong to.
  * @batch_max: the highest folio in @batch.
+ * @batch_seen: a bit per hash of the frames in @batch (a Bloom filter):
+ *           a folio whose bit is clear is certainly not in @batch.
  */
 struct khop_map_ctx {
 	struct khop_session *s;
@@ -751,6 +732,7 @@ struct khop_map_ctx {
 	u64 batch_va;
 	struct khop_range *batch_range;
 	struct folio *batch_max;
+	DECLARE_BITMAP(batch_seen, 1 << KHOP_BATCH_HASH_BITS);
 };
 
 static bool khop_in_bits(struct khop_range *r, struct khop_entry *e,
@@ -847,6 +829,7 @@ static int khop_in_flush(struct khop_map_ctx *c)
 		khop_in_mark_span(c->batch_range, c->batch_va, done);
 	}
 	c->nr_batch = 0;
+	bitmap_zero(c->batch_seen, 1 << KHOP_BATCH_HASH_BITS);
 	return err;
 }
 
@@ -868,13 +851,17 @@ static int khop_in_batch_room(struct khop_map_ctx *c, struct khop_range *r,
 /*
  * Is @folio waiting in the batch already (one frame named twice, e.g. a
  * KSM page)? Then the batch is mapped first and the folio gets a copy.
- * Frames usually ascend, so most folios are above every batched one.
+ * Contiguous frames ascend, so most folios are above every batched one;
+ * scattered ones are mostly ruled out by the batch's filter. Only the rest
+ * is looked for in the batch.
  */
 static bool khop_in_batched(struct khop_map_ctx *c, struct folio *folio)
 {
 	unsigned int i;
 
-	if (!c->nr_batch || folio > c->batch_max)
+	if (!c->nr_batch || folio > c->batch_max ||
+	    !test_bit(hash_long(folio_pfn(folio), KHOP_BATCH_HASH_BITS),
+		      c->batch_seen))
 		return false;
 	for (i = 0; i < c->nr_batch; i++)
 		if (c->batch[i] == folio)
@@ -914,6 +901,8 @@ static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 			c->batch_max = folio;
 		}
 		c->batch_max = max(c->batch_max, folio);
+		__set_bit(hash_long(folio_pfn(folio), KHOP_BATCH_HASH_BITS),
+			  c->batch_seen);
 		c->batch[c->nr_batch++] = folio;
 		return 0;
 	}
@@ -1057,7 +1046,8 @@ void khop_in_finish(struct khop_session *s)
 	}
 
 	khop_in_each_folio(s, khop_in_release, &pfn);
-	xa_destroy(&s->folios);
+	khop_pfnset_destroy(&s->held);
+	xa_destroy(&s->large);
 	for (i = 0; i < s->table.nr_chunks; i++)
 		folio_put(virt_to_folio(s->table.chunks[i]));
 	s->table.nr_chunks = 0;

@@ -4,8 +4,9 @@
  *
  * Locking: one mutex, khop_lock, serialises every session state change,
  * the session list and the global folio indexes (khop_out_held and
- * khop_out_extra, khop_in_folios). ioctls that touch user memory take the target's or the
- * caller's mmap_lock inside khop_lock; nothing takes khop_lock under an
+ * khop_out_extra; khop_in_named, khop_in_extra and khop_in_restored).
+ * ioctls that touch user memory take the target's or the caller's
+ * mmap_lock inside khop_lock; nothing takes khop_lock under an
  * mmap_lock.
  */
 #ifndef _KHOPAGES_INTERNAL_H
@@ -16,27 +17,6 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/xarray.h>
-
-/**
- * khop_xas_seek() - point an xa_state at @index and load the entry there.
- * @xas:   a state of the xarray, its lock held.
- * @index: where to go.
- *
- * One step when @index follows the last one (a table's folios are often
- * physically consecutive), a walk from the root otherwise or after an
- * error. A caller may keep @xas across dropping the xarray's lock only
- * while it holds khop_lock: every writer of the driver's xarrays holds it,
- * so no node can go away meanwhile (the boot index does, to allocate).
- *
- * Return: the entry at @index.
- */
-static inline void *khop_xas_seek(struct xa_state *xas, unsigned long index)
-{
-	if (!xas_not_node(xas->xa_node) && xas->xa_index + 1 == index)
-		return xas_next(xas);
-	xas_set(xas, index);
-	return xas_load(xas);
-}
 
 /* --- sets of frames (pfnset.c) */
 
@@ -212,9 +192,11 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @pids:     distinct pids (kvmalloc'ed).
  * @nr_pids:  entries in @pids.
  * @table:    outgoing: the table being written; incoming: the chunk list.
- * @folios:   incoming: distinct folios of this session, pfn -> order.
- * @held:     outgoing: the first frame of each folio the session holds.
- * @isolated: outgoing: those of them it took off the LRU at COMMIT.
+ * @held:     the first frame of each distinct folio of the session (one
+ *            held, outgoing; one named by the table, incoming).
+ * @large:    incoming: the orders of its large folios, pfn -> order
+ *            (a folio not in it is a single page).
+ * @isolated: outgoing: the folios it took off the LRU at COMMIT.
  * @ranges:   incoming: decoded ranges, sorted by pid then address.
  * @nr_ranges: entries in @ranges.
  * @info:     statistics as reported by STATS.
@@ -237,8 +219,8 @@ struct khop_session {
 	u32 *pids;
 	unsigned int nr_pids;
 	struct khop_table table;
-	struct xarray folios;
 	struct khop_pfnset held;
+	struct xarray large;
 	struct khop_pfnset isolated;
 	struct khop_range *ranges;
 	unsigned int nr_ranges;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit tests of the handover table: what the writer encodes, that the
- * reader gives it back, and that the validator refuses corrupted tables.
+ * reader gives it back, and that the validator refuses corrupted tables;
+ * and of the sets of frames the driver indexes its folios with.
  */
 #include <kunit/test.h>
 #include <linux/io.h>
@@ -327,4 +328,85 @@ static struct kunit_suite khop_table_suite = {
 	.test_cases = khop_table_cases,
 };
 
-kunit_test_suite(khop_table_suite);
+/* Frames in three blocks, one far away, added out of order. */
+static const unsigned long pfnset_frames[] = {
+	0, 1, 63, 64, 32767, 32768, 40000, 65535, 1UL << 30,
+};
+
+static void khop_test_pfnset_add_walk(struct kunit *test)
+{
+	const unsigned long *f = pfnset_frames;
+	unsigned int i, n = ARRAY_SIZE(pfnset_frames);
+	struct khop_pfnset set;
+	unsigned long pfn;
+
+	khop_pfnset_init(&set);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 0), ULONG_MAX);
+	for (i = n; i-- > 0;)
+		KUNIT_EXPECT_EQ(test, khop_pfnset_add(&set, f[i]), 1);
+	for (i = 0; i < n; i++) {
+		KUNIT_EXPECT_EQ(test, khop_pfnset_add(&set, f[i]), 0);
+		KUNIT_EXPECT_TRUE(test, khop_pfnset_test(&set, f[i]));
+	}
+	KUNIT_EXPECT_FALSE(test, khop_pfnset_test(&set, 2));
+	KUNIT_EXPECT_FALSE(test, khop_pfnset_test(&set, 1UL << 29));
+
+	/* The walk gives each frame once, ascending. */
+	i = 0;
+	for (pfn = khop_pfnset_next(&set, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&set, pfn + 1)) {
+		KUNIT_ASSERT_LT(test, i, n);
+		KUNIT_EXPECT_EQ(test, pfn, f[i++]);
+	}
+	KUNIT_EXPECT_EQ(test, i, n);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 40001), 65535UL);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 65536), 1UL << 30);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, (1UL << 30) + 1), ULONG_MAX);
+	khop_pfnset_destroy(&set);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 0), ULONG_MAX);
+	KUNIT_EXPECT_FALSE(test, khop_pfnset_test(&set, 1));
+}
+
+static void khop_test_pfnset_del(struct kunit *test)
+{
+	const unsigned long *f = pfnset_frames;
+	unsigned int i, n = ARRAY_SIZE(pfnset_frames);
+	struct khop_pfnset set;
+	unsigned long pfn;
+
+	khop_pfnset_init(&set);
+	for (i = 0; i < n; i++)
+		KUNIT_ASSERT_EQ(test, khop_pfnset_add(&set, f[i]), 1);
+	/* Taking frames out while walking: the walk goes on past them. */
+	i = 0;
+	for (pfn = khop_pfnset_next(&set, 0); pfn != ULONG_MAX;
+	     pfn = khop_pfnset_next(&set, pfn + 1)) {
+		if (i++ % 2)
+			khop_pfnset_del(&set, pfn);
+	}
+	KUNIT_EXPECT_EQ(test, i, n);
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_EQ(test, khop_pfnset_test(&set, f[i]), i % 2 == 0);
+	/* A whole block emptied is skipped; deleting an absent frame is harmless. */
+	khop_pfnset_del(&set, 40000);
+	khop_pfnset_del(&set, 65535);
+	khop_pfnset_del(&set, 5UL << 20);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 64), 32767UL);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 32768), 1UL << 30);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_add(&set, 32768), 1);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 32768), 32768UL);
+	khop_pfnset_destroy(&set);
+}
+
+static struct kunit_case khop_pfnset_cases[] = {
+	KUNIT_CASE(khop_test_pfnset_add_walk),
+	KUNIT_CASE(khop_test_pfnset_del),
+	{}
+};
+
+static struct kunit_suite khop_pfnset_suite = {
+	.name = "khopages_pfnset",
+	.test_cases = khop_pfnset_cases,
+};
+
+kunit_test_suites(&khop_table_suite, &khop_pfnset_suite);

@@ -601,35 +601,33 @@ void khop_out_release(struct khop_session *s)
  * For a restore in this same kernel: the folios and the table stay, but
  * are no longer preserved (unless another outgoing session still hands a
  * folio over) nor kept off the LRU, and the session leaves the published
- * subtree. The session keeps one reference per folio, and its folios go
- * into @s->folios (pfn -> order) as an incoming session's are.
+ * subtree. The session keeps one reference per folio in @s->held, and the
+ * orders of its large folios go into @s->large, as an incoming session's.
  *
  * Context: khop_lock held.
- * Return: 0, or -ENOMEM when a folio could not be indexed (it is dropped
- * from the session, which must then be treated as broken).
+ * Return: 0, or -ENOMEM when a large folio could not be recorded (it is
+ * dropped from the session, which must then be treated as broken).
  */
 int khop_out_keep_local(struct khop_session *s)
 {
 	unsigned long pfn, n = 0;
-	unsigned int i;
+	unsigned int i, order;
 	int err = 0, e;
 
 	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
 	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
-		struct folio *folio = pfn_folio(pfn);
-
+		order = folio_order(pfn_folio(pfn));
 		khop_release_folio(s, pfn);
-		e = xa_err(xa_store(&s->folios, pfn,
-				    xa_mk_value(folio_order(folio)),
-				    GFP_KERNEL));
+		e = order ? xa_err(xa_store(&s->large, pfn, xa_mk_value(order),
+					    GFP_KERNEL)) : 0;
 		if (e) {
-			folio_put(folio);
+			khop_pfnset_del(&s->held, pfn);
+			folio_put(pfn_folio(pfn));
 			err = e;
 		}
 		if (++n % KHOP_BATCH == 0)
 			cond_resched();
 	}
-	khop_pfnset_destroy(&s->held);
 	khop_pfnset_destroy(&s->isolated);
 	for (i = 0; i < s->table.nr_chunks; i++)
 		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));

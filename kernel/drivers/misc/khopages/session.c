@@ -68,7 +68,7 @@ struct khop_session *khop_session_alloc(const char *name, enum khop_dir dir)
 	strscpy(s->info.name, name);
 	s->dir = dir;
 	INIT_LIST_HEAD(&s->node);
-	xa_init(&s->folios);
+	xa_init(&s->large);
 	khop_pfnset_init(&s->held);
 	khop_pfnset_init(&s->isolated);
 	return s;
@@ -93,7 +93,7 @@ void khop_session_free(struct khop_session *s)
 	kvfree(s->ranges);
 	kvfree(s->pids);
 	kvfree(s->table.chunks);
-	xa_destroy(&s->folios);
+	xa_destroy(&s->large);
 	khop_pfnset_destroy(&s->held);
 	khop_pfnset_destroy(&s->isolated);
 	kfree(s);
