@@ -42,7 +42,7 @@ if [ "$build" = 1 ]; then
 	}
 	"$here/build-redis-guest.sh"
 	[ -f "$INITRD" ] || die "no guest initramfs: run 'make guest'"
-	if ! zstd -dcq "$INITRD" | cpio -it --quiet 2>/dev/null | grep -qx 'usr/bin/redis-server'; then
+	if ! cpio -it --quiet <"$INITRD" 2>/dev/null | grep -qx 'usr/bin/redis-server'; then
 		log "adding Redis to the guest initramfs"
 		"$here/build-guest.sh" guest
 	fi

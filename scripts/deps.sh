@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 HOST_PACKAGES=(
 	build-essential patch bc bison flex libelf-dev libssl-dev ccache cpio xz-utils
-	zstd rsync python3 dpkg-dev busybox-static kexec-tools qemu-system-x86
+	zstd lz4 rsync python3 dpkg-dev busybox-static kexec-tools qemu-system-x86
 	libfdt-dev device-tree-compiler pkg-config
 	protobuf-compiler protobuf-c-compiler libprotobuf-dev libprotobuf-c-dev
 	libnl-3-dev libnet1-dev libcap-dev libbsd-dev uuid-dev libaio-dev
