@@ -333,6 +333,17 @@ static const unsigned long pfnset_frames[] = {
 	0, 1, 63, 64, 32767, 32768, 40000, 65535, 1UL << 30,
 };
 
+/* A new set with every frame of pfnset_frames, added last one first. */
+static void pfnset_fill(struct kunit *test, struct khop_pfnset *set)
+{
+	unsigned int i = ARRAY_SIZE(pfnset_frames);
+
+	khop_pfnset_init(set);
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(set, 0), ULONG_MAX);
+	while (i-- > 0)
+		KUNIT_ASSERT_EQ(test, khop_pfnset_add(set, pfnset_frames[i]), 1);
+}
+
 static void khop_test_pfnset_add_walk(struct kunit *test)
 {
 	const unsigned long *f = pfnset_frames;
@@ -340,10 +351,7 @@ static void khop_test_pfnset_add_walk(struct kunit *test)
 	struct khop_pfnset set;
 	unsigned long pfn;
 
-	khop_pfnset_init(&set);
-	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&set, 0), ULONG_MAX);
-	for (i = n; i-- > 0;)
-		KUNIT_EXPECT_EQ(test, khop_pfnset_add(&set, f[i]), 1);
+	pfnset_fill(test, &set);
 	for (i = 0; i < n; i++) {
 		KUNIT_EXPECT_EQ(test, khop_pfnset_add(&set, f[i]), 0);
 		KUNIT_EXPECT_TRUE(test, khop_pfnset_test(&set, f[i]));
@@ -374,9 +382,7 @@ static void khop_test_pfnset_del(struct kunit *test)
 	struct khop_pfnset set;
 	unsigned long pfn;
 
-	khop_pfnset_init(&set);
-	for (i = 0; i < n; i++)
-		KUNIT_ASSERT_EQ(test, khop_pfnset_add(&set, f[i]), 1);
+	pfnset_fill(test, &set);
 	/* Taking frames out while walking: the walk goes on past them. */
 	i = 0;
 	for (pfn = khop_pfnset_next(&set, 0); pfn != ULONG_MAX;
