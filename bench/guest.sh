@@ -34,7 +34,12 @@ mkdir -p "$LOGS" /host/logs
 keep_logs() { cp "$LOGS"/* /host/logs/ 2>/dev/null || true; }
 
 # A phase mark: its mtime is the host's time; it holds the guest's uptime.
-mark() { cut -d' ' -f1 /proc/uptime >"$M/$1"; }
+# Shell builtins only: a forked helper would add its start to every phase.
+mark() {
+	local t rest
+	read -r t rest </proc/uptime
+	echo "$t" >"$M/$1"
+}
 result() { echo "$1 $2 $3 $4" >>"$R"; }	# method layout metric value
 up() { cut -d' ' -f1 /proc/uptime; }
 say() { echo "bench: [$(up)] $*"; echo "[$(up)] $*" >>/host/progress; }
@@ -113,8 +118,8 @@ kill_wait() {
 check_wl() {
 	local d=/host/wl-$1-$2 pid
 	pid=$(cat "$d.pid")
-	kill -USR1 "$pid" || fail "$1 $2: restored pid $pid is not there"
-	wait_file "$d/alive.1" || fail "$1 $2: no answer to the ping"
+	mark "ping0-$1-$2"
+	khop_bench ping "$pid" "$d/alive.1" || fail "$1 $2: restored pid $pid does not answer the ping"
 	mark "alive-$1-$2"
 	kill -USR2 "$pid"
 	wait_file "$d/verify.2" 36000 || fail "$1 $2: no answer to the check"
@@ -167,9 +172,9 @@ case "$1" in
 			-o "$LOGS/dump-plain-$l.log" >"$img/dump.stats" 2>&1 ||
 			{ tail -n 20 "$LOGS/dump-plain-$l.log"; fail "plain dump $l"; }
 		mark "dump1-plain-$l"
+		prof_save "dump-plain-$l"	# before the kill: its exit is not the dump
 		kill_wait "$(cat /host/wl-plain-$l.pid)" || fail "the plain workload left stopped by the dump is gone"
 		mem_watch_stop plain "$l"
-		prof_save "dump-plain-$l"
 		result plain "$l" image_bytes "$(dir_bytes "$img")"
 		result plain "$l" pages_img_bytes "$(pages_bytes "$img")"
 		for k in "Freezing time" "Frozen time" "Memory dump time" "Memory write time"; do
@@ -227,10 +232,10 @@ case "$1" in
 		done
 		sync
 		mark "dump1-kho-$l"
+		prof_save "dump-kho-$l"
 		kill_wait "$(cat /host/wl-kho-$l.pid)" || fail "the kho workload left stopped by the dump is gone"
 		cp "$LOGS/dump-kho-$l.stats" "$img/dump.stats"
 		mem_watch_stop kho "$l"
-		prof_save "dump-kho-$l"
 		result kho "$l" dump_failed_tries $((try - 1))
 		result kho "$l" image_bytes "$(dir_bytes "$img")"
 		result kho "$l" pages_img_bytes "$(pages_bytes "$img")"

@@ -6,6 +6,10 @@
  *                                    LAYOUT (contiguous|scattered|thp) and
  *                                    wait to be checkpointed
  *   khop_bench memcpy MIB            time memcpy of MIB MiB (the yardstick)
+ *   khop_bench ping PID FILE         send PID (a hold workload) SIGUSR1 and
+ *                                    wait, polling every millisecond, until
+ *                                    its answer FILE exists (a shell loop of
+ *                                    sleeps would add its own tenths)
  *   khop_bench memlow DIR            until SIGTERM, poll free memory (buddy
  *                                    and per-CPU lists) every 5 ms;
  *                                    then write DIR/memlow ("before K",
@@ -358,6 +362,23 @@ static int do_memlow(void)
 	return 0;
 }
 
+static int do_ping(pid_t pid, const char *answer)
+{
+	const struct timespec tick = { 0, 1000 * 1000 };
+	long waited;
+
+	if (kill(pid, SIGUSR1))
+		die("ping: kill");
+	for (waited = 0; access(answer, F_OK); waited++) {
+		if (waited == 600 * 1000) {
+			fprintf(stderr, "khop_bench: ping: no %s after 600 s\n", answer);
+			return 1;
+		}
+		nanosleep(&tick, NULL);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5 && !strcmp(argv[1], "hold")) {
@@ -368,12 +389,15 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "memcpy"))
 		return do_memcpy(strtoul(argv[2], NULL, 0));
+	if (argc == 4 && !strcmp(argv[1], "ping"))
+		return do_ping((pid_t)strtol(argv[2], NULL, 10), argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "memlow")) {
 		dir = argv[2];
 		return do_memlow();
 	}
 	fprintf(stderr, "usage: khop_bench hold contiguous|scattered|thp MIB DIR\n"
 		"       khop_bench memcpy MIB\n"
+		"       khop_bench ping PID FILE\n"
 		"       khop_bench memlow DIR\n");
 	return 2;
 }

@@ -184,6 +184,7 @@ for l in LAYOUTS:
     fp = fit([(s / 1024, dr(s, "plaintmpfs", l)) for s in both])
     fk = fit([(s / 1024, dr(s, "kho", l)) for s in both])
     slopes[(l, "ratio")] = (fp[1] / fk[1]) if fp and fk and fk[1] > 0 else None
+    slopes[(l, "kho_dr")] = fk
     row.append("–" if not (fp and fk) else
                (f"{fp[1]:.2f} / {fk[1]:.3f} = {fp[1] / fk[1]:.1f}×" if fk[1] > 0
                 else f"{fp[1]:.2f} / {fk[1]:.3f} (kho slope ≤ 0: below noise)"))
@@ -224,6 +225,18 @@ for l in LAYOUTS:
     d = dr(big, "kho", l)
     want = "<0.01" if l == "thp" else "<1"
     L.append(f"- kho dump+restore / memcpy at {big} MiB, {l}: {ratio(d, mc / 1e3 if mc else None, 2)} (target {want})")
+# The same without the fixed costs (CRIU's start, freezing, parasite):
+# what each further GiB costs, against what copying it costs.
+for l in LAYOUTS:
+    fk = slopes.get((l, "kho_dr"))
+    want = "<0.01" if l == "thp" else "<1"
+    if not (fk and mfit and mfit[1] > 0):
+        r = "–"
+    elif fk[1] <= 0:
+        r = f"kho slope {fk[1]:.3f} s/GiB ≤ 0: below the noise"
+    else:
+        r = f"{fk[1] / mfit[1]:.3f}"
+    L.append(f"- kho dump+restore / memcpy per further GiB (slope / slope), {l}: {r} (target {want})")
 for l in LAYOUTS:
     L.append(f"- metadata at {big} MiB, {l}: {ratio(med(big, 'kho', l, 'meta_bytes'), med(big, 'kho', l, 'session_pages'), 3)} B/page "
              f"(target ≤8 scattered, ≤0.05 THP)")
