@@ -212,8 +212,7 @@ static int khop_in_each_folio(struct khop_session *s,
 	unsigned long pfn, n = 0;
 	int err;
 
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &s->held) {
 		*at = pfn;
 		err = fn(s, pfn, khop_in_order(s, pfn));
 		if (err)
@@ -398,8 +397,7 @@ static int khop_in_forward(struct khop_session *s)
 	err = khop_in_take(s);
 	if (err)
 		return err;
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &s->held) {
 		err = khop_hold_preservation(pfn_folio(pfn));
 		if (err)
 			goto undo;
@@ -569,8 +567,7 @@ int khop_in_adopt(struct khop_session *s)
 	bool named;
 	int err = 0;
 
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &s->held) {
 		named = khop_pfnset_test(&khop_in_named, pfn);
 		err = khop_in_name(pfn);
 		if (err)
@@ -618,8 +615,7 @@ u64 khop_in_unmapped_pages(struct khop_session *s)
 			n += s->info.folios_by_order[o] << o;
 		return n;
 	}
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &s->held) {
 		/* An opened session had every folio restored. */
 		restored = s->taken || khop_pfnset_test(&khop_in_restored, pfn);
 		if (!khop_in_was_mapped(restored, pfn))

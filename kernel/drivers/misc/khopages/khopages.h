@@ -41,6 +41,24 @@ bool khop_pfnset_test(struct khop_pfnset *set, unsigned long pfn);
 unsigned long khop_pfnset_next(struct khop_pfnset *set, unsigned long pfn);
 void khop_pfnset_destroy(struct khop_pfnset *set);
 
+/* One step of khop_pfnset_for_each(): the frame at or after *@from. */
+static inline bool khop_pfnset_step(struct khop_pfnset *set,
+				    unsigned long *from, unsigned long *pfn)
+{
+	*pfn = khop_pfnset_next(set, *from);
+	*from = *pfn + 1;
+	return *pfn != ULONG_MAX;
+}
+
+/**
+ * khop_pfnset_for_each() - every frame of a set, in frame order.
+ * @pfn: unsigned long cursor: each frame in turn.
+ * @set: the set; frames may be taken out of it meanwhile.
+ */
+#define khop_pfnset_for_each(pfn, set)					\
+	for (unsigned long __khop_from = 0;				\
+	     khop_pfnset_step(set, &__khop_from, &(pfn));)
+
 /* --- the handover table (table.c) */
 
 /**

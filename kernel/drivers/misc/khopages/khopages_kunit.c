@@ -361,8 +361,7 @@ static void khop_test_pfnset_add_walk(struct kunit *test)
 
 	/* The walk gives each frame once, ascending. */
 	i = 0;
-	for (pfn = khop_pfnset_next(&set, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&set, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &set) {
 		KUNIT_ASSERT_LT(test, i, n);
 		KUNIT_EXPECT_EQ(test, pfn, f[i++]);
 	}
@@ -385,8 +384,7 @@ static void khop_test_pfnset_del(struct kunit *test)
 	pfnset_fill(test, &set);
 	/* Taking frames out while walking: the walk goes on past them. */
 	i = 0;
-	for (pfn = khop_pfnset_next(&set, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&set, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &set) {
 		if (i++ % 2)
 			khop_pfnset_del(&set, pfn);
 	}

@@ -554,8 +554,7 @@ int khop_out_commit(struct khop_session *s)
 	}
 	/* Nothing changes these pages any more: keep reclaim off them. */
 	lru_add_drain_all();
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &s->held) {
 		batch[nr++] = pfn_folio(pfn);
 		if (nr < KHOP_ISOLATE_BATCH)
 			continue;
@@ -581,8 +580,7 @@ void khop_out_release(struct khop_session *s)
 {
 	unsigned long pfn, n = 0;
 
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &s->held) {
 		khop_unhold(s, pfn);
 		if (++n % KHOP_BATCH == 0)
 			cond_resched();
@@ -614,8 +612,7 @@ int khop_out_keep_local(struct khop_session *s)
 	unsigned int i, order;
 	int err = 0, e;
 
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1)) {
+	khop_pfnset_for_each(pfn, &s->held) {
 		order = folio_order(pfn_folio(pfn));
 		khop_release_folio(s, pfn);
 		e = order ? xa_err(xa_store(&s->large, pfn, xa_mk_value(order),

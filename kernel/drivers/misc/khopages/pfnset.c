@@ -110,9 +110,8 @@ bool khop_pfnset_test(struct khop_pfnset *set, unsigned long pfn)
  * @set: the set.
  * @pfn: where to start.
  *
- * Walk a set in frame order with pfn = khop_pfnset_next(set, 0), then
- * khop_pfnset_next(set, pfn + 1) until ULONG_MAX; frames may be taken out
- * meanwhile.
+ * khop_pfnset_for_each() walks a whole set with it; frames may be taken
+ * out meanwhile.
  *
  * Return: that frame, or ULONG_MAX when there is none.
  */
