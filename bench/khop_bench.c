@@ -10,8 +10,8 @@
  *                                    wait, polling every millisecond, until
  *                                    its answer FILE exists (a shell loop of
  *                                    sleeps would add its own tenths)
- *   khop_bench memlow DIR            until SIGTERM, poll free memory (buddy
- *                                    and per-CPU lists) every 5 ms;
+ *   khop_bench memlow DIR [MS]       until SIGTERM, poll free memory (buddy
+ *                                    and per-CPU lists) every MS ms (20);
  *                                    then write DIR/memlow ("before K",
  *                                    "low K"): what a checkpoint running
  *                                    meanwhile took (DIR/memlow.ready when
@@ -336,9 +336,9 @@ static long free_kib(int fd)
 }
 
 /* A poller without forks: a shell loop would miss a short peak. */
-static int do_memlow(void)
+static int do_memlow(long ms)
 {
-	const struct timespec tick = { 0, 5 * 1000 * 1000 };
+	const struct timespec tick = { ms / 1000, (ms % 1000) * 1000 * 1000 };
 	int fd = open("/proc/zoneinfo", O_RDONLY);
 	long before, low, v;
 	char text[128];
@@ -391,13 +391,13 @@ int main(int argc, char **argv)
 		return do_memcpy(strtoul(argv[2], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "ping"))
 		return do_ping((pid_t)strtol(argv[2], NULL, 10), argv[3]);
-	if (argc == 3 && !strcmp(argv[1], "memlow")) {
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "memlow")) {
 		dir = argv[2];
-		return do_memlow();
+		return do_memlow(argc == 4 ? strtol(argv[3], NULL, 10) : 20);
 	}
 	fprintf(stderr, "usage: khop_bench hold contiguous|scattered|thp MIB DIR\n"
 		"       khop_bench memcpy MIB\n"
 		"       khop_bench ping PID FILE\n"
-		"       khop_bench memlow DIR\n");
+		"       khop_bench memlow DIR [MS]\n");
 	return 2;
 }

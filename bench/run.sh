@@ -76,7 +76,10 @@ fi
 
 if [ "$build" = 1 ] && [ "$report_only" = 0 ]; then
 	log "bench: building khop_bench and the guest initramfs"
+	# The guest manifests start from none, as in make bench: a list left
+	# by another checkout would name files that may be gone.
 	{
+		make -s -C "$TOP" fresh-manifests kernel lib criu test-programs &&
 		make -s -C "$here" all manifest &&
 		bash "$TOP/scripts/build-guest.sh" guest
 	} >"$OUT/build.log" 2>&1 || { tail -n 20 "$OUT/build.log"; die "bench: build failed"; }
