@@ -55,11 +55,22 @@ if [ -n "$kernel_b" ]; then
 	ln "$kernel_b" "$run/boot/kernel-B" 2>/dev/null || cp "$kernel_b" "$run/boot/kernel-B"
 fi
 
+# The guest's TSC is the host's (TCG): its frequency is given, not left to
+# a calibration against the emulated PIT that sometimes fails and leaves
+# the guest on jiffies (see host-tsc-khz.c). Kexec'd kernels inherit it.
+tsc_tool=$CACHE/build/host-tsc-khz
+if [ ! -x "$tsc_tool" ] || [ "$here/host-tsc-khz.c" -nt "$tsc_tool" ]; then
+	mkdir -p "$CACHE/build"
+	gcc -std=c11 -O2 -Wall -Wextra -Werror -o "$tsc_tool.$$" "$here/host-tsc-khz.c" &&
+		mv "$tsc_tool.$$" "$tsc_tool" || die "vm-run: cannot build $tsc_tool"
+fi
+tsc_khz=$("$tsc_tool") || die "vm-run: cannot measure the host's TSC"
+
 # The persistent trace instance lives in a reserve_mem region, which KHO
 # hands over; both kernels keep the same command line for it.
 cmdline="console=ttyS0 panic=-1 oops=panic $kho kho_scratch=16M,256M,64M"
 cmdline="$cmdline reserve_mem=12M:4096:trace trace_instance=boot_map@trace"
-cmdline="$cmdline khop_stage=1$extra"
+cmdline="$cmdline tsc_early_khz=$tsc_khz khop_stage=1$extra"
 
 # Without ERMS/FSRM the guest kernel copies and clears with 8-byte moves:
 # TCG runs "rep movsb/stosb" a byte per step, which made every kernel
