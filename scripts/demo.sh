@@ -126,7 +126,9 @@ for m in $methods; do
 	row[$m,proc]="pid $(check "$m" before pid), run_id $(check "$m" before run_id | cut -c1-8)..."
 	row[$m,frames]="$(fig "$m" frames_same) of $(fig "$m" frames_both)"
 	[ "$(fig "$m" pages_moved)" -gt 0 ] 2>/dev/null &&
-		row[$m,frames]+=" ($(fig "$m" pages_moved) moved from scratch)"
+		row[$m,frames]+=" ($(fig "$m" pages_moved) moved from scratch at dump)"
+	row[$m,evacuated]="$(fig "$m" pages_evacuated)"
+	row[$m,evacuated]=${row[$m,evacuated]:--}
 	row[$m,written]="$(fig "$m" pages_written)"
 	row[$m,handed]="$(fig "$m" pages_handed_over)"
 	row[$m,handed]=${row[$m,handed]:-0}
@@ -138,8 +140,9 @@ for m in $methods; do
 	row[$m,other]="$(calc %.2f "$total - $dump - $kexec - $restore") s"
 	row[$m,total]="$total s"
 	row[$m,fill]="$(dur "$m" redis filled) s"
-	row[$m,record]="$(dur "$m" filled recorded) s, $(dur "$m" serving checked) s"
-	row[$m,load]="$(dur "$m" recorded freeze) s"
+	row[$m,record]="$(calc %.2f "$(dur "$m" filled recorded) + $(dur "$m" evacuated freeze)") s, $(dur "$m" serving checked) s"
+	row[$m,load]="$(dur "$m" recorded staged) s"
+	row[$m,evacuate]="$(dur "$m" staged evacuated) s"
 done
 
 line() {
@@ -163,7 +166,8 @@ line "keys (DBSIZE) before = after" keys
 line "DEBUG DIGEST before = after" digest
 line "sample read back (GET/LRANGE/...)" sample
 line "same process after restore" proc
-line "pages on the same physical frame" frames
+line "pages moved out of KHO scratch first" evacuated
+line "pages on the frames they had at the freeze" frames
 line "pages written to images" written
 line "pages handed over in RAM (KHO)" handed
 line "image bytes" images
@@ -177,6 +181,7 @@ printf '  not downtime (Redis serving)\n'
 line "  fill the dataset" fill
 line "  record / verify (digest, sample, frames)" record
 line "  stage kernel B (kexec -s -l)" load
+line "  move pages out of KHO scratch" evacuate
 printf '\n'
 
 if [[ " $methods " == *" kho "* ]]; then
