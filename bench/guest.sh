@@ -213,7 +213,7 @@ case "$1" in
 		khopagesctl evacuate "$(cat /host/wl-kho-$l.pid)" >"$LOGS/evacuate-$l.txt" ||
 			fail "khopagesctl evacuate $l"
 		mark "evac1-kho-$l"
-		result kho "$l" evacuated "$(sed -n 's/^pid [0-9]*: \([0-9]*\) pages .*/\1/p' "$LOGS/evacuate-$l.txt")"
+		result kho "$l" evacuated "$(evacuated_pages <"$LOGS/evacuate-$l.txt")"
 		# A failed --kho-pages dump aborts its session and lets the tree
 		# run on: try again (up to 3 times), and count the failures.
 		try=0

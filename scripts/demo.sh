@@ -142,7 +142,8 @@ for m in $methods; do
 	row[$m,fill]="$(dur "$m" redis filled) s"
 	row[$m,record]="$(calc %.2f "$(dur "$m" filled recorded) + $(dur "$m" evacuated freeze)") s, $(dur "$m" serving checked) s"
 	row[$m,load]="$(dur "$m" recorded staged) s"
-	row[$m,evacuate]="$(dur "$m" staged evacuated) s"
+	row[$m,evacuate]=-
+	[ "$m" != kho ] || row[$m,evacuate]="$(dur "$m" staged evacuated) s"
 done
 
 line() {

@@ -145,11 +145,12 @@ stage1() {
 		# put them: none in one boot, a quarter in the next.
 		ev=$(khopagesctl evacuate "$(redis_pid)") || fail "khopagesctl evacuate failed"
 		say "$ev"
-		fig pages_evacuated "$(echo "$ev" | sed -n 's/^pid [0-9]*: \([0-9]*\) pages .*/\1/p')"
+		fig pages_evacuated "$(echo "$ev" | evacuated_pages)"
 	fi
 	mark evacuated
 	# The frames as the freeze finds them (after the evacuation, which
-	# moved pages on purpose); Redis has no client now, so they stay.
+	# moved pages on purpose); Redis has no client now, so but for its
+	# background threads nothing moves them.
 	say "recording the physical frames"
 	frames "$(redis_pid)" >/host/frames.before
 	say "criu dump ${KHO:+$KHO }of redis-server (pid $(redis_pid))"

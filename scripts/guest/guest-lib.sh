@@ -24,6 +24,12 @@ free_kib() {
 	echo $((memfree + pcp * 4))
 }
 
+# Pages moved out of KHO scratch, from the line `khopagesctl evacuate`
+# prints (on stdin).
+evacuated_pages() {
+	sed -n 's/^pid [0-9]*: \([0-9]*\) pages .*/\1/p'
+}
+
 # End the test: a reset ends QEMU (it runs with -no-reboot).
 guest_halt() {
 	sync
