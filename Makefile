@@ -9,7 +9,8 @@ S := scripts
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
 .PHONY: all deps kernel lib criu test-programs fresh-manifests redis guest \
-	demo check kernel-none zdtm-kho kernel-debug check-debug bench clean-cache help
+	demo check kernel-none zdtm-kho kernel-debug check-debug bench clean-cache help \
+	fuzz-long fuzz-long-debug
 
 all: guest
 
@@ -18,6 +19,8 @@ help:
 	@echo "make check   - build everything needed and run all tests"
 	@echo "make zdtm-kho - CRIU's zdtm tests across a kexec: plain, --kho-pages, same kernel"
 	@echo "make check-debug - the driver tests on the debug kernel (KASAN, lockdep, kmemleak)"
+	@echo "make fuzz-long - the ioctl fuzzer, 1,000,000 calls across a kexec (FUZZ_CALLS=N a stage)"
+	@echo "make fuzz-long-debug - the same on the debug kernel, 100,000 calls"
 	@echo "make bench   - benchmark plain CRIU vs --kho-pages (quick: BENCH_SIZES=64,256 BENCH_REPS=1)"
 	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
 	@echo "make kernel  - build the guest kernel (ccache)"
@@ -76,6 +79,13 @@ kernel-debug: deps
 
 check-debug: guest kernel-debug
 	test/check-debug.sh
+
+# The ioctl fuzzer's long runs, under memory pressure, across a kexec.
+fuzz-long: guest
+	test/fuzz/long.sh normal $(FUZZ_CALLS)
+
+fuzz-long-debug: guest kernel-debug
+	test/fuzz/long.sh debug $(FUZZ_CALLS)
 
 # The benchmark adds its workload to the guest, so the initramfs is built
 # again with its manifest; then the runs.

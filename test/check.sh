@@ -30,6 +30,10 @@ run_test khopages-memtest vm --name khopages-memtest --timeout 600 \
 	"$here/vm/khopages-memtest.sh"
 run_test khopages-errors vm --name khopages-errors --timeout 600 \
 	"$here/vm/khopages-errors.sh"
+run_test khopages-swap vm --name khopages-swap --timeout 600 \
+	"$here/vm/khopages-swap.sh"
+run_test khopages-hwpoison vm --name khopages-hwpoison --timeout 300 \
+	"$here/vm/khopages-hwpoison.sh"
 run_test handover-layouts vm --name handover-layouts --set mib=64 \
 	--timeout 300 "$here/vm/handover-layouts.sh"
 run_test handover-discard vm --name handover-discard --timeout 300 \

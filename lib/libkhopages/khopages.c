@@ -52,31 +52,36 @@ static const struct errtext op_errors[OP_COUNT][8] = {
 		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN" },
 		{ EEXIST, "a session with this name already exists" },
 		{ EBUSY, "this handle already has a session" },
-		{ ENOSPC, "too many sessions" },
+		{ EOPNOTSUPP, "KHO is not enabled (boot with kho=on)" },
 	},
 	[OP_PRESERVE] = {
 		{ ESRCH, "no such process" },
-		{ EPERM, "no ptrace access to the process" },
+		{ EPERM, "no rights over the session, or no ptrace access to the process" },
 		{ ENOENT, "no session on this handle (create one first)" },
 		{ EBUSY, "the session is already committed, or a page could not be split or moved out of KHO scratch (see the kernel log)" },
 		{ EFAULT, "part of the range is not mapped" },
 		{ EINVAL, "invalid range, alignment, flags or padding, or memory that is not private anonymous" },
 		{ EEXIST, "the range overlaps one of the same process already in the session" },
+		{ EIO, "a page of the range cannot be read (swap read error or hardware poison; see the kernel log)" },
 	},
 	[OP_COMMIT] = {
+		{ EPERM, "no rights over the session" },
 		{ ENOENT, "no session on this handle" },
 		{ EBUSY, "the session is already committed" },
+		{ ENOSPC, "the handover could not be published (the session stays open)" },
 	},
 	[OP_ABORT] = {
+		{ EPERM, "no rights over the session" },
 		{ ENOENT, "no open session on this handle" },
 		{ EBUSY, "the session is committed (withdraw it with FINISH and KHOPAGES_FINISH_OUTGOING)" },
 	},
 	[OP_OPEN] = {
-		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN" },
+		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be the session's owner or an administrator" },
 		{ ENOENT, "no incoming session with this name" },
 		{ EBUSY, "the session is opened elsewhere, or this handle already has a session" },
 	},
 	[OP_MAP] = {
+		{ EPERM, "no rights over the session, or the pid is not the caller's own (needs CAP_SYS_ADMIN)" },
 		{ ENOENT, "no opened session, or nothing recorded for this pid and address" },
 		{ EFAULT, "the destination is not inside one private anonymous mapping" },
 		{ EEXIST, "another page is already mapped at the destination" },
@@ -85,11 +90,13 @@ static const struct errtext op_errors[OP_COUNT][8] = {
 		{ EINVAL, "invalid range, alignment, or destination not congruent with the folios" },
 	},
 	[OP_FINISH] = {
-		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN" },
+		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be the session's owner or an administrator" },
 		{ ENOENT, "no such session" },
 		{ EBUSY, "the session is opened by another file" },
+		{ ENOSPC, "the handover could not be published without the session (it stays)" },
 	},
 	[OP_STATS] = {
+		{ EPERM, "no rights over the session" },
 		{ ENOENT, "no such session" },
 	},
 	[OP_LIST] = {
@@ -109,6 +116,8 @@ static const struct errtext common_errors[] = {
 	{ EINVAL, "invalid size, flags, padding or name (library and driver disagree?)" },
 	{ ENOTTY, "not a khopages device, or the driver does not know this command" },
 	{ ENOMEM, "out of memory" },
+	{ EINTR, "interrupted by a fatal signal" },
+	{ ESHUTDOWN, "a kexec has begun: the handover is sealed" },
 	{ 0, NULL },
 };
 
@@ -143,7 +152,7 @@ const char *khop_errno_name(int err)
 	N(EEXIST); N(ENODEV); N(ENOTDIR); N(EISDIR); N(EINVAL); N(ENFILE);
 	N(EMFILE); N(ENOTTY); N(EFBIG); N(ENOSPC); N(EROFS); N(ERANGE);
 	N(ENAMETOOLONG); N(ENOSYS); N(ELOOP); N(EOVERFLOW); N(EOPNOTSUPP);
-	N(EALREADY); N(ETIMEDOUT);
+	N(EALREADY); N(ETIMEDOUT); N(ESHUTDOWN);
 #undef N
 	}
 	snprintf(unknown, sizeof(unknown), "errno %d", err);
@@ -542,6 +551,7 @@ int khop_list(struct khop *k, struct khopages_session_info **infos,
 		struct khopages_list arg = {
 			.size = sizeof(arg),
 			.nr_sessions = (uint32_t)room,
+			.entry_size = sizeof(*buf),
 			.sessions = (uintptr_t)buf,
 		};
 		int ret;

@@ -430,7 +430,8 @@ static int fake_ioctl(unsigned long req, void *arg)
 		struct khopages_list *a = arg;
 		struct khopages_session_info *out = (void *)(uintptr_t)a->sessions;
 
-		if (a->size != sizeof(*a) || a->flags || a->__pad)
+		if (a->size != sizeof(*a) || a->flags ||
+		    a->entry_size != sizeof(*out))
 			break;
 		fake_list_calls++;
 		for (uint32_t i = 0; i < fake_nr_sessions && i < a->nr_sessions; i++) {

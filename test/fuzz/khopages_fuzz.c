@@ -61,6 +61,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,13 +120,13 @@ static const struct rdef {
 enum op {
 	OP_CREATE, OP_PRESERVE, OP_COMMIT, OP_ABORT, OP_OPEN, OP_MAP,
 	OP_FINISH, OP_STATS, OP_LIST, OP_BADCMD, OP_CLOSE, OP_REOPEN, OP_DUP,
-	OP_FORK, OP_KILL, OP_CHURN, OP_REMAP, OP_EVACUATE, NR_OPS
+	OP_FORK, OP_KILL, OP_CHURN, OP_REMAP, OP_EVACUATE, OP_PRESSURE, NR_OPS
 };
 
 static const char *const op_names[NR_OPS] = {
 	"create", "preserve", "commit", "abort", "open", "map", "finish",
 	"stats", "list", "badcmd", "close", "reopen", "dup", "fork", "kill",
-	"churn", "remap", "evacuate",
+	"churn", "remap", "evacuate", "pressure",
 };
 
 /* Landing window kinds. */
@@ -1062,6 +1063,52 @@ static void op_evacuate(struct worker *w)
 	slot_put(w, s);
 }
 
+/*
+ * Memory pressure on the targets while the ioctls run: reclaim pushes a
+ * part of a holder's window (or its copy-on-write child's) out to swap
+ * (or only to the inactive list), and compaction migrates whatever it
+ * can. Pages held by a session must come through both unchanged, which
+ * verify and the handover checks find out. Without swap (no zram in the
+ * guest) PAGEOUT only ages the pages.
+ */
+static void op_pressure(struct worker *w)
+{
+	int tslot, pidfd, advice;
+	struct iovec iov;
+	enum rkind k;
+	pid_t pid;
+
+	if (chance(&w->rs, 8)) {
+		int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+
+		if (fd >= 0) {
+			ssize_t n = write(fd, "1", 1);
+
+			(void)n;	/* no compaction: only less pressure */
+			close(fd);
+		}
+		atomic_fetch_add(&sh->by_op[OP_PRESSURE], 1);
+		return;
+	}
+	tslot = rnd(&w->rs, NR_HOLDERS);
+	pid = chance(&w->rs, 4) ? atomic_load(&sh->h[tslot].gpid) :
+				  atomic_load(&sh->h[tslot].pid);
+	if (pid <= 0)
+		return;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return;
+	/* One region of the holder's layout, or its first half. */
+	k = rnd(&w->rs, NR_RK);
+	iov.iov_base = (void *)(uintptr_t)(window(tslot) + rdefs[k].off);
+	iov.iov_len = chance(&w->rs, 50) ? rdefs[k].len : rdefs[k].len / 2;
+	advice = chance(&w->rs, 4) ? MADV_COLD : MADV_PAGEOUT;
+	/* The holder may have exited meanwhile: that is fine. */
+	syscall(SYS_process_madvise, pidfd, &iov, 1, advice, 0);
+	close(pidfd);
+	atomic_fetch_add(&sh->by_op[OP_PRESSURE], 1);
+}
+
 static void op_noarg(struct worker *w, enum op op, unsigned long cmd)
 {
 	int s = pick_slot_for(w, 0), fd;
@@ -1244,8 +1291,12 @@ static void op_list(struct worker *w)
 
 	memset(&a, 0, sizeof(a));
 	a.flags = pick_flags(w, 0);
+	/* The stride: mostly right, sometimes too small, larger or absurd. */
+	a.entry_size = sizeof(struct khopages_session_info);
 	if (chance(&w->rs, 3))
-		a.__pad = 1;
+		a.entry_size = rnd(&w->rs, sizeof(struct khopages_session_info));
+	else if (chance(&w->rs, 3))
+		a.entry_size = (uint32_t)rng_next(&w->rs);
 	a.nr_sessions = rnd(&w->rs, 4) == 0 ? 0 : 1 + rnd(&w->rs, LIST_ROOM);
 	if (r < 75) {
 		a.sessions = (uint64_t)(uintptr_t)(w->list + LIST_ROOM - a.nr_sessions);
@@ -1278,7 +1329,8 @@ static void op_badcmd(struct worker *w)
 
 	if (chance(&w->rs, 70))
 		cmd = _IOC(dirs[rnd(&w->rs, 4)], KHOPAGES_IOC_MAGIC,
-			   0x3c + rnd(&w->rs, 16), rnd(&w->rs, 512));
+			   _IOC_NR(KHOPAGES_IOC_CREATE) - 4 + rnd(&w->rs, 16),
+			   rnd(&w->rs, 512));
 	else
 		cmd = (uint32_t)rng_next(&w->rs);
 	memset(w->rw, 0, ARENA);
@@ -1549,6 +1601,9 @@ static void run_one(struct worker *w, enum op op)
 	case OP_EVACUATE:
 		op_evacuate(w);
 		break;
+	case OP_PRESSURE:
+		op_pressure(w);
+		break;
 	case NR_OPS:
 		break;
 	}
@@ -1564,6 +1619,7 @@ static enum op pick_op(struct worker *w)
 		[OP_STATS] = 6, [OP_LIST] = 5, [OP_BADCMD] = 3, [OP_CLOSE] = 2,
 		[OP_REOPEN] = 4, [OP_DUP] = 2, [OP_FORK] = 2, [OP_KILL] = 1,
 		[OP_CHURN] = 3, [OP_REMAP] = 2, [OP_EVACUATE] = 3,
+		[OP_PRESSURE] = 3,
 	};
 	unsigned int total = 0, r;
 
@@ -1702,6 +1758,7 @@ static int list_sessions(int fd, struct khopages_session_info *out,
 	memset(&l, 0, sizeof(l));
 	l.size = sizeof(l);
 	l.nr_sessions = room;
+	l.entry_size = sizeof(*out);
 	l.sessions = (uint64_t)(uintptr_t)out;
 	if (ioctl(fd, KHOPAGES_IOC_LIST, &l))
 		return -errno;

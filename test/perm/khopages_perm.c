@@ -3,9 +3,10 @@
  * khopages_perm: who may use /dev/khopages.
  *
  *   khopages_perm outgoing        cases on one kernel (no kexec needed)
- *   khopages_perm commit NAME     commit session NAME (1 MiB of a helper)
- *                                 for the next kernel
- *   khopages_perm incoming NAME   after kexec: cases on incoming NAME
+ *   khopages_perm commit NAME FILE  commit session NAME (1 MiB of a helper)
+ *                                 and NAME-user (of uid 65534) for the next
+ *                                 kernel; the range goes to FILE
+ *   khopages_perm incoming NAME FILE  after kexec: cases on both
  *
  * Refused callers: uid 65534 without capabilities (CREATE, OPEN, FINISH),
  * uid 0 with every capability dropped, a caller without ptrace rights over
@@ -303,6 +304,9 @@ static const struct who root_ckpt = {
 	"uid 0 with only CAP_CHECKPOINT_RESTORE", 0, CAP(CAP_CHECKPOINT_RESTORE), false
 };
 static const struct who userns_root = { "root of a new user namespace", 0, ALL_CAPS, true };
+static const struct who other_ckpt = {
+	"uid 65533 with CAP_CHECKPOINT_RESTORE", OTHER, CAP(CAP_CHECKPOINT_RESTORE), false
+};
 
 /* @fn gets a fresh file opened before the change of credentials, and an
  * inherited one (@shared, may be NULL); it fills res[]. */
@@ -568,6 +572,149 @@ static void check_preserve_allowed(const char *what, const struct who *who,
 		ok(name);
 }
 
+/*
+ * Through a file of root's session, inherited by a process with fewer
+ * rights: COMMIT and ABORT are refused (EPERM) and change nothing.
+ */
+static void as_commit_abort_shared(struct khop *k, struct khop *shared,
+				   void *arg, int *res)
+{
+	(void)k;
+	(void)arg;
+	res[0] = khop_commit(shared);
+	res[1] = khop_abort(shared);
+}
+
+static void check_inherited_file(struct khop *shared, const char *session)
+{
+	const struct who *whos[] = { &nobody, &nobody_ckpt };
+	struct snap before;
+	char name[256];
+	int res[NR_RES];
+
+	for (unsigned int i = 0; i < sizeof(whos) / sizeof(whos[0]); i++) {
+		snap_take(&before);
+		if (run_as(whos[i], as_commit_abort_shared, shared, NULL, res)) {
+			snprintf(name, sizeof(name), "%s, root's %s through an inherited file: COMMIT -> EPERM",
+				 whos[i]->desc, session);
+			expect(name, res[0], -EPERM);
+			snprintf(name, sizeof(name), "%s, root's %s through an inherited file: ABORT -> EPERM",
+				 whos[i]->desc, session);
+			expect(name, res[1], -EPERM);
+		}
+		snprintf(name, sizeof(name), "%s, COMMIT and ABORT of root's %s", whos[i]->desc,
+			 session);
+		snap_same(name, &before);
+		free(before.s);
+	}
+}
+
+/* Is @session in what LIST shows the caller? 1, 0, or a negative errno. */
+static int lists(struct khop *k, const char *session)
+{
+	struct khopages_session_info *infos;
+	size_t nr;
+	int ret = khop_list(k, &infos, &nr), found = 0;
+
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < nr; i++)
+		found |= !strcmp(infos[i].name, session);
+	free(infos);
+	return found;
+}
+
+/* Everything one may try on another user's session, by name. */
+struct foreign {
+	const char *session;
+	bool incoming;		/* received, or committed here */
+};
+
+static void as_foreign(struct khop *k, struct khop *shared, void *arg, int *res)
+{
+	struct khopages_session_info info;
+	const struct foreign *f = arg;
+	uint32_t flags = f->incoming ? 0 : KHOPAGES_FINISH_OUTGOING;
+
+	(void)shared;
+	res[0] = khop_attach(k, f->session);
+	res[1] = khop_finish(k, f->session, flags);
+	/* The other direction has no session of that name. */
+	res[2] = khop_finish(k, f->session, flags ^ KHOPAGES_FINISH_OUTGOING);
+	res[3] = khop_stats(k, f->session, &info);
+	res[4] = lists(k, f->session);
+}
+
+static void check_foreign_session(const struct who *who, const char *session,
+				  bool incoming, const char *desc)
+{
+	struct foreign f = { session, incoming };
+	struct snap before;
+	char name[256];
+	int res[NR_RES];
+
+	snap_take(&before);
+	if (run_as(who, as_foreign, NULL, &f, res)) {
+		snprintf(name, sizeof(name), "%s, %s: OPEN -> EPERM", who->desc, desc);
+		expect(name, res[0], -EPERM);
+		snprintf(name, sizeof(name), "%s, %s: FINISH -> EPERM", who->desc, desc);
+		expect(name, res[1], -EPERM);
+		snprintf(name, sizeof(name), "%s, %s: FINISH of the other direction -> ENOENT",
+			 who->desc, desc);
+		expect(name, res[2], -ENOENT);
+		snprintf(name, sizeof(name), "%s, %s: STATS -> EPERM", who->desc, desc);
+		expect(name, res[3], -EPERM);
+		snprintf(name, sizeof(name), "%s, %s: LIST leaves it out", who->desc, desc);
+		expect(name, res[4], 0);
+	}
+	snprintf(name, sizeof(name), "%s, on %s", who->desc, desc);
+	snap_same(name, &before);
+	free(before.s);
+}
+
+/* The owner's own view of its session: STATS and LIST work. */
+static void as_owner_view(struct khop *k, struct khop *shared, void *arg, int *res)
+{
+	struct khopages_session_info info;
+
+	(void)shared;
+	res[0] = khop_stats(k, arg, &info);
+	res[1] = lists(k, arg);
+}
+
+/* Create, fill and commit a session as uid 65534 (its own process). */
+static void as_commit_own(struct khop *k, struct khop *shared, void *arg, int *res)
+{
+	struct pres *p = arg;
+	struct khopages_preserve r;
+
+	(void)shared;
+	res[0] = khop_create(k, p->session);
+	res[1] = res[0] ? NOT_RUN : khop_preserve(k, p->t.pid, p->t.addr, TARGET_LEN, &r);
+	res[2] = res[1] ? NOT_RUN : khop_commit(k);
+}
+
+/*
+ * uid 65534's committed session perm-user: another holder of the
+ * checkpoint capability may not touch it; its owner may; root (the
+ * administrator) finishes it at the clean-up.
+ */
+static void check_user_session(struct target own_t)
+{
+	struct pres p = { own_t, "perm-user" };
+	int res[NR_RES];
+
+	if (run_as(&nobody_ckpt, as_commit_own, NULL, &p, res)) {
+		expect("control: uid 65534 with CAP_CHECKPOINT_RESTORE commits perm-user",
+		       res[2], 0);
+	}
+	check_foreign_session(&other_ckpt, "perm-user", false, "uid 65534's committed perm-user");
+	if (run_as(&nobody_ckpt, as_owner_view, NULL, "perm-user", res)) {
+		expect("control: uid 65534 (owner): STATS of perm-user", res[0], 0);
+		expect("control: uid 65534 (owner): LIST shows perm-user", res[1], 1);
+	}
+}
+
 static void t_outgoing(void)
 {
 	struct khop *ref = open_or_bail(), *open_s = open_or_bail();
@@ -630,16 +777,18 @@ static void t_outgoing(void)
 	if (run_as(&nobody, as_preserve_shared, open_s, &other_t, res))
 		expect("uid 65534 without capabilities, root's session: PRESERVE of uid 65533's process -> EPERM",
 		       res[0], -EPERM);
-	/*
-	 * Remark, not a case: the driver checks the capability at CREATE and
-	 * ptrace rights at PRESERVE, so a file handed to an unprivileged
-	 * process lets it add its own processes to root's session. DESIGN.md
-	 * asks the capability of the PRESERVE caller too.
-	 */
+	/* Its own process, but root's session: the file gives no rights. */
+	snap_take(&before);
 	if (run_as(&nobody, as_preserve_shared, open_s, &own_t, res))
-		printf("# remark: uid 65534 without capabilities, root's session: PRESERVE of its own "
-		       "uid's process: %s%s\n", ename(res[0]),
-		       res[0] ? "" : " (took pages: no capability check at PRESERVE)");
+		expect("uid 65534 without capabilities, root's session: PRESERVE of its own uid's process -> EPERM",
+		       res[0], -EPERM);
+	snap_same("PRESERVE of its own process into root's session", &before);
+	free(before.s);
+
+	/* --- a session belongs to its user */
+	check_inherited_file(open_s, "perm-open");
+	check_foreign_session(&nobody_ckpt, "perm-ref", false, "root's committed perm-ref");
+	check_user_session(own_t);
 
 	/* Userns root, on a session created before unshare. */
 	if (run_as(&userns_root, as_preserve_shared, open_s, &other_t, res))
@@ -655,6 +804,8 @@ static void t_outgoing(void)
 	expect("root: ABORT perm-open", ret, 0);
 	ret = khop_finish(ref, "perm-ref", KHOPAGES_FINISH_OUTGOING);
 	expect("root: FINISH perm-ref (outgoing)", ret, 0);
+	ret = khop_finish(ref, "perm-user", KHOPAGES_FINISH_OUTGOING);
+	expect("control: root (CAP_SYS_ADMIN): FINISH of uid 65534's perm-user (outgoing)", ret, 0);
 	khop_close(open_s);
 	khop_close(ref);
 	target_stop(&root_t);
@@ -678,18 +829,38 @@ static void t_outgoing(void)
 /* ------------------------------------------------------------------ */
 /* Commit a session for the next kernel                                */
 
-static int do_commit(const char *session)
+static int do_commit(const char *session, const char *record)
 {
 	struct khop *k = open_or_bail();
-	struct target t = target_start(0, true);
+	struct target t = target_start(0, true), own;
 	struct khopages_preserve r;
+	char user[KHOPAGES_NAME_MAX];
+	struct pres p;
+	int res[NR_RES];
+	FILE *f;
 
 	if (khop_create(k, session) ||
 	    khop_preserve(k, t.pid, t.addr, TARGET_LEN, &r) || khop_commit(k))
 		bail("%s: %s", session, khop_error(k));
-	printf("committed %s: %llu pages\n", session, (unsigned long long)r.nr_pages);
+	printf("committed %s: %llu pages of pid %d at %#llx\n", session,
+	       (unsigned long long)r.nr_pages, (int)t.pid, (unsigned long long)t.addr);
+	f = fopen(record, "w");
+	if (!f || fprintf(f, "%d %llx\n", (int)t.pid, (unsigned long long)t.addr) < 0 ||
+	    fclose(f))
+		bail("cannot write %s", record);
 	target_stop(&t);
 	khop_close(k);
+
+	/* A second one, of uid 65534: its owner crosses the kexec. */
+	snprintf(user, sizeof(user), "%s-user", session);
+	own = target_start(NOBODY, true);
+	p.t = own;
+	p.session = user;
+	if (!run_as(&nobody_ckpt, as_commit_own, NULL, &p, res) || res[2])
+		bail("%s as uid 65534: create %s, preserve %s, commit %s", user, ename(res[0]),
+		     ename(res[1]), ename(res[2]));
+	printf("committed %s as uid 65534\n", user);
+	target_stop(&own);
 	return 0;
 }
 
@@ -702,14 +873,106 @@ static void as_attach(struct khop *k, struct khop *shared, void *arg, int *res)
 	res[0] = khop_attach(k, arg);
 }
 
-static void t_incoming(const char *session)
+/* What the committing stage recorded: the range root's session holds. */
+struct mapping {
+	pid_t pid;
+	uint64_t addr;
+	const char *session;
+};
+
+/* Room for the range at an address congruent to it modulo 2 MiB. */
+static uint64_t map_room(uint64_t addr)
+{
+	const uint64_t huge = 2UL << 20;
+	char *p = mmap(NULL, TARGET_LEN + 2 * huge, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t base;
+
+	if (p == MAP_FAILED)
+		return 0;
+	base = ((uint64_t)(uintptr_t)p + huge - 1) & ~(huge - 1);
+	return base + (addr & (huge - 1));
+}
+
+/* MAP of the recorded range through @shared (or, without it, a file of
+ * our own that opens the session first): res[0] OPEN, res[1] MAP, res[2]
+ * pages mapped. */
+static void as_map(struct khop *k, struct khop *shared, void *arg, int *res)
+{
+	const struct mapping *m = arg;
+	struct khopages_map r;
+	uint64_t dst = map_room(m->addr);
+
+	memset(&r, 0, sizeof(r));
+	if (!dst)
+		return;
+	if (!shared) {
+		res[0] = khop_attach(k, m->session);
+		if (res[0])
+			return;
+	}
+	res[1] = khop_map(shared ? shared : k, m->pid, m->addr, dst, TARGET_LEN, &r);
+	res[2] = (int)r.nr_mapped;
+}
+
+static void t_map_rights(struct khop *k, const struct mapping *m)
+{
+	struct khopages_session_info info;
+	struct snap before;
+	int res[NR_RES], ret;
+	char name[256];
+
+	snap_take(&before);
+	if (run_as(&nobody, as_map, k, (void *)m, res))
+		expect("uid 65534 without capabilities, root's opened session through an inherited file: MAP -> EPERM",
+		       res[1], -EPERM);
+	if (run_as(&root_ckpt, as_map, NULL, (void *)m, res)) {
+		expect("control: uid 0 with only CAP_CHECKPOINT_RESTORE: OPEN of root's session",
+		       res[0], 0);
+		expect("uid 0 with only CAP_CHECKPOINT_RESTORE: MAP of another pid's range -> EPERM",
+		       res[1], -EPERM);
+	}
+	snprintf(name, sizeof(name), "refused MAPs of %s", m->session);
+	snap_same(name, &before);
+	free(before.s);
+
+	/* Control: the administrator maps it, every page. */
+	res[0] = 0;
+	as_map(NULL, k, (void *)m, res);
+	expect("control: root: MAP of the recorded range", res[1], 0);
+	snprintf(name, sizeof(name), "control: root: MAP took all %lu pages", TARGET_LEN / PG);
+	if (res[2] == (int)(TARGET_LEN / PG))
+		ok(name);
+	else
+		bad(name, "%d pages mapped", res[2]);
+	ret = khop_stats(k, m->session, &info);
+	if (ret || info.nr_mapped != TARGET_LEN / PG)
+		bad("the session counts exactly the control's pages as mapped", "%s, %llu",
+		    ename(ret), ret ? 0ULL : (unsigned long long)info.nr_mapped);
+	else
+		ok("the session counts exactly the control's pages as mapped");
+}
+
+static void t_incoming(const char *session, const char *record)
 {
 	struct khopages_session_info info;
 	const struct who *refused[] = { &nobody, &root_nocaps, &userns_root };
 	struct khop *k = open_or_bail();
+	struct mapping m = { 0, 0, session };
+	char user[KHOPAGES_NAME_MAX];
+	unsigned long long addr;
 	struct snap before;
 	char name[256];
-	int res[NR_RES], ret;
+	int res[NR_RES], ret, pid;
+	FILE *f;
+
+	f = fopen(record, "r");
+	if (!f || fscanf(f, "%d %llx", &pid, &addr) != 2)
+		bail("cannot read %s", record);
+	fclose(f);
+	m.pid = pid;
+	m.addr = addr;
+	snprintf(user, sizeof(user), "%s-user", session);
 
 	ret = khop_stats(k, session, &info);
 	if (ret || info.state != KHOPAGES_STATE_INCOMING)
@@ -735,9 +998,20 @@ static void t_incoming(const char *session)
 		free(before.s);
 	}
 
-	/* Control: with the capability, OPEN works; closing detaches. */
-	if (run_as(&nobody_ckpt, as_attach, NULL, (void *)session, res))
-		expect("control: uid 65534 with CAP_CHECKPOINT_RESTORE: OPEN", res[0], 0);
+	/* Another user with the capability: root's session is not theirs. */
+	snprintf(name, sizeof(name), "root's incoming %s", session);
+	check_foreign_session(&nobody_ckpt, session, true, name);
+	/* The owner recorded in the handover: uid 65534's session. */
+	snprintf(name, sizeof(name), "uid 65534's incoming %s", user);
+	check_foreign_session(&other_ckpt, user, true, name);
+	if (run_as(&nobody_ckpt, as_attach, NULL, user, res)) {
+		snprintf(name, sizeof(name), "control: uid 65534 (owner): OPEN of incoming %s", user);
+		expect(name, res[0], 0);
+	}
+
+	/* Control: root without CAP_SYS_ADMIN owns root's session. */
+	if (run_as(&root_ckpt, as_attach, NULL, (void *)session, res))
+		expect("control: uid 0 with only CAP_CHECKPOINT_RESTORE: OPEN", res[0], 0);
 	ret = khop_stats(k, session, &info);
 	snprintf(name, sizeof(name), "after the control's file closed, %s is incoming again",
 		 session);
@@ -746,10 +1020,18 @@ static void t_incoming(const char *session)
 	else
 		bad(name, "%s, state %s", ename(ret), ret ? "?" : khop_state_name(info.state));
 
+	if (khop_attach(k, session))
+		bail("root: open %s: %s", session, khop_error(k));
+	t_map_rights(k, &m);
+	khop_close(k);
+	k = open_or_bail();
+
 	ret = khop_finish(k, session, 0);
 	expect("root: FINISH of the incoming session", ret, 0);
 	ret = khop_stats(k, session, &info);
 	expect("the session is gone", ret, -ENOENT);
+	ret = khop_finish(k, user, 0);
+	expect("control: root (CAP_SYS_ADMIN): FINISH of uid 65534's incoming session", ret, 0);
 	khop_close(k);
 }
 
@@ -762,12 +1044,12 @@ int main(int argc, char **argv)
 	}
 	if (argc == 2 && !strcmp(argv[1], "outgoing"))
 		t_outgoing();
-	else if (argc == 3 && !strcmp(argv[1], "commit"))
-		return do_commit(argv[2]);
-	else if (argc == 3 && !strcmp(argv[1], "incoming"))
-		t_incoming(argv[2]);
+	else if (argc == 4 && !strcmp(argv[1], "commit"))
+		return do_commit(argv[2], argv[3]);
+	else if (argc == 4 && !strcmp(argv[1], "incoming"))
+		t_incoming(argv[2], argv[3]);
 	else {
-		fprintf(stderr, "usage: khopages_perm outgoing | commit NAME | incoming NAME\n");
+		fprintf(stderr, "usage: khopages_perm outgoing | commit NAME FILE | incoming NAME FILE\n");
 		return 2;
 	}
 	printf("# %u passed, %u failed\n", nr_ok, nr_bad);

@@ -37,12 +37,12 @@ case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
 	run_step /host/perm-outgoing.log khopages_perm outgoing
-	run_step /host/perm-commit.log khopages_perm commit perm-in
+	run_step /host/perm-commit.log khopages_perm commit perm-in /host/perm-range
 	check_reports 1
 	kexec_next_stage /host/boot/kernel-A
 	;;
 2)
-	run_step /host/perm-incoming.log khopages_perm incoming perm-in
+	run_step /host/perm-incoming.log khopages_perm incoming perm-in /host/perm-range
 	check_reports 2
 	pass
 	;;

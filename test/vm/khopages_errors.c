@@ -22,6 +22,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -33,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -940,8 +944,162 @@ static void t_unknown_names(void)
 	l.flags = 1;
 	expect_ret("list: unknown flags -> EINVAL", rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
 	l.flags = 0;
-	l.__pad = 1;
-	expect_ret("list: non-zero padding -> EINVAL", rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
+	expect_ret("list: no entry size -> EINVAL", rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
+	l.entry_size = KHOPAGES_SESSION_INFO_SIZE_V1 - 8;
+	expect_ret("list: entry size below the first version's -> EINVAL",
+		   rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
+	l.entry_size = 8192;
+	expect_ret("list: entry size over a page -> EINVAL",
+		   rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
+	khop_close(k);
+}
+
+/* A command run in a thread, so the caller can give up waiting for it. */
+struct cmd_thread {
+	pthread_t th;
+	int fd;
+	unsigned long cmd;
+	void *arg;
+	int ret;
+	volatile bool done;
+};
+
+static void *cmd_thread_fn(void *p)
+{
+	struct cmd_thread *c = p;
+
+	c->ret = rawio(c->fd, c->cmd, c->arg);
+	c->done = true;
+	return NULL;
+}
+
+static bool cmd_thread_wait(struct cmd_thread *c, int ms)
+{
+	for (int i = 0; i < ms / 10 && !c->done; i++)
+		usleep(10000);
+	return c->done;
+}
+
+/*
+ * A LIST whose buffer faults forever (userfaultfd, nobody serving it)
+ * blocks only its caller: other commands go on meanwhile.
+ */
+static void t_list_userfault(void)
+{
+	struct khop *k = open_or_bail(), *other = open_or_bail();
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	struct uffdio_zeropage zero;
+	struct khopages_stats st;
+	struct khopages_list l;
+	struct cmd_thread lt, stt;
+	struct pollfd pfd;
+	long uffd;
+	char *buf;
+
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl((int)uffd, UFFDIO_API, &api))
+		bail("userfaultfd: %s", strerror(errno));
+	buf = mmap(NULL, 2 * KT_PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		bail("mmap: %s", strerror(errno));
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uint64_t)(uintptr_t)buf;
+	reg.range.len = 2 * KT_PAGE;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl((int)uffd, UFFDIO_REGISTER, &reg))
+		bail("UFFDIO_REGISTER: %s", strerror(errno));
+	if (khop_create(k, "errufd"))
+		bail("create errufd: %s", khop_error(k));
+
+	memset(&l, 0, sizeof(l));
+	l.size = sizeof(l);
+	l.nr_sessions = 4;
+	l.entry_size = sizeof(struct khopages_session_info);
+	l.sessions = (uint64_t)(uintptr_t)buf;
+	memset(&lt, 0, sizeof(lt));
+	lt.fd = khop_fd(k);
+	lt.cmd = KHOPAGES_IOC_LIST;
+	lt.arg = &l;
+	if (pthread_create(&lt.th, NULL, cmd_thread_fn, &lt))
+		bail("pthread_create");
+	pfd.fd = (int)uffd;
+	pfd.events = POLLIN;
+	check("list into a userfaultfd buffer: the fault arrives",
+	      poll(&pfd, 1, 5000) == 1, "no fault within 5 s");
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	snprintf(st.name, sizeof(st.name), "errufd");
+	memset(&stt, 0, sizeof(stt));
+	stt.fd = khop_fd(other);
+	stt.cmd = KHOPAGES_IOC_STATS;
+	stt.arg = &st;
+	if (pthread_create(&stt.th, NULL, cmd_thread_fn, &stt))
+		bail("pthread_create");
+	check("  ... meanwhile STATS from another file completes",
+	      cmd_thread_wait(&stt, 3000) && stt.ret == 0,
+	      stt.done ? "it failed" : "it waited on the blocked LIST for 3 s");
+
+	/* Serve the fault: the LIST completes too. */
+	zero.range.start = (uint64_t)(uintptr_t)buf;
+	zero.range.len = 2 * KT_PAGE;
+	zero.mode = 0;
+	ioctl((int)uffd, UFFDIO_ZEROPAGE, &zero);
+	check("  ... and the LIST completes once the fault is served",
+	      cmd_thread_wait(&lt, 5000) && lt.ret == 0, "%s",
+	      lt.done ? kt_errname(lt.ret) : "still blocked");
+	pthread_join(lt.th, NULL);
+	pthread_join(stt.th, NULL);
+	khop_abort(k);
+	khop_close(other);
+	khop_close(k);
+	close((int)uffd);
+	munmap(buf, 2 * KT_PAGE);
+}
+
+/*
+ * LIST with a caller's entry larger than the kernel's (a newer header):
+ * the entries are laid out at the caller's stride, each with the kernel's
+ * fields and a zeroed tail.
+ */
+static void t_list_entry_size(void)
+{
+	enum { TAIL = 40, ROOM = 4 };
+	const size_t ksize = sizeof(struct khopages_session_info);
+	const size_t stride = ksize + TAIL;
+	struct khop *k = open_or_bail();
+	struct khopages_session_info info;
+	struct khopages_list l;
+	unsigned char *buf;
+	bool tail_zero = true, found = false;
+
+	if (khop_create(k, "errlist"))
+		bail("create errlist: %s", khop_error(k));
+	buf = malloc(stride * ROOM);
+	if (!buf)
+		bail("out of memory");
+	memset(buf, 0xa5, stride * ROOM);
+	memset(&l, 0, sizeof(l));
+	l.size = sizeof(l);
+	l.nr_sessions = ROOM;
+	l.entry_size = stride;
+	l.sessions = (uint64_t)(uintptr_t)buf;
+	expect_ret("list: a larger entry size is accepted",
+		   rawio(khop_fd(k), KHOPAGES_IOC_LIST, &l), 0);
+	for (uint32_t i = 0; i < l.nr_sessions && i < ROOM; i++) {
+		memcpy(&info, buf + i * stride, ksize);
+		if (!strcmp(info.name, "errlist"))
+			found = info.state == KHOPAGES_STATE_OPEN;
+		for (size_t j = ksize; j < stride; j++)
+			tail_zero &= buf[i * stride + j] == 0;
+	}
+	check("list: each entry at the caller's stride (errlist found, open)", found,
+	      "not found at the caller's stride");
+	check("list: the tail of each larger entry is zeroed", tail_zero, "not zeroed");
+	free(buf);
+	khop_abort(k);
 	khop_close(k);
 }
 
@@ -1124,6 +1282,8 @@ static int do_outgoing(void)
 	t_permissions();
 	t_unknown_names();
 	t_list();
+	t_list_entry_size();
+	t_list_userfault();
 	t_abort_releases();
 	t_close_releases();
 	t_commit_finish_outgoing();
@@ -1516,10 +1676,166 @@ static int do_discard(const char *name, const char *file)
 	return nr_not_ok ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The fence: a failed republish fails the call; a sealed handover      */
+
+#define KNOBS	"/sys/kernel/debug/khopages/"
+
+static int write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The next @times republishes fail (fault injection), or none with 0. */
+static void fail_publish(unsigned int times)
+{
+	char n[16];
+
+	snprintf(n, sizeof(n), "%u", times);
+	if (write_text(KNOBS "fail_publish/probability", times ? "100" : "0") ||
+	    write_text(KNOBS "fail_publish/times", n))
+		bail("cannot set " KNOBS "fail_publish (a kernel without the test knobs?)");
+}
+
+static int fdt_names(const struct khop_fdt_session *s, void *name)
+{
+	return !strcmp(s->name, name);
+}
+
+/* Does the published subtree name @name? 1, 0, or -1 when unreadable. */
+static int published(const char *name)
+{
+	static char blob[1 << 16];
+	int fd = open("/sys/kernel/debug/kho/out/sub_fdts/khopages", O_RDONLY);
+	const char *why;
+	ssize_t len;
+	int found;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;	/* nothing published */
+	len = read(fd, blob, sizeof(blob));
+	close(fd);
+	if (len <= 0)
+		return -1;
+	found = khop_fdt_sessions(blob, (size_t)len, fdt_names, (void *)name, &why);
+	return found < 0 ? -1 : found;
+}
+
+static bool same_info(const struct khopages_session_info *a,
+		      const struct khopages_session_info *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/* A failed republish fails COMMIT and FINISH, and changes nothing. */
+static void t_publish_fails(void)
+{
+	struct khopages_session_info before, after;
+	struct khop *k = open_or_bail(), *f = open_or_bail();
+	struct target t;
+	uint64_t n, *pfns = preserve_target(k, "fence-pub", &t, &n);
+	int ret;
+
+	free(pfns);
+	khop_stats(k, "fence-pub", &before);
+	fail_publish(1);
+	expect_ret("commit while the handover cannot be published -> ENOSPC",
+		   khop_commit(k), -ENOSPC);
+	ret = khop_stats(k, "fence-pub", &after);
+	check("  ... the session stays open, every counter as before",
+	      !ret && same_info(&before, &after), "%s, state %s", kt_errname(ret),
+	      khop_state_name(after.state));
+	check("  ... and is not published", published("fence-pub") == 0, "it is");
+	fail_publish(0);
+	expect_ret("commit once publishing works again", khop_commit(k), 0);
+	check("  ... now it is published", published("fence-pub") == 1, "it is not");
+
+	khop_stats(k, "fence-pub", &before);
+	fail_publish(1);
+	expect_ret("finish (outgoing) while the handover cannot be republished -> ENOSPC",
+		   khop_finish(f, "fence-pub", KHOPAGES_FINISH_OUTGOING), -ENOSPC);
+	ret = khop_stats(k, "fence-pub", &after);
+	check("  ... the session stays committed, every counter as before",
+	      !ret && same_info(&before, &after), "%s, state %s", kt_errname(ret),
+	      khop_state_name(after.state));
+	check("  ... and stays published", published("fence-pub") == 1, "it does not");
+	fail_publish(0);
+	expect_ret("finish (outgoing) once publishing works again",
+		   khop_finish(f, "fence-pub", KHOPAGES_FINISH_OUTGOING), 0);
+	check("  ... now it is not published", published("fence-pub") == 0, "it is");
+	khop_close(f);
+	khop_close(k);
+	kt_kill_wait(t.pid);
+}
+
+/*
+ * Once a kexec has begun (the seal knob does what the reboot notifier
+ * does), every command that would change the handover fails with
+ * ESHUTDOWN; LIST and STATS still work; an open session was aborted and
+ * its process keeps its memory; the committed ones stay for the kexec
+ * that follows (the next stage checks them byte by byte).
+ */
+static int do_fence(void)
+{
+	struct khop *open_s = open_or_bail(), *late = open_or_bail();
+	struct khopages_session_info in;
+	struct khopages_preserve p;
+	struct khopages_evacuate e;
+	struct khopages_map m;
+	struct target t;
+	uint64_t n, *pfns;
+	int fd;
+
+	t_publish_fails();
+
+	pfns = preserve_target(open_s, "fence-open", &t, &n);
+	free(pfns);
+	if (write_text(KNOBS "seal", "1"))
+		bail("cannot write " KNOBS "seal (a kernel without the test knobs?)");
+	fd = khop_fd(late);
+	expect_ret("sealed: create -> ESHUTDOWN", khop_create(late, "fence-late"), -ESHUTDOWN);
+	expect_ret("sealed: preserve -> ESHUTDOWN",
+		   khop_preserve(open_s, t.pid, t.r[0].addr, KT_PAGE, &p), -ESHUTDOWN);
+	expect_ret("sealed: commit -> ESHUTDOWN", khop_commit(open_s), -ESHUTDOWN);
+	expect_ret("sealed: abort -> ESHUTDOWN", khop_abort(open_s), -ESHUTDOWN);
+	expect_ret("sealed: open -> ESHUTDOWN", khop_attach(late, "errtest"), -ESHUTDOWN);
+	expect_ret("sealed: finish (outgoing) -> ESHUTDOWN",
+		   khop_finish(late, "errdiscard", KHOPAGES_FINISH_OUTGOING), -ESHUTDOWN);
+	expect_ret("sealed: evacuate -> ESHUTDOWN",
+		   khop_evacuate(late, t.pid, t.r[0].addr, t.r[0].len, &e), -ESHUTDOWN);
+	memset(&m, 0, sizeof(m));
+	m.size = sizeof(m);
+	m.pid = t.pid;
+	m.orig_va = m.dst_va = t.r[0].addr;
+	m.len = KT_PAGE;
+	expect_ret("sealed: map -> ESHUTDOWN", rawio(fd, KHOPAGES_IOC_MAP, &m), -ESHUTDOWN);
+	expect_ret("sealed: stats still works", khop_stats(late, "errtest", &in), 0);
+	check("  ... errtest is still committed", in.state == KHOPAGES_STATE_COMMITTED,
+	      "state %s", khop_state_name(in.state));
+	check("sealed: list still works, and the open session was aborted",
+	      !listed(late, "fence-open", &in) && listed(late, "errdiscard", &in),
+	      "fence-open listed or errdiscard missing");
+	check("  ... its process keeps its memory", target_bad_bytes(&t, 0) == 0,
+	      "wrong bytes");
+	kt_kill_wait(t.pid);
+	khop_close(late);
+	khop_close(open_s);
+	printf("# fence: %u ok, %u not ok\n", nr_ok, nr_not_ok);
+	return nr_not_ok ? 1 : 0;
+}
+
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: khopages_errors [outgoing]\n"
+		"       khopages_errors fence\n"
 		"       khopages_errors commit NAME FILE [MIB]\n"
 		"       khopages_errors incoming NAME [FILE]\n"
 		"       khopages_errors discard NAME [FILE]\n");
@@ -1535,6 +1851,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 1 || (argc == 2 && !strcmp(argv[1], "outgoing")))
 		return do_outgoing();
+	if (argc == 2 && !strcmp(argv[1], "fence"))
+		return do_fence();
 	if (argc < 3 || !khop_valid_name(argv[2]))
 		usage();
 	snprintf(file, sizeof(file), "%s.records", argv[2]);

@@ -1,8 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Test-only: damage the committed handover on purpose, so tests can show
- * that the next kernel refuses it cleanly. Write one word to
- * /sys/kernel/debug/khopages/corrupt_handover after COMMIT:
+ * Test-only knobs in /sys/kernel/debug/khopages/:
+ *
+ * seal: writing 1 does what the reboot notifier does when a kexec begins
+ * (khop_seal()), without the kexec, so a test can check that every
+ * command that would change the handover is then refused. Only a kexec
+ * undoes it.
+ *
+ * fail_publish/: a fault-injection attribute (Documentation/fault-injection)
+ * that makes republishing the subtree fail, so a test can check that the
+ * command that needed it fails and changes nothing.
+ *
+ * corrupt_handover: damage the committed handover on purpose, so tests can
+ * show that the next kernel refuses it cleanly. Write one word after
+ * COMMIT:
  *
  *   old-format   root compatible becomes "khopages-v0"
  *   counts       the first session announces one page more than it has
@@ -10,6 +21,7 @@
  *   frame        the first folio points past the end of memory
  */
 #include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include <linux/libfdt.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
@@ -110,12 +122,36 @@ static const struct file_operations khop_corrupt_fops = {
 	.write = khop_corrupt_write,
 };
 
+static int khop_seal_set(void *data, u64 val)
+{
+	if (val != 1)
+		return -EINVAL;
+	pr_warn("khopages: handover sealed by the test knob (no kexec)\n");
+	khop_seal();
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(khop_seal_fops, NULL, khop_seal_set, "%llu\n");
+
+static DECLARE_FAULT_ATTR(khop_fail_publish);
+
 /**
- * khop_corrupt_init() - create the test-only corruption knob.
+ * khop_publish_should_fail() - inject a failure into republishing?
+ *
+ * Return: true when the fail_publish attribute says this call fails.
+ */
+bool khop_publish_should_fail(void)
+{
+	return should_fail(&khop_fail_publish, 1);
+}
+
+/**
+ * khop_corrupt_init() - create the test-only knobs.
  * @dir: the driver's debugfs directory.
  */
 void khop_corrupt_init(struct dentry *dir)
 {
 	debugfs_create_file("corrupt_handover", 0200, dir, NULL,
 			    &khop_corrupt_fops);
+	debugfs_create_file_unsafe("seal", 0200, dir, NULL, &khop_seal_fops);
+	fault_create_debugfs_attr("fail_publish", dir, &khop_fail_publish);
 }

@@ -10,8 +10,28 @@
  * (each restored process maps its own memory); FINISH waits for the others
  * to close.
  *
- * Locking: khop_lock (session.c) serialises every command, and the
- * forwarding of unclaimed sessions at kexec (the reboot notifier).
+ * Rights are checked at every command against the caller's own
+ * credentials (khop_session_allowed()), never against whoever opened the
+ * file: a file inherited by a less privileged process gives it nothing.
+ */
+
+/**
+ * DOC: khopages locking
+ *
+ * One mutex, khop_lock (session.c), serialises every command, the
+ * session list, the global folio indexes and the reboot notifier. It is
+ * taken killably by commands, and never while user memory is read or
+ * written: arguments are copied in before it is taken and results copied
+ * out after it is dropped (LIST gathers its entries into a kernel buffer
+ * first), so a caller whose buffer faults slowly (userfaultfd, FUSE)
+ * stalls only itself. PRESERVE and EVACUATE take the target's mmap_lock
+ * for reading, MAP the caller's for writing, inside khop_lock; nothing
+ * takes khop_lock under an mmap_lock.
+ *
+ * The reboot notifier runs when a kexec has begun: under khop_lock it
+ * aborts the outgoing sessions nobody committed, forwards the received
+ * ones nobody claimed, and seals the handover. From then on every command
+ * that would change it fails with ESHUTDOWN.
  */
 #include <linux/capability.h>
 #include <linux/fs.h>
@@ -29,9 +49,32 @@
 #define CREATE_TRACE_POINTS
 #include "khopages_trace.h"
 
+/*
+ * Set by the reboot notifier once a kexec has begun: from then on the
+ * handover is final and no command may change it.
+ */
+static bool khop_sealed;
+
 static bool khop_may_checkpoint(void)
 {
 	return capable(CAP_CHECKPOINT_RESTORE) || capable(CAP_SYS_ADMIN);
+}
+
+/*
+ * Take khop_lock for a command. A command that changes the handover is
+ * refused once a kexec has begun. Killable: a task stuck behind another
+ * command can still be killed.
+ */
+static int khop_lock_cmd(bool changes)
+{
+	if (mutex_lock_killable(&khop_lock))
+		return -EINTR;
+	if (changes && khop_sealed) {
+		mutex_unlock(&khop_lock);
+		pr_warn_ratelimited("khopages: a kexec has begun: the handover is sealed\n");
+		return -ESHUTDOWN;
+	}
+	return 0;
 }
 
 /* Copy an argument struct whose first field is its size. */
@@ -61,26 +104,32 @@ static bool khop_range_ok(u64 start, u64 len)
 	       start + len > start && start + len <= TASK_SIZE;
 }
 
-static long khop_create(struct file *file, void __user *uarg)
+static int khop_get_name_arg(struct khopages_name_arg *arg, void __user *uarg,
+			     u32 flags_ok)
 {
-	struct khopages_name_arg arg;
+	int err = khop_get_arg(arg, sizeof(*arg), uarg);
+
+	if (err)
+		return err;
+	if ((arg->flags & ~flags_ok) || !khop_name_valid(arg->name))
+		return -EINVAL;
+	return 0;
+}
+
+static long khop_create(struct file *file, struct khopages_name_arg *arg)
+{
 	struct khop_session *s;
 	int err;
 
-	err = khop_get_arg(&arg, sizeof(arg), uarg);
-	if (err)
-		return err;
-	if (arg.flags || !khop_name_valid(arg.name))
-		return -EINVAL;
 	if (!khop_may_checkpoint())
 		return -EPERM;
 	if (!kho_is_enabled())
 		return -EOPNOTSUPP;
 	if (file->private_data)
 		return -EBUSY;
-	if (khop_session_find(arg.name, KHOP_OUT))
+	if (khop_session_find(arg->name, KHOP_OUT))
 		return -EEXIST;
-	s = khop_session_alloc(arg.name, KHOP_OUT);
+	s = khop_session_alloc(arg->name, KHOP_OUT);
 	if (!s)
 		return -ENOMEM;
 	err = khop_table_init(&s->table);
@@ -88,6 +137,7 @@ static long khop_create(struct file *file, void __user *uarg)
 		khop_session_free(s);
 		return err;
 	}
+	khop_session_set_owner(s, current_euid(), current_user_ns());
 	s->state = KHOPAGES_STATE_OPEN;
 	s->owner = file;
 	file->private_data = s;
@@ -95,59 +145,64 @@ static long khop_create(struct file *file, void __user *uarg)
 	return 0;
 }
 
+/*
+ * The session bound to @file in direction @dir, if the caller has rights
+ * over it: ERR_PTR(-ENOENT) when there is none, ERR_PTR(-EPERM) when the
+ * caller may not use it (rights are checked at every call: a file may
+ * have been inherited by a process with fewer rights).
+ */
 static struct khop_session *khop_own(struct file *file, enum khop_dir dir)
 {
 	struct khop_session *s = file->private_data;
 
-	return s && s->dir == dir ? s : NULL;
+	if (!s || s->dir != dir)
+		return ERR_PTR(-ENOENT);
+	if (!khop_session_allowed(s))
+		return ERR_PTR(-EPERM);
+	return s;
 }
 
-static long khop_preserve(struct file *file, void __user *uarg)
+static long khop_preserve(struct file *file, struct khopages_preserve *arg)
 {
-	struct khopages_preserve arg;
-	struct khop_session *s;
-	int err;
+	struct khop_session *s = khop_own(file, KHOP_OUT);
 
-	err = khop_get_arg(&arg, sizeof(arg), uarg);
-	if (err)
-		return err;
-	if (arg.flags || arg.__pad || arg.pid <= 0 || arg.nr_pages ||
-	    arg.nr_folios || arg.nr_moved || !khop_range_ok(arg.start, arg.len))
-		return -EINVAL;
-	/* Rights are the caller's, not those of whoever opened the file. */
-	if (!khop_may_checkpoint())
-		return -EPERM;
-	s = khop_own(file, KHOP_OUT);
-	if (!s)
-		return -ENOENT;
+	if (IS_ERR(s))
+		return PTR_ERR(s);
 	if (s->state != KHOPAGES_STATE_OPEN)
 		return -EBUSY;
-	err = khop_out_preserve(s, &arg);
+	return khop_out_preserve(s, arg);
+}
+
+static int khop_check_preserve(struct khopages_preserve *arg,
+			       void __user *uarg)
+{
+	int err = khop_get_arg(arg, sizeof(*arg), uarg);
+
 	if (err)
 		return err;
-	return khop_put_arg(uarg, &arg, sizeof(arg));
+	if (arg->flags || arg->__pad || arg->pid <= 0 || arg->nr_pages ||
+	    arg->nr_folios || arg->nr_moved ||
+	    !khop_range_ok(arg->start, arg->len))
+		return -EINVAL;
+	return 0;
 }
 
 /* Needs no session: it holds nothing, it only moves pages. */
-static long khop_evacuate(void __user *uarg)
+static int khop_check_evacuate(struct khopages_evacuate *arg,
+			       void __user *uarg)
 {
-	struct khopages_evacuate arg;
-	int err;
+	int err = khop_get_arg(arg, sizeof(*arg), uarg);
 
-	err = khop_get_arg(&arg, sizeof(arg), uarg);
 	if (err)
 		return err;
-	if (arg.flags || arg.__pad || arg.pid <= 0 || arg.nr_moved ||
-	    arg.nr_left || !khop_range_ok(arg.start, arg.len))
+	if (arg->flags || arg->__pad || arg->pid <= 0 || arg->nr_moved ||
+	    arg->nr_left || !khop_range_ok(arg->start, arg->len))
 		return -EINVAL;
 	if (!khop_may_checkpoint())
 		return -EPERM;
 	if (!kho_is_enabled())
 		return -EOPNOTSUPP;
-	err = khop_scratch_evacuate(&arg);
-	if (err)
-		return err;
-	return khop_put_arg(uarg, &arg, sizeof(arg));
+	return 0;
 }
 
 static long khop_commit(struct file *file, unsigned long uarg)
@@ -157,8 +212,8 @@ static long khop_commit(struct file *file, unsigned long uarg)
 
 	if (uarg)
 		return -EINVAL;
-	if (!s)
-		return -ENOENT;
+	if (IS_ERR(s))
+		return PTR_ERR(s);
 	if (s->state != KHOPAGES_STATE_OPEN)
 		return -EBUSY;
 	err = khop_out_commit(s);
@@ -171,23 +226,35 @@ static long khop_commit(struct file *file, unsigned long uarg)
 	return err;
 }
 
-static void khop_drop(struct khop_session *s)
+/*
+ * Forget a session and release what it holds. One that is in the
+ * published subtree leaves it first: if the subtree cannot be published
+ * without it, nothing changes and the error is returned, so the next
+ * kernel is never told of pages that are no longer preserved.
+ */
+static int khop_drop(struct khop_session *s)
 {
+	bool published = khop_published(s);
+	int err;
+
+	list_del_init(&s->node);
+	if (published) {
+		err = khop_publish();
+		if (err) {
+			list_add_tail(&s->node, &khop_sessions);
+			return err;
+		}
+	}
 	/* The file that created it (even after COMMIT) forgets it. */
 	if (s->owner)
 		s->owner->private_data = NULL;
-	list_del_init(&s->node);
 	trace_khopages_release(s->name, s->state, s->info.nr_pages);
-	if (s->dir == KHOP_OUT) {
+	if (s->dir == KHOP_OUT)
 		khop_out_release(s);
-	} else {
-		/* Out of the subtree before its pages stop being preserved. */
-		if (s->forwarded && khop_publish())
-			pr_warn("khopages: %s stays in the handover; the next kernel will refuse it\n",
-				s->name);
+	else
 		khop_in_finish(s);
-	}
 	khop_session_free(s);
+	return 0;
 }
 
 static long khop_abort(struct file *file, unsigned long uarg)
@@ -196,61 +263,74 @@ static long khop_abort(struct file *file, unsigned long uarg)
 
 	if (uarg)
 		return -EINVAL;
-	if (!s)
-		return -ENOENT;
+	if (IS_ERR(s))
+		return PTR_ERR(s);
 	if (s->state != KHOPAGES_STATE_OPEN)
 		return -EBUSY;	/* committed: FINISH_OUTGOING withdraws it */
-	khop_drop(s);
-	return 0;
+	return khop_drop(s);
 }
 
 /*
  * OPEN of a session committed in this very kernel (no kexec since): it is
  * no longer handed over and becomes an incoming session whose pages MAP
  * copies. Lets a checkpoint be restored in place, e.g. when the upgrade
- * is called off.
+ * is called off. The subtree is republished without it before its folios
+ * stop being preserved.
  */
-static struct khop_session *khop_loopback(const char *name)
+static int khop_loopback(struct khop_session *s)
 {
-	struct khop_session *s = khop_session_find(name, KHOP_OUT);
 	int err;
 
-	if (!s || s->state != KHOPAGES_STATE_COMMITTED)
-		return NULL;
+	s->dir = KHOP_IN;
+	s->state = KHOPAGES_STATE_INCOMING;
+	err = khop_publish();
+	if (err) {
+		s->dir = KHOP_OUT;
+		s->state = KHOPAGES_STATE_COMMITTED;
+		return err;
+	}
+	s->claimed = true;
 	if (s->owner)
 		s->owner->private_data = NULL;
 	s->owner = NULL;
 	err = khop_out_keep_local(s);
-	s->dir = KHOP_IN;
-	s->state = KHOPAGES_STATE_INCOMING;
-	s->claimed = true;
-	if (khop_publish())
-		pr_warn("khopages: could not withdraw %s from the handover\n",
-			name);
 	khop_in_adopt(s);
 	if (err)
 		s->broken = true;	/* a folio is missing: OPEN gives EIO */
-	return s;
+	return 0;
 }
 
-static long khop_open_session(struct file *file, void __user *uarg)
+/* An incoming session, or one committed here that OPEN may take back. */
+static struct khop_session *khop_find_openable(const char *name)
 {
-	struct khopages_name_arg arg;
+	struct khop_session *s = khop_session_find(name, KHOP_IN);
+
+	if (s)
+		return s;
+	s = khop_session_find(name, KHOP_OUT);
+	return s && s->state == KHOPAGES_STATE_COMMITTED ? s : NULL;
+}
+
+static long khop_open_session(struct file *file,
+			      struct khopages_name_arg *arg)
+{
 	struct khop_session *s;
 	int err;
 
-	err = khop_get_arg(&arg, sizeof(arg), uarg);
-	if (err)
-		return err;
-	if (arg.flags || !khop_name_valid(arg.name))
-		return -EINVAL;
 	if (!khop_may_checkpoint())
 		return -EPERM;
 	if (file->private_data)
 		return -EBUSY;
-	s = khop_session_find(arg.name, KHOP_IN) ?: khop_loopback(arg.name);
+	s = khop_find_openable(arg->name);
 	if (!s)
 		return -ENOENT;
+	if (!khop_session_allowed(s))
+		return -EPERM;
+	if (s->dir == KHOP_OUT) {
+		err = khop_loopback(s);
+		if (err)
+			return err;
+	}
 	/* Claimed here: no longer handed over again at the next kexec. */
 	err = khop_in_unforward(s);
 	if (err)
@@ -265,151 +345,268 @@ static long khop_open_session(struct file *file, void __user *uarg)
 	return 0;
 }
 
-static long khop_map(struct file *file, void __user *uarg)
+static int khop_check_map(struct khopages_map *arg, void __user *uarg)
 {
-	struct khopages_map arg;
-	struct khop_session *s;
-	int err, perr;
+	int err = khop_get_arg(arg, sizeof(*arg), uarg);
 
-	err = khop_get_arg(&arg, sizeof(arg), uarg);
 	if (err)
 		return err;
-	if (arg.flags || arg.__pad || arg.pid <= 0 || arg.nr_mapped ||
-	    arg.nr_shared || arg.nr_copied ||
-	    !khop_range_ok(arg.orig_va, arg.len) ||
-	    !khop_range_ok(arg.dst_va, arg.len))
+	if (arg->flags || arg->__pad || arg->pid <= 0 || arg->nr_mapped ||
+	    arg->nr_shared || arg->nr_copied ||
+	    !khop_range_ok(arg->orig_va, arg->len) ||
+	    !khop_range_ok(arg->dst_va, arg->len))
 		return -EINVAL;
-	s = khop_own(file, KHOP_IN);
-	if (!s)
-		return -ENOENT;
-	err = khop_in_map(s, &arg);
-	/* Counters are reported even on failure: they say what was done. */
-	perr = khop_put_arg(uarg, &arg, sizeof(arg));
-	return err ?: perr;
+	return 0;
 }
 
-static long khop_finish(struct file *file, void __user *uarg)
+static long khop_map(struct file *file, struct khopages_map *arg)
 {
-	struct khopages_name_arg arg;
+	struct khop_session *s = khop_own(file, KHOP_IN);
+
+	if (IS_ERR(s))
+		return PTR_ERR(s);
+	/* A process maps its own memory; only an administrator maps others'. */
+	if (arg->pid != task_tgid_vnr(current) && !capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return khop_in_map(s, arg);
+}
+
+static long khop_finish(struct file *file, struct khopages_name_arg *arg)
+{
 	struct khop_session *s;
 	unsigned int attached_here;
+	bool mine;
 	int err;
 
-	err = khop_get_arg(&arg, sizeof(arg), uarg);
-	if (err)
-		return err;
-	if ((arg.flags & ~KHOPAGES_FINISH_OUTGOING) ||
-	    !khop_name_valid(arg.name))
-		return -EINVAL;
 	if (!khop_may_checkpoint())
 		return -EPERM;
-	if (arg.flags & KHOPAGES_FINISH_OUTGOING) {
-		s = khop_session_find(arg.name, KHOP_OUT);
+	if (arg->flags & KHOPAGES_FINISH_OUTGOING) {
+		s = khop_session_find(arg->name, KHOP_OUT);
+		if (s && !khop_session_allowed(s))
+			return -EPERM;
 		if (s && s->state != KHOPAGES_STATE_COMMITTED)
 			return -EBUSY;	/* its creator aborts it */
 	} else {
-		s = khop_session_find(arg.name, KHOP_IN);
+		s = khop_session_find(arg->name, KHOP_IN);
+		if (s && !khop_session_allowed(s))
+			return -EPERM;
 		attached_here = file->private_data == s;
 		if (s && s->nr_attached > attached_here)
 			return -EBUSY;	/* another file still maps from it */
 	}
 	if (!s)
 		return -ENOENT;
-	if (file->private_data == s)
+	mine = file->private_data == s;
+	err = khop_drop(s);
+	if (!err && mine)
 		file->private_data = NULL;
-	khop_drop(s);
+	return err;
+}
+
+static int khop_check_stats(struct khopages_stats *arg, void __user *uarg)
+{
+	int err = khop_get_arg(arg, sizeof(*arg), uarg);
+
+	if (err)
+		return err;
+	if (arg->flags || !khop_name_valid(arg->name))
+		return -EINVAL;
 	return 0;
 }
 
-static long khop_stats(void __user *uarg)
+static long khop_stats(struct khopages_stats *arg)
 {
-	struct khopages_stats arg;
 	struct khop_session *s;
-	int err;
 
-	err = khop_get_arg(&arg, sizeof(arg), uarg);
-	if (err)
-		return err;
-	if (arg.flags || !khop_name_valid(arg.name))
-		return -EINVAL;
-	s = khop_session_find(arg.name, KHOP_IN) ?:
-	    khop_session_find(arg.name, KHOP_OUT);
+	s = khop_session_find(arg->name, KHOP_IN) ?:
+	    khop_session_find(arg->name, KHOP_OUT);
 	if (!s)
 		return -ENOENT;
-	khop_session_fill_info(s, &arg.info);
-	return khop_put_arg(uarg, &arg, sizeof(arg));
+	if (!khop_session_allowed(s))
+		return -EPERM;
+	khop_session_fill_info(s, &arg->info);
+	return 0;
+}
+
+/*
+ * LIST, under khop_lock: the statistics of the sessions the caller may
+ * see, at most @room of them, into a kernel buffer (copied out after the
+ * lock is dropped). Returns how many the caller may see.
+ */
+static u32 khop_list_fill(struct khopages_session_info *buf, u32 room)
+{
+	struct khop_session *s;
+	u32 n = 0;
+
+	list_for_each_entry(s, &khop_sessions, node) {
+		if (!khop_session_allowed(s))
+			continue;
+		if (n < room)
+			khop_session_fill_info(s, &buf[n]);
+		n++;
+	}
+	return n;
+}
+
+static u32 khop_list_count(void)
+{
+	return khop_list_fill(NULL, 0);
 }
 
 static long khop_list(void __user *uarg)
 {
-	struct khopages_session_info __user *out;
-	struct khopages_session_info info;
+	struct khopages_session_info *buf = NULL;
 	struct khopages_list arg;
-	struct khop_session *s;
-	u32 n = 0;
+	size_t len;
+	u8 __user *out;
+	u32 room, n, i;
 	int err;
 
 	err = khop_get_arg(&arg, sizeof(arg), uarg);
 	if (err)
 		return err;
-	if (arg.flags || arg.__pad)
+	if (arg.flags || arg.entry_size < KHOPAGES_SESSION_INFO_SIZE_V1 ||
+	    arg.entry_size > PAGE_SIZE)
 		return -EINVAL;
-	out = u64_to_user_ptr(arg.sessions);
-	list_for_each_entry(s, &khop_sessions, node) {
-		if (n < arg.nr_sessions) {
-			khop_session_fill_info(s, &info);
-			if (copy_to_user(&out[n], &info, sizeof(info)))
-				return -EFAULT;
+	err = khop_lock_cmd(false);
+	if (err)
+		return err;
+	/* Room for what exists, whatever the caller claims to have. */
+	room = min(arg.nr_sessions, khop_list_count());
+	if (room) {
+		buf = kvcalloc(room, sizeof(*buf), GFP_KERNEL);
+		if (!buf) {
+			mutex_unlock(&khop_lock);
+			return -ENOMEM;
 		}
-		n++;
 	}
+	n = khop_list_fill(buf, room);
+	mutex_unlock(&khop_lock);
+
+	/* No lock held: a slow or faulting user buffer stalls only us. */
+	out = u64_to_user_ptr(arg.sessions);
+	len = min_t(size_t, arg.entry_size, sizeof(*buf));
+	for (i = 0; i < min(room, n) && !err; i++, out += arg.entry_size) {
+		if (copy_to_user(out, &buf[i], len) ||
+		    clear_user(out + len, arg.entry_size - len))
+			err = -EFAULT;
+	}
+	kvfree(buf);
+	if (err)
+		return err;
 	arg.nr_sessions = n;
 	return khop_put_arg(uarg, &arg, sizeof(arg));
+}
+
+/* The argument of every command that takes a struct, copied in. */
+union khop_args {
+	struct khopages_name_arg name;
+	struct khopages_preserve preserve;
+	struct khopages_evacuate evacuate;
+	struct khopages_map map;
+	struct khopages_stats stats;
+};
+
+/* Copy in and check the argument of @cmd (no lock held). */
+static int khop_get_cmd_arg(unsigned int cmd, union khop_args *a,
+			    void __user *uarg)
+{
+	switch (cmd) {
+	case KHOPAGES_IOC_CREATE:
+	case KHOPAGES_IOC_OPEN:
+		return khop_get_name_arg(&a->name, uarg, 0);
+	case KHOPAGES_IOC_FINISH:
+		return khop_get_name_arg(&a->name, uarg,
+					 KHOPAGES_FINISH_OUTGOING);
+	case KHOPAGES_IOC_PRESERVE:
+		return khop_check_preserve(&a->preserve, uarg);
+	case KHOPAGES_IOC_EVACUATE:
+		return khop_check_evacuate(&a->evacuate, uarg);
+	case KHOPAGES_IOC_MAP:
+		return khop_check_map(&a->map, uarg);
+	case KHOPAGES_IOC_STATS:
+		return khop_check_stats(&a->stats, uarg);
+	default:
+		return 0;
+	}
+}
+
+/* Run @cmd under khop_lock; the argument is in @a, copied out later. */
+static long khop_run_cmd(struct file *file, unsigned int cmd,
+			 union khop_args *a, unsigned long uarg)
+{
+	switch (cmd) {
+	case KHOPAGES_IOC_CREATE:
+		return khop_create(file, &a->name);
+	case KHOPAGES_IOC_PRESERVE:
+		return khop_preserve(file, &a->preserve);
+	case KHOPAGES_IOC_COMMIT:
+		return khop_commit(file, uarg);
+	case KHOPAGES_IOC_ABORT:
+		return khop_abort(file, uarg);
+	case KHOPAGES_IOC_OPEN:
+		return khop_open_session(file, &a->name);
+	case KHOPAGES_IOC_MAP:
+		return khop_map(file, &a->map);
+	case KHOPAGES_IOC_FINISH:
+		return khop_finish(file, &a->name);
+	case KHOPAGES_IOC_STATS:
+		return khop_stats(&a->stats);
+	case KHOPAGES_IOC_EVACUATE:
+		return khop_scratch_evacuate(&a->evacuate);
+	default:
+		return -ENOTTY;
+	}
 }
 
 static long khop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
-	long ret;
+	union khop_args a;
+	size_t out_size;
+	long ret, perr;
 
-	mutex_lock(&khop_lock);
 	switch (cmd) {
-	case KHOPAGES_IOC_CREATE:
-		ret = khop_create(file, uarg);
-		break;
-	case KHOPAGES_IOC_PRESERVE:
-		ret = khop_preserve(file, uarg);
-		break;
-	case KHOPAGES_IOC_COMMIT:
-		ret = khop_commit(file, arg);
-		break;
-	case KHOPAGES_IOC_ABORT:
-		ret = khop_abort(file, arg);
-		break;
-	case KHOPAGES_IOC_OPEN:
-		ret = khop_open_session(file, uarg);
-		break;
-	case KHOPAGES_IOC_MAP:
-		ret = khop_map(file, uarg);
-		break;
-	case KHOPAGES_IOC_FINISH:
-		ret = khop_finish(file, uarg);
-		break;
-	case KHOPAGES_IOC_STATS:
-		ret = khop_stats(uarg);
-		break;
 	case KHOPAGES_IOC_LIST:
-		ret = khop_list(uarg);
+		return khop_list(uarg);
+	case KHOPAGES_IOC_PRESERVE:
+		out_size = sizeof(a.preserve);
 		break;
 	case KHOPAGES_IOC_EVACUATE:
-		ret = khop_evacuate(uarg);
+		out_size = sizeof(a.evacuate);
+		break;
+	case KHOPAGES_IOC_MAP:
+		out_size = sizeof(a.map);
+		break;
+	case KHOPAGES_IOC_STATS:
+		out_size = sizeof(a.stats);
+		break;
+	case KHOPAGES_IOC_CREATE:
+	case KHOPAGES_IOC_COMMIT:
+	case KHOPAGES_IOC_ABORT:
+	case KHOPAGES_IOC_OPEN:
+	case KHOPAGES_IOC_FINISH:
+		out_size = 0;
 		break;
 	default:
-		ret = -ENOTTY;
-		break;
+		return -ENOTTY;
 	}
+	/* User memory is read and written with no lock held. */
+	ret = khop_get_cmd_arg(cmd, &a, uarg);
+	if (ret)
+		return ret;
+	ret = khop_lock_cmd(cmd != KHOPAGES_IOC_STATS);
+	if (ret)
+		return ret;
+	ret = khop_run_cmd(file, cmd, &a, arg);
 	mutex_unlock(&khop_lock);
-	return ret;
+	if (!out_size)
+		return ret;
+	/* STATS, PRESERVE and EVACUATE report only on success; MAP always. */
+	if (ret && cmd != KHOPAGES_IOC_MAP)
+		return ret;
+	perr = khop_put_arg(uarg, &a, out_size);
+	return ret ?: perr;
 }
 
 /* misc_open() leaves the miscdevice there: a new file has no session. */
@@ -452,19 +649,52 @@ static struct miscdevice khop_dev = {
 };
 
 /*
- * kexec: sessions received at boot that nobody claimed go on to the next
- * kernel. kernel_kexec() calls the reboot notifiers before it shuts the
+ * An outgoing session still open when the kexec begins was never
+ * committed: its pages would stay reserved in the next kernel with nobody
+ * to name them. Let them go.
+ */
+static void khop_abort_uncommitted(void)
+{
+	struct khop_session *s, *next;
+
+	list_for_each_entry_safe(s, next, &khop_sessions, node) {
+		if (s->dir != KHOP_OUT || s->state != KHOPAGES_STATE_OPEN)
+			continue;
+		pr_warn("khopages: session %s was not committed when the kexec began: aborted\n",
+			s->name);
+		khop_drop(s);
+	}
+}
+
+/**
+ * khop_seal() - make the handover final: a kexec has begun.
+ *
+ * Outgoing sessions nobody committed are aborted, received sessions nobody
+ * claimed are forwarded, and from then on every command that would change
+ * the handover fails with ESHUTDOWN. Called once by the reboot notifier
+ * (and by the test knob, which then expects a kexec).
+ */
+void khop_seal(void)
+{
+	mutex_lock(&khop_lock);
+	if (!khop_sealed) {
+		khop_abort_uncommitted();
+		khop_in_forward_unclaimed();
+		khop_sealed = true;
+	}
+	mutex_unlock(&khop_lock);
+}
+
+/*
+ * kexec: kernel_kexec() calls the reboot notifiers before it shuts the
  * devices down; KHO preservations made until the jump are handed over.
  * Any other restart drops them with the rest of memory.
  */
 static int khop_reboot(struct notifier_block *nb, unsigned long action,
 		       void *cmd)
 {
-	if (action != SYS_RESTART || !kexec_in_progress)
-		return NOTIFY_DONE;
-	mutex_lock(&khop_lock);
-	khop_in_forward_unclaimed();
-	mutex_unlock(&khop_lock);
+	if (action == SYS_RESTART && kexec_in_progress)
+		khop_seal();
 	return NOTIFY_DONE;
 }
 

@@ -6,14 +6,24 @@
  * commit, an abort of a committed session, an OPEN or FINISH of a
  * forwarded one), so the next kernel always finds a consistent tree; the
  * blob lives in preserved memory, never in slab.
+ *
+ * The new tree is built aside and copied over the published blob when it
+ * fits, so the subtree stays registered with KHO all along; only a tree
+ * that outgrows the blob moves to a larger one (registered anew, and the
+ * old one put back if that fails). Either way a failure leaves the
+ * previous tree published and is returned: callers change what the tree
+ * names only after it no longer names it.
  */
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uidgid.h>
 
 #include "khopages.h"
 
 static void *khop_blob;
+static size_t khop_blob_size;	/* bytes allocated, as registered */
 
 /**
  * khop_published_blob() - the subtree as published now.
@@ -26,7 +36,15 @@ void *khop_published_blob(void)
 	return khop_blob;
 }
 
-static bool khop_published(const struct khop_session *s)
+/**
+ * khop_published() - is a session in the published subtree?
+ * @s: the session.
+ *
+ * Context: khop_lock held.
+ * Return: true for a committed outgoing session and for a forwarded
+ * incoming one.
+ */
+bool khop_published(const struct khop_session *s)
 {
 	return (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED) ||
 	       s->forwarded;
@@ -60,6 +78,8 @@ static int khop_fdt_session(void *fdt, struct khop_session *s)
 	err |= fdt_property(fdt, KHOPAGES_PROP_NR_WORDS, &s->table.nr_words,
 			    sizeof(u64));
 	err |= fdt_property(fdt, KHOPAGES_PROP_TABLE, &table, sizeof(table));
+	err |= fdt_property_u32(fdt, KHOPAGES_PROP_OWNER_UID,
+				from_kuid(&init_user_ns, s->owner_uid));
 	err |= fdt_end_node(fdt);
 	return err;
 }
@@ -81,6 +101,53 @@ static int khop_fdt_build(void *fdt, size_t size)
 	return err ? -ENOSPC : 0;
 }
 
+/* Build the tree aside and copy it over the published blob. */
+static int khop_publish_in_place(void)
+{
+	void *fdt = kvzalloc(khop_blob_size, GFP_KERNEL);
+	int err;
+
+	if (!fdt)
+		return -ENOMEM;
+	err = khop_fdt_build(fdt, khop_blob_size);
+	if (!err)
+		memcpy(khop_blob, fdt, khop_blob_size);
+	kvfree(fdt);
+	return err;
+}
+
+/* Publish in a new, larger blob; the old one stays on failure. */
+static int khop_publish_moved(size_t size)
+{
+	void *blob;
+	int err;
+
+	blob = kho_alloc_preserve(size);
+	if (IS_ERR(blob))
+		return PTR_ERR(blob);
+	err = khop_fdt_build(blob, size);
+	if (err)
+		goto fail;
+	if (khop_blob)
+		kho_remove_subtree(khop_blob);
+	err = kho_add_subtree(KHOPAGES_FDT_NAME, blob, size);
+	if (err) {
+		/* The node just removed makes room for the old one again. */
+		if (khop_blob && kho_add_subtree(KHOPAGES_FDT_NAME, khop_blob,
+						 khop_blob_size))
+			pr_err("khopages: lost the published subtree\n");
+		goto fail;
+	}
+	if (khop_blob)
+		kho_unpreserve_free(khop_blob);
+	khop_blob = blob;
+	khop_blob_size = size;
+	return 0;
+fail:
+	kho_unpreserve_free(blob);
+	return err;
+}
+
 /**
  * khop_publish() - (re)publish the subtree of sessions handed over.
  *
@@ -94,8 +161,6 @@ int khop_publish(void)
 	struct khop_session *s;
 	bool any = false;
 	size_t size;
-	void *blob;
-	int err;
 
 	lockdep_assert_held(&khop_lock);
 	list_for_each_entry(s, &khop_sessions, node)
@@ -105,32 +170,14 @@ int khop_publish(void)
 			kho_remove_subtree(khop_blob);
 			kho_unpreserve_free(khop_blob);
 			khop_blob = NULL;
+			khop_blob_size = 0;
 		}
 		return 0;
 	}
-
+	if (khop_publish_should_fail())
+		return -ENOSPC;
 	size = khop_fdt_size();
-	blob = kho_alloc_preserve(size);
-	if (IS_ERR(blob))
-		return PTR_ERR(blob);
-	err = khop_fdt_build(blob, size);
-	if (err)
-		goto fail;
-	if (khop_blob)
-		kho_remove_subtree(khop_blob);
-	err = kho_add_subtree(KHOPAGES_FDT_NAME, blob, fdt_totalsize(blob));
-	if (err) {
-		/* Put the previous tree back so committed sessions stay out. */
-		if (khop_blob && kho_add_subtree(KHOPAGES_FDT_NAME, khop_blob,
-						 fdt_totalsize(khop_blob)))
-			pr_err("khopages: lost the published subtree\n");
-		goto fail;
-	}
-	if (khop_blob)
-		kho_unpreserve_free(khop_blob);
-	khop_blob = blob;
-	return 0;
-fail:
-	kho_unpreserve_free(blob);
-	return err;
+	if (khop_blob && size <= khop_blob_size)
+		return khop_publish_in_place();
+	return khop_publish_moved(size);
 }

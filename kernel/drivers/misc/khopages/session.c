@@ -4,6 +4,8 @@
  * handed over at kexec) or incoming (received from the previous kernel).
  * All fields are protected by khop_lock.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/ctype.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
@@ -67,6 +69,9 @@ struct khop_session *khop_session_alloc(const char *name, enum khop_dir dir)
 	strscpy(s->name, name);
 	strscpy(s->info.name, name);
 	s->dir = dir;
+	/* Root's until told otherwise (a handover that names no owner). */
+	s->owner_uid = GLOBAL_ROOT_UID;
+	s->owner_ns = get_user_ns(&init_user_ns);
 	INIT_LIST_HEAD(&s->node);
 	xa_init(&s->large);
 	khop_pfnset_init(&s->held);
@@ -96,7 +101,43 @@ void khop_session_free(struct khop_session *s)
 	xa_destroy(&s->large);
 	khop_pfnset_destroy(&s->held);
 	khop_pfnset_destroy(&s->isolated);
+	put_user_ns(s->owner_ns);
 	kfree(s);
+}
+
+/**
+ * khop_session_set_owner() - record who a session belongs to.
+ * @s:   the session.
+ * @uid: the owner.
+ * @ns:  the user namespace the owner acts in; a reference is taken.
+ */
+void khop_session_set_owner(struct khop_session *s, kuid_t uid,
+			    struct user_namespace *ns)
+{
+	put_user_ns(s->owner_ns);
+	s->owner_uid = uid;
+	s->owner_ns = get_user_ns(ns);
+}
+
+/**
+ * khop_session_allowed() - may the current task use a session?
+ * @s: the session.
+ *
+ * The checkpoint capability is needed in any case; on top of it the
+ * caller must be the session's owner (same effective uid in the same user
+ * namespace) or an administrator of the owner's user namespace. Rights
+ * are the caller's own, never those of whoever opened the file it uses.
+ *
+ * Return: true when it may.
+ */
+bool khop_session_allowed(const struct khop_session *s)
+{
+	if (!capable(CAP_CHECKPOINT_RESTORE) && !capable(CAP_SYS_ADMIN))
+		return false;
+	if (uid_eq(current_euid(), s->owner_uid) &&
+	    current_user_ns() == s->owner_ns)
+		return true;
+	return ns_capable(s->owner_ns, CAP_SYS_ADMIN);
 }
 
 /**

@@ -183,82 +183,118 @@ struct khopages_stats {
 };
 
 /**
- * struct khopages_list - LIST: every session.
+ * struct khopages_list - LIST: every session the caller has rights over.
  * @size:        sizeof(struct khopages_list).
  * @flags:       0.
- * @nr_sessions: in: room in @sessions; out: sessions that exist (may be
- *               more than the room: call again with a larger array).
- * @__pad:       0.
+ * @nr_sessions: in: room in @sessions; out: sessions the caller may see
+ *               (may be more than the room: call again with a larger
+ *               array).
+ * @entry_size:  sizeof(struct khopages_session_info) as the caller knows
+ *               it: the stride of @sessions. At least
+ *               %KHOPAGES_SESSION_INFO_SIZE_V1; a larger entry gets its
+ *               unknown tail zeroed, so the struct can grow.
  * @sessions:    user pointer to an array of struct khopages_session_info.
  */
 struct khopages_list {
 	__u32 size;
 	__u32 flags;
 	__u32 nr_sessions;
-	__u32 __pad;
+	__u32 entry_size;
 	__u64 sessions;
 };
 
-#define KHOPAGES_IOC_MAGIC	0xBA
+#define KHOPAGES_SESSION_INFO_SIZE_V1	264
+
 /*
+ * Magic 0xBA is shared with LUO (/dev/liveupdate, include/uapi/linux/
+ * liveupdate.h), which uses numbers 0x00-0x0F on its device and 0x40-0x4F
+ * on its session files; khopages has 0x80-0x8F.
+ */
+#define KHOPAGES_IOC_MAGIC	0xBA
+
+/*
+ * Rights. Every command but EVACUATE acts on a session, and a session
+ * belongs to the user that created it (for a received session: the user
+ * recorded in the handover, root when none is). A caller has rights over a
+ * session when it holds CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN and either
+ * is that user (same effective uid, same user namespace) or holds
+ * CAP_SYS_ADMIN in the session's user namespace. Without them a command
+ * gives EPERM and changes nothing, whatever file it comes through (a
+ * file opened by a privileged process and inherited by another gives the
+ * other no rights); LIST leaves such sessions out. MAP maps only ranges
+ * of the caller's own process (@pid is its pid) unless the caller holds
+ * CAP_SYS_ADMIN.
+ *
  * Errors common to every command: EFAULT bad pointer; EINVAL bad size,
- * flags, padding, name, range or alignment; ENOTTY unknown command.
+ * flags, padding, name, range or alignment; ENOTTY unknown command; EINTR
+ * a fatal signal while waiting for another command to finish; ESHUTDOWN
+ * a kexec has begun: the handover is sealed and every command that would
+ * change it is refused (LIST and STATS still work).
  */
 /*
  * EPERM no CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN; EEXIST name in use;
  * EBUSY this file already has a session; EOPNOTSUPP KHO is off (kho=on).
  */
-#define KHOPAGES_IOC_CREATE	_IOW(KHOPAGES_IOC_MAGIC, 0x40, struct khopages_name_arg)
+#define KHOPAGES_IOC_CREATE	_IOW(KHOPAGES_IOC_MAGIC, 0x80, struct khopages_name_arg)
 /*
- * ESRCH no such pid; EPERM no ptrace access; ENOENT no session on this
- * file; EBUSY already committed, or a page could not be split or moved;
- * EFAULT part of the range is not mapped; EINVAL part of it is not private
- * anonymous memory; EEXIST it overlaps a range of the same pid already in
- * the session; ENOMEM. Nothing of a failed call stays in the session.
+ * ESRCH no such pid; EPERM no rights over the session or no ptrace access;
+ * ENOENT no session on this file; EBUSY already committed, or a page could
+ * not be split or moved; EFAULT part of the range is not mapped; EINVAL
+ * part of it is not private anonymous memory; EEXIST it overlaps a range
+ * of the same pid already in the session; EIO a page of the range exists
+ * but cannot be read (a swap read error, a hardware-poisoned page);
+ * ENOMEM. Nothing of a failed call stays in the session.
  */
-#define KHOPAGES_IOC_PRESERVE	_IOWR(KHOPAGES_IOC_MAGIC, 0x41, struct khopages_preserve)
+#define KHOPAGES_IOC_PRESERVE	_IOWR(KHOPAGES_IOC_MAGIC, 0x81, struct khopages_preserve)
 /*
- * ENOENT no session on this file; EBUSY already committed; ENOMEM. After
- * COMMIT the file stays bound to the session (PRESERVE, COMMIT and ABORT
- * give EBUSY) but closing it no longer aborts.
+ * EPERM no rights over the session; ENOENT no session on this file; EBUSY
+ * already committed; ENOSPC or ENOMEM the handover could not be published
+ * (the session stays open). After COMMIT the file stays bound to the
+ * session (PRESERVE, COMMIT and ABORT give EBUSY) but closing it no longer
+ * aborts.
  */
-#define KHOPAGES_IOC_COMMIT	_IO(KHOPAGES_IOC_MAGIC, 0x42)
-/* ENOENT no session on this file; EBUSY committed (see FINISH). */
-#define KHOPAGES_IOC_ABORT	_IO(KHOPAGES_IOC_MAGIC, 0x43)
+#define KHOPAGES_IOC_COMMIT	_IO(KHOPAGES_IOC_MAGIC, 0x82)
+/* EPERM; ENOENT no session on this file; EBUSY committed (see FINISH). */
+#define KHOPAGES_IOC_ABORT	_IO(KHOPAGES_IOC_MAGIC, 0x83)
 /*
- * EPERM; ENOENT unknown incoming session; EBUSY this file already has a
- * session; EIO a recorded frame is not preserved memory. Several files (one
- * per restored process) may open the same incoming session. The first OPEN
- * takes the session's memory from KHO: from then on it counts as memory in
- * use (MemTotal grows, MemFree does not), so the restorer can mmap room for
- * it; pages not mapped by FINISH are freed. OPEN of a session committed in
- * this same kernel (no kexec since) withdraws it from the handover and
- * makes it incoming: MAP then copies its pages (restore in place).
+ * EPERM no rights over the session; ENOENT unknown incoming session;
+ * EBUSY this file already has a session; EIO a recorded frame is not
+ * preserved memory. Several files (one per restored process) may open the
+ * same incoming session. The first OPEN takes the session's memory from
+ * KHO: from then on it counts as memory in use (MemTotal grows, MemFree
+ * does not), so the restorer can mmap room for it; pages not mapped by
+ * FINISH are freed. OPEN of a session committed in this same kernel (no
+ * kexec since) withdraws it from the handover and makes it incoming: MAP
+ * then copies its pages (restore in place).
  */
-#define KHOPAGES_IOC_OPEN	_IOW(KHOPAGES_IOC_MAGIC, 0x44, struct khopages_name_arg)
+#define KHOPAGES_IOC_OPEN	_IOW(KHOPAGES_IOC_MAGIC, 0x84, struct khopages_name_arg)
 /*
- * ENOENT no opened session or nothing recorded for (pid, orig_va);
- * EFAULT dst not in one private anonymous VMA; EINVAL a large folio is cut
- * by the range or dst is not congruent with orig_va; EEXIST another page
- * (or, for a huge page, a page table) is at dst; EALREADY the pages were
- * already mapped by this session; EIO a recorded frame is not preserved
- * memory; ENOMEM. All refusals happen before anything is mapped; out of
- * memory half way leaves the pages mapped so far (the counters say how
- * many).
+ * EPERM no rights over the session (any more), or @pid is not the
+ * caller's own process and the caller lacks CAP_SYS_ADMIN; ENOENT no
+ * opened session or nothing recorded for (pid, orig_va); EFAULT dst not in
+ * one private anonymous VMA; EINVAL a large folio is cut by the range or
+ * dst is not congruent with orig_va; EEXIST another page (or, for a huge
+ * page, a page table) is at dst; EALREADY the pages were already mapped by
+ * this session; EIO a recorded frame is not preserved memory; ENOMEM. All
+ * refusals happen before anything is mapped; out of memory half way leaves
+ * the pages mapped so far (the counters say how many).
  */
-#define KHOPAGES_IOC_MAP	_IOWR(KHOPAGES_IOC_MAGIC, 0x45, struct khopages_map)
+#define KHOPAGES_IOC_MAP	_IOWR(KHOPAGES_IOC_MAGIC, 0x85, struct khopages_map)
 /*
  * EPERM; ENOENT unknown session; EBUSY another file still has it open, or
- * (with KHOPAGES_FINISH_OUTGOING) not committed yet: its creator aborts it.
+ * (with KHOPAGES_FINISH_OUTGOING) not committed yet: its creator aborts it;
+ * ENOSPC or ENOMEM the handover could not be published without it (the
+ * session stays as it was).
  */
-#define KHOPAGES_IOC_FINISH	_IOW(KHOPAGES_IOC_MAGIC, 0x46, struct khopages_name_arg)
-/* ENOENT unknown session. */
-#define KHOPAGES_IOC_STATS	_IOWR(KHOPAGES_IOC_MAGIC, 0x47, struct khopages_stats)
-#define KHOPAGES_IOC_LIST	_IOWR(KHOPAGES_IOC_MAGIC, 0x48, struct khopages_list)
+#define KHOPAGES_IOC_FINISH	_IOW(KHOPAGES_IOC_MAGIC, 0x86, struct khopages_name_arg)
+/* EPERM no rights over the session; ENOENT unknown session. */
+#define KHOPAGES_IOC_STATS	_IOWR(KHOPAGES_IOC_MAGIC, 0x87, struct khopages_stats)
+/* ENOMEM. Sessions the caller has no rights over are left out. */
+#define KHOPAGES_IOC_LIST	_IOWR(KHOPAGES_IOC_MAGIC, 0x88, struct khopages_list)
 /*
  * EPERM no CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN, or no ptrace access;
  * ESRCH no such pid; EOPNOTSUPP KHO is off; EINTR a fatal signal; ENOMEM.
  */
-#define KHOPAGES_IOC_EVACUATE	_IOWR(KHOPAGES_IOC_MAGIC, 0x49, struct khopages_evacuate)
+#define KHOPAGES_IOC_EVACUATE	_IOWR(KHOPAGES_IOC_MAGIC, 0x89, struct khopages_evacuate)
 
 #endif /* _UAPI_LINUX_KHOPAGES_H */

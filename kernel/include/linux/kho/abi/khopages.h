@@ -17,7 +17,11 @@
  *   pages, distinct folios, folio references (a folio shared by two
  *   processes is referenced twice) and table words, all checked against
  *   the table by the next kernel;
- * - ``table``: u64 physical address of the first table chunk (0 if empty).
+ * - ``table``: u64 physical address of the first table chunk (0 if empty);
+ * - ``owner-uid``: u32, optional: the uid (in the initial user namespace)
+ *   of the user the session belongs to; only that user (or an
+ *   administrator) may open it in the next kernel. Without it the
+ *   session is root's.
  *
  * Integer properties are in the CPU's byte order, as KHO's own are.
  *
@@ -60,6 +64,7 @@
 #define KHOPAGES_PROP_NR_REFS	"nr-refs"
 #define KHOPAGES_PROP_NR_WORDS	"nr-words"
 #define KHOPAGES_PROP_TABLE	"table"
+#define KHOPAGES_PROP_OWNER_UID	"owner-uid"
 
 #define KHOPAGES_CHUNK_SIZE	16384
 #define KHOPAGES_CHUNK_MAGIC	0x4b485054U	/* "KHPT" */
