@@ -46,54 +46,62 @@ struct errtext {
 	const char *text;
 };
 
-/* What each errno means for each command, as the UAPI header documents. */
-static const struct errtext op_errors[OP_COUNT][8] = {
+/*
+ * What each errno means for each command, word for word as the UAPI header
+ * states it (without the final full stop): the common meanings in its DOC
+ * block, each command's own in the comment of its KHOPAGES_IOC_* macro.
+ * check_errors.py, run by make check, fails when the two disagree.
+ */
+static const struct errtext op_errors[OP_COUNT][10] = {
 	[OP_CREATE] = {
 		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN" },
 		{ EEXIST, "a session with this name already exists" },
-		{ EBUSY, "this handle already has a session" },
+		{ EBUSY, "this file already has a session" },
 		{ EOPNOTSUPP, "KHO is not enabled (boot with kho=on)" },
 	},
 	[OP_PRESERVE] = {
 		{ ESRCH, "no such process" },
 		{ EPERM, "no rights over the session, or no ptrace access to the process" },
-		{ ENOENT, "no session on this handle (create one first)" },
+		{ ENOENT, "no session on this file (create one first)" },
 		{ EBUSY, "the session is already committed, or a page could not be split or moved out of KHO scratch (see the kernel log)" },
 		{ EFAULT, "part of the range is not mapped" },
-		{ EINVAL, "invalid range, alignment, flags or padding, or memory that is not private anonymous" },
-		{ EEXIST, "the range overlaps one of the same process already in the session" },
-		{ EIO, "a page of the range cannot be read (swap read error or hardware poison; see the kernel log)" },
+		{ EINVAL, "part of the range is not private anonymous memory, or a bad range, alignment, flags or padding" },
+		{ EEXIST, "the range overlaps a range of the same process already in the session" },
+		{ EIO, "a page of the range exists but cannot be read (a swap read error, a hardware-poisoned page)" },
 	},
 	[OP_COMMIT] = {
 		{ EPERM, "no rights over the session" },
-		{ ENOENT, "no session on this handle" },
+		{ ENOENT, "no session on this file" },
 		{ EBUSY, "the session is already committed" },
 		{ ENOSPC, "the handover could not be published (the session stays open)" },
+		{ ENOMEM, "the handover could not be published (the session stays open)" },
 	},
 	[OP_ABORT] = {
 		{ EPERM, "no rights over the session" },
-		{ ENOENT, "no open session on this handle" },
+		{ ENOENT, "no open session on this file" },
 		{ EBUSY, "the session is committed (withdraw it with FINISH and KHOPAGES_FINISH_OUTGOING)" },
 	},
 	[OP_OPEN] = {
-		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be the session's owner or an administrator" },
+		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
 		{ ENOENT, "no incoming session with this name" },
-		{ EBUSY, "the session is opened elsewhere, or this handle already has a session" },
+		{ EBUSY, "this file already has a session" },
+		{ EIO, "a recorded frame is not preserved memory" },
 	},
 	[OP_MAP] = {
-		{ EPERM, "no rights over the session, or the pid is not the caller's own (needs CAP_SYS_ADMIN)" },
+		{ EPERM, "no rights over the session (any more), or the pid is not the caller's own process and the caller lacks CAP_SYS_ADMIN" },
 		{ ENOENT, "no opened session, or nothing recorded for this pid and address" },
 		{ EFAULT, "the destination is not inside one private anonymous mapping" },
-		{ EEXIST, "another page is already mapped at the destination" },
+		{ EINVAL, "a large folio is cut by the range, or the destination is not congruent with the original address" },
+		{ EEXIST, "another page (or, for a huge page, a page table) is already mapped at the destination" },
 		{ EALREADY, "these pages were already mapped by this session" },
 		{ EIO, "a recorded frame is not preserved memory" },
-		{ EINVAL, "invalid range, alignment, or destination not congruent with the folios" },
 	},
 	[OP_FINISH] = {
-		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be the session's owner or an administrator" },
+		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
 		{ ENOENT, "no such session" },
-		{ EBUSY, "the session is opened by another file" },
-		{ ENOSPC, "the handover could not be published without the session (it stays)" },
+		{ EBUSY, "the session is opened by another file, or (outgoing) not committed yet: its creator aborts it" },
+		{ ENOSPC, "the handover could not be published without the session (the session stays as it was)" },
+		{ ENOMEM, "the handover could not be published without the session (the session stays as it was)" },
 	},
 	[OP_STATS] = {
 		{ EPERM, "no rights over the session" },
@@ -106,17 +114,17 @@ static const struct errtext op_errors[OP_COUNT][8] = {
 		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and ptrace access to the process" },
 		{ ESRCH, "no such process" },
 		{ EOPNOTSUPP, "KHO is not enabled (boot with kho=on)" },
-		{ EINVAL, "invalid range, alignment, flags or padding" },
+		{ EINTR, "interrupted by a fatal signal" },
 	},
 };
 
 /* Meanings shared by every command. */
 static const struct errtext common_errors[] = {
 	{ EFAULT, "bad pointer passed to the kernel" },
-	{ EINVAL, "invalid size, flags, padding or name (library and driver disagree?)" },
+	{ EINVAL, "bad size, flags, padding, name, range or alignment" },
 	{ ENOTTY, "not a khopages device, or the driver does not know this command" },
 	{ ENOMEM, "out of memory" },
-	{ EINTR, "interrupted by a fatal signal" },
+	{ EINTR, "interrupted by a fatal signal while waiting for another command to finish" },
 	{ ESHUTDOWN, "a kexec has begun: the handover is sealed" },
 	{ 0, NULL },
 };

@@ -517,7 +517,7 @@ static int fake_outgoing(struct khop *k)
 	EXPECT(khop_abort(k) == 0, "abort: %s", khop_error(k));
 	fake_errno = ENOENT;
 	EXPECT(khop_abort(k) == -ENOENT, "second abort");
-	EXPECT(!strcmp(khop_error(k), "abort: no open session on this handle (ENOENT)"),
+	EXPECT(!strcmp(khop_error(k), "abort: no open session on this file (ENOENT)"),
 	       "message: %s", khop_error(k));
 	return 0;
 }
@@ -549,7 +549,8 @@ static int fake_incoming(struct khop *k)
 	ret = khop_map(k, 42, 0x7f0000000000ULL, 0x7e0000000000ULL, 0x1000, &res);
 	EXPECT(ret == -EEXIST, "map: %d", ret);
 	EXPECT(!strcmp(khop_error(k), "map pid 42 0x7f0000000000+0x1000 -> 0x7e0000000000: "
-		       "another page is already mapped at the destination (EEXIST)"),
+		       "another page (or, for a huge page, a page table) is already "
+		       "mapped at the destination (EEXIST)"),
 	       "message: %s", khop_error(k));
 	fake_errno = EALREADY;
 	khop_map(k, 42, 0x7f0000000000ULL, 0x7e0000000000ULL, 0x1000, NULL);
@@ -563,7 +564,8 @@ static int fake_incoming(struct khop *k)
 	EXPECT(khop_finish(k, "in-1", 0) == 0, "finish: %s", khop_error(k));
 	fake_errno = EBUSY;
 	khop_finish(k, "in-1", 0);
-	EXPECT(!strcmp(khop_error(k), "finish in-1: the session is opened by another file (EBUSY)"),
+	EXPECT(!strcmp(khop_error(k), "finish in-1: the session is opened by another file, or "
+		       "(outgoing) not committed yet: its creator aborts it (EBUSY)"),
 	       "message: %s", khop_error(k));
 	return 0;
 }

@@ -2,26 +2,62 @@
 /*
  * khopages: hand the anonymous memory of a checkpointed process over to the
  * next kernel through Kexec HandOver (KHO) and map it back, zero-copy.
- *
- * User/kernel contract of /dev/khopages. Every argument struct starts with
- * @size (the caller's sizeof) and @flags; a caller built against a newer
- * header may pass a larger struct whose unknown tail is zero. Unknown flag
- * bits, non-zero padding or reserved fields give EINVAL.
- *
- * Outgoing (before kexec), on one open file:
- *   CREATE(name) -> PRESERVE(pid, start, len)... -> COMMIT or ABORT.
- *   Closing the file before COMMIT aborts. After COMMIT the session belongs
- *   to the kernel and is handed over by the next `kexec -e`.
- * Incoming (after kexec):
- *   OPEN(name) -> MAP(orig_pid, orig_va, dst_va, len)... -> FINISH(name).
- *   FINISH also discards a session nobody opened.
- * LIST and STATS work in both directions.
+ * User/kernel contract of /dev/khopages.
  */
 #ifndef _UAPI_LINUX_KHOPAGES_H
 #define _UAPI_LINUX_KHOPAGES_H
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
+
+/**
+ * DOC: khopages ioctl interface
+ *
+ * Outgoing (before kexec), on one open file of /dev/khopages: CREATE(name),
+ * then PRESERVE(pid, start, len) any number of times, then COMMIT or ABORT.
+ * Closing the file before COMMIT aborts. After COMMIT the session belongs to
+ * the kernel and is handed over by the next ``kexec -e``.
+ *
+ * Incoming (after kexec): OPEN(name), then MAP(orig_pid, orig_va, dst_va,
+ * len) any number of times, then FINISH(name). FINISH also discards a
+ * session nobody opened. LIST and STATS work in both directions. EVACUATE
+ * needs no session.
+ *
+ * Arguments: every argument struct starts with @size (the caller's sizeof)
+ * and @flags; a caller built against a newer header may pass a larger
+ * struct whose unknown tail is zero. Unknown flag bits, non-zero padding or
+ * reserved fields give EINVAL.
+ *
+ * Rights: every command but EVACUATE acts on a session, and a session
+ * belongs to the user that created it (for a received session: the user
+ * recorded in the handover, root when none is). A caller has rights over a
+ * session when it holds CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN and either
+ * is that user (same effective uid, same user namespace) or holds
+ * CAP_SYS_ADMIN in the session's user namespace. Without them a command
+ * gives EPERM and changes nothing, whatever file it comes through (a file
+ * opened by a privileged process and inherited by another gives the other
+ * no rights); LIST leaves such sessions out. MAP maps only ranges of the
+ * caller's own process (its @pid is the caller's) unless the caller holds
+ * CAP_SYS_ADMIN.
+ *
+ * Once a kexec has begun, the handover is sealed: every command that would
+ * change it is refused with ESHUTDOWN; LIST and STATS still work.
+ *
+ * Errors common to every command:
+ *
+ *  - EFAULT: bad pointer passed to the kernel.
+ *  - EINVAL: bad size, flags, padding, name, range or alignment.
+ *  - ENOTTY: not a khopages device, or the driver does not know this command.
+ *  - ENOMEM: out of memory.
+ *  - EINTR: interrupted by a fatal signal while waiting for another command
+ *    to finish.
+ *  - ESHUTDOWN: a kexec has begun: the handover is sealed.
+ *
+ * Each command's own errors are listed with its definition below, one per
+ * line as ``ERRNO: meaning``. The meanings are short enough for user space
+ * to print as they are: libkhopages does, and its tests check that it
+ * prints these.
+ */
 
 /* Bumped on any incompatible change of this header. */
 #define KHOPAGES_ABI_VERSION	1
@@ -212,88 +248,169 @@ struct khopages_list {
  */
 #define KHOPAGES_IOC_MAGIC	0xBA
 
-/*
- * Rights. Every command but EVACUATE acts on a session, and a session
- * belongs to the user that created it (for a received session: the user
- * recorded in the handover, root when none is). A caller has rights over a
- * session when it holds CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN and either
- * is that user (same effective uid, same user namespace) or holds
- * CAP_SYS_ADMIN in the session's user namespace. Without them a command
- * gives EPERM and changes nothing, whatever file it comes through (a
- * file opened by a privileged process and inherited by another gives the
- * other no rights); LIST leaves such sessions out. MAP maps only ranges
- * of the caller's own process (@pid is its pid) unless the caller holds
- * CAP_SYS_ADMIN.
+/**
+ * define KHOPAGES_IOC_CREATE - CREATE(name): start an outgoing session
  *
- * Errors common to every command: EFAULT bad pointer; EINVAL bad size,
- * flags, padding, name, range or alignment; ENOTTY unknown command; EINTR
- * a fatal signal while waiting for another command to finish; ESHUTDOWN
- * a kexec has begun: the handover is sealed and every command that would
- * change it is refused (LIST and STATS still work).
- */
-/*
- * EPERM no CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN; EEXIST name in use;
- * EBUSY this file already has a session; EOPNOTSUPP KHO is off (kho=on).
+ * Argument: struct khopages_name_arg, @flags 0. The session is bound to the
+ * file it is created on.
+ *
+ * Errors:
+ *
+ *  - EPERM: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN.
+ *  - EEXIST: a session with this name already exists.
+ *  - EBUSY: this file already has a session.
+ *  - EOPNOTSUPP: KHO is not enabled (boot with kho=on).
  */
 #define KHOPAGES_IOC_CREATE	_IOW(KHOPAGES_IOC_MAGIC, 0x80, struct khopages_name_arg)
-/*
- * ESRCH no such pid; EPERM no rights over the session or no ptrace access;
- * ENOENT no session on this file; EBUSY already committed, or a page could
- * not be split or moved; EFAULT part of the range is not mapped; EINVAL
- * part of it is not private anonymous memory; EEXIST it overlaps a range
- * of the same pid already in the session; EIO a page of the range exists
- * but cannot be read (a swap read error, a hardware-poisoned page);
- * ENOMEM. Nothing of a failed call stays in the session.
+/**
+ * define KHOPAGES_IOC_PRESERVE - PRESERVE(pid, start, len): take a range of
+ * a frozen process into the file's session
+ *
+ * Argument: struct khopages_preserve. Nothing of a failed call stays in the
+ * session.
+ *
+ * Errors:
+ *
+ *  - ESRCH: no such process.
+ *  - EPERM: no rights over the session, or no ptrace access to the process.
+ *  - ENOENT: no session on this file (create one first).
+ *  - EBUSY: the session is already committed, or a page could not be split
+ *    or moved out of KHO scratch (see the kernel log).
+ *  - EFAULT: part of the range is not mapped.
+ *  - EINVAL: part of the range is not private anonymous memory, or a bad
+ *    range, alignment, flags or padding.
+ *  - EEXIST: the range overlaps a range of the same process already in the
+ *    session.
+ *  - EIO: a page of the range exists but cannot be read (a swap read error,
+ *    a hardware-poisoned page).
  */
 #define KHOPAGES_IOC_PRESERVE	_IOWR(KHOPAGES_IOC_MAGIC, 0x81, struct khopages_preserve)
-/*
- * EPERM no rights over the session; ENOENT no session on this file; EBUSY
- * already committed; ENOSPC or ENOMEM the handover could not be published
- * (the session stays open). After COMMIT the file stays bound to the
- * session (PRESERVE, COMMIT and ABORT give EBUSY) but closing it no longer
- * aborts.
+/**
+ * define KHOPAGES_IOC_COMMIT - COMMIT: hand the file's session over at the
+ * next kexec
+ *
+ * No argument. After COMMIT the file stays bound to the session (PRESERVE,
+ * COMMIT and ABORT give EBUSY) but closing it no longer aborts.
+ *
+ * Errors:
+ *
+ *  - EPERM: no rights over the session.
+ *  - ENOENT: no session on this file.
+ *  - EBUSY: the session is already committed.
+ *  - ENOSPC, ENOMEM: the handover could not be published (the session stays
+ *    open).
  */
 #define KHOPAGES_IOC_COMMIT	_IO(KHOPAGES_IOC_MAGIC, 0x82)
-/* EPERM; ENOENT no session on this file; EBUSY committed (see FINISH). */
+/**
+ * define KHOPAGES_IOC_ABORT - ABORT: release everything the file's
+ * uncommitted session holds
+ *
+ * No argument.
+ *
+ * Errors:
+ *
+ *  - EPERM: no rights over the session.
+ *  - ENOENT: no open session on this file.
+ *  - EBUSY: the session is committed (withdraw it with FINISH and
+ *    KHOPAGES_FINISH_OUTGOING).
+ */
 #define KHOPAGES_IOC_ABORT	_IO(KHOPAGES_IOC_MAGIC, 0x83)
-/*
- * EPERM no rights over the session; ENOENT unknown incoming session;
- * EBUSY this file already has a session; EIO a recorded frame is not
- * preserved memory. Several files (one per restored process) may open the
- * same incoming session. The first OPEN takes the session's memory from
- * KHO: from then on it counts as memory in use (MemTotal grows, MemFree
- * does not), so the restorer can mmap room for it; pages not mapped by
- * FINISH are freed. OPEN of a session committed in this same kernel (no
- * kexec since) withdraws it from the handover and makes it incoming: MAP
- * then copies its pages (restore in place).
+/**
+ * define KHOPAGES_IOC_OPEN - OPEN(name): attach the file to an incoming
+ * session
+ *
+ * Argument: struct khopages_name_arg, @flags 0. Several files (one per
+ * restored process) may open the same incoming session. The first OPEN
+ * takes the session's memory from KHO: from then on it counts as memory in
+ * use (MemTotal grows, MemFree does not), so the restorer can mmap room for
+ * it; pages not mapped by FINISH are freed. OPEN of a session committed in
+ * this same kernel (no kexec since) withdraws it from the handover and makes
+ * it incoming: MAP then copies its pages (restore in place).
+ *
+ * Errors:
+ *
+ *  - EPERM: no rights over the session (needs CAP_CHECKPOINT_RESTORE or
+ *    CAP_SYS_ADMIN, and to be its owner or an administrator).
+ *  - ENOENT: no incoming session with this name.
+ *  - EBUSY: this file already has a session.
+ *  - EIO: a recorded frame is not preserved memory.
  */
 #define KHOPAGES_IOC_OPEN	_IOW(KHOPAGES_IOC_MAGIC, 0x84, struct khopages_name_arg)
-/*
- * EPERM no rights over the session (any more), or @pid is not the
- * caller's own process and the caller lacks CAP_SYS_ADMIN; ENOENT no
- * opened session or nothing recorded for (pid, orig_va); EFAULT dst not in
- * one private anonymous VMA; EINVAL a large folio is cut by the range or
- * dst is not congruent with orig_va; EEXIST another page (or, for a huge
- * page, a page table) is at dst; EALREADY the pages were already mapped by
- * this session; EIO a recorded frame is not preserved memory; ENOMEM. All
- * refusals happen before anything is mapped; out of memory half way leaves
- * the pages mapped so far (the counters say how many).
+/**
+ * define KHOPAGES_IOC_MAP - MAP(orig_pid, orig_va, dst_va, len): install
+ * preserved pages into the caller
+ *
+ * Argument: struct khopages_map. All refusals happen before anything is
+ * mapped; out of memory half way leaves the pages mapped so far (the
+ * counters say how many).
+ *
+ * Errors:
+ *
+ *  - EPERM: no rights over the session (any more), or the pid is not the
+ *    caller's own process and the caller lacks CAP_SYS_ADMIN.
+ *  - ENOENT: no opened session, or nothing recorded for this pid and
+ *    address.
+ *  - EFAULT: the destination is not inside one private anonymous mapping.
+ *  - EINVAL: a large folio is cut by the range, or the destination is not
+ *    congruent with the original address.
+ *  - EEXIST: another page (or, for a huge page, a page table) is already
+ *    mapped at the destination.
+ *  - EALREADY: these pages were already mapped by this session.
+ *  - EIO: a recorded frame is not preserved memory.
  */
 #define KHOPAGES_IOC_MAP	_IOWR(KHOPAGES_IOC_MAGIC, 0x85, struct khopages_map)
-/*
- * EPERM; ENOENT unknown session; EBUSY another file still has it open, or
- * (with KHOPAGES_FINISH_OUTGOING) not committed yet: its creator aborts it;
- * ENOSPC or ENOMEM the handover could not be published without it (the
- * session stays as it was).
+/**
+ * define KHOPAGES_IOC_FINISH - FINISH(name): release what a session still
+ * holds
+ *
+ * Argument: struct khopages_name_arg. An incoming session, opened or not;
+ * with KHOPAGES_FINISH_OUTGOING, a committed outgoing one.
+ *
+ * Errors:
+ *
+ *  - EPERM: no rights over the session (needs CAP_CHECKPOINT_RESTORE or
+ *    CAP_SYS_ADMIN, and to be its owner or an administrator).
+ *  - ENOENT: no such session.
+ *  - EBUSY: the session is opened by another file, or (outgoing) not
+ *    committed yet: its creator aborts it.
+ *  - ENOSPC, ENOMEM: the handover could not be published without the
+ *    session (the session stays as it was).
  */
 #define KHOPAGES_IOC_FINISH	_IOW(KHOPAGES_IOC_MAGIC, 0x86, struct khopages_name_arg)
-/* EPERM no rights over the session; ENOENT unknown session. */
+/**
+ * define KHOPAGES_IOC_STATS - STATS(name): report one session
+ *
+ * Argument: struct khopages_stats.
+ *
+ * Errors:
+ *
+ *  - EPERM: no rights over the session.
+ *  - ENOENT: no such session.
+ */
 #define KHOPAGES_IOC_STATS	_IOWR(KHOPAGES_IOC_MAGIC, 0x87, struct khopages_stats)
-/* ENOMEM. Sessions the caller has no rights over are left out. */
+/**
+ * define KHOPAGES_IOC_LIST - LIST: report every session the caller has
+ * rights over
+ *
+ * Argument: struct khopages_list. Sessions the caller has no rights over
+ * are left out.
+ *
+ * Errors: only the common ones.
+ */
 #define KHOPAGES_IOC_LIST	_IOWR(KHOPAGES_IOC_MAGIC, 0x88, struct khopages_list)
-/*
- * EPERM no CAP_CHECKPOINT_RESTORE/CAP_SYS_ADMIN, or no ptrace access;
- * ESRCH no such pid; EOPNOTSUPP KHO is off; EINTR a fatal signal; ENOMEM.
+/**
+ * define KHOPAGES_IOC_EVACUATE - EVACUATE(pid, start, len): move a running
+ * process's pages out of KHO scratch
+ *
+ * Argument: struct khopages_evacuate. Needs no session.
+ *
+ * Errors:
+ *
+ *  - EPERM: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and ptrace access
+ *    to the process.
+ *  - ESRCH: no such process.
+ *  - EOPNOTSUPP: KHO is not enabled (boot with kho=on).
+ *  - EINTR: interrupted by a fatal signal.
  */
 #define KHOPAGES_IOC_EVACUATE	_IOWR(KHOPAGES_IOC_MAGIC, 0x89, struct khopages_evacuate)
 
