@@ -1,15 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Summarise bench/run.sh results: summary.csv, results.md, plot.gp.
+"""Summarise bench/run.sh results: summary.csv, results.md, plot.gp and,
+given RESULTS_MD, the repository's bench/RESULTS.md.
 
-   report.py OUTDIR DATE MAX_MEM_MIB    (reads OUTDIR/raw.csv)
+   report.py OUTDIR DATE MAX_MEM_MIB [RESULTS_MD]   (reads OUTDIR/raw.csv)
+
+RESULTS_MD gets the date, the machine and the commands of the runs
+(OUTDIR/commands, one line per bench/run.sh, written by it), what is
+measured, the tables, the plot and the targets. Its section "## Notes",
+written by hand, is kept as it is.
 """
 import collections
 import csv
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 
 out, date, max_mem = sys.argv[1], sys.argv[2], sys.argv[3]
+results_md = sys.argv[4] if len(sys.argv) > 4 else None
 vals = collections.defaultdict(list)
 reps = collections.defaultdict(set)
 with open(os.path.join(out, "raw.csv")) as f:
@@ -98,7 +108,7 @@ def boot_layouts(boot):
 
 L = []
 nreps = ", ".join(f"{s} MiB×{len(reps[s])}" for s in sizes)
-L.append(f"Run of {date}: QEMU TCG (no KVM) on a 2-core host, -smp 2, of which the "
+L.append(f"Run of {date}: QEMU TCG (no KVM) on a {os.cpu_count()}-core host, -smp 2, of which the "
          f"guest kernel (no ACPI: CPUs from the MP table) brings up one; CPU model "
          f"max without ERMS/FSRM; "
          f"guest memory 3×size + max(2 GiB, size) rounded up to GiB (max {max_mem} MiB); "
@@ -207,7 +217,7 @@ for s in sizes:
                                           "reboot_new_kernel_s", "kexec_reboot_s")]) + " |")
 L.append("")
 
-# Targets, computed from the medians (see the README for the targets).
+# Targets, computed from the medians; each line states its target.
 L.append("### Targets")
 L.append("")
 big = max(sizes)
@@ -261,6 +271,88 @@ L.append("")
 
 with open(os.path.join(out, "results.md"), "w") as f:
     f.write("\n".join(L) + "\n")
+
+
+def machine():
+    """The host: CPU model, cores, QEMU version."""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"^model name\s*:\s*(.*)$", f.read(), re.M)
+            if m:
+                cpu = re.sub(r"\s+", " ", m.group(1))
+    except OSError:
+        pass
+    try:
+        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                              text=True, check=False).stdout.split("\n")[0].strip()
+    except OSError:
+        qemu = ""
+    return f"{cpu}, {os.cpu_count()} cores" + (f"; {qemu}" if qemu else "")
+
+
+MEASURED = """\
+## What is measured
+
+One VM run (two boots joined by a KHO kexec, `bench/guest.sh`) per size and
+repetition; from `--split-from` up the scattered layout gets a boot of its
+own. Three layouts of anonymous memory: `contiguous` order-0 pages,
+`scattered` order-0 pages faulted in random order into a sieve of single
+free frames, `thp`. For each, side by side: plain CRIU dumping to tmpfs
+(its best case) and `criu dump --kho-pages`; plain CRIU restoring from
+tmpfs (same kernel, before the kexec), plain CRIU restoring from `/host`
+(9p, survives the reboot) and `criu restore --kho-pages` after the kexec; a
+memcpy of the same size (yardstick); the driver's metadata bytes per page,
+folios by order, pages moved out of KHO scratch; the memory the checkpoint
+takes (free memory before the dump minus its lowest during it, polled
+every 20 ms). The downtime runs from the freeze to the restored process
+answering (`khop_bench ping`) and is split into phases at files whose
+mtimes come from the host's clock, so they span the kexec; the next kernel
+is loaded (`kexec -s -l`) before the freeze and is not counted. Times under
+TCG on shared host cores are noisy: read them as ratios within one run.
+"""
+
+
+def keep_notes(path):
+    """The hand-written "## Notes" section of an earlier RESULTS_MD."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return "## Notes\n\nNone yet.\n"
+    i = text.find("\n## Notes")
+    return text[i + 1:] if i >= 0 else "## Notes\n\nNone yet.\n"
+
+
+if results_md:
+    try:
+        with open(os.path.join(out, "commands")) as f:
+            commands = [c.strip() for c in f if c.strip()]
+    except OSError:
+        commands = []
+    R = ["# khopages benchmark results", "",
+         "Written by `make bench` (`bench/run.sh`, `bench/report.py`) from the "
+         "results of its runs; the next run rewrites everything above \"Notes\".", "",
+         f"- **Date:** {date}",
+         f"- **Machine:** {machine()}",
+         "- **Command:** `make bench` runs `bench/run.sh --no-build`; the runs "
+         "reported here, with the options they had:"]
+    for c in commands or ["|make bench"]:
+        when, _, cmd = c.partition("|")
+        R.append(f"  - {when + ': ' if when else ''}`{cmd}`")
+    R += ["", MEASURED, "## Results", ""]
+    R += L[:-1] if L and L[-1] == "" else L
+    R += ["", "## Plot", ""]
+    if shutil.which("gnuplot"):
+        R.append("![dump, restore and downtime against size, plain CRIU and --kho-pages]"
+                 "(RESULTS.png)")
+    else:
+        R.append("None: gnuplot was missing.")
+    R.append("")
+    notes = keep_notes(results_md)
+    with open(results_md + ".new", "w") as f:
+        f.write("\n".join(R) + "\n" + notes)
+    os.replace(results_md + ".new", results_md)
 
 # Plot: time against size, one line per method and layout.
 series = []

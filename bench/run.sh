@@ -26,7 +26,9 @@
 #
 # Output in $CACHE/build/bench/: raw.csv (every figure of every run),
 # summary.csv (median, min, max, n), results.md (tables, slopes, targets),
-# bench.png (time against size, one line per method and layout).
+# bench.png (time against size, one line per method and layout). The
+# repository's bench/RESULTS.md (date, machine, commands, tables, targets;
+# its "Notes" kept) and bench/RESULTS.png are rewritten from them.
 # Without --keep, earlier raw results are removed first; with it, new
 # runs are added (e.g. more sizes or repetitions) and all are reported.
 # --profile boots the guest with the kernel's tick profiler (profile=2)
@@ -65,6 +67,8 @@ done
 
 OUT=$CACHE/build/bench
 mkdir -p "$OUT/raw" "$CACHE/runs"
+# bench/RESULTS.md, rewritten at the end, names the runs it reports.
+RESULTS=$here/RESULTS.md
 
 # The plot needs gnuplot (Debian package, never pip).
 if ! command -v gnuplot >/dev/null; then
@@ -231,7 +235,11 @@ run_boot() {
 }
 
 if [ "$report_only" = 0 ]; then
-	[ "$keep" = 1 ] || rm -f "$OUT"/raw/*.csv
+	[ "$keep" = 1 ] || rm -f "$OUT"/raw/*.csv "$OUT/commands"
+	printf '%s|bench/run.sh --sizes %s --reps %s --layouts %s --split-from %s --max-mem %s%s%s\n' \
+		"$(date -u '+%Y-%m-%d %H:%M UTC')" "$sizes" "$reps" "$layouts" "$split_from" \
+		"$max_mem" "$( [ "$keep" = 1 ] && echo ' --keep')" \
+		"$( [ "$profile" = 1 ] && echo ' --profile')" >>"$OUT/commands"
 	# The runs boot a copy of the guest as it is now: a rebuild of the
 	# guest meanwhile (make guest, make check) must not change them.
 	mkdir -p "$OUT/guest"
@@ -273,13 +281,14 @@ fi
 
 ls "$OUT"/raw/*.csv >/dev/null 2>&1 || die "bench: no results in $OUT/raw"
 { echo "size_mib,rep,method,layout,metric,value"; cat "$OUT"/raw/*.csv; } >"$OUT/raw.csv"
-/usr/bin/python3 "$here/report.py" "$OUT" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$max_mem"
+/usr/bin/python3 "$here/report.py" "$OUT" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$max_mem" "$RESULTS"
 if [ -d "$OUT/profile" ]; then
 	/usr/bin/python3 "$here/profile.py" "$OUT/guest/System.map" "$OUT/profile" >"$OUT/profile.md"
 	log "bench: kernel profile per phase: $OUT/profile.md"
 fi
 if command -v gnuplot >/dev/null && [ -f "$OUT/plot.gp" ]; then
-	gnuplot "$OUT/plot.gp" && log "bench: plot $OUT/bench.png"
+	gnuplot "$OUT/plot.gp" && cp "$OUT/bench.png" "$here/RESULTS.png" &&
+		log "bench: plot $OUT/bench.png, bench/RESULTS.png"
 fi
-log "bench: $OUT/results.md, $OUT/summary.csv, $OUT/raw.csv"
+log "bench: $RESULTS; $OUT/results.md, $OUT/summary.csv, $OUT/raw.csv"
 cat "$OUT/results.md"
