@@ -60,7 +60,7 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 		{ EOPNOTSUPP, "KHO is not enabled (boot with kho=on)" },
 	},
 	[OP_PRESERVE] = {
-		{ ESRCH, "no such process" },
+		{ ESRCH, "no such process, or it has no address space" },
 		{ EPERM, "no rights over the session, or no ptrace access to the process" },
 		{ ENOENT, "no session on this file (create one first)" },
 		{ EBUSY, "the session is already committed, or a page could not be split or moved out of KHO scratch (see the kernel log)" },
@@ -75,6 +75,7 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 		{ EBUSY, "the session is already committed" },
 		{ ENOSPC, "the handover could not be published (the session stays open)" },
 		{ ENOMEM, "the handover could not be published (the session stays open)" },
+		{ E2BIG, "the handover would outgrow the largest blob KHO can preserve: too many sessions or pids committed at once (the session stays open)" },
 	},
 	[OP_ABORT] = {
 		{ EPERM, "no rights over the session" },
@@ -83,9 +84,9 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 	},
 	[OP_OPEN] = {
 		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
-		{ ENOENT, "no incoming session with this name" },
+		{ ENOENT, "no incoming session with this name (nor one committed in this kernel)" },
 		{ EBUSY, "this file already has a session" },
-		{ EIO, "a recorded frame is not preserved memory" },
+		{ EIO, "a recorded frame is not preserved memory, or has another order than recorded" },
 	},
 	[OP_MAP] = {
 		{ EPERM, "no rights over the session (any more), or the pid is not the caller's own process and the caller lacks CAP_SYS_ADMIN" },
@@ -98,7 +99,7 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 	},
 	[OP_FINISH] = {
 		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
-		{ ENOENT, "no such session" },
+		{ ENOENT, "no such session in the chosen direction" },
 		{ EBUSY, "the session is opened by another file, or (outgoing) not committed yet: its creator aborts it" },
 		{ ENOSPC, "the handover could not be published without the session (the session stays as it was)" },
 		{ ENOMEM, "the handover could not be published without the session (the session stays as it was)" },
@@ -108,11 +109,11 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 		{ ENOENT, "no such session" },
 	},
 	[OP_LIST] = {
-		{ 0, NULL },
+		{ EINVAL, "entry_size below KHOPAGES_SESSION_INFO_SIZE_V1 or above the page size" },
 	},
 	[OP_EVACUATE] = {
 		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and ptrace access to the process" },
-		{ ESRCH, "no such process" },
+		{ ESRCH, "no such process, or it has no address space" },
 		{ EOPNOTSUPP, "KHO is not enabled (boot with kho=on)" },
 		{ EINTR, "interrupted by a fatal signal" },
 	},

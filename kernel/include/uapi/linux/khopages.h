@@ -271,7 +271,7 @@ struct khopages_list {
  *
  * Errors:
  *
- *  - ESRCH: no such process.
+ *  - ESRCH: no such process, or it has no address space.
  *  - EPERM: no rights over the session, or no ptrace access to the process.
  *  - ENOENT: no session on this file (create one first).
  *  - EBUSY: the session is already committed, or a page could not be split
@@ -299,6 +299,8 @@ struct khopages_list {
  *  - EBUSY: the session is already committed.
  *  - ENOSPC, ENOMEM: the handover could not be published (the session stays
  *    open).
+ *  - E2BIG: the handover would outgrow the largest blob KHO can preserve:
+ *    too many sessions or pids committed at once (the session stays open).
  */
 #define KHOPAGES_IOC_COMMIT	_IO(KHOPAGES_IOC_MAGIC, 0x82)
 /**
@@ -331,9 +333,11 @@ struct khopages_list {
  *
  *  - EPERM: no rights over the session (needs CAP_CHECKPOINT_RESTORE or
  *    CAP_SYS_ADMIN, and to be its owner or an administrator).
- *  - ENOENT: no incoming session with this name.
+ *  - ENOENT: no incoming session with this name (nor one committed in this
+ *    kernel).
  *  - EBUSY: this file already has a session.
- *  - EIO: a recorded frame is not preserved memory.
+ *  - EIO: a recorded frame is not preserved memory, or has another order than
+ *    recorded.
  */
 #define KHOPAGES_IOC_OPEN	_IOW(KHOPAGES_IOC_MAGIC, 0x84, struct khopages_name_arg)
 /**
@@ -370,7 +374,7 @@ struct khopages_list {
  *
  *  - EPERM: no rights over the session (needs CAP_CHECKPOINT_RESTORE or
  *    CAP_SYS_ADMIN, and to be its owner or an administrator).
- *  - ENOENT: no such session.
+ *  - ENOENT: no such session in the chosen direction.
  *  - EBUSY: the session is opened by another file, or (outgoing) not
  *    committed yet: its creator aborts it.
  *  - ENOSPC, ENOMEM: the handover could not be published without the
@@ -395,7 +399,10 @@ struct khopages_list {
  * Argument: struct khopages_list. Sessions the caller has no rights over
  * are left out.
  *
- * Errors: only the common ones.
+ * Errors:
+ *
+ *  - EINVAL: entry_size below KHOPAGES_SESSION_INFO_SIZE_V1 or above the page
+ *    size.
  */
 #define KHOPAGES_IOC_LIST	_IOWR(KHOPAGES_IOC_MAGIC, 0x88, struct khopages_list)
 /**
@@ -408,7 +415,7 @@ struct khopages_list {
  *
  *  - EPERM: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and ptrace access
  *    to the process.
- *  - ESRCH: no such process.
+ *  - ESRCH: no such process, or it has no address space.
  *  - EOPNOTSUPP: KHO is not enabled (boot with kho=on).
  *  - EINTR: interrupted by a fatal signal.
  */
