@@ -33,6 +33,92 @@
  * ones nobody claimed, and seals the handover. From then on every command
  * that would change it fails with ESHUTDOWN.
  */
+
+/**
+ * DOC: handing over user pages from another subsystem
+ *
+ * khopages shows a pattern other built-in code can follow to carry user
+ * pages across a kexec in place.
+ *
+ * Taking the pages:
+ *
+ * - Take plain references under the target's mmap_lock, after mm_access()
+ *   with PTRACE_MODE_ATTACH_REALCREDS: get_user_pages_remote() with
+ *   FOLL_DUMP (skips holes and the zero page instead of allocating memory
+ *   for them) and FOLL_FORCE (reads VMAs without read permission too, as a
+ *   core dump does; without it PROT_NONE pages look like holes and are
+ *   lost). khopages first takes runs of present pages with a page-table
+ *   walk of its own, which is cheaper, and leaves the rest to GUP. Never
+ *   FOLL_PIN: pinning an anonymous page that is not exclusive (COW-shared
+ *   after fork, or merged by KSM) makes GUP copy it first
+ *   (gup_must_unshare()), which silently breaks the sharing, and
+ *   FOLL_LONGTERM is only valid with FOLL_PIN.
+ * - Keep the task frozen and the references until the kexec: they stop the
+ *   folios from being freed or migrated. Once nothing changes any more,
+ *   take them off the LRU (folio_isolate_lru(), here
+ *   khopages_isolate_folio()) so that reclaim and compaction skip them,
+ *   and put them back if the handover is withdrawn.
+ * - KHO scratch is CMA and the next kernel boots in it. Check each folio
+ *   with kho_scratch_overlap() and move only those that overlap. A
+ *   FOLL_LONGTERM pin would move them but also unshare COW-shared ones:
+ *   khopages takes every such folio of a lookup batch off the LRU, drops
+ *   its references and migrates them in one migrate_pages() call to
+ *   targets allocated as for a long-term pin (under memalloc_pin_save(),
+ *   so not movable and never in CMA again). Migration updates the mappings
+ *   of every process, so the sharing survives (khopages_collect_for_move()
+ *   and khopages_move_folios() in mm/khopages_mm.c). Then take the
+ *   references again.
+ * - Record large folios whole when they sit entirely in the range at an
+ *   aligned address; split the others with split_folio().
+ * - Call kho_preserve_folio() once per folio, even when several processes
+ *   or handovers record it: keep an index from frame to users, and call
+ *   kho_unpreserve_folio() when the last user drops it.
+ *
+ * Publishing:
+ *
+ * - Keep the table in preserved memory, never in slab: chunks from
+ *   kho_alloc_preserve() (at most 1 << MAX_PAGE_ORDER pages each) chained
+ *   by physical address, or the KHO serialization blocks of
+ *   include/linux/kho_block.h.
+ * - Register a single subtree for the whole subsystem with
+ *   kho_add_subtree(); KHO's root FDT is one page. Rebuild its blob whole
+ *   when the set of handovers changes, so the next kernel always finds a
+ *   consistent tree.
+ * - Define the layout in a fixed-layout header under
+ *   include/linux/kho/abi/ with a versioned compatible string, as
+ *   include/linux/kho/abi/khopages.h and memfd.h do.
+ *
+ * Restoring and mapping:
+ *
+ * - Find the subtree with kho_retrieve_subtree() and validate everything
+ *   (FDT structure, compatible string, counts, alignment, frames in online
+ *   memory outside scratch) before restoring anything. Restore the blob
+ *   too, or it stays reserved (kho_restore_folio() to keep it, as
+ *   khopages does so that debugfs keeps showing it, or kho_restore_free()
+ *   once its contents are copied out).
+ * - Restore each folio once with kho_restore_folio(): it comes back with
+ *   one reference, not charged to a memory cgroup, not on an LRU and not
+ *   mapped. Until then its memory is not even counted in MemTotal, so
+ *   restore what a consumer claims before user space has to map room for
+ *   it. A folio shared by several consumers needs an index that remembers
+ *   whether it was restored. Preserved memory never restored stays
+ *   reserved: give users a way to release it (restore it and folio_put()
+ *   it).
+ * - Map it as anonymous memory with the mmap_lock held for writing. Check
+ *   first that there is room for every folio of a request (khopages_peek())
+ *   so that a refused request maps nothing. Then anon_vma_prepare(),
+ *   mem_cgroup_charge(), __folio_mark_uptodate(), the page tables, a check
+ *   under the page-table lock that the PTEs (or the PMD) are empty, then
+ *   map_anon_folio_pte_nopf() or, for a PMD-sized folio,
+ *   map_anon_folio_pmd_nopf() with a page table deposited with
+ *   pgtable_trans_huge_deposit(), and add_mm_counter(). These are not
+ *   exported (anon_vma_prepare() is in mm/internal.h), so such code is
+ *   built in and lives in mm/ or calls a helper there, as
+ *   khopages_map_folio() in mm/khopages_mm.c does.
+ * - A folio is anonymous memory of one fork hierarchy (one anon_vma tree).
+ *   Mappings inherited through fork() may share it; an unrelated second
+ *   mapping needs a copy.
+ */
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/init.h>

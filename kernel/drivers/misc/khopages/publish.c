@@ -14,6 +14,25 @@
  * previous tree published and is returned: callers change what the tree
  * names only after it no longer names it.
  */
+
+/**
+ * DOC: khopages handover counts and versions
+ *
+ * ``nr-folios`` counts a session's distinct folios, as STATS reports them;
+ * ``nr-refs`` counts folio references, one per folio the table decodes to.
+ * A folio recorded by two processes or two ranges of a session counts once
+ * in ``nr-folios`` and twice in ``nr-refs``; a folio recorded by two
+ * sessions counts in each of them. Addresses and counts are in units of
+ * the base page size, which both kernels must share.
+ *
+ * The format is identified by the root ``compatible`` string,
+ * ``khopages-v1``. A kernel accepts a handover whose ``compatible``
+ * property contains the string it reads (fdt_node_check_compatible()) and
+ * refuses anything else as a whole. Any change to the layout needs a new
+ * string; a kernel able to read several formats would check for each of
+ * them. The ioctl interface is versioned separately, by
+ * %KHOPAGES_ABI_VERSION and by the size field of each argument struct.
+ */
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
