@@ -61,6 +61,9 @@ static inline bool khop_pfnset_step(struct khop_pfnset *set,
 
 /* --- the handover table (table.c) */
 
+/* Highest user address any supported paging mode can have. */
+#define KHOP_VA_LIMIT	BIT_ULL(57)
+
 /**
  * struct khop_table - a table being written (outgoing) or read (incoming).
  * @chunks:     chunk addresses in order (kvmalloc'ed array, kernel-only).

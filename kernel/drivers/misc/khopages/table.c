@@ -365,14 +365,31 @@ static int khop_reader_pair(struct khop_reader *r, u64 w)
 	return 0;
 }
 
+/*
+ * Move the cursor past a hole of @pages pages. The cursor never leaves
+ * user space, so it only moves up and cannot wrap: every folio of a range
+ * starts at or after the end of the one before it.
+ */
+static int khop_reader_skip(struct khop_reader *r, u64 pages)
+{
+	if (pages > (KHOP_VA_LIMIT - r->cursor) >> PAGE_SHIFT)
+		return -EINVAL;
+	r->cursor += pages << PAGE_SHIFT;
+	return 0;
+}
+
 /**
  * khop_reader_next() - decode the next folio.
  * @r:         the reader.
  * @e:         filled with the folio.
  * @new_range: set when @e is the first folio after a RANGE word.
  *
+ * Folios come out in address order within a range: each one starts at or
+ * after the end of the one before it and ends below %KHOP_VA_LIMIT.
+ *
  * Return: 1 with @e filled, 0 at the end, -EINVAL for a malformed stream
- * (a folio before any range, a range without its address, a broken chain).
+ * (a folio before any range, a range without its address or at a bad one,
+ * a hole or folio beyond user space, a broken chain).
  */
 int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 		     bool *new_range)
@@ -392,7 +409,8 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 					return -EINVAL;
 				break;
 			}
-			if (khop_reader_word(r, &va) != 1)
+			if (khop_reader_word(r, &va) != 1 ||
+			    !PAGE_ALIGNED(va) || va >= KHOP_VA_LIMIT)
 				return -EINVAL;
 			r->pid = (pid_t)(u32)w;
 			r->cursor = va;
@@ -400,13 +418,12 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 			*new_range = true;
 			break;
 		case KHOPAGES_W_SKIP:
-			r->cursor += (w & GENMASK_ULL(KHOPAGES_W_SKIP_BITS - 1, 0))
-				     << PAGE_SHIFT;
+			if (khop_reader_skip(r, w & GENMASK_ULL(KHOPAGES_W_SKIP_BITS - 1, 0)))
+				return -EINVAL;
 			break;
 		case KHOPAGES_W_GAP:
-			if (w & KHOPAGES_W_DESC)
+			if ((w & KHOPAGES_W_DESC) || khop_reader_skip(r, W_COUNT(w)))
 				return -EINVAL;
-			r->cursor += W_COUNT(w) << PAGE_SHIFT;
 			r->run_left = 1;
 			r->run_pfn = W_PFN(w);
 			r->run_order = W_ORDER(w);
@@ -428,15 +445,17 @@ int khop_reader_next(struct khop_reader *r, struct khop_entry *e,
 	}
 	e->pid = r->pid;
 	e->va = r->cursor;
+	e->order = r->pair_left ? 0 : r->run_order;
+	/* The folio must end inside user space: no later one can wrap. */
+	if ((PAGE_SIZE << e->order) > KHOP_VA_LIMIT - r->cursor)
+		return -EINVAL;
 	if (r->pair_left) {
 		e->pfn = r->pair[2 - r->pair_left--];
-		e->order = 0;
 		r->cursor += PAGE_SIZE;
 		r->last_pfn = e->pfn;
 		return 1;
 	}
 	e->pfn = r->run_pfn;
-	e->order = r->run_order;
 	r->last_pfn = e->pfn;
 	r->have_last = true;
 	r->run_left--;
