@@ -86,8 +86,9 @@ static int khopages_map_ptes(struct vm_area_struct *vma, unsigned long addr,
 	pte_t *pte;
 
 	/* All PTEs of one folio must sit in one page table. */
-	if (!IS_ALIGNED(addr, PAGE_SIZE * nr) ||
-	    addr + PAGE_SIZE * nr > vma->vm_end)
+	if (nr > PTRS_PER_PTE || !IS_ALIGNED(addr, PAGE_SIZE * nr) ||
+	    addr < vma->vm_start || addr + PAGE_SIZE * nr > vma->vm_end ||
+	    (addr & PMD_MASK) != ((addr + PAGE_SIZE * nr - 1) & PMD_MASK))
 		return -EINVAL;
 	pte = khopages_lock_empty_ptes(mm, pmd, addr, nr, &ptl);
 	if (IS_ERR(pte))
@@ -211,7 +212,7 @@ static int khopages_prepare_folio(struct mm_struct *mm, struct folio *folio)
  *
  * Context: mmap_lock held for writing, so no fault races with us.
  * Return: 0; -EEXIST when something is mapped there; -EINVAL for a
- * misaligned address; -ENOMEM.
+ * misaligned address or a folio larger than a PMD maps; -ENOMEM.
  */
 int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 		       struct folio *folio)
@@ -220,6 +221,9 @@ int khopages_map_folio(struct vm_area_struct *vma, unsigned long addr,
 	pmd_t *pmd;
 
 	mmap_assert_write_locked(mm);
+	/* Checked before the folio is charged: nothing to undo. */
+	if (folio_order(folio) > HPAGE_PMD_ORDER)
+		return -EINVAL;
 	if (anon_vma_prepare(vma) || khopages_prepare_folio(mm, folio))
 		return -ENOMEM;
 	/*
