@@ -29,6 +29,7 @@
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
+#include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/pagewalk.h>
@@ -78,26 +79,63 @@ static const void *khop_prop(const void *fdt, int node, const char *name,
 	return p && got == len ? p : NULL;
 }
 
-/* Restore the table chunks (once validated) so FINISH can free them. */
-static int khop_in_take_chunks(struct khop_session *s, phys_addr_t phys)
-{
-	while (phys) {
-		struct folio *folio;
-		void *p;
+/* Frames of KHO memory that are not what the table says: never freed. */
+static u64 khop_in_nr_kept;
 
-		p = kvrealloc(s->table.chunks,
-			      (s->table.nr_chunks + 1) * sizeof(void *),
-			      GFP_KERNEL);
-		if (!p)
-			return -ENOMEM;
-		s->table.chunks = p;
+/*
+ * Restore the @nr_chunks table chunks from @phys on, each before any word
+ * of it is read: a chunk is read only once KHO has proven it preserved, as
+ * a folio of a chunk's size. The chain is followed in the restored copies.
+ * Every chunk restored as a proper chunk is in s->table.chunks (freed with
+ * the session); a folio that comes back with another size or without the
+ * chunk magic is not ours and is left alone, allocated for good.
+ */
+static int khop_in_take_chunks(struct khop_session *s, phys_addr_t phys,
+			       u64 nr_chunks, const char **why)
+{
+	const unsigned int order = get_order(KHOPAGES_CHUNK_SIZE);
+	struct khopages_chunk *c;
+	struct khop_pfnset seen;
+	struct folio *folio;
+	u64 i;
+	int err = 0;
+
+	s->table.chunks = kvmalloc_array(nr_chunks, sizeof(*s->table.chunks),
+					 GFP_KERNEL | __GFP_NOWARN);
+	if (nr_chunks && !s->table.chunks)
+		return -ENOMEM;
+	khop_pfnset_init(&seen);
+	for (i = 0; i < nr_chunks; i++) {
+		*why = "a table chunk is not in preserved memory";
+		err = -EINVAL;
+		if (!phys || !IS_ALIGNED(phys, KHOPAGES_CHUNK_SIZE) ||
+		    !khop_in_pfn_ok(PHYS_PFN(phys), order))
+			break;
+		/* Restoring a chunk twice is a bug KHO warns about. */
+		err = khop_pfnset_add(&seen, PHYS_PFN(phys));
+		if (err <= 0) {
+			*why = "table chunks form a loop";
+			err = err ?: -EINVAL;
+			break;
+		}
+		err = -EINVAL;
 		folio = kho_restore_folio(phys);
 		if (!folio)
-			return -EINVAL;
-		s->table.chunks[s->table.nr_chunks++] = folio_address(folio);
-		phys = s->table.chunks[s->table.nr_chunks - 1]->next;
+			break;
+		c = folio_address(folio);
+		if (folio_order(folio) != order || c->magic != KHOPAGES_CHUNK_MAGIC) {
+			*why = "a table chunk is other preserved memory";
+			khop_in_nr_kept += folio_nr_pages(folio);
+			break;
+		}
+		s->table.chunks[s->table.nr_chunks++] = c;
+		phys = c->next;
+		err = 0;
+		if (i % KHOP_IN_PAUSE == KHOP_IN_PAUSE - 1)
+			cond_resched();
 	}
-	return 0;
+	khop_pfnset_destroy(&seen);
+	return err;
 }
 
 static struct page *khop_in_copy_of(unsigned long pfn)
@@ -151,13 +189,48 @@ static int khop_in_restore(struct khop_session *s, unsigned long pfn,
 	struct folio *folio;
 
 	if (khop_pfnset_test(&khop_in_restored, pfn))
-		return 0;
+		return folio_order(pfn_folio(pfn)) == order ? 0 : -EINVAL;
 	folio = kho_restore_folio(PFN_PHYS(pfn));
 	if (!folio)
 		return -ENOENT;
-	WARN_ON_ONCE(khop_pfnset_add(&khop_in_restored, pfn) < 0);
+	/* Cannot fail: khop_in_name() made the room. */
+	if (khop_pfnset_add(&khop_in_restored, pfn) < 0) {
+		khop_in_nr_kept += folio_nr_pages(folio);
+		return -ENOMEM;
+	}
 	khop_in_nr_restored++;
-	return folio_order(folio) == order ? 0 : -EINVAL;
+	if (folio_order(folio) == order)
+		return 0;
+	/*
+	 * Preserved, but not as the folio the table names: maybe memory of
+	 * another KHO user. A reference nobody drops keeps it allocated for
+	 * good, so giving the session back cannot free it.
+	 */
+	folio_get(folio);
+	khop_in_nr_kept += folio_nr_pages(folio);
+	return -EINVAL;
+}
+
+/*
+ * One session fewer names the folio at @pfn. Returns true when that was
+ * the last one.
+ */
+static bool khop_in_unname(unsigned long pfn)
+{
+	unsigned long extra = xa_to_value(xa_load(&khop_in_extra, pfn));
+
+	if (extra > 1) {
+		/* Replaces a value: allocates nothing, cannot fail. */
+		xa_store(&khop_in_extra, pfn, xa_mk_value(extra - 1),
+			 GFP_KERNEL);
+		return false;
+	}
+	if (extra) {
+		xa_erase(&khop_in_extra, pfn);
+		return false;
+	}
+	khop_pfnset_del(&khop_in_named, pfn);
+	return true;
 }
 
 /*
@@ -165,25 +238,21 @@ static int khop_in_restore(struct khop_session *s, unsigned long pfn,
  * it any more it is given back: the driver's reference is dropped (a
  * mapping keeps its own), or it is restored and freed; pages given back
  * that were never mapped count as released.
+ *
+ * Only a folio KHO restores with the very order the table records is
+ * freed: nothing tells which KHO user preserved a frame, so a frame that
+ * comes back as another folio may belong to another user (a memfd of LUO,
+ * say) and stays allocated. A broken session restores nothing more: what
+ * it did not restore stays reserved.
  */
 static int khop_in_release(struct khop_session *s, unsigned long pfn,
 			   unsigned int order)
 {
-	unsigned long extra = xa_to_value(xa_load(&khop_in_extra, pfn));
-	struct folio *folio;
+	struct folio *folio = NULL;
 	bool restored;
 
-	if (extra > 1) {
-		/* Replaces a value: allocates nothing, cannot fail. */
-		xa_store(&khop_in_extra, pfn, xa_mk_value(extra - 1),
-			 GFP_KERNEL);
+	if (!khop_in_unname(pfn))
 		return 0;
-	}
-	if (extra) {
-		xa_erase(&khop_in_extra, pfn);
-		return 0;
-	}
-	khop_pfnset_del(&khop_in_named, pfn);
 	restored = khop_pfnset_test(&khop_in_restored, pfn);
 	khop_in_forget_copies(pfn, 1UL << order);
 	if (!khop_in_was_mapped(restored, pfn))
@@ -192,8 +261,14 @@ static int khop_in_release(struct khop_session *s, unsigned long pfn,
 		khop_pfnset_del(&khop_in_restored, pfn);
 		khop_in_nr_restored--;
 		folio = pfn_folio(pfn);
+	} else if (s->broken) {
+		khop_in_nr_kept += 1UL << order;
 	} else {
 		folio = kho_restore_folio(PFN_PHYS(pfn));
+		if (folio && folio_order(folio) != order) {
+			khop_in_nr_kept += folio_nr_pages(folio);
+			folio = NULL;
+		}
 	}
 	if (folio)
 		folio_put(folio);
@@ -297,6 +372,29 @@ static int khop_in_index_folios(struct khop_session *s)
 	return ret;
 }
 
+/*
+ * A session refused at boot gives back nothing it names: nothing tells
+ * which KHO user preserved a frame, and a bad table may name frames of
+ * another one (a memfd preserved by LUO, say), which freeing would corrupt.
+ * Those frames stay reserved until the next boot. Only the session's own
+ * bookkeeping and its table chunks (proven chunks when restored) go.
+ */
+static void khop_in_refuse(struct khop_session *s, u64 nr_pages)
+{
+	unsigned long pfn;
+	unsigned int i;
+
+	khop_pfnset_for_each(pfn, &s->held)
+		khop_in_unname(pfn);
+	khop_pfnset_destroy(&s->held);
+	xa_destroy(&s->large);
+	for (i = 0; i < s->table.nr_chunks; i++)
+		folio_put(virt_to_folio(s->table.chunks[i]));
+	s->table.nr_chunks = 0;
+	pr_warn("khopages: session %s: the %llu pages it announces stay reserved\n",
+		s->name, nr_pages);
+}
+
 static int khop_in_session(const void *fdt, int node, const char **why)
 {
 	const char *name = fdt_get_name(fdt, node, NULL);
@@ -321,8 +419,17 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 		*why = "missing or malformed session property";
 		return -EINVAL;
 	}
-	if (*table && khop_validate_chunk(*table, why))
+	if (!*table != !*nr_words) {
+		*why = "table address and word count disagree";
 		return -EINVAL;
+	}
+	/* Distinct folios are frames of this machine; so is the table. */
+	if (*nr_folios > *nr_refs || *nr_folios > max_pfn ||
+	    DIV_ROUND_UP(*nr_words, KHOPAGES_CHUNK_WORDS) >
+	    max_pfn >> get_order(KHOPAGES_CHUNK_SIZE)) {
+		*why = "session counts exceed this machine's memory";
+		return -EINVAL;
+	}
 
 	s = khop_session_alloc(name, KHOP_IN);
 	if (!s)
@@ -338,15 +445,16 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 	lim.nr_words = *nr_words;
 	lim.nr_pages = *nr_pages;
 	lim.nr_refs = *nr_refs;
-	err = khop_validate_table(*table ? phys_to_virt(*table) : NULL, &lim,
-				  &s->ranges, &s->nr_ranges, why);
+	/* Not a word is read before KHO gave the chunk back. */
+	err = khop_in_take_chunks(s, *table,
+				  DIV_ROUND_UP(*nr_words, KHOPAGES_CHUNK_WORDS),
+				  why);
 	if (err)
 		goto fail;
-	err = khop_in_take_chunks(s, *table);
-	if (err) {
-		*why = "a table chunk is not preserved memory";
+	err = khop_validate_table(s->table.nr_chunks ? s->table.chunks[0] : NULL,
+				  &lim, &s->ranges, &s->nr_ranges, why);
+	if (err)
 		goto fail;
-	}
 	s->table.nr_words = *nr_words;
 	s->table.nr_pages = *nr_pages;	/* as published again if forwarded */
 	s->table.nr_refs = *nr_refs;
@@ -365,7 +473,7 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 		s->name, s->info.nr_pages, s->info.nr_folios, s->nr_pids);
 	return 0;
 fail:
-	khop_in_finish(s);
+	khop_in_refuse(s, *nr_pages);
 	khop_session_free(s);
 	return err;
 }
@@ -591,7 +699,9 @@ int khop_in_adopt(struct khop_session *s)
 					  &why);
 	s->taken = true;
 	s->broken = err != 0;
-	WARN_ON_ONCE(err && err != -ENOMEM);
+	if (err && err != -ENOMEM)
+		pr_err("khopages: session %s cannot be restored here: %s\n",
+		       s->name, why);
 	return err;
 }
 
@@ -673,7 +783,11 @@ static struct khop_range *khop_in_next_range(struct khop_session *s,
 	return NULL;
 }
 
-/* Visit the folios of @r inside [start, end); stop on a non-zero return. */
+/*
+ * Visit the folios of @r inside [start, end); stop on a non-zero return.
+ * The validator saw the same folios inside the range; a folio outside it
+ * (its bitmap) would mean the table changed, and ends the walk.
+ */
 static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
 			int (*fn)(struct khop_range *r, struct khop_entry *e,
 				  void *arg), void *arg)
@@ -681,12 +795,21 @@ static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
 	struct khop_reader rd = r->reader;
 	struct khop_entry e;
 	bool new_range, first = true;
+	unsigned long n = 0;
 	int ret;
 
 	while ((ret = khop_reader_next(&rd, &e, &new_range)) > 0) {
 		if (new_range && !first)
 			break;
 		first = false;
+		if (e.va < r->start || e.va >= r->end ||
+		    (PAGE_SIZE << e.order) > r->end - e.va) {
+			pr_err_ratelimited("khopages: folio at %#llx outside its range\n",
+					   e.va);
+			return -EIO;
+		}
+		if (++n % KHOP_IN_PAUSE == 0)
+			cond_resched();
 		if (e.va + (PAGE_SIZE << e.order) <= start)
 			continue;
 		if (e.va >= end)
@@ -882,8 +1005,10 @@ static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 		return 0;
 	}
 	/* An opened session had every folio restored at OPEN. */
-	if (!c->s->taken && khop_in_restore(c->s, e->pfn, e->order))
+	if (!c->s->taken && khop_in_restore(c->s, e->pfn, e->order)) {
+		c->s->broken = true;
 		return -EIO;
+	}
 	folio = pfn_folio(e->pfn);
 	if (!folio_test_anon(folio) && !e->order &&
 	    !khop_in_batched(c, folio)) {
@@ -943,7 +1068,7 @@ static int khop_in_alloc_bits(struct khop_range *r)
 	if (!r->mapped)
 		r->mapped = kvcalloc(BITS_TO_LONGS((r->end - r->start) >>
 						   PAGE_SHIFT),
-				     sizeof(long), GFP_KERNEL);
+				     sizeof(long), GFP_KERNEL | __GFP_NOWARN);
 	return r->mapped ? 0 : -ENOMEM;
 }
 
@@ -1033,6 +1158,7 @@ out:
  */
 void khop_in_finish(struct khop_session *s)
 {
+	u64 kept = khop_in_nr_kept;
 	unsigned long pfn;
 	unsigned int i;
 
@@ -1042,6 +1168,9 @@ void khop_in_finish(struct khop_session *s)
 	}
 
 	khop_in_each_folio(s, khop_in_release, &pfn);
+	if (khop_in_nr_kept != kept)
+		pr_warn("khopages: session %s: %llu pages not proven its own stay reserved\n",
+			s->name, khop_in_nr_kept - kept);
 	khop_pfnset_destroy(&s->held);
 	xa_destroy(&s->large);
 	for (i = 0; i < s->table.nr_chunks; i++)
