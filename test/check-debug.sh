@@ -171,7 +171,9 @@ run_test scanner-selftest scanner_selftest
 run_test scanner-injected expect_report
 
 # --- KUnit in the debug kernel
-run_case_list kunit "$here/kunit-cases.sh" --name debug-kunit "${debug_opts[@]}" --timeout 600
+# The table fuzzer (khopages_fuzz) tries 100,000 mutants here, under KASAN.
+run_case_list kunit "$here/kunit-cases.sh" --name debug-kunit "${debug_opts[@]}" \
+	--append khopages.fuzz_iterations=100000 --timeout 600
 run_test kunit-reports scan_run "$CACHE/runs/debug-kunit"
 
 # --- the driver across real kexecs
