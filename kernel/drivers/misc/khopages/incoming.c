@@ -82,6 +82,18 @@ static const void *khop_prop(const void *fdt, int node, const char *name,
 /* Frames of KHO memory that are not what the table says: never freed. */
 static u64 khop_in_nr_kept;
 
+/* Why a folio KHO gave back is not a table chunk, or NULL if it is one. */
+static const char *khop_in_not_chunk(struct folio *folio)
+{
+	const struct khopages_chunk *c = folio_address(folio);
+
+	if (folio_order(folio) != get_order(KHOPAGES_CHUNK_SIZE))
+		return "a table chunk is preserved as another size";
+	if (c->magic != KHOPAGES_CHUNK_MAGIC)
+		return "table chunk has a bad magic";
+	return NULL;
+}
+
 /*
  * Restore the @nr_chunks table chunks from @phys on, each before any word
  * of it is read: a chunk is read only once KHO has proven it preserved, as
@@ -123,8 +135,8 @@ static int khop_in_take_chunks(struct khop_session *s, phys_addr_t phys,
 		if (!folio)
 			break;
 		c = folio_address(folio);
-		if (folio_order(folio) != order || c->magic != KHOPAGES_CHUNK_MAGIC) {
-			*why = "a table chunk is other preserved memory";
+		*why = khop_in_not_chunk(folio);
+		if (*why) {
 			khop_in_nr_kept += folio_nr_pages(folio);
 			break;
 		}
