@@ -30,6 +30,16 @@ evacuated_pages() {
 	sed -n 's/^pid [0-9]*: \([0-9]*\) pages .*/\1/p'
 }
 
+# Swap on zram of SIZE (e.g. 512M), for tests that need reclaim to swap
+# pages out. Returns 1 (with a message) on a kernel without zram or swap.
+zram_swap_on() {
+	grep -q '/dev/zram0' /proc/swaps && return 0
+	[ -e /sys/block/zram0 ] || { echo "no zram in this kernel (CONFIG_ZRAM)"; return 1; }
+	echo "$1" >/sys/block/zram0/disksize || { echo "cannot size zram0"; return 1; }
+	mkswap /dev/zram0 >/dev/null || { echo "mkswap /dev/zram0 failed"; return 1; }
+	swapon /dev/zram0 || { echo "swapon /dev/zram0 failed"; return 1; }
+}
+
 # End the test: a reset ends QEMU (it runs with -no-reboot).
 guest_halt() {
 	sync

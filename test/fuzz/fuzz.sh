@@ -15,7 +15,9 @@
 # Parameters (vm-run.sh --set): calls (20000), seconds (120), threads (4),
 # seed, warmup (2000 calls), slack_mib (8), handover (1), fault (0; 1: fail
 # allocations in the calls through fail-nth, needs a debug kernel), thp (1;
-# 0: hand over no THP, e.g. to fuzz stage 2 past a known THP bug).
+# 0: hand over no THP, e.g. to fuzz stage 2 past a known THP bug),
+# pressure (1: swap on zram, so the fuzzer's reclaim really swaps pages
+# out; 0: no swap).
 # A KASAN kernel must be kexec'd with larger KHO scratch (its early
 # shadow allocations must fit in scratch):
 #   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
@@ -31,6 +33,7 @@ slack=$(param slack_mib); slack=${slack:-8}
 handover=$(param handover); handover=${handover:-1}
 fault=$(param fault); fault=${fault:-0}
 thp=$(param thp); thp=${thp:-1}
+pressure=$(param pressure); pressure=${pressure:-1}
 stage=$1
 KML=/sys/kernel/debug/kmemleak
 # Words of a kernel report, and the lines of a normal debug boot that
@@ -198,10 +201,20 @@ run_args() {
 	echo "--calls $calls --seconds $seconds --threads $threads ${seed:+--seed $seed} $fault_opt"
 }
 
+# The fuzzer's "pressure" operation pages the targets out and compacts
+# memory while the ioctls run; with swap (pressure=1, the default) the
+# pages really leave memory.
+pressure_setup() {
+	[ "$pressure" = 1 ] || return 0
+	zram_swap_on 256M || fail "pressure=1 needs swap on zram"
+	echo "swap: $(sed -n 2p /proc/swaps)"
+}
+
 case "$stage" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
 	echo "kernel $(uname -r): fuzz stage 1, $calls calls / ${seconds}s, $threads threads"
+	pressure_setup
 	kmsg_start
 	fault_setup
 	kmemleak_begin
@@ -226,6 +239,7 @@ case "$stage" in
 	;;
 2)
 	echo "kernel $(uname -r): fuzz stage 2, incoming sessions"
+	pressure_setup
 	kmsg_start
 	if dmesg | grep -E 'khopages: (handover|session .*) refused'; then
 		fail "the handover of stage 1 was refused"

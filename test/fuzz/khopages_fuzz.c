@@ -86,6 +86,8 @@
 /* Landing windows for MAP: LAND_BASE + (orig_va - HOLDER_BASE), so a
  * range lands congruent to where it was. */
 #define LAND_BASE	0x300000000000UL
+/* The end of user space with 4-level paging. */
+#define USER_TOP	0x7ffffffff000UL
 
 #define NR_SLOTS	8
 #define MAX_THREADS	16
@@ -2248,8 +2250,20 @@ static int do_prepare(const char *path)
 static int do_verify(const char *path)
 {
 	int fds[MAX_SESSIONS], bad = 0;
+	unsigned int first_dense = UINT_MAX;
+	uint64_t len;
 
 	load_records(path);
+	/* A dense range with no other range of its pid and session above it. */
+	for (unsigned int r = 0; r < nr_recs && first_dense == UINT_MAX; r++) {
+		bool last = recs[r].dense;
+
+		for (unsigned int o = 0; o < nr_recs && last; o++)
+			last = recs[o].pid != recs[r].pid || recs[o].start <= recs[r].start ||
+			       strcmp(recs[o].name, recs[r].name);
+		if (last)
+			first_dense = r;
+	}
 	for (unsigned int i = 0; i < nr_rsess; i++) {
 		fds[i] = open(dev_path, O_RDWR | O_CLOEXEC);
 		if (fds[i] < 0 || name_ioctl(fds[i], KHOPAGES_IOC_OPEN, rsess[i].name))
@@ -2268,11 +2282,17 @@ static int do_verify(const char *path)
 			si++;
 		if (si == nr_rsess)
 			die("no session %s in the records", rc->name);
+		/*
+		 * One dense range is asked for with a length reaching to
+		 * the top of user space (tens of TiB): the kernel must size
+		 * its work by what was recorded, not by the length asked for.
+		 */
+		len = r == first_dense ? ((USER_TOP - rc->start) & ~(HUGE - 1)) : rc->len;
 		/* A fresh region, congruent to the range modulo 2 MiB. */
-		area = mmap(NULL, rc->len + 2 * HUGE, PROT_READ | PROT_WRITE,
+		area = mmap(NULL, len + 2 * HUGE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (area == MAP_FAILED)
-			die("mmap: %s", strerror(errno));
+			die("mmap of %#" PRIx64 " bytes: %s", len + 2 * HUGE, strerror(errno));
 		dst = (((uint64_t)(uintptr_t)area + HUGE - 1) & ~(HUGE - 1)) +
 		      rc->start % HUGE;
 		memset(&m, 0, sizeof(m));
@@ -2280,7 +2300,7 @@ static int do_verify(const char *path)
 		m.pid = rc->pid;
 		m.orig_va = rc->start;
 		m.dst_va = dst;
-		m.len = rc->len;
+		m.len = len;
 		ret = ioctl(fds[si], KHOPAGES_IOC_MAP, &m) ? -errno : 0;
 		for (uint64_t pg = 0; !ret && pg < pages; pg++) {
 			const uint64_t *d = (const uint64_t *)(uintptr_t)(dst + pg * PG);
@@ -2293,9 +2313,10 @@ static int do_verify(const char *path)
 			wrong += b != 0;
 			zero += z == PG / 8;
 		}
-		printf("%s pid %d %#" PRIx64 "+%#" PRIx64 ": MAP %s, mapped %llu shared %llu copied %llu of %" PRIu64
+		printf("%s pid %d %#" PRIx64 "+%#" PRIx64 ": MAP%s %s, mapped %llu shared %llu copied %llu of %" PRIu64
 		       " pages; %" PRIu64 " pages wrong (%" PRIu64 " all zero)%s\n",
 		       rc->name, rc->pid, rc->start, rc->len,
+		       len != rc->len ? " (asked for up to the top of user space)" : "",
 		       ret ? strerrorname_np(-ret) : "ok",
 		       (unsigned long long)m.nr_mapped, (unsigned long long)m.nr_shared,
 		       (unsigned long long)m.nr_copied, pages, wrong, zero,
@@ -2306,7 +2327,7 @@ static int do_verify(const char *path)
 			       rc->name, rc->pid, rc->start);
 			bad++;
 		}
-		munmap(area, rc->len + 2 * HUGE);
+		munmap(area, len + 2 * HUGE);
 	}
 	for (unsigned int i = 0; i < nr_rsess; i++) {
 		close(fds[i]);
