@@ -35,6 +35,8 @@
 #include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/uidgid.h>
+#include <linux/user_namespace.h>
 
 #include "khopages.h"
 #include "khopages_trace.h"
@@ -413,8 +415,8 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 	const u64 *nr_pages, *nr_folios, *nr_refs, *nr_words, *table;
 	struct khop_limits lim = { .pfn_ok = khop_in_pfn_ok };
 	struct khop_session *s;
-	const u32 *pids;
-	int len, err;
+	const u32 *pids, *owner;
+	int len, olen, err;
 
 	if (!name || !khop_name_valid(name) || khop_session_find(name, KHOP_IN)) {
 		*why = "bad or duplicate session name";
@@ -443,9 +445,20 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 		return -EINVAL;
 	}
 
+	owner = fdt_getprop(fdt, node, KHOPAGES_PROP_OWNER_UID, &olen);
+	if (owner && (olen != sizeof(u32) ||
+		      !uid_valid(make_kuid(&init_user_ns, *owner)))) {
+		*why = "malformed owner-uid";
+		return -EINVAL;
+	}
+
 	s = khop_session_alloc(name, KHOP_IN);
 	if (!s)
 		return -ENOMEM;
+	/* Without the property (an older writer) the session is root's. */
+	if (owner)
+		khop_session_set_owner(s, make_kuid(&init_user_ns, *owner),
+				       &init_user_ns);
 	s->pids = len ? kvmemdup(pids, len, GFP_KERNEL) : NULL;
 	if (len && !s->pids) {
 		err = -ENOMEM;
@@ -840,7 +853,10 @@ static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
  * @arg:     the call's arguments and counters.
  * @start:   first original address asked for.
  * @end:     end of the original addresses asked for.
- * @present: one bit per page from @start: pass 1 found the very frame (or
+ * @base:    first address of @present: the start of what the session
+ *           recorded in [@start, @end), so its size is bounded by what was
+ *           preserved, not by the caller's length.
+ * @present: one bit per page from @base: pass 1 found the very frame (or
  *           its first copy) mapped there already, inherited from a parent.
  * @batch:   order-0 folios waiting to be mapped at consecutive addresses
  *           of one page table, so its lock is taken once for all of them.
@@ -857,6 +873,7 @@ struct khop_map_ctx {
 	struct khopages_map *arg;
 	u64 start;
 	u64 end;
+	u64 base;
 	unsigned long *present;
 	struct folio **batch;
 	unsigned int nr_batch;
@@ -916,7 +933,7 @@ static int khop_in_check(struct khop_range *r, struct khop_entry *e,
 	 */
 	if (found != pfn_to_page(e->pfn) && found != khop_in_copy_of(e->pfn))
 		return -EEXIST;
-	__set_bit((e->va - c->start) >> PAGE_SHIFT, c->present);
+	__set_bit((e->va - c->base) >> PAGE_SHIFT, c->present);
 	return 0;
 }
 
@@ -1010,7 +1027,7 @@ static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
 	struct folio *folio;
 	int err;
 
-	if (test_bit((e->va - c->start) >> PAGE_SHIFT, c->present)) {
+	if (test_bit((e->va - c->base) >> PAGE_SHIFT, c->present)) {
 		/* Inherited from a restored parent: the same frame, keep it. */
 		c->arg->nr_shared += nr;
 		khop_in_mark_mapped(r, e);
@@ -1084,6 +1101,27 @@ static int khop_in_alloc_bits(struct khop_range *r)
 	return r->mapped ? 0 : -ENOMEM;
 }
 
+/*
+ * The bitmap of pages pass 1 found mapped already: one bit per page of
+ * the part of [@c->start, @c->end) the caller's pid has ranges in.
+ */
+static unsigned long *khop_in_alloc_present(struct khop_session *s,
+					    struct khop_map_ctx *c)
+{
+	pid_t pid = c->arg->pid;
+	struct khop_range *r;
+	u64 lo = c->end, hi = c->start;
+
+	for (r = khop_in_next_range(s, NULL, pid, c->start, c->end); r;
+	     r = khop_in_next_range(s, r, pid, c->start, c->end)) {
+		lo = min(lo, max(r->start, c->start));
+		hi = max(hi, min(r->end, c->end));
+	}
+	c->base = lo;
+	return kvcalloc(BITS_TO_LONGS((hi - lo) >> PAGE_SHIFT), sizeof(long),
+			GFP_KERNEL);
+}
+
 /**
  * khop_in_map() - MAP: install recorded folios into the caller.
  * @s:   the incoming session the caller opened.
@@ -1123,8 +1161,7 @@ int khop_in_map(struct khop_session *s, struct khopages_map *arg)
 		err = -ENOENT;
 		goto out;
 	}
-	c.present = kvcalloc(BITS_TO_LONGS(arg->len >> PAGE_SHIFT),
-			     sizeof(long), GFP_KERNEL);
+	c.present = khop_in_alloc_present(s, &c);
 	c.batch = kmalloc_array(KHOP_MAP_BATCH, sizeof(*c.batch), GFP_KERNEL);
 	if (!c.present || !c.batch) {
 		err = -ENOMEM;

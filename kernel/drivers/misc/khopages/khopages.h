@@ -208,6 +208,9 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @dir:      outgoing (created here) or incoming (received at boot).
  * @state:    enum khopages_state.
  * @owner:    outgoing: the file that created it, until COMMIT.
+ * @owner_uid: the user it belongs to: its creator's effective uid, or
+ *            for a received session the uid recorded in the handover.
+ * @owner_ns: the user namespace @owner_uid belongs to (referenced).
  * @nr_attached: incoming: files that attached it with OPEN (each process
  *            restoring memory opens the session for itself).
  * @pids:     distinct pids (kvmalloc'ed).
@@ -236,6 +239,8 @@ struct khop_session {
 	enum khop_dir dir;
 	u32 state;
 	struct file *owner;
+	kuid_t owner_uid;
+	struct user_namespace *owner_ns;
 	unsigned int nr_attached;
 	u32 *pids;
 	unsigned int nr_pids;
@@ -261,6 +266,9 @@ void khop_session_free(struct khop_session *s);
 int khop_session_add_pid(struct khop_session *s, pid_t pid);
 void khop_session_fill_info(struct khop_session *s,
 			    struct khopages_session_info *info);
+void khop_session_set_owner(struct khop_session *s, kuid_t uid,
+			    struct user_namespace *ns);
+bool khop_session_allowed(const struct khop_session *s);
 bool khop_name_valid(const char *name);
 
 /* --- outgoing (outgoing.c) and the published subtree (publish.c) */
@@ -273,6 +281,7 @@ bool khop_vma_handable(struct vm_area_struct *vma);
 int khop_hold_preservation(struct folio *folio);
 void khop_drop_preservation(struct folio *folio);
 int khop_publish(void);
+bool khop_published(const struct khop_session *s);
 void *khop_published_blob(void);
 
 /* --- KHO scratch (scratch.c) */
@@ -290,13 +299,18 @@ int khop_in_load(void);
 int khop_in_unforward(struct khop_session *s);
 void khop_in_forward_unclaimed(void);
 
-/* --- views (debugfs.c) and the test-only corruption knob (corrupt.c) */
+/* --- the end of the outgoing side at kexec (main.c) */
+void khop_seal(void);
+
+/* --- views (debugfs.c) and the test-only knobs (corrupt.c) */
 struct dentry;
 void khop_debugfs_init(void);
 #ifdef CONFIG_KHOPAGES_TEST_CORRUPT
 void khop_corrupt_init(struct dentry *dir);
+bool khop_publish_should_fail(void);
 #else
 static inline void khop_corrupt_init(struct dentry *dir) { }
+static inline bool khop_publish_should_fail(void) { return false; }
 #endif
 
 #endif /* _KHOPAGES_INTERNAL_H */
