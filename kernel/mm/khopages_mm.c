@@ -8,6 +8,7 @@
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
 #include <linux/khopages.h>
+#include <linux/leafops.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate.h>
 #include <linux/mmu_notifier.h>
@@ -20,6 +21,7 @@
 #include <asm/tlbflush.h>
 
 #include "internal.h"
+#include "swap.h"
 
 static int khopages_map_pmd(struct vm_area_struct *vma, unsigned long addr,
 			    pmd_t *pmd, struct folio *folio)
@@ -403,19 +405,30 @@ int khopages_move_folios(struct list_head *list)
 	return err;
 }
 
-/* Where a grab walk stands: the run of pages taken so far. */
+/* Where a walk taking pages stands: the run of pages taken so far. */
 struct khopages_grab {
 	unsigned long start;	/* address of pages[0] */
 	unsigned long next;	/* the address after the last one looked at */
 	struct page **pages;
 	unsigned long nr;
+	bool share;		/* write-protect what is taken, as fork() */
 };
 
-/* Nothing to take here: never touched, or only read (the zero page). */
+/*
+ * Nothing to take here: never touched, only read (the zero page), or a
+ * marker without data (a guard region, uffd-wp on an empty entry). A
+ * poison marker reads as a memory error: it is not a hole.
+ */
 static bool khopages_pte_hole(pte_t entry)
 {
-	return pte_none(entry) ||
-	       (pte_present(entry) && is_zero_pfn(pte_pfn(entry)));
+	softleaf_t leaf;
+
+	if (pte_none(entry))
+		return true;
+	if (pte_present(entry))
+		return is_zero_pfn(pte_pfn(entry));
+	leaf = softleaf_from_pte(entry);
+	return softleaf_is_marker(leaf) && !softleaf_is_poison_marker(leaf);
 }
 
 /* A hole before the run skips ahead; after it, or outside a VMA, ends it. */
@@ -431,7 +444,37 @@ static int khopages_grab_hole(unsigned long addr, unsigned long next,
 	return 0;
 }
 
-static int khopages_grab_huge(struct khopages_grab *g, pmd_t *pmd,
+/*
+ * Write-protect a present anonymous PMD and mark its page maybe-shared,
+ * as fork() does; pmdp_invalidate() flushes the TLB. A folio maybe
+ * pinned for DMA keeps its PMD as it is (see khopages_share_pte()).
+ */
+static void khopages_share_pmd(struct vm_area_struct *vma, unsigned long addr,
+			       pmd_t *pmd)
+{
+	unsigned long haddr = addr & HPAGE_PMD_MASK;
+	pmd_t entry = pmdp_get(pmd);
+	struct page *page = pmd_page(entry);
+	struct folio *folio = page_folio(page);
+	bool exclusive;
+
+	if (!folio_test_anon(folio))
+		return;
+	exclusive = PageAnonExclusive(page);
+	if (!exclusive && !pmd_write(entry))
+		return;
+	flush_cache_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
+	entry = pmdp_invalidate(vma, haddr, pmd);
+	if (exclusive && folio_try_share_anon_rmap_pmd(folio, page)) {
+		set_pmd_at(vma->vm_mm, haddr, pmd, entry);
+		return;
+	}
+	set_pmd_at(vma->vm_mm, haddr, pmd, pmd_wrprotect(entry));
+}
+
+/* Take the pages of a huge PMD in [addr, end). Context: its lock held. */
+static int khopages_grab_huge(struct khopages_grab *g,
+			      struct vm_area_struct *vma, pmd_t *pmd,
 			      unsigned long addr, unsigned long end)
 {
 	pmd_t entry = pmdp_get(pmd);
@@ -439,7 +482,7 @@ static int khopages_grab_huge(struct khopages_grab *g, pmd_t *pmd,
 	struct page *page;
 
 	if (!pmd_present(entry))
-		return 1;	/* being migrated: GUP waits for it */
+		return 1;
 	if (is_huge_zero_pmd(entry)) {
 		if (g->nr)
 			return 1;
@@ -450,31 +493,116 @@ static int khopages_grab_huge(struct khopages_grab *g, pmd_t *pmd,
 	page = pmd_page(entry) + ((addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
 	/* One reference per page, as GUP takes them. */
 	folio_ref_add(page_folio(page), n);
+	if (g->share)
+		khopages_share_pmd(vma, addr, pmd);
 	for (i = 0; i < n; i++)
 		g->pages[g->nr++] = page + i;
 	g->next = end;
 	return 0;
 }
 
+/*
+ * Write-protect one present anonymous PTE and mark its page maybe-shared,
+ * as KSM does: the PTE is cleared first, so GUP-fast sees it change and
+ * backs off (see __folio_try_share_anon_rmap()). The caller flushes the
+ * TLB once for the whole page table, under its lock: a write through a
+ * stale TLB entry before that (only a task that is not frozen could do
+ * one) is a write before PRESERVE returned. Afterwards a write copies the
+ * page, because we hold a reference too. A page maybe pinned for DMA
+ * cannot be marked shared: it keeps its PTE, writable and exclusive, as
+ * fork() leaves the parent's (the device may write it anyway). Returns
+ * true when the PTE changed.
+ */
+static bool khopages_share_pte(struct vm_area_struct *vma, unsigned long addr,
+			       pte_t *ptep, struct page *page)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct folio *folio = page_folio(page);
+	pte_t entry = ptep_get(ptep);
+	bool exclusive;
+
+	if (!folio_test_anon(folio))
+		return false;
+	exclusive = PageAnonExclusive(page);
+	if (!exclusive && !pte_write(entry))
+		return false;
+	entry = ptep_get_and_clear(mm, addr, ptep);
+	if (exclusive && folio_try_share_anon_rmap_pte(folio, page)) {
+		set_pte_at(mm, addr, ptep, entry);
+		return false;
+	}
+	set_pte_at(mm, addr, ptep, pte_wrprotect(entry));
+	return true;
+}
+
+/*
+ * The page of a swap PTE whose folio is still in memory, up to date, in
+ * the swap cache: reclaim unmapped it but could not free it (often
+ * because we hold it already). A reference is taken. The swap entry is
+ * marked shared, as fork() does for the parent, so do_swap_page() maps
+ * the folio read-only and not exclusive: a write copies it, as our
+ * reference keeps it from being reused.
+ *
+ * Returns NULL for any other entry, and when the data is only on the swap
+ * device, still being read, or not yet anonymous memory (readahead): GUP
+ * brings those in.
+ *
+ * Context: the page table lock held; with the swap entry in the PTE it
+ * keeps the swap device in place (as for mincore), and the entry keeps
+ * the folio in the swap cache once we hold it.
+ */
+static struct page *khopages_swapcache_page(struct mm_struct *mm,
+					    unsigned long addr, pte_t *ptep)
+{
+	pte_t pte = ptep_get(ptep);
+	softleaf_t entry = softleaf_from_pte(pte);
+	struct folio *folio;
+
+	if (!softleaf_is_swap(entry))
+		return NULL;
+	folio = swap_cache_get_folio(entry);
+	if (!folio)
+		return NULL;
+	if (!folio_test_anon(folio) || !folio_test_uptodate(folio)) {
+		folio_put(folio);
+		return NULL;
+	}
+	if (pte_swp_exclusive(pte))
+		set_pte_at(mm, addr, ptep, pte_swp_clear_exclusive(pte));
+	return folio_file_page(folio, swp_offset(entry));
+}
+
 static int khopages_grab_pmd_entry(pmd_t *pmd, unsigned long addr,
 				   unsigned long end, struct mm_walk *walk)
 {
 	struct khopages_grab *g = walk->private;
+	struct vm_area_struct *vma = walk->vma;
 	spinlock_t *ptl;	/* page table lock */
 	pte_t *start_pte, *pte;
+	unsigned long start = addr;
+	bool changed = false;
 	int ret;
 
 	if (addr != g->next)
 		return 1;	/* the walk skipped something: end the run */
-	ptl = pmd_trans_huge_lock(pmd, walk->vma);
+	ptl = pmd_trans_huge_lock(pmd, vma);
 	if (ptl) {
-		ret = khopages_grab_huge(g, pmd, addr, end);
+		if (pmd_is_migration_entry(pmdp_get(pmd))) {
+			/* GUP would not wait for it (FOLL_DUMP): wait here. */
+			spin_unlock(ptl);
+			pmd_migration_entry_wait(walk->mm, pmd);
+			walk->action = ACTION_AGAIN;
+			return 0;
+		}
+		ret = khopages_grab_huge(g, vma, pmd, addr, end);
 		spin_unlock(ptl);
 		return ret;
 	}
 	start_pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
 	if (!start_pte)
 		return 1;
+	if (g->share)
+		flush_cache_range(vma, start, end);
 	for (pte = start_pte; addr < end; pte++, addr += PAGE_SIZE) {
 		pte_t entry = ptep_get(pte);
 		struct page *page;
@@ -485,14 +613,27 @@ static int khopages_grab_pmd_entry(pmd_t *pmd, unsigned long addr,
 			g->start = addr + PAGE_SIZE;
 			continue;
 		}
-		if (!pte_present(entry))
-			break;	/* swapped out or migrating: for GUP */
-		page = vm_normal_page(walk->vma, addr, entry);
-		if (!page)
-			break;
-		folio_get(page_folio(page));
+		if (pte_present(entry)) {
+			page = vm_normal_page(vma, addr, entry);
+			if (!page)
+				break;
+			folio_get(page_folio(page));
+			if (g->share)
+				changed |= khopages_share_pte(vma, addr, pte,
+							      page);
+		} else {
+			/* Swapped out or migrating: GUP, unless cached. */
+			page = g->share ?
+			       khopages_swapcache_page(walk->mm, addr, pte) :
+			       NULL;
+			if (!page)
+				break;
+		}
 		g->pages[g->nr++] = page;
 	}
+	/* One flush for the page table, still under its lock. */
+	if (changed)
+		flush_tlb_range(vma, start, addr);
 	pte_unmap_unlock(start_pte, ptl);
 	g->next = addr;
 	return addr < end;
@@ -513,10 +654,12 @@ static const struct mm_walk_ops khopages_grab_ops = {
  *
  * get_user_pages_remote() with FOLL_DUMP for the easy case, in one walk of
  * the page tables taking each page table lock once: leading holes (never
- * touched, or the zero page) are skipped, then a reference is taken on each
- * page of the run of present pages that follows. The run ends at the first
- * entry that is not a present normal page; the caller hands what is there
- * (a swap or migration entry, a special page) to GUP, which knows them all.
+ * touched, the zero page, markers without data) are skipped, then a
+ * reference is taken on each page of the run of present pages that
+ * follows. The run ends at the first entry that is not a present normal
+ * page; the caller hands what is there (a swap, migration or poison entry)
+ * to GUP, which knows them all. A huge page being migrated is waited for.
+ * The mappings are left as they are.
  *
  * Return: the number of pages taken, from *@start on. 0 with *@start ==
  * @end when the whole range is holes.
@@ -533,131 +676,42 @@ unsigned long khopages_grab_pages(struct mm_struct *mm, unsigned long *start,
 	return g.nr;
 }
 
-/*
- * Write-protect one present anonymous PTE and mark its page maybe-shared,
- * as KSM does: the PTE is cleared first, so GUP-fast sees it change and
- * backs off (see __folio_try_share_anon_rmap()). The caller flushes the
- * TLB once for the whole page table, under its lock: a write through a
- * stale TLB entry before that (only a task that is not frozen could do
- * one) is a write before PRESERVE returned. Afterwards a write copies the
- * page, because we hold a reference too. Returns true when the PTE changed.
- */
-static bool khopages_share_pte(struct vm_area_struct *vma, unsigned long addr,
-			       pte_t *ptep)
-{
-	struct mm_struct *mm = vma->vm_mm;
-	pte_t entry = ptep_get(ptep);
-	struct folio *folio;
-	struct page *page;
-	bool exclusive;
-
-	if (!pte_present(entry))
-		return false;
-	page = vm_normal_page(vma, addr, entry);
-	if (!page)
-		return false;
-	folio = page_folio(page);
-	if (!folio_test_anon(folio))
-		return false;
-	exclusive = PageAnonExclusive(page);
-	if (!exclusive && !pte_write(entry))
-		return false;
-	entry = ptep_get_and_clear(mm, addr, ptep);
-	/* Maybe pinned for DMA: such a page cannot be shared; keep it as is. */
-	if (exclusive && folio_try_share_anon_rmap_pte(folio, page)) {
-		set_pte_at(mm, addr, ptep, entry);
-		return false;
-	}
-	set_pte_at(mm, addr, ptep, pte_wrprotect(entry));
-	return true;
-}
-
-static void khopages_share_pmd(struct vm_area_struct *vma, unsigned long addr,
-			       pmd_t *pmd)
-{
-	unsigned long haddr = addr & HPAGE_PMD_MASK;
-	pmd_t entry = pmdp_get(pmd);
-	struct folio *folio;
-	struct page *page;
-	bool exclusive;
-
-	if (!pmd_present(entry) || is_huge_zero_pmd(entry))
-		return;
-	page = pmd_page(entry);
-	folio = page_folio(page);
-	if (!folio_test_anon(folio))
-		return;
-	exclusive = PageAnonExclusive(page);
-	if (!exclusive && !pmd_write(entry))
-		return;
-	flush_cache_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
-	entry = pmdp_invalidate(vma, haddr, pmd);
-	if (exclusive && folio_try_share_anon_rmap_pmd(folio, page)) {
-		set_pmd_at(vma->vm_mm, haddr, pmd, entry);
-		return;
-	}
-	set_pmd_at(vma->vm_mm, haddr, pmd, pmd_wrprotect(entry));
-}
-
-static int khopages_share_pmd_entry(pmd_t *pmd, unsigned long addr,
-				    unsigned long end, struct mm_walk *walk)
-{
-	struct vm_area_struct *vma = walk->vma;
-	spinlock_t *ptl;	/* page table lock */
-	pte_t *start_pte, *pte;
-	unsigned long start = addr;
-	bool changed = false;
-
-	ptl = pmd_trans_huge_lock(pmd, vma);
-	if (ptl) {
-		khopages_share_pmd(vma, addr, pmd);
-		spin_unlock(ptl);
-		return 0;
-	}
-	start_pte = pte_offset_map_lock(walk->mm, pmd, addr, &ptl);
-	if (!start_pte) {
-		walk->action = ACTION_AGAIN;
-		return 0;
-	}
-	flush_cache_range(vma, start, end);
-	for (pte = start_pte; addr < end; pte++, addr += PAGE_SIZE)
-		changed |= khopages_share_pte(vma, addr, pte);
-	/* One flush for the page table, still under its lock. */
-	if (changed)
-		flush_tlb_range(vma, start, end);
-	pte_unmap_unlock(start_pte, ptl);
-	return 0;
-}
-
-static const struct mm_walk_ops khopages_share_ops = {
-	.pmd_entry	= khopages_share_pmd_entry,
-	.walk_lock	= PGWALK_RDLOCK,
-};
-
 /**
- * khopages_share_range() - make later writes to a range copy its pages.
+ * khopages_take_pages() - take the pages of a range and make later writes
+ *                         copy them.
  * @mm:    the address space, its mmap_lock held for read.
- * @start: first address (page aligned).
+ * @start: in: first address to look at; out: address of @pages[0].
  * @end:   end of the range (exclusive).
+ * @pages: room for one entry per page of the range.
  *
- * Every present private anonymous page in the range is write-protected and
- * marked maybe-shared, as fork() does for the parent. The caller holds a
- * reference on each page, so a write after this (the owner resumed after a
- * failed dump, or a dying thread clearing its TID word) gets a copy and the
- * page keeps the content it had now. A page pinned for DMA stays writable.
+ * As khopages_grab_pages(), and under the same page table lock as each
+ * page is taken, its mapping is made what fork() makes the parent's: a
+ * present private anonymous page is write-protected and marked
+ * maybe-shared. A page whose PTE is a swap entry while its folio is still
+ * in the swap cache is taken too, and the entry loses its exclusive mark.
+ * With our reference on each, a later write (the owner resumed after a
+ * failed dump, a dying thread clearing its TID word, ptrace or
+ * process_vm_writev(), after a swap-in or not) gets a copy, and the page
+ * keeps the content it has now. A page maybe pinned for DMA stays
+ * writable. Any other entry ends the run, for GUP to bring the page in;
+ * the caller then calls this again to take it.
  *
- * Return: 0 or a negative errno from the page-table walk.
+ * Return: the number of pages taken, from *@start on. 0 with *@start ==
+ * @end when the whole range is holes.
  */
-int khopages_share_range(struct mm_struct *mm, unsigned long start,
-			 unsigned long end)
+unsigned long khopages_take_pages(struct mm_struct *mm, unsigned long *start,
+				  unsigned long end, struct page **pages)
 {
+	struct khopages_grab g = {
+		.start = *start, .next = *start, .pages = pages, .share = true,
+	};
 	struct mmu_notifier_range range;
-	int err;
 
-	mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0, mm, start,
-				end);
+	mmu_notifier_range_init(&range, MMU_NOTIFY_PROTECTION_VMA, 0, mm,
+				*start, end);
 	mmu_notifier_invalidate_range_start(&range);
-	err = walk_page_range(mm, start, end, &khopages_share_ops, NULL);
+	walk_page_range(mm, *start, end, &khopages_grab_ops, &g);
 	mmu_notifier_invalidate_range_end(&range);
-	return err;
+	*start = g.start;
+	return g.nr;
 }

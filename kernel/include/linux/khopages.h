@@ -28,7 +28,7 @@ bool khopages_collect_for_move(struct folio *folio, struct list_head *list);
 int khopages_move_folios(struct list_head *list);
 unsigned long khopages_grab_pages(struct mm_struct *mm, unsigned long *start,
 				  unsigned long end, struct page **pages);
-int khopages_share_range(struct mm_struct *mm, unsigned long start,
-			 unsigned long end);
+unsigned long khopages_take_pages(struct mm_struct *mm, unsigned long *start,
+				  unsigned long end, struct page **pages);
 
 #endif /* _LINUX_KHOPAGES_H */

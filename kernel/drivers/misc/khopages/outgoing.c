@@ -11,10 +11,15 @@
  * A held folio cannot be migrated or freed (our reference), and at commit
  * it is also taken off the LRU so reclaim and compaction skip it.
  *
- * Taken pages are write-protected in the process and marked maybe-shared,
- * as fork() does: a later write (the tasks resumed after a failed dump, or
- * a dying thread's kernel-side clear of its TID word after CRIU kills it)
- * copies the page and cannot change what is handed over.
+ * Each page is write-protected in the process and marked maybe-shared, as
+ * fork() does, under the page table lock it is taken under, so there is no
+ * moment when we hold a page the process can still write: a later write
+ * (the tasks resumed after a failed dump, a dying thread's kernel-side
+ * clear of its TID word after CRIU kills it, ptrace, process_vm_writev),
+ * also after reclaim swapped the page out and a fault brought it back,
+ * copies the page and cannot change what is handed over. A page that
+ * exists but cannot be read (a memory error, a failed swap-in) fails
+ * PRESERVE: it must not come back as zeroes.
  *
  * Context: everything here runs under khop_lock.
  */
@@ -326,8 +331,37 @@ static int khop_split(struct folio *folio)
 }
 
 /*
- * Take one batch of pages starting at *addr. Returns 0 when it made
- * progress (*addr advanced), or an error.
+ * Bring the pages from @va to @stop into memory as a core dump reads them,
+ * for the page table walk to take: GUP stops at the first hole. The walk
+ * skipped the holes before @va already, so the entry at @va holds data
+ * (swapped out, being migrated, or a memory error). GUP's references (in
+ * @pages) keep them in memory until the walk is done. A page that cannot
+ * be read (hardware poison, a swap-in I/O error) must not become a hole:
+ * PRESERVE fails with -EIO.
+ *
+ * Return: how many pages were brought in (at least one), or an errno.
+ */
+static long khop_fault_in(struct mm_struct *mm, pid_t pid, unsigned long va,
+			  unsigned long stop, struct page **pages)
+{
+	long got;
+
+	got = get_user_pages_remote(mm, va, (stop - va) >> PAGE_SHIFT,
+				    FOLL_DUMP | FOLL_FORCE | FOLL_HWPOISON,
+				    pages, NULL);
+	if (got > 0)
+		return got;
+	if (got < 0 && got != -EFAULT && got != -EHWPOISON)
+		return got;
+	pr_warn_ratelimited("khopages: pid %d: page at %#lx cannot be read (%s), not preserving it\n",
+			    pid, va, got == -EHWPOISON ? "memory error" : "I/O error");
+	return -EIO;
+}
+
+/*
+ * Take one batch of pages starting at *addr. @pages has room for two
+ * batches: the second half holds GUP's references while the first is
+ * filled. Returns 0 when it made progress (*addr advanced), or an error.
  */
 static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 			       pid_t pid, u64 *addr, u64 end,
@@ -336,28 +370,26 @@ static int khop_preserve_batch(struct khop_session *s, struct mm_struct *mm,
 			       struct khop_undo *undo)
 {
 	unsigned long va = *addr, stop;
-	long got, i = 0;
+	long got, faulted, i = 0;
 	int err = 0;
 
 	/* Batches end on 2 MiB boundaries so aligned huge folios fit in one. */
 	stop = min_t(u64, end, ALIGN(va + 1, HPAGE_PMD_SIZE));
 	BUILD_BUG_ON(KHOP_BATCH < HPAGE_PMD_NR);
-	/* Present pages straight from the page tables, holes skipped. */
-	got = khopages_grab_pages(mm, &va, stop, pages);
-	if (!got && va == stop) {
-		*addr = stop;	/* holes only: nothing to preserve */
+	/* Pages straight from the page tables, write-protected, holes skipped. */
+	got = khopages_take_pages(mm, &va, stop, pages);
+	if (!got && va < stop) {
+		/* Swapped out or migrating: bring it in, then take it. */
+		faulted = khop_fault_in(mm, pid, va, stop, pages + KHOP_BATCH);
+		if (faulted < 0)
+			return faulted;
+		got = khopages_take_pages(mm, &va, stop, pages);
+		release_pages(pages + KHOP_BATCH, faulted);
+	}
+	if (!got) {
+		*addr = va;	/* holes up to there, or try again */
 		return 0;
 	}
-	/* Anything else as a core dump reads it: no faulting in holes. */
-	if (!got)
-		got = get_user_pages_remote(mm, va, (stop - va) >> PAGE_SHIFT,
-					    FOLL_DUMP | FOLL_FORCE, pages, NULL);
-	if (got == -EFAULT) {
-		*addr = va + PAGE_SIZE;	/* a hole: nothing to preserve */
-		return 0;
-	}
-	if (got <= 0)
-		return got ? got : -EFAULT;
 
 	for (i = 0; i < got; i++) {
 		struct folio *folio = page_folio(pages[i]);
@@ -473,7 +505,8 @@ int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg)
 		return err;
 	}
 
-	pages = kvmalloc_array(KHOP_BATCH, sizeof(*pages), GFP_KERNEL);
+	/* A batch, and room for GUP's references (khop_preserve_batch()). */
+	pages = kvmalloc_array(2 * KHOP_BATCH, sizeof(*pages), GFP_KERNEL);
 	if (!pages) {
 		mmput(mm);
 		return -ENOMEM;
@@ -489,9 +522,6 @@ int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg)
 		if (!err && fatal_signal_pending(current))
 			err = -EINTR;
 	}
-	/* From now on a write by anyone gets a copy, not our frame. */
-	if (!err && arg->nr_pages)
-		err = khopages_share_range(mm, arg->start, end);
 	mmap_read_unlock(mm);
 	if (!err && arg->nr_pages)
 		err = khop_session_add_pid(s, arg->pid);
