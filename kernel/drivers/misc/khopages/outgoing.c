@@ -601,8 +601,10 @@ int khop_out_commit(struct khop_session *s)
  * khop_out_release() - ABORT, close before COMMIT, or withdraw a commit.
  * @s: an outgoing session, already off the session list.
  *
- * Drops every hold, unpreserves what no other session keeps, frees the
- * table, and republishes the subtree if the session had been committed.
+ * Drops every hold, unpreserves what no other session keeps and frees the
+ * table. A committed session must already be out of the published
+ * subtree (the caller republishes first), so the next kernel is never
+ * told of pages that are no longer preserved.
  *
  * Context: khop_lock held.
  */
@@ -618,8 +620,6 @@ void khop_out_release(struct khop_session *s)
 	khop_pfnset_destroy(&s->held);
 	khop_pfnset_destroy(&s->isolated);
 	khop_table_free(&s->table);
-	if (s->state == KHOPAGES_STATE_COMMITTED)
-		WARN_ON(khop_publish());
 }
 
 /**
