@@ -54,6 +54,11 @@ for bad in "${corrupt_cases[@]}"; do
 		"$here/vm/handover-corrupt.sh"
 done
 
+# A table that looks valid but names a frame KHO did not preserve: OPEN
+# fails with EIO and a message, nothing WARNs, the session can be discarded.
+run_test handover-unpreserved vm --name handover-unpreserved --timeout 300 \
+	"$here/vm/handover-unpreserved.sh"
+
 # --- Layer: reliability: who may use the driver, what the fuzzer found, the
 # fuzzer. Each fails on a kernel report (BUG, WARNING, Oops...) in the guest.
 # Unprivileged callers, no ptrace rights, a user namespace: EPERM, no change.

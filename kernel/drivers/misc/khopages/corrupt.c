@@ -19,6 +19,8 @@
  *   counts       the first session announces one page more than it has
  *   chunk-magic  the first session's first table chunk loses its magic
  *   frame        the first folio points past the end of memory
+ *   unpreserved  the first folio points to a frame of ordinary memory that
+ *                KHO does not preserve (the table still looks valid)
  */
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
@@ -52,7 +54,7 @@ static int khop_corrupt_counts(void *fdt, struct khop_session *s)
 				   sizeof(pages)) ? -EINVAL : 0;
 }
 
-static int khop_corrupt_frame(struct khop_session *s)
+static int khop_corrupt_frame(struct khop_session *s, u64 pfn)
 {
 	struct khopages_chunk *c = s->table.chunks[0];
 	u64 pfn_mask = BIT_ULL(KHOPAGES_W_PFN_BITS) - 1;
@@ -67,12 +69,24 @@ static int khop_corrupt_frame(struct khop_session *s)
 			continue;
 		}
 		if (kind == KHOPAGES_W_RUN || kind == KHOPAGES_W_GAP) {
-			c->words[i] = (c->words[i] & ~pfn_mask) |
-				      ALIGN(max_pfn + 1, 512);
+			c->words[i] = (c->words[i] & ~pfn_mask) | pfn;
 			return 0;
 		}
 	}
 	return -ENOENT;
+}
+
+/*
+ * A frame of ordinary memory: a page allocated here and never freed nor
+ * preserved, so the next kernel finds it in use by nobody it knows of.
+ */
+static int khop_corrupt_unpreserved(struct khop_session *s)
+{
+	struct page *page = alloc_page(GFP_KERNEL);
+
+	if (!page)
+		return -ENOMEM;
+	return khop_corrupt_frame(s, page_to_pfn(page));
 }
 
 static int khop_corrupt_magic(struct khop_session *s)
@@ -107,7 +121,9 @@ static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
 	else if (!strcmp(how, "chunk-magic"))
 		err = khop_corrupt_magic(s);
 	else if (!strcmp(how, "frame"))
-		err = khop_corrupt_frame(s);
+		err = khop_corrupt_frame(s, ALIGN(max_pfn + 1, 512));
+	else if (!strcmp(how, "unpreserved"))
+		err = khop_corrupt_unpreserved(s);
 	else
 		err = -EINVAL;
 	mutex_unlock(&khop_lock);
