@@ -949,7 +949,13 @@ static int khop_in_copy(struct khop_map_ctx *c, struct folio *src, u64 addr)
 
 		if (!dst)
 			return -ENOMEM;
-		copy_highpage(&dst->page, folio_page(src, i));
+		/* A handed-over frame may have gone bad: fail, do not crash. */
+		if (copy_mc_highpage(&dst->page, folio_page(src, i))) {
+			folio_put(dst);
+			pr_err_ratelimited("khopages: frame %#lx cannot be read (memory error): not copied\n",
+					   folio_pfn(src) + i);
+			return -EIO;
+		}
 		err = khopages_map_folio(c->vma, a, dst);
 		if (err) {
 			folio_put(dst);

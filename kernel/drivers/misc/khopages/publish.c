@@ -83,6 +83,8 @@ static size_t khop_fdt_size(void)
 static int khop_fdt_session(void *fdt, struct khop_session *s)
 {
 	u64 table = khop_table_phys(&s->table);
+	/* In the CPU's byte order, as every integer of the handover. */
+	u32 owner = from_kuid(&init_user_ns, s->owner_uid);
 	int err;
 
 	err = fdt_begin_node(fdt, s->name);
@@ -97,8 +99,7 @@ static int khop_fdt_session(void *fdt, struct khop_session *s)
 	err |= fdt_property(fdt, KHOPAGES_PROP_NR_WORDS, &s->table.nr_words,
 			    sizeof(u64));
 	err |= fdt_property(fdt, KHOPAGES_PROP_TABLE, &table, sizeof(table));
-	err |= fdt_property_u32(fdt, KHOPAGES_PROP_OWNER_UID,
-				from_kuid(&init_user_ns, s->owner_uid));
+	err |= fdt_property(fdt, KHOPAGES_PROP_OWNER_UID, &owner, sizeof(owner));
 	err |= fdt_end_node(fdt);
 	return err;
 }
