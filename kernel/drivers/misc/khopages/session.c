@@ -41,7 +41,9 @@
  * will not be handed over is withdrawn by FINISH with
  * %KHOPAGES_FINISH_OUTGOING, on any file: it is released like an aborted
  * one, the blob is rebuilt without it, and its creator's file, if still
- * open, is unbound and may CREATE again.
+ * open, is unbound and may CREATE again. When a kexec begins, a session
+ * still ``open`` is aborted and the handover is sealed: from then on no
+ * command may change it (see the locking DOC block in main.c).
  *
  * At boot (device_initcall) the driver validates each session of its KHO
  * subtree on its own and offers the valid ones as ``incoming``, logging
