@@ -124,35 +124,7 @@ static pid_t pids[NR_PROCS];
 static uint64_t child_seed;
 static struct khopages_session_info saved;	/* stats after COMMIT */
 
-static unsigned int failures;
 static unsigned int details_left = 24;	/* per-page FAIL lines printed */
-
-static void __attribute__((format(printf, 1, 2))) failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failures++;
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn))
-fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	exit(1);
-}
 
 /* A detail line for one bad page; the total is reported anyway. */
 static bool want_detail(void)
@@ -186,7 +158,7 @@ static void alloc_pageinfo(struct region *r)
 	for (int w = 0; w < NR_PROCS; w++) {
 		r->pg[w] = calloc(region_pages(r), sizeof(struct pageinfo));
 		if (!r->pg[w])
-			fatal("out of memory");
+			kt_fatal("out of memory");
 	}
 }
 
@@ -202,7 +174,7 @@ static void free_pageinfo(void)
 static void add_range(int who, int region, uint64_t off, uint64_t len)
 {
 	if (nr_ranges == MAX_RANGES)
-		fatal("too many ranges");
+		kt_fatal("too many ranges");
 	ranges[nr_ranges++] = (struct range){
 		.who = who, .region = region, .off = off, .len = len,
 	};
@@ -238,7 +210,7 @@ static void print_info(const char *label, const struct khopages_session_info *in
 static void expect_u64(const char *what, uint64_t got, uint64_t want)
 {
 	if (got != want)
-		failf("%s is %" PRIu64 ", expected %" PRIu64, what, got, want);
+		kt_failf("%s is %" PRIu64 ", expected %" PRIu64, what, got, want);
 }
 
 /* ------------------------------------------------------------------ */
@@ -353,12 +325,12 @@ static void snapshot(enum snap when, uint64_t *changed)
 		uint64_t *e = malloc(n * 8);
 
 		if (!e)
-			fatal("out of memory");
+			kt_fatal("out of memory");
 		for (int w = 0; w < NR_PROCS; w++) {
 			int ret = kt_pagemap(pids[w], r->start, n, e);
 
 			if (ret)
-				fatal("read /proc/%d/pagemap: %s", (int)pids[w],
+				kt_fatal("read /proc/%d/pagemap: %s", (int)pids[w],
 				      strerror(-ret));
 			for (uint64_t i = 0; i < n; i++) {
 				struct pageinfo *pg = &r->pg[w][i];
@@ -366,7 +338,7 @@ static void snapshot(enum snap when, uint64_t *changed)
 				uint64_t pfn = kt_pm_pfn(e[i]);
 
 				if (present && !pfn)
-					fatal("/proc/%d/pagemap shows no page frame"
+					kt_fatal("/proc/%d/pagemap shows no page frame"
 					      " numbers: run as root", (int)pids[w]);
 				if (when == SNAP_PRE) {
 					pg->present = present;
@@ -375,7 +347,7 @@ static void snapshot(enum snap when, uint64_t *changed)
 					continue;
 				}
 				if (present != pg->present) {
-					failf("%s %s page %" PRIu64 " (va 0x%" PRIx64 ") %s %s",
+					kt_failf("%s %s page %" PRIu64 " (va 0x%" PRIx64 ") %s %s",
 					      who_name[w], r->name, i, r->start + i * KT_PAGE,
 					      present ? "appeared" : "vanished",
 					      when == SNAP_POST ? "during PRESERVE" :
@@ -387,7 +359,7 @@ static void snapshot(enum snap when, uint64_t *changed)
 				if (pfn != pg->pfn) {
 					(*changed)++;
 					if (when == SNAP_HOLD && want_detail())
-						failf("%s %s page %" PRIu64 " moved from pfn"
+						kt_failf("%s %s page %" PRIu64 " moved from pfn"
 						      " 0x%" PRIx64 " to 0x%" PRIx64
 						      " after COMMIT",
 						      who_name[w], r->name, i, pg->pfn, pfn);
@@ -434,7 +406,7 @@ static void check_setup(void)
 		}
 	}
 	if (bad)
-		fatal("setup: %u pages not as built; the test cannot go on", bad);
+		kt_fatal("setup: %u pages not as built; the test cannot go on", bad);
 }
 
 /* Read every present page of both processes through /proc/PID/mem and
@@ -446,7 +418,7 @@ static uint64_t check_remote_content(const char *when)
 	uint64_t wrong = 0, pages = 0;
 
 	if (!buf)
-		fatal("out of memory");
+		kt_fatal("out of memory");
 	for (int w = 0; w < NR_PROCS; w++) {
 		for (int ri = 0; ri < NR_REGIONS; ri++) {
 			struct region *r = &regions[ri];
@@ -467,7 +439,7 @@ static uint64_t check_remote_content(const char *when)
 				ret = kt_read_mem(pids[w], r->start + i * KT_PAGE, buf,
 						  run * KT_PAGE);
 				if (ret)
-					fatal("read /proc/%d/mem: %s", (int)pids[w],
+					kt_fatal("read /proc/%d/mem: %s", (int)pids[w],
 					      strerror(-ret));
 				for (uint64_t j = 0; j < run; j++) {
 					uint64_t va = r->start + (i + j) * KT_PAGE;
@@ -479,7 +451,7 @@ static uint64_t check_remote_content(const char *when)
 					pages++;
 					wrong += bad;
 					if (bad && want_detail())
-						failf("%s: %s %s page at 0x%" PRIx64 ": %u bytes"
+						kt_failf("%s: %s %s page at 0x%" PRIx64 ": %u bytes"
 						      " wrong (first at +%u)", when, who_name[w],
 						      r->name, va, bad, off);
 				}
@@ -490,7 +462,7 @@ static uint64_t check_remote_content(const char *when)
 	free(buf);
 	printf("content %s: %" PRIu64 " pages, %" PRIu64 " bytes wrong\n", when, pages, wrong);
 	if (wrong)
-		failf("content %s: %" PRIu64 " bytes wrong", when, wrong);
+		kt_failf("content %s: %" PRIu64 " bytes wrong", when, wrong);
 	return wrong;
 }
 
@@ -513,7 +485,7 @@ static void compute_expectations(struct expect *x, const struct kt_pfn_range *sc
 
 	memset(x, 0, sizeof(*x));
 	if (kt_set_init(&folios, 1 << 16) || kt_set_init(&moved, 1 << 10))
-		fatal("out of memory");
+		kt_fatal("out of memory");
 	for (int k = 0; k < nr_ranges; k++) {
 		const struct range *rg = &ranges[k];
 		const struct region *r = &regions[rg->region];
@@ -529,10 +501,10 @@ static void compute_expectations(struct expect *x, const struct kt_pfn_range *sc
 			if (!(pg->pre_pfn >= head && pg->pre_pfn < head + nr)) {
 				ret = kt_folio_of(pg->pre_pfn, &head, &nr);
 				if (ret)
-					fatal("/proc/kpageflags: folio of pfn 0x%" PRIx64 ": %s",
+					kt_fatal("/proc/kpageflags: folio of pfn 0x%" PRIx64 ": %s",
 					      pg->pre_pfn, strerror(-ret));
 				if (nr & (nr - 1))
-					fatal("folio at pfn 0x%" PRIx64 " has %" PRIu64 " pages",
+					kt_fatal("folio at pfn 0x%" PRIx64 " has %" PRIu64 " pages",
 					      head, nr);
 				if (kt_set_add(&folios, head)) {
 					x->folios[k]++;
@@ -558,7 +530,7 @@ static void check_frames_after_preserve(const struct kt_pfn_range *scratch, int 
 	struct kt_set moved;
 
 	if (kt_set_init(&moved, 1 << 10))
-		fatal("out of memory");
+		kt_fatal("out of memory");
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		struct region *r = &regions[ri];
 
@@ -574,18 +546,18 @@ static void check_frames_after_preserve(const struct kt_pfn_range *scratch, int 
 				if (pg->pfn != pg->pre_pfn)
 					kt_set_add(&moved, pg->pre_pfn);
 				if (!was_in && pg->pfn != pg->pre_pfn && want_detail())
-					failf("%s %s page %" PRIu64 " moved (pfn 0x%" PRIx64
+					kt_failf("%s %s page %" PRIu64 " moved (pfn 0x%" PRIx64
 					      " -> 0x%" PRIx64 ") although it was not in"
 					      " KHO scratch",
 					      who_name[w], r->name, i, pg->pre_pfn, pg->pfn);
 				if (kt_in_ranges(scratch, nr_scratch, pg->pfn) && want_detail())
-					failf("%s %s page %" PRIu64 " is still in KHO scratch"
+					kt_failf("%s %s page %" PRIu64 " is still in KHO scratch"
 					      " (pfn 0x%" PRIx64 ")", who_name[w], r->name, i,
 					      pg->pfn);
 			}
 			if (pp->present && pc->present && pp->pre_pfn == pc->pre_pfn &&
 			    pp->pfn != pc->pfn && want_detail())
-				failf("%s page %" PRIu64 ": COW sharing broken by PRESERVE"
+				kt_failf("%s page %" PRIu64 ": COW sharing broken by PRESERVE"
 				      " (parent pfn 0x%" PRIx64 ", child pfn 0x%" PRIx64 ")",
 				      r->name, i, pp->pfn, pc->pfn);
 		}
@@ -601,7 +573,7 @@ static void check_thp_backed(void)
 
 	printf("thp region: AnonHugePages %ld kB of %" PRIu64 " kB\n", kb, r->len / 1024);
 	if (kb <= 0)
-		fatal("THP: the MADV_HUGEPAGE region at 0x%" PRIx64 " has no huge pages"
+		kt_fatal("THP: the MADV_HUGEPAGE region at 0x%" PRIx64 " has no huge pages"
 		      " (AnonHugePages %ld kB): THP is unavailable, the test needs it",
 		      r->start, kb);
 }
@@ -615,7 +587,7 @@ static void write_description(const char *dir, uint64_t distinct_pages)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "w");
 	if (!f)
-		fatal("create %s: %s", tmp, strerror(errno));
+		kt_fatal("create %s: %s", tmp, strerror(errno));
 	fprintf(f, "# khopages_memtest description, written by 'fill' before kexec\n"
 		   "# the 64-bit word at address va of a page with seed S is\n"
 		   "#   x = (va + S) * 0x9e3779b97f4a7c15 mod 2^64; word = x ^ (x >> 29) ^ S\n"
@@ -662,9 +634,9 @@ static void write_description(const char *dir, uint64_t distinct_pages)
 			fprintf(f, "order %d %" PRIu64 "\n", o, (uint64_t)saved.folios_by_order[o]);
 	fprintf(f, "end\n");
 	if (fflush(f) || fsync(fileno(f)) || fclose(f))
-		fatal("write %s: %s", tmp, strerror(errno));
+		kt_fatal("write %s: %s", tmp, strerror(errno));
 	if (rename(tmp, path))
-		fatal("rename %s: %s", tmp, strerror(errno));
+		kt_fatal("rename %s: %s", tmp, strerror(errno));
 }
 
 static void write_marker(const char *dir, const char *text)
@@ -675,7 +647,7 @@ static void write_marker(const char *dir, const char *text)
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	f = fopen(path, "w");
 	if (!f || fputs(text, f) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f))
-		fatal("write %s: %s", path, strerror(errno));
+		kt_fatal("write %s: %s", path, strerror(errno));
 }
 
 /* Distinct frames of all recorded pages: the memory the session holds. */
@@ -685,7 +657,7 @@ static uint64_t count_distinct_frames(void)
 	uint64_t n;
 
 	if (kt_set_init(&s, 1 << 16))
-		fatal("out of memory");
+		kt_fatal("out of memory");
 	for (int ri = 0; ri < NR_REGIONS; ri++)
 		for (int w = 0; w < NR_PROCS; w++)
 			for (uint64_t i = 0; i < region_pages(&regions[ri]); i++)
@@ -704,11 +676,11 @@ static void check_stats_committed(struct khop *k, const struct expect *x,
 	int ret = khop_stats(k, SESSION, &in);
 
 	if (ret)
-		fatal("stats after COMMIT: %s", khop_error(k));
+		kt_fatal("stats after COMMIT: %s", khop_error(k));
 	print_info("stats after commit", &in);
 	saved = in;
 	if (in.state != KHOPAGES_STATE_COMMITTED)
-		failf("state after COMMIT is %s, expected committed", khop_state_name(in.state));
+		kt_failf("state after COMMIT is %s, expected committed", khop_state_name(in.state));
 	expect_u64("stats nr_pids", in.nr_pids, NR_PROCS);
 	expect_u64("stats nr_pages (sum of PRESERVE nr_pages)", in.nr_pages, sum_pages);
 	expect_u64("stats nr_folios (sum of PRESERVE nr_folios)", in.nr_folios, sum_folios);
@@ -725,7 +697,7 @@ static void check_stats_committed(struct khop *k, const struct expect *x,
 	 * range and the headers of the (16 KiB) table chunks. */
 	budget = 8 * (in.nr_pages + 4 * (uint64_t)nr_ranges) + 2 * 16384;
 	if (!in.meta_bytes || in.meta_bytes > budget)
-		failf("stats meta_bytes %" PRIu64 " outside (0, %" PRIu64 "]",
+		kt_failf("stats meta_bytes %" PRIu64 " outside (0, %" PRIu64 "]",
 		      (uint64_t)in.meta_bytes, budget);
 }
 
@@ -761,20 +733,20 @@ static void scribble_after_commit(void)
 			va = r->start + i * KT_PAGE;
 			ret = kt_write_mem(pids[w], va, mark, sizeof(mark));
 			if (ret) {
-				failf("write to %s %s at 0x%" PRIx64 " after COMMIT: %s",
+				kt_failf("write to %s %s at 0x%" PRIx64 " after COMMIT: %s",
 				      who_name[w], r->name, va, strerror(-ret));
 				continue;
 			}
 			writes++;
 			if (kt_read_mem(pids[w], va, back, sizeof(back)) ||
 			    memcmp(back, mark, sizeof(mark)))
-				failf("%s %s at 0x%" PRIx64 ": the write after COMMIT is not visible",
+				kt_failf("%s %s at 0x%" PRIx64 ": the write after COMMIT is not visible",
 				      who_name[w], r->name, va);
 			if (kt_pagemap(pids[w], va, 1, &e) || !kt_pm_present(e))
-				failf("%s %s at 0x%" PRIx64 ": not present after the write",
+				kt_failf("%s %s at 0x%" PRIx64 ": not present after the write",
 				      who_name[w], r->name, va);
 			else if (kt_pm_pfn(e) == r->pg[w][i].pfn)
-				failf("%s %s at 0x%" PRIx64 ": the write after COMMIT went into"
+				kt_failf("%s %s at 0x%" PRIx64 ": the write after COMMIT went into"
 				      " the handed-over frame 0x%" PRIx64, who_name[w], r->name,
 				      va, kt_pm_pfn(e));
 			else
@@ -784,7 +756,7 @@ static void scribble_after_commit(void)
 	printf("writes after COMMIT to pages mapped once: %u, copied away from their"
 	       " handed-over frame: %u\n", writes, copied);
 	if (!exclusive)
-		failf("no region has a page mapped by one process alone to write to");
+		kt_failf("no region has a page mapped by one process alone to write to");
 }
 
 static int do_fill(const char *dir)
@@ -802,7 +774,7 @@ static int do_fill(const char *dir)
 	pid_t p;
 
 	if (mkdir(dir, 0755) && errno != EEXIST)
-		fatal("mkdir %s: %s", dir, strerror(errno));
+		kt_fatal("mkdir %s: %s", dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
@@ -810,16 +782,16 @@ static int do_fill(const char *dir)
 
 	thp = kt_thp_mode();
 	if (!thp || !strcmp(thp, "never"))
-		fatal("THP unavailable (/sys/kernel/mm/transparent_hugepage/enabled: %s)",
+		kt_fatal("THP unavailable (/sys/kernel/mm/transparent_hugepage/enabled: %s)",
 		      thp ? thp : "missing");
 	nr_scratch = kt_scratch_ranges(scratch, 64);
 	if (nr_scratch < 0)
-		fatal("cannot read the KHO scratch areas from /sys/kernel/debug/kho/out: %s",
+		kt_fatal("cannot read the KHO scratch areas from /sys/kernel/debug/kho/out: %s",
 		      strerror(-nr_scratch));
 
 	/* Fresh seeds each run: stale pages of an earlier run never match. */
 	if (getrandom(&base_seed, sizeof(base_seed), 0) != sizeof(base_seed))
-		fatal("getrandom: %s", strerror(errno));
+		kt_fatal("getrandom: %s", strerror(errno));
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		struct region *r = &regions[ri];
 
@@ -837,21 +809,21 @@ static int do_fill(const char *dir)
 
 	/* The child becomes ours when the parent is killed: reap it too. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
-		fatal("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+		kt_fatal("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED || pipe(pipefd))
-		fatal("mmap/pipe: %s", strerror(errno));
+		kt_fatal("mmap/pipe: %s", strerror(errno));
 	fflush(stdout);
 	p = fork();
 	if (p < 0)
-		fatal("fork: %s", strerror(errno));
+		kt_fatal("fork: %s", strerror(errno));
 	if (!p) {
 		close(pipefd[0]);
 		workload(pipefd[1], sh);
 	}
 	close(pipefd[1]);
 	if (read(pipefd[0], &b, 1) != 1)
-		fatal("workload failed: %s", sh->error[0] ? sh->error : "no reason given");
+		kt_fatal("workload failed: %s", sh->error[0] ? sh->error : "no reason given");
 	close(pipefd[0]);
 	pids[PARENT] = p;
 	pids[CHILD] = sh->child;
@@ -866,7 +838,7 @@ static int do_fill(const char *dir)
 	for (int w = 0; w < NR_PROCS; w++) {
 		ret = kt_freeze(pids[w]);
 		if (ret)
-			fatal("ptrace-freeze %s %d: %s", who_name[w], (int)pids[w], strerror(-ret));
+			kt_fatal("ptrace-freeze %s %d: %s", who_name[w], (int)pids[w], strerror(-ret));
 	}
 	check_thp_backed();
 	snapshot(SNAP_PRE, &changed);
@@ -890,9 +862,9 @@ static int do_fill(const char *dir)
 	       x.total_folios, x.total_moved);
 
 	if (khop_open(&k))
-		fatal("open: %s", khop_open_error());
+		kt_fatal("open: %s", khop_open_error());
 	if (khop_create(k, SESSION))
-		fatal("create %s: %s", SESSION, khop_error(k));
+		kt_fatal("create %s: %s", SESSION, khop_error(k));
 	for (int i = 0; i < nr_ranges; i++) {
 		struct range *rg = &ranges[i];
 		struct region *r = &regions[rg->region];
@@ -902,10 +874,10 @@ static int do_fill(const char *dir)
 		memset(&res, 0, sizeof(res));
 		ret = khop_preserve(k, pids[rg->who], r->start + rg->off, rg->len, &res);
 		if (ret) {
-			failf("preserve %s %s 0x%" PRIx64 "+0x%" PRIx64 ": %s", who_name[rg->who],
+			kt_failf("preserve %s %s 0x%" PRIx64 "+0x%" PRIx64 ": %s", who_name[rg->who],
 			      r->name, r->start + rg->off, rg->len, khop_error(k));
 			khop_abort(k);
-			fatal("cannot go on without the session");
+			kt_fatal("cannot go on without the session");
 		}
 		rg->nr_pages = res.nr_pages;
 		rg->nr_folios = res.nr_folios;
@@ -929,10 +901,10 @@ static int do_fill(const char *dir)
 
 	ret = khop_stats(k, SESSION, &in);
 	if (ret)
-		failf("stats before COMMIT: %s", khop_error(k));
+		kt_failf("stats before COMMIT: %s", khop_error(k));
 	else {
 		if (in.state != KHOPAGES_STATE_OPEN)
-			failf("state before COMMIT is %s, expected open",
+			kt_failf("state before COMMIT is %s, expected open",
 			      khop_state_name(in.state));
 		expect_u64("stats before COMMIT: nr_pages", in.nr_pages, sum_pages);
 		expect_u64("stats before COMMIT: nr_folios", in.nr_folios, sum_folios);
@@ -946,7 +918,7 @@ static int do_fill(const char *dir)
 	check_remote_content("after PRESERVE");
 
 	if (khop_commit(k))
-		fatal("commit: %s", khop_error(k));
+		kt_fatal("commit: %s", khop_error(k));
 	check_stats_committed(k, &x, sum_pages, sum_folios, sum_moved);
 
 	/* Held pages must stay put: compaction may not move them. */
@@ -954,7 +926,7 @@ static int do_fill(const char *dir)
 	snapshot(SNAP_HOLD, &changed);
 	printf("frames after COMMIT and compaction: %" PRIu64 " page mappings moved\n", changed);
 	if (changed)
-		failf("%" PRIu64 " preserved pages moved after COMMIT", changed);
+		kt_failf("%" PRIu64 " preserved pages moved after COMMIT", changed);
 
 	distinct = count_distinct_frames();
 	write_description(dir, distinct);
@@ -968,19 +940,19 @@ static int do_fill(const char *dir)
 		;
 	khop_close(k);
 	if (khop_open(&k))
-		fatal("reopen: %s", khop_open_error());
+		kt_fatal("reopen: %s", khop_open_error());
 	ret = khop_stats(k, SESSION, &in);
 	if (ret)
-		failf("stats after the owners died and the fd was closed: %s", khop_error(k));
+		kt_failf("stats after the owners died and the fd was closed: %s", khop_error(k));
 	else if (in.state != KHOPAGES_STATE_COMMITTED || in.nr_pages != saved.nr_pages ||
 		 in.nr_folios != saved.nr_folios)
-		failf("session changed after its owners died: state %s, %" PRIu64 " pages, %"
+		kt_failf("session changed after its owners died: state %s, %" PRIu64 " pages, %"
 		      PRIu64 " folios", khop_state_name(in.state), (uint64_t)in.nr_pages,
 		      (uint64_t)in.nr_folios);
 	khop_close(k);
 
-	if (failures) {
-		printf("memtest fill: %u checks FAILED\n", failures);
+	if (kt_failures) {
+		printf("memtest fill: %u checks FAILED\n", kt_failures);
 		return 1;
 	}
 	snprintf(marker, sizeof(marker), "session %s committed: %" PRIu64 " pages, %" PRIu64
@@ -1024,11 +996,11 @@ static void load_description(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	if (access(path, F_OK))
-		fatal("%s is missing: stage 1 did not complete", path);
+		kt_fatal("%s is missing: stage 1 did not complete", path);
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
 	fp = fopen(path, "r");
 	if (!fp)
-		fatal("open %s: %s", path, strerror(errno));
+		kt_fatal("open %s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), fp)) {
 		ln++;
 		if (line[0] == '#' || line[0] == '\n')
@@ -1045,7 +1017,7 @@ static void load_description(const char *dir)
 			struct region *r;
 
 			if (nregions == NR_REGIONS || b % KT_PAGE || a % KT_PAGE)
-				fatal("%s:%d: bad region", path, ln);
+				kt_fatal("%s:%d: bad region", path, ln);
 			r = &regions[nregions++];
 			snprintf(r->name, sizeof(r->name), "%s", name);
 			r->start = a;
@@ -1061,7 +1033,7 @@ static void load_description(const char *dir)
 			int w = who_of(pid);
 
 			if (!r || w < 0 || a + b > r->start + r->len || nr_ranges == MAX_RANGES)
-				fatal("%s:%d: bad range", path, ln);
+				kt_fatal("%s:%d: bad range", path, ln);
 			ranges[nr_ranges++] = (struct range){
 				.who = w, .region = (int)(r - regions), .off = a - r->start,
 				.len = b, .nr_pages = c, .nr_folios = d, .nr_moved = e,
@@ -1073,7 +1045,7 @@ static void load_description(const char *dir)
 			struct pageinfo *pg;
 
 			if (!r || w < 0)
-				fatal("%s:%d: page outside the regions", path, ln);
+				kt_fatal("%s:%d: page outside the regions", path, ln);
 			pg = &r->pg[w][(a - r->start) / KT_PAGE];
 			pg->present = true;
 			pg->pfn_kept = true;
@@ -1092,16 +1064,16 @@ static void load_description(const char *dir)
 		} else if (!strcmp(line, "end\n")) {
 			end = true;
 		} else {
-			fatal("%s:%d: cannot parse: %s", path, ln, line);
+			kt_fatal("%s:%d: cannot parse: %s", path, ln, line);
 		}
 	}
 	fclose(fp);
 	if (version != 1 || !end || nregions != NR_REGIONS || !nr_ranges || !distinct_frames)
-		fatal("%s: incomplete description", path);
+		kt_fatal("%s: incomplete description", path);
 	/* The description must agree with itself before it judges anything. */
 	for (int k = 0; k < nr_ranges; k++)
 		if (range_present(&ranges[k]) != ranges[k].nr_pages)
-			fatal("%s: range %d lists %" PRIu64 " pages but PRESERVE reported %" PRIu64,
+			kt_fatal("%s: range %d lists %" PRIu64 " pages but PRESERVE reported %" PRIu64,
 			      path, k, range_present(&ranges[k]), ranges[k].nr_pages);
 }
 
@@ -1123,7 +1095,7 @@ static void make_dst(struct region *r)
 		raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (raw == MAP_FAILED)
-			fatal("mmap %" PRIu64 " bytes: %s", span, strerror(errno));
+			kt_fatal("mmap %" PRIu64 " bytes: %s", span, strerror(errno));
 		off = (r->start - (uint64_t)(uintptr_t)raw) & (KT_HUGE - 1);
 		p = raw + off;
 		if (off)
@@ -1131,7 +1103,7 @@ static void make_dst(struct region *r)
 		munmap(p + r->len, span - off - r->len);
 	}
 	if (r->madv && madvise(p, r->len, r->madv))
-		fatal("madvise %s: %s", r->name, strerror(errno));
+		kt_fatal("madvise %s: %s", r->name, strerror(errno));
 	r->dst = p;
 }
 
@@ -1151,10 +1123,10 @@ static void verify_pages(int who, struct region *r, uint64_t first, uint64_t end
 	if (what & V_PFN) {
 		e = malloc(n * 8);
 		if (!e)
-			fatal("out of memory");
+			kt_fatal("out of memory");
 		ret = kt_pagemap(0, (uint64_t)(uintptr_t)r->dst + first * KT_PAGE, n, e);
 		if (ret)
-			fatal("read /proc/self/pagemap: %s", strerror(-ret));
+			kt_fatal("read /proc/self/pagemap: %s", strerror(-ret));
 	}
 	for (uint64_t i = first; i < end; i++) {
 		struct pageinfo *pg = &r->pg[who][i];
@@ -1171,7 +1143,7 @@ static void verify_pages(int who, struct region *r, uint64_t first, uint64_t end
 			v->holes++;
 			v->hole_bytes += bad;
 			if (bad && want_detail())
-				failf("%s %s hole page %" PRIu64 " (orig va 0x%" PRIx64
+				kt_failf("%s %s hole page %" PRIu64 " (orig va 0x%" PRIx64
 				      "): %u non-zero bytes", who_name[who], r->name, i, va, bad);
 			continue;
 		}
@@ -1182,7 +1154,7 @@ static void verify_pages(int who, struct region *r, uint64_t first, uint64_t end
 			if (kt_pm_present(ent) && kt_pm_pfn(ent) == pg->pfn)
 				v->pfn_equal++;
 			else if (want_detail())
-				failf("%s %s page %" PRIu64 " (orig va 0x%" PRIx64 "): pfn %s0x%"
+				kt_failf("%s %s page %" PRIu64 " (orig va 0x%" PRIx64 "): pfn %s0x%"
 				      PRIx64 ", before kexec 0x%" PRIx64, who_name[who], r->name, i,
 				      va, kt_pm_present(ent) ? "" : "(not present) ",
 				      kt_pm_pfn(ent), pg->pfn);
@@ -1192,7 +1164,7 @@ static void verify_pages(int who, struct region *r, uint64_t first, uint64_t end
 			v->pages++;
 			v->bytes_wrong += bad;
 			if (bad && want_detail())
-				failf("%s %s page %" PRIu64 " (orig va 0x%" PRIx64
+				kt_failf("%s %s page %" PRIu64 " (orig va 0x%" PRIx64
 				      ", now %p): %u bytes wrong, first at +%u",
 				      who_name[who], r->name, i, va,
 				      (const void *)p, bad, off);
@@ -1216,16 +1188,16 @@ static bool judge(const char *label, const struct vres *v)
 	       PRIu64 ", %" PRIu64 " holes (%" PRIu64 " non-zero bytes)\n", label, v->pages,
 	       v->bytes_wrong, v->pfn_equal, v->pfn_checked, v->holes, v->hole_bytes);
 	if (v->bytes_wrong) {
-		failf("%s: %" PRIu64 " bytes wrong", label, v->bytes_wrong);
+		kt_failf("%s: %" PRIu64 " bytes wrong", label, v->bytes_wrong);
 		ok = false;
 	}
 	if (v->pfn_equal != v->pfn_checked) {
-		failf("%s: only %" PRIu64 " of %" PRIu64 " pages at their pre-kexec frame", label,
+		kt_failf("%s: only %" PRIu64 " of %" PRIu64 " pages at their pre-kexec frame", label,
 		      v->pfn_equal, v->pfn_checked);
 		ok = false;
 	}
 	if (v->hole_bytes) {
-		failf("%s: holes hold %" PRIu64 " non-zero bytes", label, v->hole_bytes);
+		kt_failf("%s: holes hold %" PRIu64 " non-zero bytes", label, v->hole_bytes);
 		ok = false;
 	}
 	return ok;
@@ -1254,7 +1226,7 @@ static void check_handover_fdt_session(const struct khop_fdt_session *s, int *fo
 			if (s->pids[i] == (uint32_t)pids[w])
 				has[w] = true;
 	if (s->nr_pids != NR_PROCS || !has[PARENT] || !has[CHILD])
-		failf("handover FDT: session %s lists %zu pids, expected %d and %d", s->name,
+		kt_failf("handover FDT: session %s lists %zu pids, expected %d and %d", s->name,
 		      s->nr_pids, (int)pids[PARENT], (int)pids[CHILD]);
 	expect_u64("handover FDT nr-pages", s->nr_pages, saved.nr_pages);
 	expect_u64("handover FDT nr-folios", s->nr_folios, saved.nr_folios);
@@ -1278,21 +1250,21 @@ static void check_handover_fdt(void)
 
 	fd = open(HANDOVER_FDT, O_RDONLY);
 	if (!blob || fd < 0)
-		fatal("open %s: %s (no khopages handover?)", HANDOVER_FDT, strerror(errno));
+		kt_fatal("open %s: %s (no khopages handover?)", HANDOVER_FDT, strerror(errno));
 	while ((n = read(fd, blob + len, cap - len)) > 0) {
 		len += n;
 		if (len == cap) {
 			cap *= 2;
 			blob = realloc(blob, cap);
 			if (!blob)
-				fatal("out of memory");
+				kt_fatal("out of memory");
 		}
 	}
 	close(fd);
 	if (khop_fdt_sessions(blob, len, fdt_session_cb, &found, &why))
-		failf("handover FDT %s: %s", HANDOVER_FDT, why ? why : "invalid");
+		kt_failf("handover FDT %s: %s", HANDOVER_FDT, why ? why : "invalid");
 	else if (found != 1)
-		failf("handover FDT has %d sessions named %s, expected 1", found, SESSION);
+		kt_failf("handover FDT has %d sessions named %s, expected 1", found, SESSION);
 	else
 		printf("handover FDT: session %s with pids %d, %d, %" PRIu64 " pages\n", SESSION,
 		       (int)pids[PARENT], (int)pids[CHILD], (uint64_t)saved.nr_pages);
@@ -1305,10 +1277,10 @@ static void check_incoming_stats(struct khop *k)
 	struct khopages_session_info in;
 
 	if (khop_stats(k, SESSION, &in))
-		fatal("no incoming session %s: %s", SESSION, khop_error(k));
+		kt_fatal("no incoming session %s: %s", SESSION, khop_error(k));
 	print_info("incoming stats", &in);
 	if (in.state != KHOPAGES_STATE_INCOMING)
-		failf("incoming state is %s, expected incoming", khop_state_name(in.state));
+		kt_failf("incoming state is %s, expected incoming", khop_state_name(in.state));
 	expect_u64("incoming nr_pids", in.nr_pids, saved.nr_pids);
 	expect_u64("incoming nr_pages", in.nr_pages, saved.nr_pages);
 	expect_u64("incoming nr_folios", in.nr_folios, saved.nr_folios);
@@ -1342,7 +1314,7 @@ restore_child(struct khop *k, int to_parent, int from_parent)
 	char cmd;
 
 	memset(&rep, 0, sizeof(rep));
-	failures = 0;
+	kt_failures = 0;
 	for (int kidx = 0; kidx < nr_ranges; kidx++) {
 		const struct range *rg = &ranges[kidx];
 		struct region *r = &regions[rg->region];
@@ -1364,14 +1336,14 @@ restore_child(struct khop *k, int to_parent, int from_parent)
 			own++;
 			/* MAP refuses a different page at dst (EEXIST). */
 			if (madvise(r->dst + i * KT_PAGE, KT_PAGE, MADV_DONTNEED))
-				failf("child: madvise(MADV_DONTNEED) %s page %" PRIu64 ": %s",
+				kt_failf("child: madvise(MADV_DONTNEED) %s page %" PRIu64 ": %s",
 				      r->name, i, strerror(errno));
 		}
 		memset(&m, 0, sizeof(m));
 		snprintf(label, sizeof(label), "child: map %s+0x%" PRIx64, r->name, rg->off);
 		if (khop_map(k, pids[CHILD], r->start + rg->off,
 			     (uint64_t)(uintptr_t)r->dst + rg->off, rg->len, &m)) {
-			failf("%s: %s", label, khop_error(k));
+			kt_failf("%s: %s", label, khop_error(k));
 			continue;
 		}
 		printf("%s -> %p: %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied\n",
@@ -1383,7 +1355,7 @@ restore_child(struct khop *k, int to_parent, int from_parent)
 	}
 	verify_all(CHILD, V_CONTENT | V_PFN | V_HOLES, &rep.v);
 	judge("child after MAP", &rep.v);
-	rep.failures = failures;
+	rep.failures = kt_failures;
 	fflush(stdout);
 	if (kt_write_all(to_parent, &rep, sizeof(rep)))
 		_exit(1);
@@ -1396,7 +1368,7 @@ restore_child(struct khop *k, int to_parent, int from_parent)
 	verify_pages(CHILD, &regions[R_PLAIN], 0, COW_TEST_PAGES, V_CONTENT | V_PFN, &v2);
 	judge("child after the parent wrote shared pages", &v2);
 	fflush(stdout);
-	_exit(failures ? 1 : 0);
+	_exit(kt_failures ? 1 : 0);
 }
 
 static void check_child_exit(pid_t c, const char *what)
@@ -1404,9 +1376,9 @@ static void check_child_exit(pid_t c, const char *what)
 	int st;
 
 	if (waitpid(c, &st, 0) != c)
-		failf("%s: waitpid: %s", what, strerror(errno));
+		kt_failf("%s: waitpid: %s", what, strerror(errno));
 	else if (!WIFEXITED(st) || WEXITSTATUS(st))
-		failf("%s: child %s %d", what, WIFEXITED(st) ? "exited with" : "killed by signal",
+		kt_failf("%s: child %s %d", what, WIFEXITED(st) ? "exited with" : "killed by signal",
 		      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 }
 
@@ -1416,7 +1388,7 @@ static void self_pagemap(const void *p, uint64_t n, uint64_t *e)
 	int ret = kt_pagemap(0, (uint64_t)(uintptr_t)p, n, e);
 
 	if (ret)
-		fatal("read /proc/self/pagemap: %s", strerror(-ret));
+		kt_fatal("read /proc/self/pagemap: %s", strerror(-ret));
 }
 
 /* Write to pages the child still shares: the parent must get copies. */
@@ -1436,7 +1408,7 @@ static void cow_test_parent(uint64_t seed)
 	for (uint64_t i = 0; i < COW_TEST_PAGES; i++)
 		same += kt_pm_pfn(after[i]) == kt_pm_pfn(before[i]);
 	if (same)
-		failf("COW: %" PRIu64 " of %d pages written by the parent stayed at the frame"
+		kt_failf("COW: %" PRIu64 " of %d pages written by the parent stayed at the frame"
 		      " the child shares", same, COW_TEST_PAGES);
 	verify_pages(PARENT, r, 0, COW_TEST_PAGES, V_CONTENT, &v);
 	judge("parent after writing shared pages", &v);
@@ -1453,23 +1425,23 @@ static void fork_again_test(void)
 	fflush(stdout);
 	c = fork();
 	if (c < 0)
-		fatal("fork: %s", strerror(errno));
+		kt_fatal("fork: %s", strerror(errno));
 	if (!c) {
 		uint64_t seed = thp->seed ^ 0x5a5a5a5a5a5a5a5aULL, e;
 		unsigned int off = 0;
 
-		failures = 0;
+		kt_failures = 0;
 		verify_pages(PARENT, &regions[R_PLAIN], 0, region_pages(&regions[R_PLAIN]),
 			     V_CONTENT, &v);
 		judge("second child: plain region", &v);
 		kt_fill(thp->dst, KT_PAGE, seed, thp->start);
 		if (kt_page_bad_bytes(thp->dst, seed, thp->start, &off))
-			failf("second child: its own write to the THP region did not stick");
+			kt_failf("second child: its own write to the THP region did not stick");
 		self_pagemap(thp->dst, 1, &e);
 		if (kt_pm_pfn(e) == thp->pg[PARENT][0].pfn)
-			failf("second child: writing a shared THP page did not copy it");
+			kt_failf("second child: writing a shared THP page did not copy it");
 		fflush(stdout);
-		_exit(failures ? 1 : 0);
+		_exit(kt_failures ? 1 : 0);
 	}
 	check_child_exit(c, "second child");
 	verify_pages(PARENT, thp, 0, region_pages(thp), V_CONTENT | V_PFN, &v);
@@ -1484,7 +1456,7 @@ static void mprotect_test(void)
 	pid_t c;
 
 	if (mprotect(r->dst + r->ro_off, r->ro_len, PROT_READ)) {
-		failf("mprotect(PROT_READ) of restored pages: %s", strerror(errno));
+		kt_failf("mprotect(PROT_READ) of restored pages: %s", strerror(errno));
 		return;
 	}
 	verify_pages(PARENT, r, 0, region_pages(r), V_CONTENT | V_PFN, &v);
@@ -1492,14 +1464,14 @@ static void mprotect_test(void)
 	fflush(stdout);
 	c = fork();
 	if (c < 0)
-		fatal("fork: %s", strerror(errno));
+		kt_fatal("fork: %s", strerror(errno));
 	if (!c) {
 		signal(SIGSEGV, SIG_DFL);
 		*(volatile char *)(r->dst + r->ro_off) = 1;
 		_exit(0);
 	}
 	if (waitpid(c, &st, 0) != c || !WIFSIGNALED(st) || WTERMSIG(st) != SIGSEGV)
-		failf("a write to the read-only part of restored memory did not fault");
+		kt_failf("a write to the read-only part of restored memory did not fault");
 }
 
 static void mremap_test(void)
@@ -1510,10 +1482,10 @@ static void mremap_test(void)
 	void *p;
 
 	if (to == MAP_FAILED)
-		fatal("mmap: %s", strerror(errno));
+		kt_fatal("mmap: %s", strerror(errno));
 	p = mremap(r->dst, r->len, r->len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	if (p != to) {
-		failf("mremap of the restored THP region: %s", strerror(errno));
+		kt_failf("mremap of the restored THP region: %s", strerror(errno));
 		return;
 	}
 	r->dst = to;
@@ -1527,7 +1499,7 @@ static void munmap_test(void)
 	struct vres v = { 0 };
 
 	if (munmap(r->dst, COW_TEST_PAGES * KT_PAGE)) {
-		failf("munmap: %s", strerror(errno));
+		kt_failf("munmap: %s", strerror(errno));
 		return;
 	}
 	for (uint64_t i = 0; i < COW_TEST_PAGES; i++)
@@ -1550,10 +1522,10 @@ static void write_after_finish_test(void)
 	kt_fill(r->dst, KT_PAGE, seed, r->start);
 	r->pg[PARENT][0].seed = seed;
 	if (kt_page_bad_bytes(r->dst, seed, r->start, &off))
-		failf("write after FINISH did not stick");
+		kt_failf("write after FINISH did not stick");
 	self_pagemap(r->dst, 1, &after);
 	if (kt_pm_pfn(after) != kt_pm_pfn(before))
-		failf("write after FINISH copied the page (pfn 0x%" PRIx64 " -> 0x%" PRIx64
+		kt_failf("write after FINISH copied the page (pfn 0x%" PRIx64 " -> 0x%" PRIx64
 		      "): something still holds a reference on it", kt_pm_pfn(before),
 		      kt_pm_pfn(after));
 }
@@ -1573,22 +1545,22 @@ static int do_verify(const char *dir)
 	char cmd = 'w';
 
 	if (memfree0 < 0 || free0 < 0)
-		fatal("cannot read MemFree or /proc/zoneinfo");
+		kt_fatal("cannot read MemFree or /proc/zoneinfo");
 	load_description(dir);
 	printf("stage 1: parent pid %d, child pid %d, %" PRIu64 " pages in %d ranges, %"
 	       PRIu64 " distinct frames; MemFree now %ld kB\n", (int)pids[PARENT],
 	       (int)pids[CHILD], (uint64_t)saved.nr_pages, nr_ranges, distinct_frames, memfree0);
 
 	if (khop_open(&k))
-		fatal("open: %s", khop_open_error());
+		kt_fatal("open: %s", khop_open_error());
 	check_incoming_stats(k);
 	check_handover_fdt();
 	if (khop_attach(k, SESSION))
-		fatal("open session %s: %s", SESSION, khop_error(k));
+		kt_fatal("open session %s: %s", SESSION, khop_error(k));
 	if (khop_stats(k, SESSION, &in))
-		failf("stats after OPEN: %s", khop_error(k));
+		kt_failf("stats after OPEN: %s", khop_error(k));
 	else if (in.state != KHOPAGES_STATE_CLAIMED)
-		failf("state after OPEN is %s, expected claimed", khop_state_name(in.state));
+		kt_failf("state after OPEN is %s, expected claimed", khop_state_name(in.state));
 
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		make_dst(&regions[ri]);
@@ -1608,7 +1580,7 @@ static int do_verify(const char *dir)
 		snprintf(label, sizeof(label), "map %s+0x%" PRIx64, r->name, rg->off);
 		if (khop_map(k, pids[PARENT], r->start + rg->off,
 			     (uint64_t)(uintptr_t)r->dst + rg->off, rg->len, &m))
-			fatal("%s: %s", label, khop_error(k));
+			kt_fatal("%s: %s", label, khop_error(k));
 		printf("%s -> %p: %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied\n",
 		       label, (void *)(r->dst + rg->off), (uint64_t)m.nr_mapped,
 		       (uint64_t)m.nr_shared, (uint64_t)m.nr_copied);
@@ -1628,11 +1600,11 @@ static int do_verify(const char *dir)
 	}
 
 	if (pipe(to_child) || pipe(from_child))
-		fatal("pipe: %s", strerror(errno));
+		kt_fatal("pipe: %s", strerror(errno));
 	fflush(stdout);
 	c = fork();
 	if (c < 0)
-		fatal("fork: %s", strerror(errno));
+		kt_fatal("fork: %s", strerror(errno));
 	if (!c) {
 		close(to_child[1]);
 		close(from_child[0]);
@@ -1642,15 +1614,15 @@ static int do_verify(const char *dir)
 	close(to_child[0]);
 	close(from_child[1]);
 	if (kt_read_all(from_child[0], &rep, sizeof(rep)))
-		fatal("the restoring child died");
-	failures += rep.failures;
+		kt_fatal("the restoring child died");
+	kt_failures += rep.failures;
 	own = rep.own;
 	shared = rep.shared;
 
 	verify_all(PARENT, V_HOLES, &holes);
 	judge("parent holes", &holes);
 	if (khop_stats(k, SESSION, &in))
-		failf("stats after all MAPs: %s", khop_error(k));
+		kt_failf("stats after all MAPs: %s", khop_error(k));
 	else {
 		print_info("stats after all MAPs", &in);
 		expect_u64("stats nr_mapped", in.nr_mapped, parent_pages + own);
@@ -1660,10 +1632,10 @@ static int do_verify(const char *dir)
 	}
 
 	if (getrandom(&wseed, sizeof(wseed), 0) != sizeof(wseed))
-		fatal("getrandom: %s", strerror(errno));
+		kt_fatal("getrandom: %s", strerror(errno));
 	cow_test_parent(wseed);
 	if (kt_write_all(to_child[1], &cmd, 1))
-		failf("the restoring child is gone");
+		kt_failf("the restoring child is gone");
 	check_child_exit(c, "restoring child");
 	close(to_child[1]);
 	close(from_child[0]);
@@ -1674,10 +1646,10 @@ static int do_verify(const char *dir)
 
 	ret = khop_finish(k, SESSION, 0);
 	if (ret)
-		failf("finish %s: %s", SESSION, khop_error(k));
+		kt_failf("finish %s: %s", SESSION, khop_error(k));
 	ret = khop_stats(k, SESSION, &in);
 	if (ret != -ENOENT)
-		failf("stats after FINISH returned %s, expected ENOENT", kt_errname(ret));
+		kt_failf("stats after FINISH returned %s, expected ENOENT", kt_errname(ret));
 	verify_all(PARENT, V_CONTENT | V_PFN, &after);
 	judge("parent after FINISH", &after);
 	write_after_finish_test();
@@ -1699,18 +1671,18 @@ static int do_verify(const char *dir)
 	       " after %ld kB (%+ld kB); preserved %" PRIu64 " kB\n", memfree0, memfree1,
 	       memfree1 - memfree0, free0, free1, free1 - free0, distinct_frames * 4);
 	if (free1 < want)
-		failf("free memory rose by %ld kB, less than 90%% of the %" PRIu64
+		kt_failf("free memory rose by %ld kB, less than 90%% of the %" PRIu64
 		      " kB preserved: pages leaked", free1 - free0, distinct_frames * 4);
 
 	printf("memtest verify: %s: pages verified %" PRIu64 " (parent %" PRIu64 ", child %"
 	       PRIu64 "), PFNs equal %" PRIu64 "/%" PRIu64 ", bytes wrong %" PRIu64
 	       ", holes %" PRIu64 " zero, regions at original address %d/%d,"
-	       " MemFree before %ld kB after %ld kB\n", failures ? "FAILED" : "PASS",
+	       " MemFree before %ld kB after %ld kB\n", kt_failures ? "FAILED" : "PASS",
 	       parent.pages + rep.v.pages, parent.pages, rep.v.pages,
 	       parent.pfn_equal + rep.v.pfn_equal, parent.pfn_checked + rep.v.pfn_checked,
 	       parent.bytes_wrong + rep.v.bytes_wrong + after.bytes_wrong,
 	       holes.holes + rep.v.holes, at_orig, NR_REGIONS, memfree0, memfree1);
-	return failures ? 1 : 0;
+	return kt_failures ? 1 : 0;
 }
 
 static void usage(void)

@@ -62,34 +62,6 @@
 #define HWP_HOLE	3
 #define HWP_POISON	40
 
-static int failures;
-
-static void __attribute__((format(printf, 1, 2))) failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failures++;
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn))
-fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	exit(1);
-}
-
 static double now(void)
 {
 	struct timespec ts;
@@ -117,7 +89,7 @@ static uint64_t count_swapped(pid_t pid, uint64_t start, uint64_t len)
 	uint64_t *pm = calloc(n, sizeof(*pm));
 
 	if (!pm || kt_pagemap(pid, start, n, pm))
-		fatal("pagemap of %d: %s", pid, strerror(errno));
+		kt_fatal("pagemap of %d: %s", pid, strerror(errno));
 	for (i = 0; i < n; i++)
 		swapped += (pm[i] >> 62) & 1;
 	free(pm);
@@ -151,10 +123,10 @@ static void start_target(struct target *t, uint64_t len, uint64_t seed,
 	int fds[2];
 
 	if (pipe(fds))
-		fatal("pipe: %s", strerror(errno));
+		kt_fatal("pipe: %s", strerror(errno));
 	t->pid = fork();
 	if (t->pid < 0)
-		fatal("fork: %s", strerror(errno));
+		kt_fatal("fork: %s", strerror(errno));
 	if (!t->pid) {
 		struct sigaction sa = { .sa_handler = on_sigbus };
 		uint64_t npages = len / KT_PAGE, i;
@@ -184,7 +156,7 @@ static void start_target(struct target *t, uint64_t len, uint64_t seed,
 	}
 	close(fds[1]);
 	if (kt_read_all(fds[0], msg, sizeof(msg)))
-		fatal("the target process died before it was ready");
+		kt_fatal("the target process died before it was ready");
 	close(fds[0]);
 	t->start = msg[0];
 	t->poison_err = (int)msg[1];
@@ -229,7 +201,7 @@ static void write_marker(pid_t pid, uint64_t start, uint64_t len)
 		ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
 
 		if (n != (ssize_t)sizeof(buf))
-			fatal("process_vm_writev at %#" PRIx64 ": %zd (%s)",
+			kt_fatal("process_vm_writev at %#" PRIx64 ": %zd (%s)",
 			      start + off, n, n < 0 ? strerror(errno) : "short");
 	}
 }
@@ -247,37 +219,37 @@ static int do_swap(const char *dir)
 	int ret;
 
 	if (kt_meminfo_kb("SwapTotal") <= 0)
-		fatal("no swap: the guest script turns on swap on zram first");
+		kt_fatal("no swap: the guest script turns on swap on zram first");
 	seed = (uint64_t)getpid() << 32 | (uint64_t)time(NULL);
 	start_target(&t, SWAP_LEN, seed, UINT64_MAX, UINT64_MAX);
 	printf("target %d: %" PRIu64 " MiB at %#" PRIx64 "\n", t.pid,
 	       SWAP_LEN / KT_MIB, t.start);
 	if (kt_freeze(t.pid))
-		fatal("cannot freeze the target: %s", strerror(errno));
+		kt_fatal("cannot freeze the target: %s", strerror(errno));
 	pg.pidfd = pidfd_open(t.pid);
 	if (pg.pidfd < 0)
-		fatal("pidfd_open: %s", strerror(errno));
+		kt_fatal("pidfd_open: %s", strerror(errno));
 
 	/* Most of it out now: PRESERVE has to read it back, page by page. */
 	if (pageout(pg.pidfd, t.start + SWAP_HOT, SWAP_LEN - SWAP_HOT) < 0)
-		fatal("MADV_PAGEOUT: %s", strerror(errno));
+		kt_fatal("MADV_PAGEOUT: %s", strerror(errno));
 	swapped = count_swapped(t.pid, t.start, SWAP_LEN);
 	printf("before PRESERVE: %" PRIu64 " of %" PRIu64 " pages swapped out\n",
 	       swapped, npages);
 	if (swapped < (SWAP_LEN - SWAP_HOT) / KT_PAGE / 2)
-		fatal("MADV_PAGEOUT swapped out only %" PRIu64 " pages", swapped);
+		kt_fatal("MADV_PAGEOUT swapped out only %" PRIu64 " pages", swapped);
 
 	ret = khop_open(&k);
 	if (ret)
-		fatal("%s", khop_open_error());
+		kt_fatal("%s", khop_open_error());
 	if (khop_create(k, SESSION))
-		fatal("create: %s", khop_error(k));
+		kt_fatal("create: %s", khop_error(k));
 
 	/* The hot part goes out again and again while PRESERVE runs. */
 	pg.start = t.start;
 	pg.len = SWAP_HOT;
 	if (pthread_create(&pg.thread, NULL, pager_main, &pg))
-		fatal("pthread_create failed");
+		kt_fatal("pthread_create failed");
 	t0 = now();
 	memset(&res, 0, sizeof(res));
 	ret = khop_preserve(k, t.pid, t.start, SWAP_LEN, &res);
@@ -285,24 +257,24 @@ static int do_swap(const char *dir)
 	pg.stop = true;
 	pthread_join(pg.thread, NULL);
 	if (ret)
-		fatal("preserve: %s", khop_error(k));
+		kt_fatal("preserve: %s", khop_error(k));
 	if (pg.err)
-		fatal("MADV_PAGEOUT in the thread: %s", strerror(pg.err));
+		kt_fatal("MADV_PAGEOUT in the thread: %s", strerror(pg.err));
 	printf("PRESERVE: %" PRIu64 " pages, %" PRIu64 " folios, %.3f s; %lu pageout passes meanwhile\n",
 	       (uint64_t)res.nr_pages, (uint64_t)res.nr_folios, t1 - t0,
 	       pg.passes);
 	if (res.nr_pages != npages)
-		failf("PRESERVE took %" PRIu64 " of %" PRIu64 " pages",
+		kt_failf("PRESERVE took %" PRIu64 " of %" PRIu64 " pages",
 		      (uint64_t)res.nr_pages, npages);
 
 	/* Once more, with everything held: all of it stays in swap cache. */
 	if (pageout(pg.pidfd, t.start, SWAP_LEN) < 0)
-		fatal("MADV_PAGEOUT: %s", strerror(errno));
+		kt_fatal("MADV_PAGEOUT: %s", strerror(errno));
 	swapped = count_swapped(t.pid, t.start, SWAP_LEN);
 	printf("after PRESERVE and another pageout: %" PRIu64 " pages swapped out\n",
 	       swapped);
 	if (khop_commit(k))
-		fatal("commit: %s", khop_error(k));
+		kt_fatal("commit: %s", khop_error(k));
 
 	/* A debugger, a robust-futex walk, a TID clear: writes after COMMIT. */
 	write_marker(t.pid, t.start, SWAP_LEN);
@@ -313,18 +285,18 @@ static int do_swap(const char *dir)
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
 	f = fopen(path, "w");
 	if (!f)
-		fatal("%s: %s", path, strerror(errno));
+		kt_fatal("%s: %s", path, strerror(errno));
 	fprintf(f, "%d %#" PRIx64 " %#" PRIx64 " %#" PRIx64 "\n", t.pid,
 		t.start, SWAP_LEN, seed);
 	if (fclose(f))
-		fatal("%s: %s", path, strerror(errno));
+		kt_fatal("%s: %s", path, strerror(errno));
 	khop_close(k);
-	if (failures)
+	if (kt_failures)
 		return 1;
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	f = fopen(path, "w");
 	if (!f || fclose(f))
-		fatal("%s: %s", path, strerror(errno));
+		kt_fatal("%s: %s", path, strerror(errno));
 	printf("stage 1 done\n");
 	return 0;
 }
@@ -351,21 +323,21 @@ static int do_verify(const char *dir)
 	f = fopen(path, "r");
 	if (!f || fscanf(f, "%d %" SCNx64 " %" SCNx64 " %" SCNx64, &pid,
 			 &start, &len, &seed) != 4)
-		fatal("cannot read %s", path);
+		kt_fatal("cannot read %s", path);
 	fclose(f);
 	ret = khop_open(&k);
 	if (ret)
-		fatal("%s", khop_open_error());
+		kt_fatal("%s", khop_open_error());
 	if (khop_attach(k, SESSION))
-		fatal("attach: %s", khop_error(k));
+		kt_fatal("attach: %s", khop_error(k));
 	p = mmap((void *)(uintptr_t)start, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED)
-		fatal("mmap at %#" PRIx64 ": %s", start, strerror(errno));
+		kt_fatal("mmap at %#" PRIx64 ": %s", start, strerror(errno));
 	madvise(p, len, MADV_NOHUGEPAGE);
 	memset(&m, 0, sizeof(m));
 	if (khop_map(k, pid, start, start, len, &m))
-		fatal("map: %s", khop_error(k));
+		kt_fatal("map: %s", khop_error(k));
 	printf("MAP: %" PRIu64 " pages mapped\n", (uint64_t)m.nr_mapped);
 	for (i = 0; i < len / KT_PAGE; i++) {
 		const char *pg = p + i * KT_PAGE;
@@ -384,17 +356,17 @@ static int do_verify(const char *dir)
 			zero++;
 	}
 	if (bad)
-		failf("%" PRIu64 " of %" PRIu64 " handed-over pages differ from PRESERVE time: %" PRIu64 " hold the marker written after COMMIT, %" PRIu64 " are zero",
+		kt_failf("%" PRIu64 " of %" PRIu64 " handed-over pages differ from PRESERVE time: %" PRIu64 " hold the marker written after COMMIT, %" PRIu64 " are zero",
 		      bad, len / KT_PAGE, marked, zero);
 	else
 		printf("all %" PRIu64 " pages hold what they held at PRESERVE\n",
 		       len / KT_PAGE);
 	if (munmap(p, len))
-		failf("munmap: %s", strerror(errno));
+		kt_failf("munmap: %s", strerror(errno));
 	if (khop_finish(k, SESSION, 0))
-		failf("finish: %s", khop_error(k));
+		kt_failf("finish: %s", khop_error(k));
 	khop_close(k);
-	return failures ? 1 : 0;
+	return kt_failures ? 1 : 0;
 }
 
 static int do_hwpoison(void)
@@ -409,41 +381,41 @@ static int do_hwpoison(void)
 
 	start_target(&t, len, 0x5eed, HWP_HOLE, HWP_POISON);
 	if (t.poison_err)
-		fatal("MADV_HWPOISON: %s (CONFIG_MEMORY_FAILURE? root?)",
+		kt_fatal("MADV_HWPOISON: %s (CONFIG_MEMORY_FAILURE? root?)",
 		      strerror(t.poison_err));
 	if (kt_pagemap(t.pid, t.start, HWP_PAGES, pm))
-		fatal("pagemap: %s", strerror(errno));
+		kt_fatal("pagemap: %s", strerror(errno));
 	for (i = 0; i < HWP_PAGES; i++)
 		if (kt_pm_present(pm[i]))
 			pfns[n++] = kt_pm_pfn(pm[i]);
 	printf("target %d: %d pages at %#" PRIx64 ", page %d never touched, page %d poisoned; %" PRIu64 " present\n",
 	       t.pid, HWP_PAGES, t.start, HWP_HOLE, HWP_POISON, n);
 	if (kt_pm_present(pm[HWP_POISON]))
-		fatal("the poisoned page is still mapped");
+		kt_fatal("the poisoned page is still mapped");
 	if (n != HWP_PAGES - 2)
-		fatal("expected %d present pages", HWP_PAGES - 2);
+		kt_fatal("expected %d present pages", HWP_PAGES - 2);
 	if (kt_freeze(t.pid))
-		fatal("cannot freeze the target: %s", strerror(errno));
+		kt_fatal("cannot freeze the target: %s", strerror(errno));
 
 	ret = khop_open(&k);
 	if (ret)
-		fatal("%s", khop_open_error());
+		kt_fatal("%s", khop_open_error());
 	if (khop_create(k, "hwpoison"))
-		fatal("create: %s", khop_error(k));
+		kt_fatal("create: %s", khop_error(k));
 	memset(&res, 0, sizeof(res));
 	ret = khop_preserve(k, t.pid, t.start, len, &res);
 	if (!ret)
-		failf("PRESERVE over a poisoned page succeeded (%" PRIu64 " pages): the page would come back as zeroes",
+		kt_failf("PRESERVE over a poisoned page succeeded (%" PRIu64 " pages): the page would come back as zeroes",
 		      (uint64_t)res.nr_pages);
 	else if (ret != -EIO)
-		failf("PRESERVE over a poisoned page: %s, expected EIO",
+		kt_failf("PRESERVE over a poisoned page: %s, expected EIO",
 		      khop_errno_name(ret));
 	else
 		printf("PRESERVE over the poisoned page: EIO (%s)\n", khop_error(k));
 	if (khop_stats(k, "hwpoison", &info))
-		failf("stats: %s", khop_error(k));
+		kt_failf("stats: %s", khop_error(k));
 	else if (ret && (info.nr_pages || info.nr_folios || info.nr_pids))
-		failf("the failed PRESERVE left %" PRIu64 " pages, %" PRIu64 " folios, %u pids in the session",
+		kt_failf("the failed PRESERVE left %" PRIu64 " pages, %" PRIu64 " folios, %u pids in the session",
 		      (uint64_t)info.nr_pages, (uint64_t)info.nr_folios,
 		      info.nr_pids);
 
@@ -454,18 +426,18 @@ static int do_hwpoison(void)
 		memset(&res, 0, sizeof(res));
 		ret = khop_preserve(k, t.pid, t.start, HWP_POISON * KT_PAGE, &res);
 		if (ret)
-			failf("PRESERVE before the poisoned page: %s", khop_error(k));
+			kt_failf("PRESERVE before the poisoned page: %s", khop_error(k));
 		else if (res.nr_pages != HWP_POISON - 1)
-			failf("PRESERVE before the poisoned page took %" PRIu64 " pages, expected %d (one hole)",
+			kt_failf("PRESERVE before the poisoned page took %" PRIu64 " pages, expected %d (one hole)",
 			      (uint64_t)res.nr_pages, HWP_POISON - 1);
 		else
 			printf("PRESERVE before the poisoned page: %" PRIu64 " pages, the hole skipped\n",
 			       (uint64_t)res.nr_pages);
 	}
 	if (khop_abort(k))
-		failf("abort: %s", khop_error(k));
+		kt_failf("abort: %s", khop_error(k));
 	if (!khop_stats(k, "hwpoison", &info))
-		failf("the session is still there after ABORT");
+		kt_failf("the session is still there after ABORT");
 	khop_close(k);
 
 	/* Nothing may hold a page of the dead target. */
@@ -473,10 +445,10 @@ static int do_hwpoison(void)
 	kt_settle();
 	orphans = kt_count_orphan_anon(pfns, n);
 	if (orphans)
-		failf("%" PRIu64 " pages of the dead target are still held", orphans);
+		kt_failf("%" PRIu64 " pages of the dead target are still held", orphans);
 	else
 		printf("no page of the target is held after ABORT and exit\n");
-	return failures ? 1 : 0;
+	return kt_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -624,4 +625,32 @@ const char *kt_errname(int err)
 		return "success";
 	n = strerrorname_np(err);
 	return n ? n : "unknown errno";
+}
+
+unsigned int kt_failures;
+
+void kt_failf(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	kt_failures++;
+}
+
+void kt_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("FAIL: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	exit(1);
 }

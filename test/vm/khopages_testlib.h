@@ -120,4 +120,10 @@ int kt_read_all(int fd, void *buf, size_t len);
 
 const char *kt_errname(int err);	/* "EINVAL" for EINVAL or -EINVAL */
 
+/* "FAIL: ..." lines: kt_failf() counts them in kt_failures and goes on,
+ * kt_fatal() ends the program with exit status 1. */
+extern unsigned int kt_failures;
+void kt_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void kt_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
 #endif /* KHOPAGES_TESTLIB_H */
