@@ -200,7 +200,7 @@ if [[ " $methods " == *" kho "* ]]; then
 		"$tr"
 	{
 		grep khopages_preserve "$tr.short" | awk '{ match($0, / nr_pages=[0-9]+/);
-			print substr($0, RSTART + 10, RLENGTH - 10), $0 }' | sort -rn | head -n 4 | cut -d' ' -f2-
+			print substr($0, RSTART + 10, RLENGTH - 10), $0 }' | sort -rn | sed -n 1,4p | cut -d' ' -f2-
 		grep khopages_commit "$tr.short"
 	} | sed 's/^/    /'
 	printf '\n'
