@@ -40,6 +40,18 @@ zram_swap_on() {
 	swapon /dev/zram0 || { echo "swapon /dev/zram0 failed"; return 1; }
 }
 
+# Run a program, keep its output in LOG, show it, and end the test with
+# its first failed case ("not ok ..." or "FAIL: ...") when it fails.
+run_step() {
+	local log="$1" rc
+	shift
+	"$@" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+	[ "$rc" = 0 ] && return 0
+	fail "$(basename "$log" .log): $(grep -m1 -E '^(not ok|FAIL)' "$log" || echo "exit status $rc")"
+}
+
 # End the test: a reset ends QEMU (it runs with -no-reboot).
 guest_halt() {
 	sync

@@ -13,17 +13,6 @@
 REPORT='BUG:|WARNING:|KASAN|Oops|general protection|kmemleak|possible circular|lockdep'
 BENIGN='KernelAddressSanitizer initialized|RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized|kmemleak: Automatic memory scanning thread|Lock dependency validator|lockdep: fixing up alternatives|Memory: .*kmemleak'
 
-# Run a program, keep its output, show it; fail with its first failed case.
-run_step() {
-	local log="$1" rc
-	shift
-	"$@" >"$log" 2>&1
-	rc=$?
-	cat "$log"
-	[ "$rc" = 0 ] && return 0
-	fail "$(basename "$log" .log): $(grep -m1 -E '^not ok' "$log" || echo "exit status $rc")"
-}
-
 check_reports() {
 	local hits
 	dmesg >"/host/perm-dmesg.$1.log"

@@ -9,18 +9,6 @@
 # Details: khopages_errors.c.
 . /lib/khopages/guest-lib.sh
 
-# Run a program, keep its output in the run directory, show it, and end
-# the test with its first failed case when it fails.
-run_step() {
-	local log="$1" rc
-	shift
-	"$@" >"$log" 2>&1
-	rc=$?
-	cat "$log"
-	[ "$rc" = 0 ] && return 0
-	fail "$(basename "$log" .log): $(grep -m1 -E '^(not ok|FAIL)' "$log" || echo "exit status $rc")"
-}
-
 case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"

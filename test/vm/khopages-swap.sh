@@ -8,16 +8,6 @@
 . /lib/khopages/guest-lib.sh
 dir=/host/swaptest
 
-run_step() {
-	local log="$1" rc
-	shift
-	"$@" >"$log" 2>&1
-	rc=$?
-	cat "$log"
-	[ "$rc" = 0 ] && return 0
-	fail "$(basename "$log" .log): $(grep -m1 '^FAIL' "$log" || echo "exit status $rc")"
-}
-
 case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
