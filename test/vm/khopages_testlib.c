@@ -629,16 +629,21 @@ const char *kt_errname(int err)
 
 unsigned int kt_failures;
 
+static void kt_vfail(const char *fmt, va_list ap)
+{
+	printf("FAIL: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+}
+
 void kt_failf(const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("FAIL: ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	kt_vfail(fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 	kt_failures++;
 }
 
@@ -646,11 +651,8 @@ void kt_fatal(const char *fmt, ...)
 {
 	va_list ap;
 
-	printf("FAIL: ");
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	kt_vfail(fmt, ap);
 	va_end(ap);
-	printf("\n");
-	fflush(stdout);
 	exit(1);
 }
