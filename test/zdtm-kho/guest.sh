@@ -39,7 +39,8 @@ PID_BASE=100000
 PID_STEP=3000		# pids per test instance
 STOP_WAIT=60		# seconds for a test to end after SIGTERM
 START_WAIT=60		# seconds for a test to start
-CRIU_WAIT=600		# seconds for one criu dump or restore
+CRIU_WAIT=600		# seconds for one criu dump or restore, plus, for a
+CRIU_WAIT_MIB=2		# restore, this many per MiB of page images to read
 RESULTS=/host/results
 IMG=/host/img
 
@@ -156,9 +157,29 @@ do_dump() {
 	return $rc
 }
 
-# restore NAME MODE -> 0 on success; sets R_S
+# restore_limit IMGDIR: seconds a restore may take. Plain CRIU reads its
+# page images over 9p; when the host is busy that alone has taken ten
+# minutes for maps04's 512 MiB, so the limit grows with what is read.
+restore_limit() {
+	local bytes
+	bytes=$(cat "$1"/pages-*.img 2>/dev/null | wc -c)
+	echo $((CRIU_WAIT + CRIU_WAIT_MIB * (bytes >> 20)))
+}
+
+# restore_error IMGDIR: why do_restore failed, in a few words
+restore_error() {
+	if [ -n "$R_KILLED" ]; then
+		echo "killed at the limit of $R_KILLED s ($(tail -n 1 "$1/restore.log" | cut -c1-100))"
+	else
+		log_error "$1/restore.log"
+	fi
+}
+
+# restore NAME MODE -> 0 on success; sets R_S and, when the limit killed
+# criu, R_KILLED (the limit in seconds)
 do_restore() {
-	local name=$1 mode=$2 d=$IMG/$2/$1 kho="" t0 rc same_env
+	local name=$1 mode=$2 d=$IMG/$2/$1 kho="" t0 rc same_env limit
+	R_KILLED=""
 	[ "$mode" = plain ] || kho=--kho-pages
 	# Same kernel: the plugin restores a session still committed here
 	# only when told so (the upgrade is called off).
@@ -167,12 +188,14 @@ do_restore() {
 	[ "$T_OVERCOMMIT" = 1 ] && echo 1 >/proc/sys/vm/overcommit_memory
 	# criu creates the pidfile with O_EXCL (zdtm.py unlinks it too)
 	rm -f "$RUN/$mode/$name.pid"
+	limit=$(restore_limit "$d")
 	t0=$(now)
 	# shellcheck disable=SC2086
-	(cd "$RUN/$mode" && env $same_env timeout -s KILL "$CRIU_WAIT" criu restore -D "$d" -o restore.log $CRIU_OPTS \
+	(cd "$RUN/$mode" && env $same_env timeout -s KILL "$limit" criu restore -D "$d" -o restore.log $CRIU_OPTS \
 		$kho -d --pidfile "$RUN/$mode/$name.pid" $T_OPTS $T_ROPTS) >"$d/restore.out" 2>&1
 	rc=$?
 	R_S=$(elapsed "$t0")
+	[ "$rc" = 137 ] && R_KILLED=$limit
 	return $rc
 }
 
@@ -260,7 +283,7 @@ stage1() {
 				same_refused=1 probe_name=$name
 				result "$name" same na "$D_S" "$R_S" "n/a (driver: no same-kernel restore: $(grep -o 'session [^ ]* is [a-z]*, not incoming' "$IMG/same/$name/restore.log" | head -n 1))"
 			else
-				result "$name" same fail "$D_S" "$R_S" "restore: $(log_error "$IMG/same/$name/restore.log")"
+				result "$name" same fail "$D_S" "$R_S" "restore: $(restore_error "$IMG/same/$name")"
 			fi
 			# The committed session would go over the kexec: withdraw it.
 			[ -n "$s" ] && khopagesctl discard "$s" --outgoing >/dev/null 2>&1
@@ -304,7 +327,7 @@ stage2() {
 			[ -f "$IMG/$mode/$name/dump.seconds" ] || continue
 			D_S=$(cat "$IMG/$mode/$name/dump.seconds")
 			if ! do_restore "$name" "$mode"; then
-				result "$name" "$mode" fail "$D_S" "$R_S" "restore: $(log_error "$IMG/$mode/$name/restore.log")"
+				result "$name" "$mode" fail "$D_S" "$R_S" "restore: $(restore_error "$IMG/$mode/$name")"
 				s=$(session_of "$IMG/$mode/$name")
 				[ -n "$s" ] && khopagesctl discard "$s" >/dev/null 2>&1
 				continue
