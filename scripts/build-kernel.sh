@@ -61,11 +61,13 @@ apply_patches() {
 	done
 }
 
-# Copy kernel/ into the tree (checksums, so untouched files keep their
-# mtime and make rebuilds only what changed), then add the one-line hooks
-# that make the driver an ordinary in-tree one.
+# Copy kernel/ and the top-level include/ (the uapi header, shared with
+# lib/) into the tree (checksums, so untouched files keep their mtime and
+# make rebuilds only what changed), then add the one-line hooks that make
+# the driver an ordinary in-tree one.
 overlay_repo() {
 	rsync -rc --exclude=tree-hooks --exclude=patches "$TOP/kernel/" "$SRC/"
+	rsync -rc "$TOP/include/" "$SRC/include/"
 	local file line
 	while IFS=$'\t' read -r file line; do
 		case "$file" in ''|'#'*) continue ;; esac

@@ -8,8 +8,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 SRC=$CACHE/src/linux-source-$KVER
 [ -x "$SRC/scripts/checkpatch.pl" ] || die "no kernel tree: run 'make kernel'"
 
-cd "$TOP/kernel"
-mapfile -t files < <(find drivers mm include -name '*.[ch]' | sort)
+cd "$TOP"
+mapfile -t files < <(find kernel/drivers kernel/mm kernel/include include -name '*.[ch]' | sort)
 rc=0
 for f in "${files[@]}"; do
 	out=$("$SRC/scripts/checkpatch.pl" --strict --no-tree --quiet -f "$f" 2>&1)
