@@ -9,14 +9,12 @@
 
 #include <stdint.h>
 
-/* Kernel-internal spellings the ABI header uses. */
+/* Kernel-internal spellings the ABI header uses; BIT_ULL comes from
+ * compat/linux/bits.h through its #include <linux/bits.h>. */
 typedef uint32_t u32;
 typedef uint64_t u64;
 #ifndef __packed
 #define __packed __attribute__((packed))
-#endif
-#ifndef BIT_ULL
-#define BIT_ULL(n) (1ULL << (n))
 #endif
 
 #include "../../kernel/include/linux/kho/abi/khopages.h"

@@ -38,6 +38,7 @@ enum khop_op {
 	OP_STATS,
 	OP_LIST,
 	OP_EVACUATE,
+	OP_API,
 	OP_COUNT,
 };
 
@@ -116,6 +117,9 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 		{ ESRCH, "no such process, or it has no address space" },
 		{ EOPNOTSUPP, "KHO is not enabled (boot with kho=on)" },
 		{ EINTR, "interrupted by a fatal signal" },
+	},
+	[OP_API] = {
+		{ EOPNOTSUPP, "the driver lacks a feature the caller asked for" },
 	},
 };
 
@@ -582,4 +586,44 @@ int khop_list(struct khop *k, struct khopages_session_info **infos,
 		room = (size_t)arg.nr_sessions + 4;
 	}
 	return fail(k, EAGAIN, "list", "the number of sessions kept changing");
+}
+
+int khop_api(struct khop *k, uint64_t need, struct khopages_api *result)
+{
+	struct khopages_api arg = { .size = sizeof(arg), .features = need };
+	int ret;
+
+	if (!k)
+		return -EINVAL;
+	ret = do_ioctl(k, OP_API, KHOPAGES_IOC_API, &arg, "api");
+	/* The driver answers on EOPNOTSUPP too: the caller sees what is there. */
+	if ((!ret || ret == -EOPNOTSUPP) && result)
+		*result = arg;
+	return ret;
+}
+
+static const char *const feature_names[] = {
+	"large-folios",	/* KHOPAGES_FEATURE_LARGE_FOLIOS */
+	"same-kernel",	/* KHOPAGES_FEATURE_SAME_KERNEL */
+	"owner",	/* KHOPAGES_FEATURE_OWNER */
+	"seal",		/* KHOPAGES_FEATURE_SEAL */
+};
+
+const char *khop_feature_name(unsigned int bit)
+{
+	if (bit < sizeof(feature_names) / sizeof(feature_names[0]))
+		return feature_names[bit];
+	return NULL;
+}
+
+static const char *const command_names[] = {
+	"create", "preserve", "commit", "abort", "open", "map", "finish",
+	"stats", "list", "evacuate", "api",
+};
+
+const char *khop_command_name(unsigned int bit)
+{
+	if (bit < sizeof(command_names) / sizeof(command_names[0]))
+		return command_names[bit];
+	return NULL;
 }

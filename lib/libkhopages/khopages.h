@@ -57,6 +57,18 @@ int khop_stats(struct khop *k, const char *name,
 int khop_list(struct khop *k, struct khopages_session_info **infos,
 	      size_t *nr);
 
+/*
+ * What the driver offers: its KHOPAGES_FEATURE_* bits and known commands in
+ * @result (may be NULL). -EOPNOTSUPP when a feature of @need is missing;
+ * @result is filled then too.
+ */
+int khop_api(struct khop *k, uint64_t need, struct khopages_api *result);
+/* Name of feature bit @bit ("large-folios", ...) and of command bit @bit
+ * ("create", ...), as khopagesctl prints them; NULL for a bit it does not
+ * know. */
+const char *khop_feature_name(unsigned int bit);
+const char *khop_command_name(unsigned int bit);
+
 /* Helpers. */
 int khop_valid_name(const char *name);	/* 1 if usable as a session name */
 const char *khop_state_name(uint32_t state);

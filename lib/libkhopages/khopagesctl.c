@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"                            while it is frozen)\n"
 		"  decode [in|out|FILE]      decode the handover FDT from KHO debugfs\n"
 		"                            (default: in if present, else out) or FILE\n"
+		"  features [NAME...]        the driver's commands and features; with\n"
+		"                            NAMEs, fail unless it has each of them\n"
 		"  help                      this text\n"
 		"The device is $KHOPAGES_DEVICE, default " KHOPAGES_DEVICE ".\n");
 }
@@ -373,6 +375,58 @@ static int cmd_evacuate(int argc, char **argv)
 	return 0;
 }
 
+/* Bits of @mask as names (or "bit N"), space separated, on one line. */
+static void print_bits(const char *label, uint64_t mask,
+		       const char *(*name)(unsigned int))
+{
+	printf("%s:", label);
+	for (unsigned int b = 0; b < 64; b++) {
+		if (!(mask & (1ULL << b)))
+			continue;
+		if (name(b))
+			printf(" %s", name(b));
+		else
+			printf(" bit%u", b);
+	}
+	printf("\n");
+}
+
+static int cmd_features(int argc, char **argv)
+{
+	struct khopages_api api;
+	uint64_t need = 0;
+	struct khop *k;
+	int ret;
+
+	for (int i = 0; i < argc; i++) {
+		unsigned int b;
+
+		for (b = 0; khop_feature_name(b); b++)
+			if (!strcmp(argv[i], khop_feature_name(b)))
+				break;
+		if (!khop_feature_name(b))
+			return usage_error("unknown feature '%s'", argv[i]);
+		need |= 1ULL << b;
+	}
+	ret = open_dev(&k);
+	if (ret)
+		return ret;
+	ret = khop_api(k, need, &api);
+	if (ret && ret != -EOPNOTSUPP) {
+		ret = fail("%s", khop_error(k));
+		khop_close(k);
+		return ret;
+	}
+	print_bits("commands", api.ioctls, khop_command_name);
+	print_bits("features", api.features, khop_feature_name);
+	if (ret) {
+		print_bits("missing", need & ~api.features, khop_feature_name);
+		ret = fail("%s", khop_error(k));
+	}
+	khop_close(k);
+	return ret;
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -383,6 +437,7 @@ static const struct command {
 	{ "discard", cmd_discard },
 	{ "evacuate", cmd_evacuate },
 	{ "decode", cmd_decode },
+	{ "features", cmd_features },
 };
 
 int main(int argc, char **argv)

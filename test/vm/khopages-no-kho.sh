@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest test, booted without kho=on: the driver is there, but what needs
-# KHO fails with EOPNOTSUPP, and khopagesctl says how to fix it.
+# KHO fails with EOPNOTSUPP, and khopagesctl says how to fix it. API needs
+# no KHO: the driver reports every command and feature it has.
 . /lib/khopages/guest-lib.sh
 
 case "$1" in
@@ -15,6 +16,17 @@ case "$1" in
 	*"boot with kho=on"*"(EOPNOTSUPP)"*) ;;
 	*) fail "evacuate without KHO did not say EOPNOTSUPP and kho=on" ;;
 	esac
+
+	out=$(khopagesctl features 2>&1) || fail "khopagesctl features: $out"
+	echo "$out"
+	want="commands: create preserve commit abort open map finish stats list evacuate api
+features: large-folios same-kernel owner seal"
+	[ "$out" = "$want" ] || fail "khopagesctl features did not list every command and feature"
+	out=$(khopagesctl features same-kernel owner 2>&1) ||
+		fail "khopagesctl features same-kernel owner: $out"
+	out=$(khopagesctl features no-such-feature 2>&1)
+	rc=$?
+	[ "$rc" = 2 ] || fail "an unknown feature name exited $rc, not 2: $out"
 	pass
 	;;
 *) fail "unexpected stage $1" ;;

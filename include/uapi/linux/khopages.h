@@ -28,6 +28,12 @@
  * struct whose unknown tail is zero. Unknown flag bits, non-zero padding or
  * reserved fields give EINVAL.
  *
+ * Versions: there is no version number. API reports which commands the
+ * driver knows and which KHOPAGES_FEATURE_* behaviours it has; a caller
+ * asks for the features it relies on and gets EOPNOTSUPP when one is
+ * missing. A command the driver does not know gives ENOTTY, a field it
+ * does not know (a larger struct with a non-zero tail) EINVAL.
+ *
  * Rights: every command but EVACUATE acts on a session, and a session
  * belongs to the user that created it (for a received session: the user
  * recorded in the handover, root when none is). A caller has rights over a
@@ -59,8 +65,6 @@
  * prints these.
  */
 
-/* Bumped on any incompatible change of this header. */
-#define KHOPAGES_ABI_VERSION	1
 #define KHOPAGES_DEVICE		"/dev/khopages"
 
 /* Session names: 1..63 characters of [A-Za-z0-9._-], NUL-terminated. */
@@ -241,12 +245,42 @@ struct khopages_list {
 
 #define KHOPAGES_SESSION_INFO_SIZE_V1	264
 
+/**
+ * struct khopages_api - API: what this driver offers.
+ * @size:     sizeof(struct khopages_api).
+ * @flags:    0.
+ * @features: in: the KHOPAGES_FEATURE_* bits the caller relies on; out:
+ *            every feature the driver has.
+ * @ioctls:   in: 0; out: bit N set when the driver knows command number
+ *            %KHOPAGES_IOC_FIRST + N (1 << 0 for CREATE, and so on).
+ */
+struct khopages_api {
+	__u32 size;
+	__u32 flags;
+	__u64 features;
+	__u64 ioctls;
+};
+
+/*
+ * Features. LARGE_FOLIOS: a large folio is handed over whole and MAP puts
+ * a PMD-sized one back with one PMD. SAME_KERNEL: OPEN of a session
+ * committed in this kernel withdraws it from the handover and MAP copies
+ * its pages (a restore in place, when the upgrade is called off). OWNER:
+ * sessions belong to their creator, across the kexec too (see Rights).
+ * SEAL: once a kexec has begun, changing commands give ESHUTDOWN.
+ */
+#define KHOPAGES_FEATURE_LARGE_FOLIOS	(1ULL << 0)
+#define KHOPAGES_FEATURE_SAME_KERNEL	(1ULL << 1)
+#define KHOPAGES_FEATURE_OWNER		(1ULL << 2)
+#define KHOPAGES_FEATURE_SEAL		(1ULL << 3)
+
 /*
  * Magic 0xBA is shared with LUO (/dev/liveupdate, include/uapi/linux/
  * liveupdate.h), which uses numbers 0x00-0x0F on its device and 0x40-0x4F
  * on its session files; khopages has 0x80-0x8F.
  */
 #define KHOPAGES_IOC_MAGIC	0xBA
+#define KHOPAGES_IOC_FIRST	0x80
 
 /**
  * define KHOPAGES_IOC_CREATE - CREATE(name): start an outgoing session
@@ -420,5 +454,18 @@ struct khopages_list {
  *  - EINTR: interrupted by a fatal signal.
  */
 #define KHOPAGES_IOC_EVACUATE	_IOWR(KHOPAGES_IOC_MAGIC, 0x89, struct khopages_evacuate)
+/**
+ * define KHOPAGES_IOC_API - API: report the commands and features of the
+ * driver
+ *
+ * Argument: struct khopages_api. Needs no session and no privilege beyond
+ * opening the device, and works after a kexec has begun. The answer is
+ * written back on success and on EOPNOTSUPP.
+ *
+ * Errors:
+ *
+ *  - EOPNOTSUPP: the driver lacks a feature the caller asked for.
+ */
+#define KHOPAGES_IOC_API	_IOWR(KHOPAGES_IOC_MAGIC, 0x8A, struct khopages_api)
 
 #endif /* _UAPI_LINUX_KHOPAGES_H */

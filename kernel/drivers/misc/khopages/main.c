@@ -584,6 +584,45 @@ static long khop_list(void __user *uarg)
 	return khop_put_arg(uarg, &arg, sizeof(arg));
 }
 
+/* Every behaviour KHOPAGES_IOC_API can promise, all of them implemented. */
+#define KHOP_FEATURES	(KHOPAGES_FEATURE_LARGE_FOLIOS |		\
+			 KHOPAGES_FEATURE_SAME_KERNEL |		\
+			 KHOPAGES_FEATURE_OWNER | KHOPAGES_FEATURE_SEAL)
+
+#define KHOP_IOC_BIT(cmd)	BIT_ULL(_IOC_NR(cmd) - KHOPAGES_IOC_FIRST)
+#define KHOP_IOCTLS	(KHOP_IOC_BIT(KHOPAGES_IOC_CREATE) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_PRESERVE) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_COMMIT) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_ABORT) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_OPEN) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_MAP) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_FINISH) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_STATS) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_LIST) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_EVACUATE) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_API))
+
+/* Constant answers: no lock, no session, allowed after the seal too. */
+static long khop_api(void __user *uarg)
+{
+	struct khopages_api arg;
+	u64 need;
+	int err;
+
+	err = khop_get_arg(&arg, sizeof(arg), uarg);
+	if (err)
+		return err;
+	if (arg.flags || arg.ioctls)
+		return -EINVAL;
+	need = arg.features;
+	arg.features = KHOP_FEATURES;
+	arg.ioctls = KHOP_IOCTLS;
+	err = khop_put_arg(uarg, &arg, sizeof(arg));
+	if (err)
+		return err;
+	return need & ~KHOP_FEATURES ? -EOPNOTSUPP : 0;
+}
+
 /* The argument of every command that takes a struct, copied in. */
 union khop_args {
 	struct khopages_name_arg name;
@@ -653,6 +692,8 @@ static long khop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	long ret, perr;
 
 	switch (cmd) {
+	case KHOPAGES_IOC_API:
+		return khop_api(uarg);
 	case KHOPAGES_IOC_LIST:
 		return khop_list(uarg);
 	case KHOPAGES_IOC_PRESERVE:

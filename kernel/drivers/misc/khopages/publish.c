@@ -30,8 +30,8 @@
  * property contains the string it reads (fdt_node_check_compatible()) and
  * refuses anything else as a whole. Any change to the layout needs a new
  * string; a kernel able to read several formats would check for each of
- * them. The ioctl interface is versioned separately, by
- * %KHOPAGES_ABI_VERSION and by the size field of each argument struct.
+ * them. The ioctl interface evolves separately: %KHOPAGES_IOC_API reports
+ * its commands and features, and each argument struct carries its size.
  */
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>

@@ -2,6 +2,7 @@
 #ifndef _LINUX_KHO_ABI_KHOPAGES_H
 #define _LINUX_KHO_ABI_KHOPAGES_H
 
+#include <linux/bits.h>
 #include <linux/types.h>
 
 /**
