@@ -179,6 +179,8 @@ run_test kunit-reports scan_run "$CACHE/runs/debug-kunit"
 # --- the driver across real kexecs
 run_test khopages-memtest dvm khopages-memtest --timeout 1200 "$here/vm/khopages-memtest.sh"
 run_test khopages-errors dvm khopages-errors --timeout 1200 "$here/vm/khopages-errors.sh"
+run_test khopages-swap dvm khopages-swap --timeout 1200 "$here/vm/khopages-swap.sh"
+run_test khopages-hwpoison dvm khopages-hwpoison --timeout 900 "$here/vm/khopages-hwpoison.sh"
 run_test handover-layouts dvm handover-layouts --set mib=64 --timeout 900 \
 	"$here/vm/handover-layouts.sh"
 run_test handover-discard dvm handover-discard --timeout 900 "$here/vm/handover-discard.sh"
@@ -188,6 +190,8 @@ for bad in "${corrupt_cases[@]}"; do
 		--set "how=${bad%%:*}" --set "expect=${bad#*:}" --timeout 900 \
 		"$here/vm/handover-corrupt.sh"
 done
+run_test handover-unpreserved dvm handover-unpreserved --timeout 900 \
+	"$here/vm/handover-unpreserved.sh"
 
 # --- reliability: permissions, the fuzzer's reproducers and the fuzzer
 run_test perm dvm perm --timeout 900 "$here/perm/perm.sh"
