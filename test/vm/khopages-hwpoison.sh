@@ -15,7 +15,7 @@ case "$1" in
 		>/host/hwpoison-dmesg.log
 	cat /host/hwpoison-dmesg.log
 	[ "$rc" = 0 ] ||
-		fail "hwpoison: $(grep -m1 '^FAIL' /host/hwpoison.log || echo "exit status $rc")"
+		fail "hwpoison: $(grep -m1 -E '^(not ok|FAIL)' /host/hwpoison.log || echo "exit status $rc")"
 	[ -s /host/hwpoison-dmesg.log ] ||
 		fail "no kernel message names the unreadable page"
 	pass

@@ -41,6 +41,7 @@
 
 #include "khopages.h"
 #include "khopages_testlib.h"
+#include "ktap.h"
 
 #define SEED_EXIT	0x5151
 #define SEED_TWIN	0x7272
@@ -252,7 +253,7 @@ static int preserve_exit(uint64_t mib, int rounds)
 		kl.pid = spawn_target(mib, SEED_EXIT, &addr);
 		ret = kt_freeze(kl.pid);
 		if (ret)
-			die("freeze %d: %s", kl.pid, kt_errname(ret));
+			die("freeze %d: %s", kl.pid, ktap_errname(ret));
 		k = open_dev();
 		if (khop_create(k, name))
 			die("CREATE %s: %s", name, khop_error(k));
@@ -274,7 +275,7 @@ static int preserve_exit(uint64_t mib, int rounds)
 
 		printf("round %d: kill after %.0f ms, PRESERVE took %.0f ms: %s, %" PRIu64
 		       " pages; target reaped %s the call\n", r, delay, t0,
-		       ret ? kt_errname(ret) : "ok", (uint64_t)res.nr_pages,
+		       ret ? ktap_errname(ret) : "ok", (uint64_t)res.nr_pages,
 		       !r ? "after" : kl.reaped_in_call ? "during" : "after");
 		if (!r) {
 			if (ret || res.nr_pages != pages)
@@ -331,7 +332,7 @@ static int twins_commit(const char *path, uint64_t mib)
 	pid = spawn_target(mib, SEED_TWIN, &addr);
 	ret = kt_freeze(pid);
 	if (ret)
-		die("freeze %d: %s", pid, kt_errname(ret));
+		die("freeze %d: %s", pid, ktap_errname(ret));
 	for (i = 0; i < 2; i++) {
 		struct khopages_preserve res = { 0 };
 

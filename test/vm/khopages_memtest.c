@@ -24,8 +24,9 @@
  * munmap), finishes the session and checks that MemFree got the preserved
  * memory back once everything is unmapped.
  *
- * Every failed check prints a line starting with "FAIL:" and makes the
- * program exit 1.
+ * Every check is a TAP case, "ok N - what" or "not ok N - what # why"
+ * (test/lib/ktap.h); details of bad pages are "# " lines; the program
+ * exits 1 when any case failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,7 @@
 
 #include "khopages.h"
 #include "khopages_testlib.h"
+#include "ktap.h"
 
 #define SESSION		"memtest"
 #define DESC_FILE	"memtest.desc"
@@ -124,7 +126,7 @@ static pid_t pids[NR_PROCS];
 static uint64_t child_seed;
 static struct khopages_session_info saved;	/* stats after COMMIT */
 
-static unsigned int details_left = 24;	/* per-page FAIL lines printed */
+static unsigned int details_left = 24;	/* per-page detail lines printed */
 
 /* A detail line for one bad page; the total is reported anyway. */
 static bool want_detail(void)
@@ -132,7 +134,7 @@ static bool want_detail(void)
 	if (!details_left)
 		return false;
 	if (!--details_left)
-		printf("FAIL: (further per-page failures not shown)\n");
+		ktap_diag("(further per-page failures not shown)");
 	return details_left > 0;
 }
 
@@ -158,7 +160,7 @@ static void alloc_pageinfo(struct region *r)
 	for (int w = 0; w < NR_PROCS; w++) {
 		r->pg[w] = calloc(region_pages(r), sizeof(struct pageinfo));
 		if (!r->pg[w])
-			kt_fatal("out of memory");
+			ktap_bail("out of memory");
 	}
 }
 
@@ -174,7 +176,7 @@ static void free_pageinfo(void)
 static void add_range(int who, int region, uint64_t off, uint64_t len)
 {
 	if (nr_ranges == MAX_RANGES)
-		kt_fatal("too many ranges");
+		ktap_bail("too many ranges");
 	ranges[nr_ranges++] = (struct range){
 		.who = who, .region = region, .off = off, .len = len,
 	};
@@ -192,7 +194,7 @@ static uint64_t range_present(const struct range *rg)
 
 static void print_info(const char *label, const struct khopages_session_info *in)
 {
-	printf("%s: state %s, %u pids, %" PRIu64 " pages, %" PRIu64 " folios,"
+	printf("# %s: state %s, %u pids, %" PRIu64 " pages, %" PRIu64 " folios,"
 	       " %" PRIu64 " meta bytes, %" PRIu64 " moved, %" PRIu64 " mapped,"
 	       " %" PRIu64 " shared, %" PRIu64 " copied, %" PRIu64 " released\n",
 	       label, khop_state_name(in->state), in->nr_pids, (uint64_t)in->nr_pages,
@@ -200,7 +202,7 @@ static void print_info(const char *label, const struct khopages_session_info *in
 	       (uint64_t)in->nr_moved, (uint64_t)in->nr_mapped,
 	       (uint64_t)in->nr_shared, (uint64_t)in->nr_copied,
 	       (uint64_t)in->nr_released);
-	printf("%s: folios by order:", label);
+	printf("# %s: folios by order:", label);
 	for (int o = 0; o < KHOPAGES_MAX_ORDERS; o++)
 		if (in->folios_by_order[o])
 			printf(" %d:%" PRIu64, o, (uint64_t)in->folios_by_order[o]);
@@ -209,8 +211,7 @@ static void print_info(const char *label, const struct khopages_session_info *in
 
 static void expect_u64(const char *what, uint64_t got, uint64_t want)
 {
-	if (got != want)
-		kt_failf("%s is %" PRIu64 ", expected %" PRIu64, what, got, want);
+	ktap_check(what, got == want, "%" PRIu64 ", expected %" PRIu64, got, want);
 }
 
 /* ------------------------------------------------------------------ */
@@ -318,6 +319,9 @@ enum snap { SNAP_PRE, SNAP_POST, SNAP_HOLD };
 
 static void snapshot(enum snap when, uint64_t *changed)
 {
+	const char *during = when == SNAP_POST ? "during PRESERVE" : "after COMMIT";
+	uint64_t flipped = 0;
+
 	*changed = 0;
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		struct region *r = &regions[ri];
@@ -325,12 +329,12 @@ static void snapshot(enum snap when, uint64_t *changed)
 		uint64_t *e = malloc(n * 8);
 
 		if (!e)
-			kt_fatal("out of memory");
+			ktap_bail("out of memory");
 		for (int w = 0; w < NR_PROCS; w++) {
 			int ret = kt_pagemap(pids[w], r->start, n, e);
 
 			if (ret)
-				kt_fatal("read /proc/%d/pagemap: %s", (int)pids[w],
+				ktap_bail("read /proc/%d/pagemap: %s", (int)pids[w],
 				      strerror(-ret));
 			for (uint64_t i = 0; i < n; i++) {
 				struct pageinfo *pg = &r->pg[w][i];
@@ -338,7 +342,7 @@ static void snapshot(enum snap when, uint64_t *changed)
 				uint64_t pfn = kt_pm_pfn(e[i]);
 
 				if (present && !pfn)
-					kt_fatal("/proc/%d/pagemap shows no page frame"
+					ktap_bail("/proc/%d/pagemap shows no page frame"
 					      " numbers: run as root", (int)pids[w]);
 				if (when == SNAP_PRE) {
 					pg->present = present;
@@ -347,11 +351,11 @@ static void snapshot(enum snap when, uint64_t *changed)
 					continue;
 				}
 				if (present != pg->present) {
-					kt_failf("%s %s page %" PRIu64 " (va 0x%" PRIx64 ") %s %s",
-					      who_name[w], r->name, i, r->start + i * KT_PAGE,
-					      present ? "appeared" : "vanished",
-					      when == SNAP_POST ? "during PRESERVE" :
-								  "after COMMIT");
+					if (!flipped++ || want_detail())
+						ktap_diag("%s %s page %" PRIu64 " (va 0x%" PRIx64
+							  ") %s %s", who_name[w], r->name, i,
+							  r->start + i * KT_PAGE,
+							  present ? "appeared" : "vanished", during);
 					continue;
 				}
 				if (!present)
@@ -359,16 +363,22 @@ static void snapshot(enum snap when, uint64_t *changed)
 				if (pfn != pg->pfn) {
 					(*changed)++;
 					if (when == SNAP_HOLD && want_detail())
-						kt_failf("%s %s page %" PRIu64 " moved from pfn"
-						      " 0x%" PRIx64 " to 0x%" PRIx64
-						      " after COMMIT",
-						      who_name[w], r->name, i, pg->pfn, pfn);
+						ktap_diag("%s %s page %" PRIu64 " moved from pfn"
+							  " 0x%" PRIx64 " to 0x%" PRIx64
+							  " after COMMIT",
+							  who_name[w], r->name, i, pg->pfn, pfn);
 				}
 				if (when == SNAP_POST)
 					pg->pfn = pfn;
 			}
 		}
 		free(e);
+	}
+	if (when != SNAP_PRE) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "no page appeared or vanished %s", during);
+		ktap_check(what, !flipped, "%" PRIu64 " pages did", flipped);
 	}
 }
 
@@ -389,9 +399,9 @@ static void check_setup(void)
 
 			for (int w = 0; w < NR_PROCS; w++) {
 				if (r->pg[w][i].present != want && bad++ < 8)
-					printf("FAIL: setup: %s %s page %" PRIu64 " is %s\n",
-					       who_name[w], r->name, i,
-					       want ? "missing" : "present");
+					ktap_diag("setup: %s %s page %" PRIu64 " is %s",
+						  who_name[w], r->name, i,
+						  want ? "missing" : "present");
 			}
 			pp->seed = pp->present ? r->seed : 0;
 			pc->seed = pc->present ? (own ? child_seed : r->seed) : 0;
@@ -400,13 +410,14 @@ static void check_setup(void)
 			/* Shared copy-on-write exactly where the child did
 			 * not write. */
 			if ((pp->pre_pfn == pc->pre_pfn) == own && bad++ < 8)
-				printf("FAIL: setup: %s page %" PRIu64 " is %s between"
-				       " parent and child\n", r->name, i,
-				       own ? "still shared" : "not shared");
+				ktap_diag("setup: %s page %" PRIu64 " is %s between"
+					  " parent and child", r->name, i,
+					  own ? "still shared" : "not shared");
 		}
 	}
 	if (bad)
-		kt_fatal("setup: %u pages not as built; the test cannot go on", bad);
+		ktap_bail("setup: %u pages not as built; the test cannot go on", bad);
+	ktap_pass("setup: every page present, absent and shared as the workload built it");
 }
 
 /* Read every present page of both processes through /proc/PID/mem and
@@ -414,11 +425,11 @@ static void check_setup(void)
 static uint64_t check_remote_content(const char *when)
 {
 	const uint64_t batch = 256;
-	char *buf = malloc(batch * KT_PAGE);
+	char *buf = malloc(batch * KT_PAGE), what[96];
 	uint64_t wrong = 0, pages = 0;
 
 	if (!buf)
-		kt_fatal("out of memory");
+		ktap_bail("out of memory");
 	for (int w = 0; w < NR_PROCS; w++) {
 		for (int ri = 0; ri < NR_REGIONS; ri++) {
 			struct region *r = &regions[ri];
@@ -439,7 +450,7 @@ static uint64_t check_remote_content(const char *when)
 				ret = kt_read_mem(pids[w], r->start + i * KT_PAGE, buf,
 						  run * KT_PAGE);
 				if (ret)
-					kt_fatal("read /proc/%d/mem: %s", (int)pids[w],
+					ktap_bail("read /proc/%d/mem: %s", (int)pids[w],
 					      strerror(-ret));
 				for (uint64_t j = 0; j < run; j++) {
 					uint64_t va = r->start + (i + j) * KT_PAGE;
@@ -451,18 +462,18 @@ static uint64_t check_remote_content(const char *when)
 					pages++;
 					wrong += bad;
 					if (bad && want_detail())
-						kt_failf("%s: %s %s page at 0x%" PRIx64 ": %u bytes"
-						      " wrong (first at +%u)", when, who_name[w],
-						      r->name, va, bad, off);
+						ktap_diag("%s: %s %s page at 0x%" PRIx64 ": %u bytes"
+							  " wrong (first at +%u)", when, who_name[w],
+							  r->name, va, bad, off);
 				}
 				i += run;
 			}
 		}
 	}
 	free(buf);
-	printf("content %s: %" PRIu64 " pages, %" PRIu64 " bytes wrong\n", when, pages, wrong);
-	if (wrong)
-		kt_failf("content %s: %" PRIu64 " bytes wrong", when, wrong);
+	ktap_diag("content %s: %" PRIu64 " pages, %" PRIu64 " bytes wrong", when, pages, wrong);
+	snprintf(what, sizeof(what), "content %s: every byte of both processes", when);
+	ktap_check(what, !wrong, "%" PRIu64 " bytes wrong", wrong);
 	return wrong;
 }
 
@@ -485,7 +496,7 @@ static void compute_expectations(struct expect *x, const struct kt_pfn_range *sc
 
 	memset(x, 0, sizeof(*x));
 	if (kt_set_init(&folios, 1 << 16) || kt_set_init(&moved, 1 << 10))
-		kt_fatal("out of memory");
+		ktap_bail("out of memory");
 	for (int k = 0; k < nr_ranges; k++) {
 		const struct range *rg = &ranges[k];
 		const struct region *r = &regions[rg->region];
@@ -501,10 +512,10 @@ static void compute_expectations(struct expect *x, const struct kt_pfn_range *sc
 			if (!(pg->pre_pfn >= head && pg->pre_pfn < head + nr)) {
 				ret = kt_folio_of(pg->pre_pfn, &head, &nr);
 				if (ret)
-					kt_fatal("/proc/kpageflags: folio of pfn 0x%" PRIx64 ": %s",
+					ktap_bail("/proc/kpageflags: folio of pfn 0x%" PRIx64 ": %s",
 					      pg->pre_pfn, strerror(-ret));
 				if (nr & (nr - 1))
-					kt_fatal("folio at pfn 0x%" PRIx64 " has %" PRIu64 " pages",
+					ktap_bail("folio at pfn 0x%" PRIx64 " has %" PRIu64 " pages",
 					      head, nr);
 				if (kt_set_add(&folios, head)) {
 					x->folios[k]++;
@@ -527,10 +538,11 @@ static void compute_expectations(struct expect *x, const struct kt_pfn_range *sc
 static void check_frames_after_preserve(const struct kt_pfn_range *scratch, int nr_scratch,
 					uint64_t *moved_pages)
 {
+	uint64_t moved_outside = 0, still_in = 0, unshared = 0;
 	struct kt_set moved;
 
 	if (kt_set_init(&moved, 1 << 10))
-		kt_fatal("out of memory");
+		ktap_bail("out of memory");
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		struct region *r = &regions[ri];
 
@@ -545,23 +557,30 @@ static void check_frames_after_preserve(const struct kt_pfn_range *scratch, int 
 					continue;
 				if (pg->pfn != pg->pre_pfn)
 					kt_set_add(&moved, pg->pre_pfn);
-				if (!was_in && pg->pfn != pg->pre_pfn && want_detail())
-					kt_failf("%s %s page %" PRIu64 " moved (pfn 0x%" PRIx64
-					      " -> 0x%" PRIx64 ") although it was not in"
-					      " KHO scratch",
-					      who_name[w], r->name, i, pg->pre_pfn, pg->pfn);
-				if (kt_in_ranges(scratch, nr_scratch, pg->pfn) && want_detail())
-					kt_failf("%s %s page %" PRIu64 " is still in KHO scratch"
-					      " (pfn 0x%" PRIx64 ")", who_name[w], r->name, i,
-					      pg->pfn);
+				if (!was_in && pg->pfn != pg->pre_pfn && (!moved_outside++ || want_detail()))
+					ktap_diag("%s %s page %" PRIu64 " moved (pfn 0x%" PRIx64
+						  " -> 0x%" PRIx64 ") although it was not in"
+						  " KHO scratch",
+						  who_name[w], r->name, i, pg->pre_pfn, pg->pfn);
+				if (kt_in_ranges(scratch, nr_scratch, pg->pfn) &&
+				    (!still_in++ || want_detail()))
+					ktap_diag("%s %s page %" PRIu64 " is still in KHO scratch"
+						  " (pfn 0x%" PRIx64 ")", who_name[w], r->name, i,
+						  pg->pfn);
 			}
 			if (pp->present && pc->present && pp->pre_pfn == pc->pre_pfn &&
-			    pp->pfn != pc->pfn && want_detail())
-				kt_failf("%s page %" PRIu64 ": COW sharing broken by PRESERVE"
-				      " (parent pfn 0x%" PRIx64 ", child pfn 0x%" PRIx64 ")",
-				      r->name, i, pp->pfn, pc->pfn);
+			    pp->pfn != pc->pfn && (!unshared++ || want_detail()))
+				ktap_diag("%s page %" PRIu64 ": COW sharing broken by PRESERVE"
+					  " (parent pfn 0x%" PRIx64 ", child pfn 0x%" PRIx64 ")",
+					  r->name, i, pp->pfn, pc->pfn);
 		}
 	}
+	ktap_check("PRESERVE moved no page that was outside KHO scratch", !moved_outside,
+		   "%" PRIu64 " pages moved", moved_outside);
+	ktap_check("no preserved page is left in KHO scratch", !still_in,
+		   "%" PRIu64 " pages are", still_in);
+	ktap_check("PRESERVE kept the COW sharing between parent and child", !unshared,
+		   "%" PRIu64 " pages no longer shared", unshared);
 	*moved_pages = moved.count;
 	kt_set_free(&moved);
 }
@@ -571,11 +590,12 @@ static void check_thp_backed(void)
 	const struct region *r = &regions[R_THP];
 	long kb = kt_anon_huge_kb(pids[PARENT], r->start, r->len);
 
-	printf("thp region: AnonHugePages %ld kB of %" PRIu64 " kB\n", kb, r->len / 1024);
+	ktap_diag("thp region: AnonHugePages %ld kB of %" PRIu64 " kB", kb, r->len / 1024);
 	if (kb <= 0)
-		kt_fatal("THP: the MADV_HUGEPAGE region at 0x%" PRIx64 " has no huge pages"
-		      " (AnonHugePages %ld kB): THP is unavailable, the test needs it",
-		      r->start, kb);
+		ktap_bail("THP: the MADV_HUGEPAGE region at 0x%" PRIx64 " has no huge pages"
+			  " (AnonHugePages %ld kB): THP is unavailable, the test needs it",
+			  r->start, kb);
+	ktap_pass("the THP region is backed by huge pages");
 }
 
 static void write_description(const char *dir, uint64_t distinct_pages)
@@ -587,7 +607,7 @@ static void write_description(const char *dir, uint64_t distinct_pages)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "w");
 	if (!f)
-		kt_fatal("create %s: %s", tmp, strerror(errno));
+		ktap_bail("create %s: %s", tmp, strerror(errno));
 	fprintf(f, "# khopages_memtest description, written by 'fill' before kexec\n"
 		   "# the 64-bit word at address va of a page with seed S is\n"
 		   "#   x = (va + S) * 0x9e3779b97f4a7c15 mod 2^64; word = x ^ (x >> 29) ^ S\n"
@@ -634,9 +654,9 @@ static void write_description(const char *dir, uint64_t distinct_pages)
 			fprintf(f, "order %d %" PRIu64 "\n", o, (uint64_t)saved.folios_by_order[o]);
 	fprintf(f, "end\n");
 	if (fflush(f) || fsync(fileno(f)) || fclose(f))
-		kt_fatal("write %s: %s", tmp, strerror(errno));
+		ktap_bail("write %s: %s", tmp, strerror(errno));
 	if (rename(tmp, path))
-		kt_fatal("rename %s: %s", tmp, strerror(errno));
+		ktap_bail("rename %s: %s", tmp, strerror(errno));
 }
 
 static void write_marker(const char *dir, const char *text)
@@ -647,7 +667,7 @@ static void write_marker(const char *dir, const char *text)
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	f = fopen(path, "w");
 	if (!f || fputs(text, f) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f))
-		kt_fatal("write %s: %s", path, strerror(errno));
+		ktap_bail("write %s: %s", path, strerror(errno));
 }
 
 /* Distinct frames of all recorded pages: the memory the session holds. */
@@ -657,7 +677,7 @@ static uint64_t count_distinct_frames(void)
 	uint64_t n;
 
 	if (kt_set_init(&s, 1 << 16))
-		kt_fatal("out of memory");
+		ktap_bail("out of memory");
 	for (int ri = 0; ri < NR_REGIONS; ri++)
 		for (int w = 0; w < NR_PROCS; w++)
 			for (uint64_t i = 0; i < region_pages(&regions[ri]); i++)
@@ -676,11 +696,11 @@ static void check_stats_committed(struct khop *k, const struct expect *x,
 	int ret = khop_stats(k, SESSION, &in);
 
 	if (ret)
-		kt_fatal("stats after COMMIT: %s", khop_error(k));
+		ktap_bail("stats after COMMIT: %s", khop_error(k));
 	print_info("stats after commit", &in);
 	saved = in;
-	if (in.state != KHOPAGES_STATE_COMMITTED)
-		kt_failf("state after COMMIT is %s, expected committed", khop_state_name(in.state));
+	ktap_check("stats after COMMIT: state committed", in.state == KHOPAGES_STATE_COMMITTED,
+		   "state %s", khop_state_name(in.state));
 	expect_u64("stats nr_pids", in.nr_pids, NR_PROCS);
 	expect_u64("stats nr_pages (sum of PRESERVE nr_pages)", in.nr_pages, sum_pages);
 	expect_u64("stats nr_folios (sum of PRESERVE nr_folios)", in.nr_folios, sum_folios);
@@ -696,9 +716,8 @@ static void check_stats_committed(struct khop *k, const struct expect *x,
 	/* DESIGN.md budget: at most 8 bytes per page, plus a few words per
 	 * range and the headers of the (16 KiB) table chunks. */
 	budget = 8 * (in.nr_pages + 4 * (uint64_t)nr_ranges) + 2 * 16384;
-	if (!in.meta_bytes || in.meta_bytes > budget)
-		kt_failf("stats meta_bytes %" PRIu64 " outside (0, %" PRIu64 "]",
-		      (uint64_t)in.meta_bytes, budget);
+	ktap_check("stats meta_bytes within the budget", in.meta_bytes && in.meta_bytes <= budget,
+		   "%" PRIu64 " outside (0, %" PRIu64 "]", (uint64_t)in.meta_bytes, budget);
 }
 
 /*
@@ -715,7 +734,8 @@ static void scribble_after_commit(void)
 		for (int ri = 0; ri < NR_REGIONS; ri++) {
 			struct region *r = &regions[ri];
 			uint64_t n = region_pages(r), i, e, va;
-			char back[sizeof(mark)];
+			char back[sizeof(mark)], what[128];
+			bool present;
 			int ret;
 
 			/*
@@ -732,34 +752,32 @@ static void scribble_after_commit(void)
 			exclusive++;
 			va = r->start + i * KT_PAGE;
 			ret = kt_write_mem(pids[w], va, mark, sizeof(mark));
-			if (ret) {
-				kt_failf("write to %s %s at 0x%" PRIx64 " after COMMIT: %s",
-				      who_name[w], r->name, va, strerror(-ret));
+			snprintf(what, sizeof(what), "write after COMMIT to %s %.15s at 0x%" PRIx64,
+				 who_name[w], r->name, va);
+			if (!ktap_check(what, !ret, "%s", strerror(-ret)))
 				continue;
-			}
 			writes++;
-			if (kt_read_mem(pids[w], va, back, sizeof(back)) ||
-			    memcmp(back, mark, sizeof(mark)))
-				kt_failf("%s %s at 0x%" PRIx64 ": the write after COMMIT is not visible",
-				      who_name[w], r->name, va);
-			if (kt_pagemap(pids[w], va, 1, &e) || !kt_pm_present(e))
-				kt_failf("%s %s at 0x%" PRIx64 ": not present after the write",
-				      who_name[w], r->name, va);
-			else if (kt_pm_pfn(e) == r->pg[w][i].pfn)
-				kt_failf("%s %s at 0x%" PRIx64 ": the write after COMMIT went into"
-				      " the handed-over frame 0x%" PRIx64, who_name[w], r->name,
-				      va, kt_pm_pfn(e));
-			else
+			snprintf(what, sizeof(what), "write after COMMIT to %s %.15s: visible",
+				 who_name[w], r->name);
+			ktap_check(what, !kt_read_mem(pids[w], va, back, sizeof(back)) &&
+				   !memcmp(back, mark, sizeof(mark)), "not what was written");
+			present = !kt_pagemap(pids[w], va, 1, &e) && kt_pm_present(e);
+			snprintf(what, sizeof(what),
+				 "write after COMMIT to %s %.15s: went to a copy, not the handed-over frame",
+				 who_name[w], r->name);
+			if (ktap_check(what, present && kt_pm_pfn(e) != r->pg[w][i].pfn, "%s 0x%" PRIx64,
+				       present ? "it went into the handed-over frame" :
+				       "the page is not present after the write", r->pg[w][i].pfn))
 				copied++;
 		}
 	}
-	printf("writes after COMMIT to pages mapped once: %u, copied away from their"
-	       " handed-over frame: %u\n", writes, copied);
-	if (!exclusive)
-		kt_failf("no region has a page mapped by one process alone to write to");
+	ktap_diag("writes after COMMIT to pages mapped once: %u, copied away from their"
+		  " handed-over frame: %u", writes, copied);
+	ktap_check("some page is mapped by one process alone, to write to", exclusive,
+		   "none in any region");
 }
 
-static int do_fill(const char *dir)
+static void do_fill(const char *dir)
 {
 	struct kt_pfn_range scratch[64];
 	int nr_scratch, pipefd[2], ret;
@@ -774,7 +792,7 @@ static int do_fill(const char *dir)
 	pid_t p;
 
 	if (mkdir(dir, 0755) && errno != EEXIST)
-		kt_fatal("mkdir %s: %s", dir, strerror(errno));
+		ktap_bail("mkdir %s: %s", dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
@@ -782,16 +800,16 @@ static int do_fill(const char *dir)
 
 	thp = kt_thp_mode();
 	if (!thp || !strcmp(thp, "never"))
-		kt_fatal("THP unavailable (/sys/kernel/mm/transparent_hugepage/enabled: %s)",
+		ktap_bail("THP unavailable (/sys/kernel/mm/transparent_hugepage/enabled: %s)",
 		      thp ? thp : "missing");
 	nr_scratch = kt_scratch_ranges(scratch, 64);
 	if (nr_scratch < 0)
-		kt_fatal("cannot read the KHO scratch areas from /sys/kernel/debug/kho/out: %s",
+		ktap_bail("cannot read the KHO scratch areas from /sys/kernel/debug/kho/out: %s",
 		      strerror(-nr_scratch));
 
 	/* Fresh seeds each run: stale pages of an earlier run never match. */
 	if (getrandom(&base_seed, sizeof(base_seed), 0) != sizeof(base_seed))
-		kt_fatal("getrandom: %s", strerror(errno));
+		ktap_bail("getrandom: %s", strerror(errno));
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		struct region *r = &regions[ri];
 
@@ -809,36 +827,36 @@ static int do_fill(const char *dir)
 
 	/* The child becomes ours when the parent is killed: reap it too. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))
-		kt_fatal("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+		ktap_bail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED || pipe(pipefd))
-		kt_fatal("mmap/pipe: %s", strerror(errno));
+		ktap_bail("mmap/pipe: %s", strerror(errno));
 	fflush(stdout);
 	p = fork();
 	if (p < 0)
-		kt_fatal("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!p) {
 		close(pipefd[0]);
 		workload(pipefd[1], sh);
 	}
 	close(pipefd[1]);
 	if (read(pipefd[0], &b, 1) != 1)
-		kt_fatal("workload failed: %s", sh->error[0] ? sh->error : "no reason given");
+		ktap_bail("workload failed: %s", sh->error[0] ? sh->error : "no reason given");
 	close(pipefd[0]);
 	pids[PARENT] = p;
 	pids[CHILD] = sh->child;
 	for (int ri = 0; ri < NR_REGIONS; ri++)
 		regions[ri].start = sh->start[ri];
-	printf("workload: parent pid %d, child pid %d\n", (int)pids[PARENT], (int)pids[CHILD]);
+	ktap_diag("workload: parent pid %d, child pid %d", (int)pids[PARENT], (int)pids[CHILD]);
 	for (int ri = 0; ri < NR_REGIONS; ri++)
-		printf("region %-8s 0x%" PRIx64 " +0x%" PRIx64 " seed 0x%016" PRIx64 "\n",
-		       regions[ri].name, regions[ri].start, regions[ri].len, regions[ri].seed);
+		ktap_diag("region %-8s 0x%" PRIx64 " +0x%" PRIx64 " seed 0x%016" PRIx64,
+			  regions[ri].name, regions[ri].start, regions[ri].len, regions[ri].seed);
 
 	/* Frozen like CRIU freezes a tree: nothing changes from here on. */
 	for (int w = 0; w < NR_PROCS; w++) {
 		ret = kt_freeze(pids[w]);
 		if (ret)
-			kt_fatal("ptrace-freeze %s %d: %s", who_name[w], (int)pids[w], strerror(-ret));
+			ktap_bail("ptrace-freeze %s %d: %s", who_name[w], (int)pids[w], strerror(-ret));
 	}
 	check_thp_backed();
 	snapshot(SNAP_PRE, &changed);
@@ -858,13 +876,13 @@ static int do_fill(const char *dir)
 			}
 		}
 	compute_expectations(&x, scratch, nr_scratch);
-	printf("expected: %" PRIu64 " distinct folios, %" PRIu64 " pages in KHO scratch\n",
-	       x.total_folios, x.total_moved);
+	ktap_diag("expected: %" PRIu64 " distinct folios, %" PRIu64 " pages in KHO scratch",
+		  x.total_folios, x.total_moved);
 
 	if (khop_open(&k))
-		kt_fatal("open: %s", khop_open_error());
+		ktap_bail("open: %s", khop_open_error());
 	if (khop_create(k, SESSION))
-		kt_fatal("create %s: %s", SESSION, khop_error(k));
+		ktap_bail("create %s: %s", SESSION, khop_error(k));
 	for (int i = 0; i < nr_ranges; i++) {
 		struct range *rg = &ranges[i];
 		struct region *r = &regions[rg->region];
@@ -874,17 +892,21 @@ static int do_fill(const char *dir)
 		memset(&res, 0, sizeof(res));
 		ret = khop_preserve(k, pids[rg->who], r->start + rg->off, rg->len, &res);
 		if (ret) {
-			kt_failf("preserve %s %s 0x%" PRIx64 "+0x%" PRIx64 ": %s", who_name[rg->who],
-			      r->name, r->start + rg->off, rg->len, khop_error(k));
+			const char *why = khop_error(k);
+
 			khop_abort(k);
-			kt_fatal("cannot go on without the session");
+			ktap_bail("preserve %s %s 0x%" PRIx64 "+0x%" PRIx64 ": %s", who_name[rg->who],
+				  r->name, r->start + rg->off, rg->len, why);
 		}
+		snprintf(what, sizeof(what), "preserve %s %s+0x%" PRIx64, who_name[rg->who],
+			 r->name, rg->off);
+		ktap_pass(what);
 		rg->nr_pages = res.nr_pages;
 		rg->nr_folios = res.nr_folios;
 		rg->nr_moved = res.nr_moved;
-		printf("preserve %-6s %-8s 0x%" PRIx64 "+0x%-8" PRIx64 ": %" PRIu64 " pages, %"
-		       PRIu64 " new folios, %" PRIu64 " moved\n", who_name[rg->who], r->name,
-		       r->start + rg->off, rg->len, rg->nr_pages, rg->nr_folios, rg->nr_moved);
+		ktap_diag("preserve %-6s %-8s 0x%" PRIx64 "+0x%-8" PRIx64 ": %" PRIu64 " pages, %"
+			  PRIu64 " new folios, %" PRIu64 " moved", who_name[rg->who], r->name,
+			  r->start + rg->off, rg->len, rg->nr_pages, rg->nr_folios, rg->nr_moved);
 		snprintf(what, sizeof(what), "preserve %s %s+0x%" PRIx64 ": nr_pages",
 			 who_name[rg->who], r->name, rg->off);
 		expect_u64(what, res.nr_pages, x.pages[i]);
@@ -900,33 +922,30 @@ static int do_fill(const char *dir)
 	}
 
 	ret = khop_stats(k, SESSION, &in);
-	if (ret)
-		kt_failf("stats before COMMIT: %s", khop_error(k));
-	else {
-		if (in.state != KHOPAGES_STATE_OPEN)
-			kt_failf("state before COMMIT is %s, expected open",
-			      khop_state_name(in.state));
+	if (ktap_check("stats before COMMIT", !ret, "%s", khop_error(k))) {
+		ktap_check("stats before COMMIT: state open", in.state == KHOPAGES_STATE_OPEN,
+			   "state %s", khop_state_name(in.state));
 		expect_u64("stats before COMMIT: nr_pages", in.nr_pages, sum_pages);
 		expect_u64("stats before COMMIT: nr_folios", in.nr_folios, sum_folios);
 	}
 
 	snapshot(SNAP_POST, &changed);
 	check_frames_after_preserve(scratch, nr_scratch, &moved_pages);
-	printf("frames after PRESERVE: %" PRIu64 " page mappings changed, %" PRIu64
-	       " distinct pages moved out of KHO scratch\n", changed, moved_pages);
+	ktap_diag("frames after PRESERVE: %" PRIu64 " page mappings changed, %" PRIu64
+		  " distinct pages moved out of KHO scratch", changed, moved_pages);
 	expect_u64("pages that left KHO scratch (pagemap)", moved_pages, sum_moved);
 	check_remote_content("after PRESERVE");
 
 	if (khop_commit(k))
-		kt_fatal("commit: %s", khop_error(k));
+		ktap_bail("commit: %s", khop_error(k));
+	ktap_pass("commit");
 	check_stats_committed(k, &x, sum_pages, sum_folios, sum_moved);
 
 	/* Held pages must stay put: compaction may not move them. */
 	kt_settle();
 	snapshot(SNAP_HOLD, &changed);
-	printf("frames after COMMIT and compaction: %" PRIu64 " page mappings moved\n", changed);
-	if (changed)
-		kt_failf("%" PRIu64 " preserved pages moved after COMMIT", changed);
+	ktap_check("no preserved page moved after COMMIT and compaction", !changed,
+		   "%" PRIu64 " page mappings moved", changed);
 
 	distinct = count_distinct_frames();
 	write_description(dir, distinct);
@@ -940,28 +959,29 @@ static int do_fill(const char *dir)
 		;
 	khop_close(k);
 	if (khop_open(&k))
-		kt_fatal("reopen: %s", khop_open_error());
+		ktap_bail("reopen: %s", khop_open_error());
 	ret = khop_stats(k, SESSION, &in);
 	if (ret)
-		kt_failf("stats after the owners died and the fd was closed: %s", khop_error(k));
-	else if (in.state != KHOPAGES_STATE_COMMITTED || in.nr_pages != saved.nr_pages ||
-		 in.nr_folios != saved.nr_folios)
-		kt_failf("session changed after its owners died: state %s, %" PRIu64 " pages, %"
-		      PRIu64 " folios", khop_state_name(in.state), (uint64_t)in.nr_pages,
-		      (uint64_t)in.nr_folios);
+		ktap_fail("the session outlives its owners and the fd, unchanged",
+			  "stats: %s", khop_error(k));
+	else
+		ktap_check("the session outlives its owners and the fd, unchanged",
+			   in.state == KHOPAGES_STATE_COMMITTED && in.nr_pages == saved.nr_pages &&
+			   in.nr_folios == saved.nr_folios, "state %s, %" PRIu64 " pages, %" PRIu64
+			   " folios", khop_state_name(in.state), (uint64_t)in.nr_pages,
+			   (uint64_t)in.nr_folios);
 	khop_close(k);
 
-	if (kt_failures) {
-		printf("memtest fill: %u checks FAILED\n", kt_failures);
-		return 1;
+	if (ktap_failed()) {
+		ktap_diag("memtest fill: %u checks FAILED", ktap_failed());
+		return;
 	}
 	snprintf(marker, sizeof(marker), "session %s committed: %" PRIu64 " pages, %" PRIu64
 		 " folios, %" PRIu64 " distinct frames (%" PRIu64 " kB)\n", SESSION,
 		 (uint64_t)saved.nr_pages, (uint64_t)saved.nr_folios, distinct, distinct * 4);
 	write_marker(dir, marker);
-	printf("memtest fill: PASS: %s", marker);
+	ktap_diag("memtest fill: PASS: %s", marker);
 	free_pageinfo();
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -996,11 +1016,11 @@ static void load_description(const char *dir)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	if (access(path, F_OK))
-		kt_fatal("%s is missing: stage 1 did not complete", path);
+		ktap_bail("%s is missing: stage 1 did not complete", path);
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
 	fp = fopen(path, "r");
 	if (!fp)
-		kt_fatal("open %s: %s", path, strerror(errno));
+		ktap_bail("open %s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), fp)) {
 		ln++;
 		if (line[0] == '#' || line[0] == '\n')
@@ -1017,7 +1037,7 @@ static void load_description(const char *dir)
 			struct region *r;
 
 			if (nregions == NR_REGIONS || b % KT_PAGE || a % KT_PAGE)
-				kt_fatal("%s:%d: bad region", path, ln);
+				ktap_bail("%s:%d: bad region", path, ln);
 			r = &regions[nregions++];
 			snprintf(r->name, sizeof(r->name), "%s", name);
 			r->start = a;
@@ -1033,7 +1053,7 @@ static void load_description(const char *dir)
 			int w = who_of(pid);
 
 			if (!r || w < 0 || a + b > r->start + r->len || nr_ranges == MAX_RANGES)
-				kt_fatal("%s:%d: bad range", path, ln);
+				ktap_bail("%s:%d: bad range", path, ln);
 			ranges[nr_ranges++] = (struct range){
 				.who = w, .region = (int)(r - regions), .off = a - r->start,
 				.len = b, .nr_pages = c, .nr_folios = d, .nr_moved = e,
@@ -1045,7 +1065,7 @@ static void load_description(const char *dir)
 			struct pageinfo *pg;
 
 			if (!r || w < 0)
-				kt_fatal("%s:%d: page outside the regions", path, ln);
+				ktap_bail("%s:%d: page outside the regions", path, ln);
 			pg = &r->pg[w][(a - r->start) / KT_PAGE];
 			pg->present = true;
 			pg->pfn_kept = true;
@@ -1064,16 +1084,16 @@ static void load_description(const char *dir)
 		} else if (!strcmp(line, "end\n")) {
 			end = true;
 		} else {
-			kt_fatal("%s:%d: cannot parse: %s", path, ln, line);
+			ktap_bail("%s:%d: cannot parse: %s", path, ln, line);
 		}
 	}
 	fclose(fp);
 	if (version != 1 || !end || nregions != NR_REGIONS || !nr_ranges || !distinct_frames)
-		kt_fatal("%s: incomplete description", path);
+		ktap_bail("%s: incomplete description", path);
 	/* The description must agree with itself before it judges anything. */
 	for (int k = 0; k < nr_ranges; k++)
 		if (range_present(&ranges[k]) != ranges[k].nr_pages)
-			kt_fatal("%s: range %d lists %" PRIu64 " pages but PRESERVE reported %" PRIu64,
+			ktap_bail("%s: range %d lists %" PRIu64 " pages but PRESERVE reported %" PRIu64,
 			      path, k, range_present(&ranges[k]), ranges[k].nr_pages);
 }
 
@@ -1095,7 +1115,7 @@ static void make_dst(struct region *r)
 		raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (raw == MAP_FAILED)
-			kt_fatal("mmap %" PRIu64 " bytes: %s", span, strerror(errno));
+			ktap_bail("mmap %" PRIu64 " bytes: %s", span, strerror(errno));
 		off = (r->start - (uint64_t)(uintptr_t)raw) & (KT_HUGE - 1);
 		p = raw + off;
 		if (off)
@@ -1103,7 +1123,7 @@ static void make_dst(struct region *r)
 		munmap(p + r->len, span - off - r->len);
 	}
 	if (r->madv && madvise(p, r->len, r->madv))
-		kt_fatal("madvise %s: %s", r->name, strerror(errno));
+		ktap_bail("madvise %s: %s", r->name, strerror(errno));
 	r->dst = p;
 }
 
@@ -1123,10 +1143,10 @@ static void verify_pages(int who, struct region *r, uint64_t first, uint64_t end
 	if (what & V_PFN) {
 		e = malloc(n * 8);
 		if (!e)
-			kt_fatal("out of memory");
+			ktap_bail("out of memory");
 		ret = kt_pagemap(0, (uint64_t)(uintptr_t)r->dst + first * KT_PAGE, n, e);
 		if (ret)
-			kt_fatal("read /proc/self/pagemap: %s", strerror(-ret));
+			ktap_bail("read /proc/self/pagemap: %s", strerror(-ret));
 	}
 	for (uint64_t i = first; i < end; i++) {
 		struct pageinfo *pg = &r->pg[who][i];
@@ -1143,8 +1163,8 @@ static void verify_pages(int who, struct region *r, uint64_t first, uint64_t end
 			v->holes++;
 			v->hole_bytes += bad;
 			if (bad && want_detail())
-				kt_failf("%s %s hole page %" PRIu64 " (orig va 0x%" PRIx64
-				      "): %u non-zero bytes", who_name[who], r->name, i, va, bad);
+				ktap_diag("%s %s hole page %" PRIu64 " (orig va 0x%" PRIx64
+					  "): %u non-zero bytes", who_name[who], r->name, i, va, bad);
 			continue;
 		}
 		if (what & V_PFN && pg->pfn_kept) {
@@ -1154,20 +1174,20 @@ static void verify_pages(int who, struct region *r, uint64_t first, uint64_t end
 			if (kt_pm_present(ent) && kt_pm_pfn(ent) == pg->pfn)
 				v->pfn_equal++;
 			else if (want_detail())
-				kt_failf("%s %s page %" PRIu64 " (orig va 0x%" PRIx64 "): pfn %s0x%"
-				      PRIx64 ", before kexec 0x%" PRIx64, who_name[who], r->name, i,
-				      va, kt_pm_present(ent) ? "" : "(not present) ",
-				      kt_pm_pfn(ent), pg->pfn);
+				ktap_diag("%s %s page %" PRIu64 " (orig va 0x%" PRIx64 "): pfn %s0x%"
+					  PRIx64 ", before kexec 0x%" PRIx64, who_name[who], r->name, i,
+					  va, kt_pm_present(ent) ? "" : "(not present) ",
+					  kt_pm_pfn(ent), pg->pfn);
 		}
 		if (what & V_CONTENT) {
 			bad = kt_page_bad_bytes(p, pg->seed, va, &off);
 			v->pages++;
 			v->bytes_wrong += bad;
 			if (bad && want_detail())
-				kt_failf("%s %s page %" PRIu64 " (orig va 0x%" PRIx64
-				      ", now %p): %u bytes wrong, first at +%u",
-				      who_name[who], r->name, i, va,
-				      (const void *)p, bad, off);
+				ktap_diag("%s %s page %" PRIu64 " (orig va 0x%" PRIx64
+					  ", now %p): %u bytes wrong, first at +%u",
+					  who_name[who], r->name, i, va,
+					  (const void *)p, bad, off);
 		}
 	}
 	free(e);
@@ -1179,26 +1199,32 @@ static void verify_all(int who, unsigned int what, struct vres *v)
 		verify_pages(who, &regions[ri], 0, region_pages(&regions[ri]), what, v);
 }
 
-/* Turn a verification into FAIL lines; true when all was right. */
-static bool judge(const char *label, const struct vres *v)
+/*
+ * Turn a verification into cases, one for each thing it checked (@what,
+ * as given to verify_pages()); true when all was right.
+ */
+static bool judge(const char *label, unsigned int what, const struct vres *v)
 {
+	char name[160];
 	bool ok = true;
 
-	printf("%s: %" PRIu64 " pages, %" PRIu64 " bytes wrong, PFNs equal %" PRIu64 "/%"
-	       PRIu64 ", %" PRIu64 " holes (%" PRIu64 " non-zero bytes)\n", label, v->pages,
-	       v->bytes_wrong, v->pfn_equal, v->pfn_checked, v->holes, v->hole_bytes);
-	if (v->bytes_wrong) {
-		kt_failf("%s: %" PRIu64 " bytes wrong", label, v->bytes_wrong);
-		ok = false;
+	ktap_diag("%s: %" PRIu64 " pages, %" PRIu64 " bytes wrong, PFNs equal %" PRIu64 "/%"
+		  PRIu64 ", %" PRIu64 " holes (%" PRIu64 " non-zero bytes)", label, v->pages,
+		  v->bytes_wrong, v->pfn_equal, v->pfn_checked, v->holes, v->hole_bytes);
+	if (what & V_CONTENT) {
+		snprintf(name, sizeof(name), "%s: every byte as expected", label);
+		ok &= ktap_check(name, !v->bytes_wrong, "%" PRIu64 " bytes wrong of %" PRIu64
+				 " pages", v->bytes_wrong, v->pages);
 	}
-	if (v->pfn_equal != v->pfn_checked) {
-		kt_failf("%s: only %" PRIu64 " of %" PRIu64 " pages at their pre-kexec frame", label,
-		      v->pfn_equal, v->pfn_checked);
-		ok = false;
+	if (what & V_PFN) {
+		snprintf(name, sizeof(name), "%s: every page at its pre-kexec frame", label);
+		ok &= ktap_check(name, v->pfn_equal == v->pfn_checked, "only %" PRIu64 " of %"
+				 PRIu64, v->pfn_equal, v->pfn_checked);
 	}
-	if (v->hole_bytes) {
-		kt_failf("%s: holes hold %" PRIu64 " non-zero bytes", label, v->hole_bytes);
-		ok = false;
+	if (what & V_HOLES) {
+		snprintf(name, sizeof(name), "%s: holes read as zero", label);
+		ok &= ktap_check(name, !v->hole_bytes, "%" PRIu64 " non-zero bytes in %" PRIu64
+				 " holes", v->hole_bytes, v->holes);
 	}
 	return ok;
 }
@@ -1225,9 +1251,9 @@ static void check_handover_fdt_session(const struct khop_fdt_session *s, int *fo
 		for (int w = 0; w < NR_PROCS; w++)
 			if (s->pids[i] == (uint32_t)pids[w])
 				has[w] = true;
-	if (s->nr_pids != NR_PROCS || !has[PARENT] || !has[CHILD])
-		kt_failf("handover FDT: session %s lists %zu pids, expected %d and %d", s->name,
-		      s->nr_pids, (int)pids[PARENT], (int)pids[CHILD]);
+	ktap_check("handover FDT: the session lists both pids",
+		   s->nr_pids == NR_PROCS && has[PARENT] && has[CHILD],
+		   "%zu pids, expected %d and %d", s->nr_pids, (int)pids[PARENT], (int)pids[CHILD]);
 	expect_u64("handover FDT nr-pages", s->nr_pages, saved.nr_pages);
 	expect_u64("handover FDT nr-folios", s->nr_folios, saved.nr_folios);
 }
@@ -1250,24 +1276,23 @@ static void check_handover_fdt(void)
 
 	fd = open(HANDOVER_FDT, O_RDONLY);
 	if (!blob || fd < 0)
-		kt_fatal("open %s: %s (no khopages handover?)", HANDOVER_FDT, strerror(errno));
+		ktap_bail("open %s: %s (no khopages handover?)", HANDOVER_FDT, strerror(errno));
 	while ((n = read(fd, blob + len, cap - len)) > 0) {
 		len += n;
 		if (len == cap) {
 			cap *= 2;
 			blob = realloc(blob, cap);
 			if (!blob)
-				kt_fatal("out of memory");
+				ktap_bail("out of memory");
 		}
 	}
 	close(fd);
-	if (khop_fdt_sessions(blob, len, fdt_session_cb, &found, &why))
-		kt_failf("handover FDT %s: %s", HANDOVER_FDT, why ? why : "invalid");
-	else if (found != 1)
-		kt_failf("handover FDT has %d sessions named %s, expected 1", found, SESSION);
-	else
-		printf("handover FDT: session %s with pids %d, %d, %" PRIu64 " pages\n", SESSION,
-		       (int)pids[PARENT], (int)pids[CHILD], (uint64_t)saved.nr_pages);
+	if (ktap_check("handover FDT decodes", !khop_fdt_sessions(blob, len, fdt_session_cb,
+								  &found, &why),
+		       "%s: %s", HANDOVER_FDT, why ? why : "invalid") &&
+	    ktap_check("handover FDT: one session " SESSION, found == 1, "%d", found))
+		ktap_diag("handover FDT: session %s with pids %d, %d, %" PRIu64 " pages", SESSION,
+			  (int)pids[PARENT], (int)pids[CHILD], (uint64_t)saved.nr_pages);
 	free(blob);
 }
 
@@ -1277,10 +1302,10 @@ static void check_incoming_stats(struct khop *k)
 	struct khopages_session_info in;
 
 	if (khop_stats(k, SESSION, &in))
-		kt_fatal("no incoming session %s: %s", SESSION, khop_error(k));
+		ktap_bail("no incoming session %s: %s", SESSION, khop_error(k));
 	print_info("incoming stats", &in);
-	if (in.state != KHOPAGES_STATE_INCOMING)
-		kt_failf("incoming state is %s, expected incoming", khop_state_name(in.state));
+	ktap_check("incoming stats: state incoming", in.state == KHOPAGES_STATE_INCOMING,
+		   "state %s", khop_state_name(in.state));
 	expect_u64("incoming nr_pids", in.nr_pids, saved.nr_pids);
 	expect_u64("incoming nr_pages", in.nr_pages, saved.nr_pages);
 	expect_u64("incoming nr_folios", in.nr_folios, saved.nr_folios);
@@ -1293,11 +1318,11 @@ static void check_incoming_stats(struct khop *k)
 	}
 }
 
-/* Report sent from the verifying child to the parent. */
+/* Report sent from the verifying child to the parent (its cases count
+ * in the shared totals already, see ktap.h). */
 struct child_report {
 	struct vres v;
 	uint64_t own, shared;
-	unsigned int failures;
 };
 
 /*
@@ -1309,12 +1334,14 @@ struct child_report {
 static void __attribute__((noreturn))
 restore_child(struct khop *k, int to_parent, int from_parent)
 {
+	/* The parent waits while this child reports: what fails meanwhile
+	 * failed here. */
+	unsigned int failed = ktap_failed(), mine;
 	struct child_report rep;
 	struct vres v2;
 	char cmd;
 
 	memset(&rep, 0, sizeof(rep));
-	kt_failures = 0;
 	for (int kidx = 0; kidx < nr_ranges; kidx++) {
 		const struct range *rg = &ranges[kidx];
 		struct region *r = &regions[rg->region];
@@ -1336,26 +1363,25 @@ restore_child(struct khop *k, int to_parent, int from_parent)
 			own++;
 			/* MAP refuses a different page at dst (EEXIST). */
 			if (madvise(r->dst + i * KT_PAGE, KT_PAGE, MADV_DONTNEED))
-				kt_failf("child: madvise(MADV_DONTNEED) %s page %" PRIu64 ": %s",
-				      r->name, i, strerror(errno));
+				ktap_fail("child: madvise(MADV_DONTNEED)", "%s page %" PRIu64 ": %s",
+					  r->name, i, strerror(errno));
 		}
 		memset(&m, 0, sizeof(m));
 		snprintf(label, sizeof(label), "child: map %s+0x%" PRIx64, r->name, rg->off);
-		if (khop_map(k, pids[CHILD], r->start + rg->off,
-			     (uint64_t)(uintptr_t)r->dst + rg->off, rg->len, &m)) {
-			kt_failf("%s: %s", label, khop_error(k));
+		if (!ktap_check(label, !khop_map(k, pids[CHILD], r->start + rg->off,
+						 (uint64_t)(uintptr_t)r->dst + rg->off, rg->len, &m),
+				"%s", khop_error(k)))
 			continue;
-		}
-		printf("%s -> %p: %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied\n",
-		       label, (void *)(r->dst + rg->off), (uint64_t)m.nr_mapped,
-		       (uint64_t)m.nr_shared, (uint64_t)m.nr_copied);
+		ktap_diag("%s -> %p: %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied",
+			  label, (void *)(r->dst + rg->off), (uint64_t)m.nr_mapped,
+			  (uint64_t)m.nr_shared, (uint64_t)m.nr_copied);
 		check_map_result(label, &m, own, shared);
 		rep.own += own;
 		rep.shared += shared;
 	}
 	verify_all(CHILD, V_CONTENT | V_PFN | V_HOLES, &rep.v);
-	judge("child after MAP", &rep.v);
-	rep.failures = kt_failures;
+	judge("child after MAP", V_CONTENT | V_PFN | V_HOLES, &rep.v);
+	mine = ktap_failed() - failed;
 	fflush(stdout);
 	if (kt_write_all(to_parent, &rep, sizeof(rep)))
 		_exit(1);
@@ -1364,22 +1390,28 @@ restore_child(struct khop *k, int to_parent, int from_parent)
 	 * child must keep the old content at the old frames. */
 	if (kt_read_all(from_parent, &cmd, 1))
 		_exit(1);
+	failed = ktap_failed();
 	memset(&v2, 0, sizeof(v2));
 	verify_pages(CHILD, &regions[R_PLAIN], 0, COW_TEST_PAGES, V_CONTENT | V_PFN, &v2);
-	judge("child after the parent wrote shared pages", &v2);
+	judge("child after the parent wrote shared pages", V_CONTENT | V_PFN, &v2);
+	mine += ktap_failed() - failed;
 	fflush(stdout);
-	_exit(kt_failures ? 1 : 0);
+	_exit(mine ? 1 : 0);
 }
 
 static void check_child_exit(pid_t c, const char *what)
 {
 	int st;
 
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s: exits with status 0", what);
 	if (waitpid(c, &st, 0) != c)
-		kt_failf("%s: waitpid: %s", what, strerror(errno));
-	else if (!WIFEXITED(st) || WEXITSTATUS(st))
-		kt_failf("%s: child %s %d", what, WIFEXITED(st) ? "exited with" : "killed by signal",
-		      WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		ktap_fail(name, "waitpid: %s", strerror(errno));
+	else
+		ktap_check(name, WIFEXITED(st) && !WEXITSTATUS(st), "%s %d",
+			   WIFEXITED(st) ? "exited with" : "killed by signal",
+			   WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 }
 
 /* Own pagemap entries; this program cannot go on without them. */
@@ -1388,7 +1420,7 @@ static void self_pagemap(const void *p, uint64_t n, uint64_t *e)
 	int ret = kt_pagemap(0, (uint64_t)(uintptr_t)p, n, e);
 
 	if (ret)
-		kt_fatal("read /proc/self/pagemap: %s", strerror(-ret));
+		ktap_bail("read /proc/self/pagemap: %s", strerror(-ret));
 }
 
 /* Write to pages the child still shares: the parent must get copies. */
@@ -1407,11 +1439,10 @@ static void cow_test_parent(uint64_t seed)
 	self_pagemap(r->dst, COW_TEST_PAGES, after);
 	for (uint64_t i = 0; i < COW_TEST_PAGES; i++)
 		same += kt_pm_pfn(after[i]) == kt_pm_pfn(before[i]);
-	if (same)
-		kt_failf("COW: %" PRIu64 " of %d pages written by the parent stayed at the frame"
-		      " the child shares", same, COW_TEST_PAGES);
+	ktap_check("COW: pages the parent writes leave the frame the child shares", !same,
+		   "%" PRIu64 " of %d stayed", same, COW_TEST_PAGES);
 	verify_pages(PARENT, r, 0, COW_TEST_PAGES, V_CONTENT, &v);
-	judge("parent after writing shared pages", &v);
+	judge("parent after writing shared pages", V_CONTENT, &v);
 }
 
 /* A second generation: fork again, the new child sees the parent's
@@ -1425,27 +1456,28 @@ static void fork_again_test(void)
 	fflush(stdout);
 	c = fork();
 	if (c < 0)
-		kt_fatal("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!c) {
 		uint64_t seed = thp->seed ^ 0x5a5a5a5a5a5a5a5aULL, e;
-		unsigned int off = 0;
+		unsigned int off = 0, failed = ktap_failed();
 
-		kt_failures = 0;
 		verify_pages(PARENT, &regions[R_PLAIN], 0, region_pages(&regions[R_PLAIN]),
 			     V_CONTENT, &v);
-		judge("second child: plain region", &v);
+		judge("second child: plain region", V_CONTENT, &v);
 		kt_fill(thp->dst, KT_PAGE, seed, thp->start);
-		if (kt_page_bad_bytes(thp->dst, seed, thp->start, &off))
-			kt_failf("second child: its own write to the THP region did not stick");
+		ktap_check("second child: its own write to the THP region sticks",
+			   !kt_page_bad_bytes(thp->dst, seed, thp->start, &off),
+			   "wrong from +%u on", off);
 		self_pagemap(thp->dst, 1, &e);
-		if (kt_pm_pfn(e) == thp->pg[PARENT][0].pfn)
-			kt_failf("second child: writing a shared THP page did not copy it");
+		ktap_check("second child: writing a shared THP page copies it",
+			   kt_pm_pfn(e) != thp->pg[PARENT][0].pfn, "still at pfn 0x%" PRIx64,
+			   kt_pm_pfn(e));
 		fflush(stdout);
-		_exit(kt_failures ? 1 : 0);
+		_exit(ktap_failed() > failed ? 1 : 0);
 	}
 	check_child_exit(c, "second child");
 	verify_pages(PARENT, thp, 0, region_pages(thp), V_CONTENT | V_PFN, &v);
-	judge("parent THP region after the second child wrote to it", &v);
+	judge("parent THP region after the second child wrote to it", V_CONTENT | V_PFN, &v);
 }
 
 static void mprotect_test(void)
@@ -1455,23 +1487,23 @@ static void mprotect_test(void)
 	int st;
 	pid_t c;
 
-	if (mprotect(r->dst + r->ro_off, r->ro_len, PROT_READ)) {
-		kt_failf("mprotect(PROT_READ) of restored pages: %s", strerror(errno));
+	if (!ktap_check("mprotect(PROT_READ) of restored pages",
+			!mprotect(r->dst + r->ro_off, r->ro_len, PROT_READ), "%s", strerror(errno)))
 		return;
-	}
 	verify_pages(PARENT, r, 0, region_pages(r), V_CONTENT | V_PFN, &v);
-	judge("mprotect region after mprotect", &v);
+	judge("mprotect region after mprotect", V_CONTENT | V_PFN, &v);
 	fflush(stdout);
 	c = fork();
 	if (c < 0)
-		kt_fatal("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!c) {
 		signal(SIGSEGV, SIG_DFL);
 		*(volatile char *)(r->dst + r->ro_off) = 1;
 		_exit(0);
 	}
-	if (waitpid(c, &st, 0) != c || !WIFSIGNALED(st) || WTERMSIG(st) != SIGSEGV)
-		kt_failf("a write to the read-only part of restored memory did not fault");
+	ktap_check("a write to the read-only part of restored memory faults",
+		   waitpid(c, &st, 0) == c && WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+		   "it did not");
 }
 
 static void mremap_test(void)
@@ -1482,15 +1514,13 @@ static void mremap_test(void)
 	void *p;
 
 	if (to == MAP_FAILED)
-		kt_fatal("mmap: %s", strerror(errno));
+		ktap_bail("mmap: %s", strerror(errno));
 	p = mremap(r->dst, r->len, r->len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
-	if (p != to) {
-		kt_failf("mremap of the restored THP region: %s", strerror(errno));
+	if (!ktap_check("mremap of the restored THP region", p == to, "%s", strerror(errno)))
 		return;
-	}
 	r->dst = to;
 	verify_pages(PARENT, r, 0, region_pages(r), V_CONTENT | V_PFN, &v);
-	judge("THP region after mremap", &v);
+	judge("THP region after mremap", V_CONTENT | V_PFN, &v);
 }
 
 static void munmap_test(void)
@@ -1498,14 +1528,13 @@ static void munmap_test(void)
 	struct region *r = &regions[R_PLAIN];
 	struct vres v = { 0 };
 
-	if (munmap(r->dst, COW_TEST_PAGES * KT_PAGE)) {
-		kt_failf("munmap: %s", strerror(errno));
+	if (!ktap_check("munmap of the first MiB of the restored plain region",
+			!munmap(r->dst, COW_TEST_PAGES * KT_PAGE), "%s", strerror(errno)))
 		return;
-	}
 	for (uint64_t i = 0; i < COW_TEST_PAGES; i++)
 		r->pg[PARENT][i].gone = true;
 	verify_pages(PARENT, r, 0, region_pages(r), V_CONTENT | V_PFN, &v);
-	judge("plain region after munmap of its first MiB", &v);
+	judge("plain region after munmap of its first MiB", V_CONTENT | V_PFN, &v);
 }
 
 /* After FINISH nobody may hold a reference on a mapped page: a write to
@@ -1521,16 +1550,15 @@ static void write_after_finish_test(void)
 	self_pagemap(r->dst, 1, &before);
 	kt_fill(r->dst, KT_PAGE, seed, r->start);
 	r->pg[PARENT][0].seed = seed;
-	if (kt_page_bad_bytes(r->dst, seed, r->start, &off))
-		kt_failf("write after FINISH did not stick");
+	ktap_check("a write after FINISH sticks", !kt_page_bad_bytes(r->dst, seed, r->start, &off),
+		   "wrong from +%u on", off);
 	self_pagemap(r->dst, 1, &after);
-	if (kt_pm_pfn(after) != kt_pm_pfn(before))
-		kt_failf("write after FINISH copied the page (pfn 0x%" PRIx64 " -> 0x%" PRIx64
-		      "): something still holds a reference on it", kt_pm_pfn(before),
-		      kt_pm_pfn(after));
+	ktap_check("a write after FINISH reuses the frame: nothing else holds it",
+		   kt_pm_pfn(after) == kt_pm_pfn(before), "copied: pfn 0x%" PRIx64 " -> 0x%" PRIx64,
+		   kt_pm_pfn(before), kt_pm_pfn(after));
 }
 
-static int do_verify(const char *dir)
+static void do_verify(const char *dir)
 {
 	/* First thing: the preserved pages are not free in this kernel
 	 * until we are done with them. */
@@ -1545,28 +1573,30 @@ static int do_verify(const char *dir)
 	char cmd = 'w';
 
 	if (memfree0 < 0 || free0 < 0)
-		kt_fatal("cannot read MemFree or /proc/zoneinfo");
+		ktap_bail("cannot read MemFree or /proc/zoneinfo");
 	load_description(dir);
-	printf("stage 1: parent pid %d, child pid %d, %" PRIu64 " pages in %d ranges, %"
-	       PRIu64 " distinct frames; MemFree now %ld kB\n", (int)pids[PARENT],
-	       (int)pids[CHILD], (uint64_t)saved.nr_pages, nr_ranges, distinct_frames, memfree0);
+	ktap_diag("stage 1: parent pid %d, child pid %d, %" PRIu64 " pages in %d ranges, %"
+		  PRIu64 " distinct frames; MemFree now %ld kB", (int)pids[PARENT],
+		  (int)pids[CHILD], (uint64_t)saved.nr_pages, nr_ranges, distinct_frames, memfree0);
 
 	if (khop_open(&k))
-		kt_fatal("open: %s", khop_open_error());
+		ktap_bail("open: %s", khop_open_error());
 	check_incoming_stats(k);
 	check_handover_fdt();
 	if (khop_attach(k, SESSION))
-		kt_fatal("open session %s: %s", SESSION, khop_error(k));
+		ktap_bail("open session %s: %s", SESSION, khop_error(k));
+	ktap_pass("open the incoming session");
 	if (khop_stats(k, SESSION, &in))
-		kt_failf("stats after OPEN: %s", khop_error(k));
-	else if (in.state != KHOPAGES_STATE_CLAIMED)
-		kt_failf("state after OPEN is %s, expected claimed", khop_state_name(in.state));
+		ktap_fail("stats after OPEN: state claimed", "%s", khop_error(k));
+	else
+		ktap_check("stats after OPEN: state claimed", in.state == KHOPAGES_STATE_CLAIMED,
+			   "state %s", khop_state_name(in.state));
 
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		make_dst(&regions[ri]);
 		at_orig += regions[ri].at_orig;
-		printf("region %-8s 0x%" PRIx64 " -> %p%s\n", regions[ri].name, regions[ri].start,
-		       (void *)regions[ri].dst, regions[ri].at_orig ? " (original address)" : "");
+		ktap_diag("region %-8s 0x%" PRIx64 " -> %p%s", regions[ri].name, regions[ri].start,
+			  (void *)regions[ri].dst, regions[ri].at_orig ? " (original address)" : "");
 	}
 	for (int kidx = 0; kidx < nr_ranges; kidx++) {
 		const struct range *rg = &ranges[kidx];
@@ -1580,31 +1610,32 @@ static int do_verify(const char *dir)
 		snprintf(label, sizeof(label), "map %s+0x%" PRIx64, r->name, rg->off);
 		if (khop_map(k, pids[PARENT], r->start + rg->off,
 			     (uint64_t)(uintptr_t)r->dst + rg->off, rg->len, &m))
-			kt_fatal("%s: %s", label, khop_error(k));
-		printf("%s -> %p: %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied\n",
-		       label, (void *)(r->dst + rg->off), (uint64_t)m.nr_mapped,
-		       (uint64_t)m.nr_shared, (uint64_t)m.nr_copied);
+			ktap_bail("%s: %s", label, khop_error(k));
+		ktap_pass(label);
+		ktap_diag("%s -> %p: %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied",
+			  label, (void *)(r->dst + rg->off), (uint64_t)m.nr_mapped,
+			  (uint64_t)m.nr_shared, (uint64_t)m.nr_copied);
 		check_map_result(label, &m, rg->nr_pages, 0);
 		parent_pages += rg->nr_pages;
 	}
 	/* Holes later: reading one maps the zero page, which the child
 	 * would inherit before its own MAP. */
 	verify_all(PARENT, V_CONTENT | V_PFN, &parent);
-	judge("parent after MAP", &parent);
+	judge("parent after MAP", V_CONTENT | V_PFN, &parent);
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		struct region *r = &regions[ri];
 		long kb = kt_anon_huge_kb(getpid(), (uint64_t)(uintptr_t)r->dst, r->len);
 
 		if (r->madv == MADV_HUGEPAGE)
-			printf("region %s after MAP: AnonHugePages %ld kB\n", r->name, kb);
+			ktap_diag("region %s after MAP: AnonHugePages %ld kB", r->name, kb);
 	}
 
 	if (pipe(to_child) || pipe(from_child))
-		kt_fatal("pipe: %s", strerror(errno));
+		ktap_bail("pipe: %s", strerror(errno));
 	fflush(stdout);
 	c = fork();
 	if (c < 0)
-		kt_fatal("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!c) {
 		close(to_child[1]);
 		close(from_child[0]);
@@ -1614,16 +1645,13 @@ static int do_verify(const char *dir)
 	close(to_child[0]);
 	close(from_child[1]);
 	if (kt_read_all(from_child[0], &rep, sizeof(rep)))
-		kt_fatal("the restoring child died");
-	kt_failures += rep.failures;
+		ktap_bail("the restoring child died");
 	own = rep.own;
 	shared = rep.shared;
 
 	verify_all(PARENT, V_HOLES, &holes);
-	judge("parent holes", &holes);
-	if (khop_stats(k, SESSION, &in))
-		kt_failf("stats after all MAPs: %s", khop_error(k));
-	else {
+	judge("parent holes", V_HOLES, &holes);
+	if (ktap_check("stats after all MAPs", !khop_stats(k, SESSION, &in), "%s", khop_error(k))) {
 		print_info("stats after all MAPs", &in);
 		expect_u64("stats nr_mapped", in.nr_mapped, parent_pages + own);
 		expect_u64("stats nr_shared", in.nr_shared, shared);
@@ -1632,10 +1660,10 @@ static int do_verify(const char *dir)
 	}
 
 	if (getrandom(&wseed, sizeof(wseed), 0) != sizeof(wseed))
-		kt_fatal("getrandom: %s", strerror(errno));
+		ktap_bail("getrandom: %s", strerror(errno));
 	cow_test_parent(wseed);
-	if (kt_write_all(to_child[1], &cmd, 1))
-		kt_failf("the restoring child is gone");
+	ktap_check("the restoring child takes the next step", !kt_write_all(to_child[1], &cmd, 1),
+		   "it is gone");
 	check_child_exit(c, "restoring child");
 	close(to_child[1]);
 	close(from_child[0]);
@@ -1645,13 +1673,11 @@ static int do_verify(const char *dir)
 	munmap_test();
 
 	ret = khop_finish(k, SESSION, 0);
-	if (ret)
-		kt_failf("finish %s: %s", SESSION, khop_error(k));
+	ktap_check("finish " SESSION, !ret, "%s", khop_error(k));
 	ret = khop_stats(k, SESSION, &in);
-	if (ret != -ENOENT)
-		kt_failf("stats after FINISH returned %s, expected ENOENT", kt_errname(ret));
+	ktap_check_err("stats after FINISH -> ENOENT", ret, -ENOENT);
 	verify_all(PARENT, V_CONTENT | V_PFN, &after);
-	judge("parent after FINISH", &after);
+	judge("parent after FINISH", V_CONTENT | V_PFN, &after);
 	write_after_finish_test();
 	khop_close(k);
 
@@ -1667,22 +1693,21 @@ static int do_verify(const char *dir)
 	want = free0 + (long)(distinct_frames * 4 * 9 / 10);
 	free1 = kt_wait_free(want, 10000);
 	memfree1 = kt_meminfo_kb("MemFree");
-	printf("MemFree: before %ld kB, after %ld kB (%+ld kB); with per-CPU lists: before %ld kB,"
-	       " after %ld kB (%+ld kB); preserved %" PRIu64 " kB\n", memfree0, memfree1,
-	       memfree1 - memfree0, free0, free1, free1 - free0, distinct_frames * 4);
-	if (free1 < want)
-		kt_failf("free memory rose by %ld kB, less than 90%% of the %" PRIu64
-		      " kB preserved: pages leaked", free1 - free0, distinct_frames * 4);
+	ktap_diag("MemFree: before %ld kB, after %ld kB (%+ld kB); with per-CPU lists: before %ld"
+		  " kB, after %ld kB (%+ld kB); preserved %" PRIu64 " kB", memfree0, memfree1,
+		  memfree1 - memfree0, free0, free1, free1 - free0, distinct_frames * 4);
+	ktap_check("free memory got at least 90% of the preserved pages back", free1 >= want,
+		   "it rose by %ld kB of the %" PRIu64 " kB preserved: pages leaked",
+		   free1 - free0, distinct_frames * 4);
 
-	printf("memtest verify: %s: pages verified %" PRIu64 " (parent %" PRIu64 ", child %"
-	       PRIu64 "), PFNs equal %" PRIu64 "/%" PRIu64 ", bytes wrong %" PRIu64
-	       ", holes %" PRIu64 " zero, regions at original address %d/%d,"
-	       " MemFree before %ld kB after %ld kB\n", kt_failures ? "FAILED" : "PASS",
-	       parent.pages + rep.v.pages, parent.pages, rep.v.pages,
-	       parent.pfn_equal + rep.v.pfn_equal, parent.pfn_checked + rep.v.pfn_checked,
-	       parent.bytes_wrong + rep.v.bytes_wrong + after.bytes_wrong,
-	       holes.holes + rep.v.holes, at_orig, NR_REGIONS, memfree0, memfree1);
-	return kt_failures ? 1 : 0;
+	ktap_diag("memtest verify: %s: pages verified %" PRIu64 " (parent %" PRIu64 ", child %"
+		  PRIu64 "), PFNs equal %" PRIu64 "/%" PRIu64 ", bytes wrong %" PRIu64
+		  ", holes %" PRIu64 " zero, regions at original address %d/%d,"
+		  " MemFree before %ld kB after %ld kB", ktap_failed() ? "FAILED" : "PASS",
+		  parent.pages + rep.v.pages, parent.pages, rep.v.pages,
+		  parent.pfn_equal + rep.v.pfn_equal, parent.pfn_checked + rep.v.pfn_checked,
+		  parent.bytes_wrong + rep.v.bytes_wrong + after.bytes_wrong,
+		  holes.holes + rep.v.holes, at_orig, NR_REGIONS, memfree0, memfree1);
 }
 
 static void usage(void)
@@ -1694,14 +1719,14 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* A peer that died shows as a failed write, not as our death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (argc != 3)
+	if (argc != 3 || (strcmp(argv[1], "fill") && strcmp(argv[1], "verify")))
 		usage();
+	ktap_start();
 	if (!strcmp(argv[1], "fill"))
-		return do_fill(argv[2]);
-	if (!strcmp(argv[1], "verify"))
-		return do_verify(argv[2]);
-	usage();
+		do_fill(argv[2]);
+	else
+		do_verify(argv[2]);
+	return ktap_finish();
 }

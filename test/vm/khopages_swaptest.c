@@ -25,8 +25,8 @@
  * and hold nothing; PRESERVE of the part before the poisoned page, hole
  * included, must work; ABORT must give everything back.
  *
- * Every failed check prints a line starting with "FAIL:" and makes the
- * program exit 1.
+ * Every check is a TAP case (test/lib/ktap.h): "ok N - what" or "not ok
+ * N - what # why"; any failed one makes the program exit 1.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -46,6 +46,7 @@
 
 #include "khopages.h"
 #include "khopages_testlib.h"
+#include "ktap.h"
 
 #define SESSION		"swaptest"
 #define DESC_FILE	"swaptest.desc"
@@ -89,7 +90,7 @@ static uint64_t count_swapped(pid_t pid, uint64_t start, uint64_t len)
 	uint64_t *pm = calloc(n, sizeof(*pm));
 
 	if (!pm || kt_pagemap(pid, start, n, pm))
-		kt_fatal("pagemap of %d: %s", pid, strerror(errno));
+		ktap_bail("pagemap of %d: %s", pid, strerror(errno));
 	for (i = 0; i < n; i++)
 		swapped += (pm[i] >> 62) & 1;
 	free(pm);
@@ -123,10 +124,10 @@ static void start_target(struct target *t, uint64_t len, uint64_t seed,
 	int fds[2];
 
 	if (pipe(fds))
-		kt_fatal("pipe: %s", strerror(errno));
+		ktap_bail("pipe: %s", strerror(errno));
 	t->pid = fork();
 	if (t->pid < 0)
-		kt_fatal("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!t->pid) {
 		struct sigaction sa = { .sa_handler = on_sigbus };
 		uint64_t npages = len / KT_PAGE, i;
@@ -156,7 +157,7 @@ static void start_target(struct target *t, uint64_t len, uint64_t seed,
 	}
 	close(fds[1]);
 	if (kt_read_all(fds[0], msg, sizeof(msg)))
-		kt_fatal("the target process died before it was ready");
+		ktap_bail("the target process died before it was ready");
 	close(fds[0]);
 	t->start = msg[0];
 	t->poison_err = (int)msg[1];
@@ -201,12 +202,12 @@ static void write_marker(pid_t pid, uint64_t start, uint64_t len)
 		ssize_t n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
 
 		if (n != (ssize_t)sizeof(buf))
-			kt_fatal("process_vm_writev at %#" PRIx64 ": %zd (%s)",
+			ktap_bail("process_vm_writev at %#" PRIx64 ": %zd (%s)",
 			      start + off, n, n < 0 ? strerror(errno) : "short");
 	}
 }
 
-static int do_swap(const char *dir)
+static void do_swap(const char *dir)
 {
 	uint64_t seed, npages = SWAP_LEN / KT_PAGE, swapped;
 	struct khopages_preserve res;
@@ -219,37 +220,37 @@ static int do_swap(const char *dir)
 	int ret;
 
 	if (kt_meminfo_kb("SwapTotal") <= 0)
-		kt_fatal("no swap: the guest script turns on swap on zram first");
+		ktap_bail("no swap: the guest script turns on swap on zram first");
 	seed = (uint64_t)getpid() << 32 | (uint64_t)time(NULL);
 	start_target(&t, SWAP_LEN, seed, UINT64_MAX, UINT64_MAX);
-	printf("target %d: %" PRIu64 " MiB at %#" PRIx64 "\n", t.pid,
-	       SWAP_LEN / KT_MIB, t.start);
+	ktap_diag("target %d: %" PRIu64 " MiB at %#" PRIx64, t.pid,
+		  SWAP_LEN / KT_MIB, t.start);
 	if (kt_freeze(t.pid))
-		kt_fatal("cannot freeze the target: %s", strerror(errno));
+		ktap_bail("cannot freeze the target: %s", strerror(errno));
 	pg.pidfd = pidfd_open(t.pid);
 	if (pg.pidfd < 0)
-		kt_fatal("pidfd_open: %s", strerror(errno));
+		ktap_bail("pidfd_open: %s", strerror(errno));
 
 	/* Most of it out now: PRESERVE has to read it back, page by page. */
 	if (pageout(pg.pidfd, t.start + SWAP_HOT, SWAP_LEN - SWAP_HOT) < 0)
-		kt_fatal("MADV_PAGEOUT: %s", strerror(errno));
+		ktap_bail("MADV_PAGEOUT: %s", strerror(errno));
 	swapped = count_swapped(t.pid, t.start, SWAP_LEN);
-	printf("before PRESERVE: %" PRIu64 " of %" PRIu64 " pages swapped out\n",
-	       swapped, npages);
+	ktap_diag("before PRESERVE: %" PRIu64 " of %" PRIu64 " pages swapped out",
+		  swapped, npages);
 	if (swapped < (SWAP_LEN - SWAP_HOT) / KT_PAGE / 2)
-		kt_fatal("MADV_PAGEOUT swapped out only %" PRIu64 " pages", swapped);
+		ktap_bail("MADV_PAGEOUT swapped out only %" PRIu64 " pages", swapped);
 
 	ret = khop_open(&k);
 	if (ret)
-		kt_fatal("%s", khop_open_error());
+		ktap_bail("%s", khop_open_error());
 	if (khop_create(k, SESSION))
-		kt_fatal("create: %s", khop_error(k));
+		ktap_bail("create: %s", khop_error(k));
 
 	/* The hot part goes out again and again while PRESERVE runs. */
 	pg.start = t.start;
 	pg.len = SWAP_HOT;
 	if (pthread_create(&pg.thread, NULL, pager_main, &pg))
-		kt_fatal("pthread_create failed");
+		ktap_bail("pthread_create failed");
 	t0 = now();
 	memset(&res, 0, sizeof(res));
 	ret = khop_preserve(k, t.pid, t.start, SWAP_LEN, &res);
@@ -257,48 +258,47 @@ static int do_swap(const char *dir)
 	pg.stop = true;
 	pthread_join(pg.thread, NULL);
 	if (ret)
-		kt_fatal("preserve: %s", khop_error(k));
+		ktap_bail("preserve: %s", khop_error(k));
 	if (pg.err)
-		kt_fatal("MADV_PAGEOUT in the thread: %s", strerror(pg.err));
-	printf("PRESERVE: %" PRIu64 " pages, %" PRIu64 " folios, %.3f s; %lu pageout passes meanwhile\n",
-	       (uint64_t)res.nr_pages, (uint64_t)res.nr_folios, t1 - t0,
-	       pg.passes);
-	if (res.nr_pages != npages)
-		kt_failf("PRESERVE took %" PRIu64 " of %" PRIu64 " pages",
-		      (uint64_t)res.nr_pages, npages);
+		ktap_bail("MADV_PAGEOUT in the thread: %s", strerror(pg.err));
+	ktap_diag("PRESERVE: %" PRIu64 " pages, %" PRIu64 " folios, %.3f s; %lu pageout passes meanwhile",
+		  (uint64_t)res.nr_pages, (uint64_t)res.nr_folios, t1 - t0,
+		  pg.passes);
+	ktap_check("PRESERVE takes every page, swapped out or not", res.nr_pages == npages,
+		   "it took %" PRIu64 " of %" PRIu64, (uint64_t)res.nr_pages, npages);
 
 	/* Once more, with everything held: all of it stays in swap cache. */
 	if (pageout(pg.pidfd, t.start, SWAP_LEN) < 0)
-		kt_fatal("MADV_PAGEOUT: %s", strerror(errno));
+		ktap_bail("MADV_PAGEOUT: %s", strerror(errno));
 	swapped = count_swapped(t.pid, t.start, SWAP_LEN);
-	printf("after PRESERVE and another pageout: %" PRIu64 " pages swapped out\n",
-	       swapped);
+	ktap_diag("after PRESERVE and another pageout: %" PRIu64 " pages swapped out",
+		  swapped);
 	if (khop_commit(k))
-		kt_fatal("commit: %s", khop_error(k));
+		ktap_bail("commit: %s", khop_error(k));
+	ktap_pass("commit");
 
 	/* A debugger, a robust-futex walk, a TID clear: writes after COMMIT. */
 	write_marker(t.pid, t.start, SWAP_LEN);
-	printf("marker 0x%02x written over the region after COMMIT\n", MARKER);
+	ktap_diag("marker 0x%02x written over the region after COMMIT", MARKER);
 	kt_kill_wait(t.pid);
 	close(pg.pidfd);
 
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
 	f = fopen(path, "w");
 	if (!f)
-		kt_fatal("%s: %s", path, strerror(errno));
+		ktap_bail("%s: %s", path, strerror(errno));
 	fprintf(f, "%d %#" PRIx64 " %#" PRIx64 " %#" PRIx64 "\n", t.pid,
 		t.start, SWAP_LEN, seed);
 	if (fclose(f))
-		kt_fatal("%s: %s", path, strerror(errno));
+		ktap_bail("%s: %s", path, strerror(errno));
 	khop_close(k);
-	if (kt_failures)
-		return 1;
+	if (ktap_failed())
+		return;
 	snprintf(path, sizeof(path), "%s/%s", dir, DONE_FILE);
 	f = fopen(path, "w");
 	if (!f || fclose(f))
-		kt_fatal("%s: %s", path, strerror(errno));
-	printf("stage 1 done\n");
-	return 0;
+		ktap_bail("%s: %s", path, strerror(errno));
+	ktap_diag("stage 1 done");
 }
 
 static bool all_marker(const unsigned char *p)
@@ -309,7 +309,7 @@ static bool all_marker(const unsigned char *p)
 	return true;
 }
 
-static int do_verify(const char *dir)
+static void do_verify(const char *dir)
 {
 	uint64_t start, len, seed, i, bad = 0, marked = 0, zero = 0;
 	struct khopages_map m;
@@ -323,22 +323,23 @@ static int do_verify(const char *dir)
 	f = fopen(path, "r");
 	if (!f || fscanf(f, "%d %" SCNx64 " %" SCNx64 " %" SCNx64, &pid,
 			 &start, &len, &seed) != 4)
-		kt_fatal("cannot read %s", path);
+		ktap_bail("cannot read %s", path);
 	fclose(f);
 	ret = khop_open(&k);
 	if (ret)
-		kt_fatal("%s", khop_open_error());
+		ktap_bail("%s", khop_open_error());
 	if (khop_attach(k, SESSION))
-		kt_fatal("attach: %s", khop_error(k));
+		ktap_bail("attach: %s", khop_error(k));
 	p = mmap((void *)(uintptr_t)start, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED)
-		kt_fatal("mmap at %#" PRIx64 ": %s", start, strerror(errno));
+		ktap_bail("mmap at %#" PRIx64 ": %s", start, strerror(errno));
 	madvise(p, len, MADV_NOHUGEPAGE);
 	memset(&m, 0, sizeof(m));
 	if (khop_map(k, pid, start, start, len, &m))
-		kt_fatal("map: %s", khop_error(k));
-	printf("MAP: %" PRIu64 " pages mapped\n", (uint64_t)m.nr_mapped);
+		ktap_bail("map: %s", khop_error(k));
+	ktap_pass("map the handed-over range");
+	ktap_diag("MAP: %" PRIu64 " pages mapped", (uint64_t)m.nr_mapped);
 	for (i = 0; i < len / KT_PAGE; i++) {
 		const char *pg = p + i * KT_PAGE;
 		unsigned int first = 0;
@@ -346,30 +347,24 @@ static int do_verify(const char *dir)
 		if (!kt_page_bad_bytes(pg, seed, start + i * KT_PAGE, &first))
 			continue;
 		if (!bad)
-			printf("first bad page at %#" PRIx64 ", byte %u: 0x%02x\n",
-			       start + i * KT_PAGE, first,
-			       (unsigned char)pg[first]);
+			ktap_diag("first bad page at %#" PRIx64 ", byte %u: 0x%02x",
+				  start + i * KT_PAGE, first,
+				  (unsigned char)pg[first]);
 		bad++;
 		if (all_marker((const unsigned char *)pg))
 			marked++;
 		else if (!kt_page_nonzero_bytes(pg))
 			zero++;
 	}
-	if (bad)
-		kt_failf("%" PRIu64 " of %" PRIu64 " handed-over pages differ from PRESERVE time: %" PRIu64 " hold the marker written after COMMIT, %" PRIu64 " are zero",
-		      bad, len / KT_PAGE, marked, zero);
-	else
-		printf("all %" PRIu64 " pages hold what they held at PRESERVE\n",
-		       len / KT_PAGE);
-	if (munmap(p, len))
-		kt_failf("munmap: %s", strerror(errno));
-	if (khop_finish(k, SESSION, 0))
-		kt_failf("finish: %s", khop_error(k));
+	ktap_check("every handed-over page holds what it held at PRESERVE", !bad,
+		   "%" PRIu64 " of %" PRIu64 " differ: %" PRIu64 " hold the marker written after"
+		   " COMMIT, %" PRIu64 " are zero", bad, len / KT_PAGE, marked, zero);
+	ktap_check("munmap of the mapped range", !munmap(p, len), "%s", strerror(errno));
+	ktap_check("finish", !khop_finish(k, SESSION, 0), "%s", khop_error(k));
 	khop_close(k);
-	return kt_failures ? 1 : 0;
 }
 
-static int do_hwpoison(void)
+static void do_hwpoison(void)
 {
 	uint64_t len = HWP_PAGES * KT_PAGE, pfns[HWP_PAGES], pm[HWP_PAGES];
 	struct khopages_session_info info;
@@ -381,85 +376,85 @@ static int do_hwpoison(void)
 
 	start_target(&t, len, 0x5eed, HWP_HOLE, HWP_POISON);
 	if (t.poison_err)
-		kt_fatal("MADV_HWPOISON: %s (CONFIG_MEMORY_FAILURE? root?)",
+		ktap_bail("MADV_HWPOISON: %s (CONFIG_MEMORY_FAILURE? root?)",
 		      strerror(t.poison_err));
 	if (kt_pagemap(t.pid, t.start, HWP_PAGES, pm))
-		kt_fatal("pagemap: %s", strerror(errno));
+		ktap_bail("pagemap: %s", strerror(errno));
 	for (i = 0; i < HWP_PAGES; i++)
 		if (kt_pm_present(pm[i]))
 			pfns[n++] = kt_pm_pfn(pm[i]);
-	printf("target %d: %d pages at %#" PRIx64 ", page %d never touched, page %d poisoned; %" PRIu64 " present\n",
-	       t.pid, HWP_PAGES, t.start, HWP_HOLE, HWP_POISON, n);
+	ktap_diag("target %d: %d pages at %#" PRIx64 ", page %d never touched, page %d poisoned; %" PRIu64 " present",
+		  t.pid, HWP_PAGES, t.start, HWP_HOLE, HWP_POISON, n);
 	if (kt_pm_present(pm[HWP_POISON]))
-		kt_fatal("the poisoned page is still mapped");
+		ktap_bail("the poisoned page is still mapped");
 	if (n != HWP_PAGES - 2)
-		kt_fatal("expected %d present pages", HWP_PAGES - 2);
+		ktap_bail("expected %d present pages", HWP_PAGES - 2);
 	if (kt_freeze(t.pid))
-		kt_fatal("cannot freeze the target: %s", strerror(errno));
+		ktap_bail("cannot freeze the target: %s", strerror(errno));
 
 	ret = khop_open(&k);
 	if (ret)
-		kt_fatal("%s", khop_open_error());
+		ktap_bail("%s", khop_open_error());
 	if (khop_create(k, "hwpoison"))
-		kt_fatal("create: %s", khop_error(k));
+		ktap_bail("create: %s", khop_error(k));
 	memset(&res, 0, sizeof(res));
 	ret = khop_preserve(k, t.pid, t.start, len, &res);
 	if (!ret)
-		kt_failf("PRESERVE over a poisoned page succeeded (%" PRIu64 " pages): the page would come back as zeroes",
-		      (uint64_t)res.nr_pages);
-	else if (ret != -EIO)
-		kt_failf("PRESERVE over a poisoned page: %s, expected EIO",
-		      khop_errno_name(ret));
-	else
-		printf("PRESERVE over the poisoned page: EIO (%s)\n", khop_error(k));
+		ktap_fail("PRESERVE over a poisoned page -> EIO", "it succeeded (%" PRIu64
+			  " pages): the page would come back as zeroes", (uint64_t)res.nr_pages);
+	else if (ktap_check_err("PRESERVE over a poisoned page -> EIO", ret, -EIO))
+		ktap_diag("PRESERVE over the poisoned page: EIO (%s)", khop_error(k));
 	if (khop_stats(k, "hwpoison", &info))
-		kt_failf("stats: %s", khop_error(k));
-	else if (ret && (info.nr_pages || info.nr_folios || info.nr_pids))
-		kt_failf("the failed PRESERVE left %" PRIu64 " pages, %" PRIu64 " folios, %u pids in the session",
-		      (uint64_t)info.nr_pages, (uint64_t)info.nr_folios,
-		      info.nr_pids);
+		ktap_fail("the failed PRESERVE left nothing in the session", "stats: %s",
+			  khop_error(k));
+	else
+		ktap_check("the failed PRESERVE left nothing in the session",
+			   !ret || (!info.nr_pages && !info.nr_folios && !info.nr_pids),
+			   "%" PRIu64 " pages, %" PRIu64 " folios, %u pids",
+			   (uint64_t)info.nr_pages, (uint64_t)info.nr_folios, info.nr_pids);
 
 	/* Up to the poisoned page it works, and the hole stays a hole. */
 	if (!ret) {
-		printf("(not trying the part before the poisoned page: the range is taken)\n");
+		ktap_skip("PRESERVE before the poisoned page skips the hole", "the range is taken");
 	} else {
 		memset(&res, 0, sizeof(res));
 		ret = khop_preserve(k, t.pid, t.start, HWP_POISON * KT_PAGE, &res);
 		if (ret)
-			kt_failf("PRESERVE before the poisoned page: %s", khop_error(k));
-		else if (res.nr_pages != HWP_POISON - 1)
-			kt_failf("PRESERVE before the poisoned page took %" PRIu64 " pages, expected %d (one hole)",
-			      (uint64_t)res.nr_pages, HWP_POISON - 1);
+			ktap_fail("PRESERVE before the poisoned page skips the hole", "%s",
+				  khop_error(k));
 		else
-			printf("PRESERVE before the poisoned page: %" PRIu64 " pages, the hole skipped\n",
-			       (uint64_t)res.nr_pages);
+			ktap_check("PRESERVE before the poisoned page skips the hole",
+				   res.nr_pages == HWP_POISON - 1, "it took %" PRIu64
+				   " pages, expected %d (one hole)", (uint64_t)res.nr_pages,
+				   HWP_POISON - 1);
 	}
-	if (khop_abort(k))
-		kt_failf("abort: %s", khop_error(k));
-	if (!khop_stats(k, "hwpoison", &info))
-		kt_failf("the session is still there after ABORT");
+	ktap_check("abort", !khop_abort(k), "%s", khop_error(k));
+	ktap_check("the session is gone after ABORT", khop_stats(k, "hwpoison", &info) != 0,
+		   "it is still there");
 	khop_close(k);
 
 	/* Nothing may hold a page of the dead target. */
 	kt_kill_wait(t.pid);
 	kt_settle();
 	orphans = kt_count_orphan_anon(pfns, n);
-	if (orphans)
-		kt_failf("%" PRIu64 " pages of the dead target are still held", orphans);
-	else
-		printf("no page of the target is held after ABORT and exit\n");
-	return kt_failures ? 1 : 0;
+	ktap_check("no page of the target is held after ABORT and exit", !orphans,
+		   "%" PRIu64 " pages of the dead target are still held", orphans);
 }
 
 int main(int argc, char **argv)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 3 && !strcmp(argv[1], "swap"))
-		return do_swap(argv[2]);
-	if (argc == 3 && !strcmp(argv[1], "verify"))
-		return do_verify(argv[2]);
-	if (argc == 2 && !strcmp(argv[1], "hwpoison"))
-		return do_hwpoison();
-	fprintf(stderr, "usage: %s swap DIR | verify DIR | hwpoison\n", argv[0]);
-	return 2;
+	if (argc == 3 && !strcmp(argv[1], "swap")) {
+		ktap_start();
+		do_swap(argv[2]);
+	} else if (argc == 3 && !strcmp(argv[1], "verify")) {
+		ktap_start();
+		do_verify(argv[2]);
+	} else if (argc == 2 && !strcmp(argv[1], "hwpoison")) {
+		ktap_start();
+		do_hwpoison();
+	} else {
+		fprintf(stderr, "usage: %s swap DIR | verify DIR | hwpoison\n", argv[0]);
+		return 2;
+	}
+	return ktap_finish();
 }

@@ -8,7 +8,6 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,46 +612,4 @@ int kt_read_all(int fd, void *buf, size_t len)
 		len -= n;
 	}
 	return 0;
-}
-
-const char *kt_errname(int err)
-{
-	const char *n;
-
-	if (err < 0)
-		err = -err;
-	if (!err)
-		return "success";
-	n = strerrorname_np(err);
-	return n ? n : "unknown errno";
-}
-
-unsigned int kt_failures;
-
-static void kt_vfail(const char *fmt, va_list ap)
-{
-	printf("FAIL: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-void kt_failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	kt_vfail(fmt, ap);
-	va_end(ap);
-	kt_failures++;
-}
-
-void kt_fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	kt_vfail(fmt, ap);
-	va_end(ap);
-	exit(1);
 }

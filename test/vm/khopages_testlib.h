@@ -118,12 +118,7 @@ bool kt_set_has(const struct kt_set *s, uint64_t key);
 int kt_write_all(int fd, const void *buf, size_t len);
 int kt_read_all(int fd, void *buf, size_t len);
 
-const char *kt_errname(int err);	/* "EINVAL" for EINVAL or -EINVAL */
 
-/* "FAIL: ..." lines: kt_failf() counts them in kt_failures and goes on,
- * kt_fatal() ends the program with exit status 1. */
-extern unsigned int kt_failures;
-void kt_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void kt_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Cases and their results: test/lib/ktap.h. */
 
 #endif /* KHOPAGES_TESTLIB_H */
