@@ -21,8 +21,9 @@
  * The device node belongs to root (0600): callers open it before they drop
  * their credentials, as a privileged launcher passing the file would.
  *
- * Each case prints "ok - NAME" or "not ok - NAME: details", "# " lines
- * are remarks; the last line counts them; exit status 1 when any failed.
+ * Each case prints "ok N - NAME" or "not ok N - NAME # details" (TAP,
+ * test/lib/ktap.h), "# " lines are remarks; the plan and the totals come
+ * last; exit status 1 when any failed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -47,6 +48,7 @@
 #include <unistd.h>
 
 #include "khopages.h"
+#include "ktap.h"
 
 #define PG		4096UL
 #define TARGET_LEN	(1UL << 20)
@@ -58,40 +60,6 @@
 #define CAP(c)		(1ULL << (c))
 #define ALL_CAPS	(~0ULL >> (63 - CAP_LAST_CAP))
 
-static unsigned int nr_ok, nr_bad;
-
-static void ok(const char *name)
-{
-	printf("ok - %s\n", name);
-	nr_ok++;
-}
-
-static void __attribute__((format(printf, 2, 3)))
-bad(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("not ok - %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	nr_bad++;
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-bail(const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("not ok - set-up: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n# %u passed, %u failed\n", nr_ok, nr_bad + 1);
-	exit(1);
-}
-
 static const char *ename(int ret)
 {
 	if (ret == NOT_RUN)
@@ -101,10 +69,7 @@ static const char *ename(int ret)
 
 static void expect(const char *name, int got, int want)
 {
-	if (got == want)
-		ok(name);
-	else
-		bad(name, "got %s, want %s", ename(got), ename(want));
+	ktap_check(name, got == want, "got %s, want %s", ename(got), ename(want));
 }
 
 /* ------------------------------------------------------------------ */
@@ -121,10 +86,10 @@ static void snap_take(struct snap *sn)
 	int ret;
 
 	if (khop_open(&k))
-		bail("open: %s", khop_open_error());
+		ktap_bail("open: %s", khop_open_error());
 	ret = khop_list(k, &sn->s, &sn->nr);
 	if (ret)
-		bail("list: %s", khop_error(k));
+		ktap_bail("list: %s", khop_error(k));
 	khop_close(k);
 }
 
@@ -150,18 +115,18 @@ static void snap_same(const char *what, struct snap *before)
 	snap_take(&now);
 	snprintf(name, sizeof(name), "%s: sessions and their statistics unchanged", what);
 	if (now.nr != before->nr) {
-		bad(name, "%zu sessions before, %zu after", before->nr, now.nr);
+		ktap_fail(name, "%zu sessions before, %zu after", before->nr, now.nr);
 		same = false;
 	}
 	for (size_t i = 0; same && i < now.nr; i++) {
 		const struct khopages_session_info *b = snap_find(before, now.s[i].name);
 
 		if (!b) {
-			bad(name, "new session %s (state %s)", now.s[i].name,
+			ktap_fail(name, "new session %s (state %s)", now.s[i].name,
 			    khop_state_name(now.s[i].state));
 			same = false;
 		} else if (memcmp(b, &now.s[i], sizeof(*b))) {
-			bad(name, "session %s changed: state %s -> %s, pages %llu -> %llu, "
+			ktap_fail(name, "session %s changed: state %s -> %s, pages %llu -> %llu, "
 			    "folios %llu -> %llu, pids %u -> %u", b->name,
 			    khop_state_name(b->state), khop_state_name(now.s[i].state),
 			    (unsigned long long)b->nr_pages,
@@ -173,7 +138,7 @@ static void snap_same(const char *what, struct snap *before)
 		}
 	}
 	if (same)
-		ok(name);
+		ktap_pass(name);
 	free(now.s);
 }
 
@@ -244,14 +209,14 @@ static struct target target_start(uid_t uid, bool dumpable)
 	p = mmap(NULL, TARGET_LEN, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
-		bail("mmap: %s", strerror(errno));
+		ktap_bail("mmap: %s", strerror(errno));
 	if (pipe(fds))
-		bail("pipe: %s", strerror(errno));
+		ktap_bail("pipe: %s", strerror(errno));
 	t.addr = (uint64_t)(uintptr_t)p;
 	fflush(stdout);
 	t.pid = fork();
 	if (t.pid < 0)
-		bail("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!t.pid) {
 		close(fds[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -267,7 +232,7 @@ static struct target target_start(uid_t uid, bool dumpable)
 	}
 	close(fds[1]);
 	if (read(fds[0], &c, 1) != 1)
-		bail("target uid %u did not start", (unsigned int)uid);
+		ktap_bail("target uid %u did not start", (unsigned int)uid);
 	close(fds[0]);
 	munmap(p, TARGET_LEN);
 	return t;
@@ -366,11 +331,11 @@ static bool run_as(const struct who *who, as_fn fn, struct khop *shared,
 	for (int i = 0; i < NR_RES; i++)
 		res[i] = NOT_RUN;
 	if (pipe(rfd) || pipe(ufd) || pipe(gfd))
-		bail("pipe: %s", strerror(errno));
+		ktap_bail("pipe: %s", strerror(errno));
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
-		bail("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!pid) {
 		struct khop *fresh;
 		int ret;
@@ -385,8 +350,8 @@ static bool run_as(const struct who *who, as_fn fn, struct khop *shared,
 		else
 			ret = become(who->uid, who->uid, who->caps);
 		if (ret) {
-			printf("# %s: cannot set up the credentials: %s\n",
-			       who->desc, khop_errno_name(ret));
+			ktap_diag("%s: cannot set up the credentials: %s",
+				  who->desc, khop_errno_name(ret));
 			fflush(stdout);
 			_exit(1);
 		}
@@ -405,10 +370,10 @@ static bool run_as(const struct who *who, as_fn fn, struct khop *shared,
 			int ret = userns_map(pid);
 
 			if (ret)
-				printf("# writing the id maps: %s\n", khop_errno_name(ret));
+				ktap_diag("writing the id maps: %s", khop_errno_name(ret));
 			c = ret ? 'x' : 'g';
 			if (write(gfd[1], &c, 1) != 1)
-				printf("# cannot signal the namespaced child\n");
+				ktap_diag("cannot signal the namespaced child");
 		}
 	}
 	ran = read(rfd[0], res, NR_RES * sizeof(int)) == (ssize_t)(NR_RES * sizeof(int));
@@ -417,7 +382,7 @@ static bool run_as(const struct who *who, as_fn fn, struct khop *shared,
 	close(gfd[1]);
 	waitpid(pid, &st, 0);
 	if (!ran)
-		bad(who->desc, "the child could not run the case");
+		ktap_fail(who->desc, "the child could not run the case");
 	return ran;
 }
 
@@ -429,7 +394,7 @@ static struct khop *open_or_bail(void)
 	struct khop *k;
 
 	if (khop_open(&k))
-		bail("open: %s", khop_open_error());
+		ktap_bail("open: %s", khop_open_error());
 	return k;
 }
 
@@ -545,9 +510,9 @@ static void check_preserve_refused(const char *what, const struct who *who,
 		snprintf(name, sizeof(name), "%s: PRESERVE %s: STATS of the session unchanged",
 			 who->desc, what);
 		if (res[2] == 0)
-			ok(name);
+			ktap_pass(name);
 		else
-			bad(name, "%s", res[2] == NOT_RUN ? "STATS failed" : "it changed");
+			ktap_fail(name, "%s", res[2] == NOT_RUN ? "STATS failed" : "it changed");
 	}
 	snprintf(name, sizeof(name), "%s, PRESERVE %s", who->desc, what);
 	snap_same(name, &before);
@@ -565,11 +530,11 @@ static void check_preserve_allowed(const char *what, const struct who *who,
 		return;
 	snprintf(name, sizeof(name), "control: %s: PRESERVE %s is allowed", who->desc, what);
 	if (res[0] || res[1])
-		bad(name, "create %s, preserve %s", ename(res[0]), ename(res[1]));
+		ktap_fail(name, "create %s, preserve %s", ename(res[0]), ename(res[1]));
 	else if (res[3] != (int)(TARGET_LEN / PG))
-		bad(name, "%d pages taken, want %lu", res[3], TARGET_LEN / PG);
+		ktap_fail(name, "%d pages taken, want %lu", res[3], TARGET_LEN / PG);
 	else
-		ok(name);
+		ktap_pass(name);
 }
 
 /*
@@ -729,11 +694,11 @@ static void t_outgoing(void)
 	if (khop_create(ref, "perm-ref") ||
 	    khop_preserve(ref, root_t.pid, root_t.addr, TARGET_LEN / 2, &r) ||
 	    khop_commit(ref))
-		bail("perm-ref: %s", khop_error(ref));
+		ktap_bail("perm-ref: %s", khop_error(ref));
 	if (khop_create(open_s, "perm-open") ||
 	    khop_preserve(open_s, root_t.pid, root_t.addr + TARGET_LEN / 2,
 			  TARGET_LEN / 4, &r))
-		bail("perm-open: %s", khop_error(open_s));
+		ktap_bail("perm-open: %s", khop_error(open_s));
 
 	/* --- CREATE, OPEN, FINISH need the capability, whatever the uid */
 	refused_name_cmds(&nobody, "perm-ref", false);
@@ -816,12 +781,12 @@ static void t_outgoing(void)
 
 		for (size_t i = 0; i < before.nr; i++)
 			if (!strncmp(before.s[i].name, "perm-", 5)) {
-				bad(name, "%s (%s)", before.s[i].name,
+				ktap_fail(name, "%s (%s)", before.s[i].name,
 				    khop_state_name(before.s[i].state));
 				left = true;
 			}
 		if (!left)
-			ok(name);
+			ktap_pass(name);
 	}
 	free(before.s);
 }
@@ -829,7 +794,7 @@ static void t_outgoing(void)
 /* ------------------------------------------------------------------ */
 /* Commit a session for the next kernel                                */
 
-static int do_commit(const char *session, const char *record)
+static void do_commit(const char *session, const char *record)
 {
 	struct khop *k = open_or_bail();
 	struct target t = target_start(0, true), own;
@@ -841,13 +806,13 @@ static int do_commit(const char *session, const char *record)
 
 	if (khop_create(k, session) ||
 	    khop_preserve(k, t.pid, t.addr, TARGET_LEN, &r) || khop_commit(k))
-		bail("%s: %s", session, khop_error(k));
-	printf("committed %s: %llu pages of pid %d at %#llx\n", session,
-	       (unsigned long long)r.nr_pages, (int)t.pid, (unsigned long long)t.addr);
+		ktap_bail("%s: %s", session, khop_error(k));
+	ktap_diag("committed %s: %llu pages of pid %d at %#llx", session,
+		  (unsigned long long)r.nr_pages, (int)t.pid, (unsigned long long)t.addr);
 	f = fopen(record, "w");
 	if (!f || fprintf(f, "%d %llx\n", (int)t.pid, (unsigned long long)t.addr) < 0 ||
 	    fclose(f))
-		bail("cannot write %s", record);
+		ktap_bail("cannot write %s", record);
 	target_stop(&t);
 	khop_close(k);
 
@@ -857,11 +822,10 @@ static int do_commit(const char *session, const char *record)
 	p.t = own;
 	p.session = user;
 	if (!run_as(&nobody_ckpt, as_commit_own, NULL, &p, res) || res[2])
-		bail("%s as uid 65534: create %s, preserve %s, commit %s", user, ename(res[0]),
+		ktap_bail("%s as uid 65534: create %s, preserve %s, commit %s", user, ename(res[0]),
 		     ename(res[1]), ename(res[2]));
-	printf("committed %s as uid 65534\n", user);
+	ktap_diag("committed %s as uid 65534", user);
 	target_stop(&own);
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -942,15 +906,15 @@ static void t_map_rights(struct khop *k, const struct mapping *m)
 	expect("control: root: MAP of the recorded range", res[1], 0);
 	snprintf(name, sizeof(name), "control: root: MAP took all %lu pages", TARGET_LEN / PG);
 	if (res[2] == (int)(TARGET_LEN / PG))
-		ok(name);
+		ktap_pass(name);
 	else
-		bad(name, "%d pages mapped", res[2]);
+		ktap_fail(name, "%d pages mapped", res[2]);
 	ret = khop_stats(k, m->session, &info);
 	if (ret || info.nr_mapped != TARGET_LEN / PG)
-		bad("the session counts exactly the control's pages as mapped", "%s, %llu",
+		ktap_fail("the session counts exactly the control's pages as mapped", "%s, %llu",
 		    ename(ret), ret ? 0ULL : (unsigned long long)info.nr_mapped);
 	else
-		ok("the session counts exactly the control's pages as mapped");
+		ktap_pass("the session counts exactly the control's pages as mapped");
 }
 
 static void t_incoming(const char *session, const char *record)
@@ -968,7 +932,7 @@ static void t_incoming(const char *session, const char *record)
 
 	f = fopen(record, "r");
 	if (!f || fscanf(f, "%d %llx", &pid, &addr) != 2)
-		bail("cannot read %s", record);
+		ktap_bail("cannot read %s", record);
 	fclose(f);
 	m.pid = pid;
 	m.addr = addr;
@@ -976,7 +940,7 @@ static void t_incoming(const char *session, const char *record)
 
 	ret = khop_stats(k, session, &info);
 	if (ret || info.state != KHOPAGES_STATE_INCOMING)
-		bail("incoming session %s: %s, state %s", session, ename(ret),
+		ktap_bail("incoming session %s: %s, state %s", session, ename(ret),
 		     ret ? "?" : khop_state_name(info.state));
 	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		snap_take(&before);
@@ -1016,12 +980,12 @@ static void t_incoming(const char *session, const char *record)
 	snprintf(name, sizeof(name), "after the control's file closed, %s is incoming again",
 		 session);
 	if (!ret && info.state == KHOPAGES_STATE_INCOMING)
-		ok(name);
+		ktap_pass(name);
 	else
-		bad(name, "%s, state %s", ename(ret), ret ? "?" : khop_state_name(info.state));
+		ktap_fail(name, "%s, state %s", ename(ret), ret ? "?" : khop_state_name(info.state));
 
 	if (khop_attach(k, session))
-		bail("root: open %s: %s", session, khop_error(k));
+		ktap_bail("root: open %s: %s", session, khop_error(k));
 	t_map_rights(k, &m);
 	khop_close(k);
 	k = open_or_bail();
@@ -1037,21 +1001,24 @@ static void t_incoming(const char *session, const char *record)
 
 int main(int argc, char **argv)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	bool outgoing = argc == 2 && !strcmp(argv[1], "outgoing");
+	bool commit = argc == 4 && !strcmp(argv[1], "commit");
+	bool incoming = argc == 4 && !strcmp(argv[1], "incoming");
+
 	if (geteuid() != 0) {
 		printf("khopages_perm must start as root\n");
 		return 2;
 	}
-	if (argc == 2 && !strcmp(argv[1], "outgoing"))
-		t_outgoing();
-	else if (argc == 4 && !strcmp(argv[1], "commit"))
-		return do_commit(argv[2], argv[3]);
-	else if (argc == 4 && !strcmp(argv[1], "incoming"))
-		t_incoming(argv[2], argv[3]);
-	else {
+	if (!outgoing && !commit && !incoming) {
 		fprintf(stderr, "usage: khopages_perm outgoing | commit NAME FILE | incoming NAME FILE\n");
 		return 2;
 	}
-	printf("# %u passed, %u failed\n", nr_ok, nr_bad);
-	return nr_bad ? 1 : 0;
+	ktap_start();
+	if (outgoing)
+		t_outgoing();
+	else if (commit)
+		do_commit(argv[2], argv[3]);
+	else
+		t_incoming(argv[2], argv[3]);
+	return ktap_finish();
 }
