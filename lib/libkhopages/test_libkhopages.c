@@ -5,7 +5,9 @@
  * with ENOTTY), successful calls against a fake driver (this file's own
  * ioctl(), which the statically linked library calls), the handover FDT
  * decoder on trees built here with libfdt, and, when its path is given as
- * argv[1], khopagesctl's exit codes.
+ * argv[1], khopagesctl's exit codes. Each test case is a TAP case
+ * (test/lib/ktap.h): "ok N - what" or "not ok N - what", after the
+ * "# file:line" lines of the expectation that failed.
  *
  *   test-libkhopages [KHOPAGESCTL]
  */
@@ -23,8 +25,8 @@
 
 #include "khopages.h"
 #include "handover_abi.h"
+#include "ktap.h"
 
-static int nr_passed, nr_failed;
 static const char *khopagesctl;
 static char tmp_dir[4096] = ".";
 
@@ -41,14 +43,8 @@ static char tmp_dir[4096] = ".";
 
 static void run(const char *desc, int (*test)(void))
 {
-	int bad = test();
-
-	if (bad)
-		nr_failed++;
-	else
-		nr_passed++;
-	printf("%sok %d - %s\n", bad ? "not " : "", nr_passed + nr_failed, desc);
-	fflush(stdout);
+	/* The expectation that failed said why, in "# " lines. */
+	ktap_check(desc, !test(), "%s", "");
 }
 
 static int contains(const char *s, const char *part)
@@ -1089,6 +1085,7 @@ int main(int argc, char **argv)
 	if (!tmp_dir[0])
 		snprintf(tmp_dir, sizeof(tmp_dir), "/");
 	khopagesctl = argc > 1 ? argv[1] : NULL;
+	ktap_start();
 
 	run("khop_valid_name accepts 1..63 chars of [A-Za-z0-9._-]", test_valid_names);
 	run("khop_valid_name refuses empty, 64 chars, '/', ' ', unicode", test_invalid_names);
@@ -1122,7 +1119,8 @@ int main(int argc, char **argv)
 		run("khopagesctl: ioctl errors exit 1 with the library message",
 		    test_ctl_ioctl_errors);
 		run("khopagesctl decode FILE", test_ctl_decode);
+	} else {
+		ktap_skip("khopagesctl's exit codes and messages", "no khopagesctl given");
 	}
-	printf("%d passed, %d failed\n", nr_passed, nr_failed);
-	return nr_failed ? 1 : 0;
+	return ktap_finish();
 }
