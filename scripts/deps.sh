@@ -14,6 +14,7 @@ HOST_PACKAGES=(
 	protobuf-compiler protobuf-c-compiler libprotobuf-dev libprotobuf-c-dev
 	libnl-3-dev libnet1-dev libcap-dev libbsd-dev uuid-dev libaio-dev
 	libgnutls28-dev python3-protobuf iproute2 asciidoctor redis-tools
+	python3-sphinx
 )
 
 APT_SOURCES=/etc/apt/sources.list.d/khopages-newer-suites.sources

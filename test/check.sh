@@ -7,8 +7,9 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/check-lib.sh"
 
-# --- Layer: code style of the kernel part
+# --- Layer: code style of the kernel part, and its documentation builds
 run_test kernel-style "$here/style/kernel-style.sh"
+run_test docs "$here/style/docs.sh"
 
 # --- Layer: libkhopages and khopagesctl on the host
 run_case_list libkhopages make -s -C "$TOP/lib/libkhopages" check

@@ -310,7 +310,7 @@ int khopages_map_folios(struct vm_area_struct *vma, unsigned long addr,
  * khopages_isolate_folios() - take held folios off the LRU.
  * @folios:   folios the caller holds a reference on.
  * @nr:       how many.
- * @isolated: bitmap of @nr bits; bit i is set when @folios[i] was taken
+ * @isolated: bitmap of @nr bits; bit i is set when ``folios[i]`` was taken
  *            off (put it back with khopages_putback_folio()).
  *
  * Off the LRU, reclaim and compaction leave them alone until kexec. As
@@ -648,7 +648,7 @@ static const struct mm_walk_ops khopages_grab_ops = {
 /**
  * khopages_grab_pages() - take the pages mapped in a range, as GUP would.
  * @mm:    the address space, its mmap_lock held for read.
- * @start: in: first address to look at; out: address of @pages[0].
+ * @start: in: first address to look at; out: address of ``pages[0]``.
  * @end:   end of the range (exclusive).
  * @pages: room for one entry per page of the range.
  *
@@ -680,7 +680,7 @@ unsigned long khopages_grab_pages(struct mm_struct *mm, unsigned long *start,
  * khopages_take_pages() - take the pages of a range and make later writes
  *                         copy them.
  * @mm:    the address space, its mmap_lock held for read.
- * @start: in: first address to look at; out: address of @pages[0].
+ * @start: in: first address to look at; out: address of ``pages[0]``.
  * @end:   end of the range (exclusive).
  * @pages: room for one entry per page of the range.
  *

@@ -861,7 +861,7 @@ static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
  * @batch:   order-0 folios waiting to be mapped at consecutive addresses
  *           of one page table, so its lock is taken once for all of them.
  * @nr_batch: folios in @batch.
- * @batch_va: original address of @batch[0].
+ * @batch_va: original address of ``batch[0]``.
  * @batch_range: the range @batch's folios belong to.
  * @batch_max: the highest folio in @batch.
  * @batch_seen: a bit per hash of the frames in @batch (a Bloom filter):
