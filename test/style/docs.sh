@@ -11,7 +11,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 SRC=$CACHE/src/linux-source-$KVER
-[ -f "$SRC/Documentation/sphinx/kerneldoc.py" ] || die "no kernel tree: run 'make deps'"
+[ -f "$SRC/Documentation/sphinx/kerneldoc.py" ] || die "no kernel tree: run 'make kernel'"
 command -v sphinx-build >/dev/null || die "no sphinx-build: run 'make deps'"
 
 pages=(admin-guide/mm/khopages.rst mm/khopages.rst)
