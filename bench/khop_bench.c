@@ -23,10 +23,11 @@
  * every page and writes DIR/verify.N ("ok" or "bad N"). It keeps no file
  * open, so CRIU dumps it anywhere.
  *
- * scattered: a helper process first takes 2*MIB MiB and frees every other
- * page, so free memory is a sieve of single frames; the region is then
- * faulted in random order into those holes, and the helper exits: the
- * region's frames are neither contiguous nor in virtual order.
+ * The layouts (test/lib/workload.c, shared with pagehold): scattered has a
+ * helper process first take 2*MIB MiB and free every other page, so free
+ * memory is a sieve of single frames; the region is then faulted in
+ * random order into those holes, and the helper exits: the region's
+ * frames are neither contiguous nor in virtual order.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -43,7 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE	4096UL
+#include "workload.h"
+
+#define PAGE	WL_PAGE
 #define HPAGE	(2UL << 20)
 
 static const char *dir;
@@ -52,39 +55,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "khop_bench: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint64_t pattern(uint64_t addr)
-{
-	uint64_t x = addr * 0x9e3779b97f4a7c15ULL;
-
-	return x ^ (x >> 29);
-}
-
-static void fill_page(char *p)
-{
-	uint64_t *w = (uint64_t *)p;
-	size_t i;
-
-	for (i = 0; i < PAGE / 8; i++)
-		w[i] = pattern((uint64_t)(uintptr_t)&w[i]);
-}
-
-static int page_ok(const char *p)
-{
-	const uint64_t *w = (const uint64_t *)p;
-	size_t last = PAGE / 8 - 1;
-
-	return w[0] == pattern((uint64_t)(uintptr_t)&w[0]) &&
-	       w[last] == pattern((uint64_t)(uintptr_t)&w[last]);
 }
 
 static void write_file(const char *name, const char *text)
@@ -113,70 +83,19 @@ static char *map_anon(size_t len, size_t align)
 	return (char *)a;
 }
 
-/* A child holding every other frame of 2*len: returns its pid once done. */
-static pid_t fragment(size_t len)
-{
-	int fds[2];
-	pid_t pid;
-	char c = 0;
-
-	if (pipe(fds))
-		die("pipe");
-	pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		size_t n = 2 * len / PAGE, i;
-		char *p = map_anon(2 * len, PAGE);
-
-		madvise(p, 2 * len, MADV_NOHUGEPAGE);
-		for (i = 0; i < n; i++)
-			p[i * PAGE] = 1;
-		for (i = 0; i < n; i += 2)
-			madvise(p + i * PAGE, PAGE, MADV_DONTNEED);
-		if (write(fds[1], &c, 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(fds[1]);
-	if (read(fds[0], &c, 1) != 1)
-		die("fragmenting helper");
-	close(fds[0]);
-	return pid;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Runs of physically adjacent frames in the set of the region's frames
  * (whatever their virtual order), from /proc/self/pagemap (root only):
- * 1 for one physically contiguous block, the page count for a sieve.
+ * 1 for one physically contiguous block, the page count for a sieve; 0
+ * when they cannot be read.
  */
 static size_t phys_runs(char *base, size_t pages)
 {
-	int fd = open("/proc/self/pagemap", O_RDONLY);
 	uint64_t *pfn = malloc(pages * 8);
-	size_t i, runs = 0;
+	size_t runs = 0;
 
-	if (fd < 0 || !pfn ||
-	    pread(fd, pfn, pages * 8, ((uintptr_t)base / PAGE) * 8) != (ssize_t)(pages * 8)) {
-		if (fd >= 0)
-			close(fd);
-		free(pfn);
-		return 0;
-	}
-	close(fd);
-	for (i = 0; i < pages; i++)
-		pfn[i] = (pfn[i] >> 63) ? pfn[i] & ((1ULL << 55) - 1) : 0;
-	qsort(pfn, pages, 8, cmp_u64);
-	for (i = 0; i < pages; i++)
-		runs += !i || pfn[i] != pfn[i - 1] + 1;
+	if (pfn && !wl_read_pfns(base, pages, pfn))
+		runs = wl_phys_runs(pfn, pages);
 	free(pfn);
 	return runs;
 }
@@ -198,50 +117,22 @@ static long thp_kb(void)
 
 static int do_hold(const char *layout, size_t mib)
 {
-	size_t pages = mib * 256, i, j, t, bad;
+	size_t pages = mib * 256, i, bad;
 	char *base = map_anon(pages * PAGE, HPAGE);
 	char buf[512];
 	unsigned int seq = 0;
+	const char *why;
 	sigset_t set;
-	pid_t helper = 0;
-	double t0 = now_ms();
+	double t0 = wl_now_ms();
 
-	if (!strcmp(layout, "thp")) {
-		if (madvise(base, pages * PAGE, MADV_HUGEPAGE))
-			die("madvise(MADV_HUGEPAGE)");
-	} else if (madvise(base, pages * PAGE, MADV_NOHUGEPAGE)) {
-		die("madvise(MADV_NOHUGEPAGE)");
-	}
-	if (!strcmp(layout, "scattered")) {
-		size_t *order = malloc(pages * sizeof(*order));
-
-		if (!order)
-			die("malloc");
-		helper = fragment(pages * PAGE);
-		for (i = 0; i < pages; i++)
-			order[i] = i;
-		srand(42);
-		for (i = pages - 1; i > 0; i--) {
-			j = (size_t)rand() % (i + 1);
-			t = order[i];
-			order[i] = order[j];
-			order[j] = t;
-		}
-		for (i = 0; i < pages; i++)
-			fill_page(base + order[i] * PAGE);
-		free(order);
-		kill(helper, SIGKILL);
-		waitpid(helper, NULL, 0);
-	} else if (!strcmp(layout, "contiguous") || !strcmp(layout, "thp")) {
-		for (i = 0; i < pages; i++)
-			fill_page(base + i * PAGE);
-	} else {
-		fprintf(stderr, "khop_bench: unknown layout %s\n", layout);
+	why = wl_fill_layout(base, pages, layout);
+	if (why) {
+		fprintf(stderr, "khop_bench: %s: %s\n", layout, why);
 		return 2;
 	}
 	snprintf(buf, sizeof(buf),
 		 "pid %d\npages %zu\nphys_runs %zu\nthp_kb %ld\nfill_ms %.0f\n",
-		 getpid(), pages, phys_runs(base, pages), thp_kb(), now_ms() - t0);
+		 getpid(), pages, phys_runs(base, pages), thp_kb(), wl_now_ms() - t0);
 	write_file("info", buf);
 
 	sigemptyset(&set);
@@ -262,7 +153,7 @@ static int do_hold(const char *layout, size_t mib)
 			continue;
 		}
 		for (i = 0, bad = 0; i < pages; i++)
-			bad += !page_ok(base + i * PAGE);
+			bad += !wl_page_ends_ok(base + i * PAGE);
 		snprintf(name, sizeof(name), "verify.%u", seq);
 		snprintf(buf, sizeof(buf), "%s %zu thp_kb=%ld\n",
 			 bad ? "bad" : "ok", bad, thp_kb());
@@ -287,13 +178,13 @@ static int do_memcpy(size_t mib)
 	madvise(src, len, MADV_NOHUGEPAGE);
 	madvise(dst, len, MADV_NOHUGEPAGE);
 	for (i = 0; i < len; i += PAGE) {
-		fill_page(src + i);
+		wl_fill_page(src + i);
 		dst[i] = 0;
 	}
 	for (i = 0; i < 3; i++) {
-		t0 = now_ms();
+		t0 = wl_now_ms();
 		memcpy(dst, src, len);
-		t[i] = now_ms() - t0;
+		t[i] = wl_now_ms() - t0;
 	}
 	qsort(t, 3, sizeof(t[0]), cmp_double);
 	if (memcmp(dst, src, PAGE))
