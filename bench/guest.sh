@@ -41,8 +41,7 @@ mark() {
 	echo "$t" >"$M/$1"
 }
 result() { echo "$1 $2 $3 $4" >>"$R"; }	# method layout metric value
-up() { cut -d' ' -f1 /proc/uptime; }
-say() { echo "bench: [$(up)] $*"; echo "[$(up)] $*" >>/host/progress; }
+say() { echo "bench: [$(now)] $*"; echo "[$(now)] $*" >>/host/progress; }
 
 # The kernel's tick profile of one phase: reset before it, save after.
 PROFILE=$(param PROFILE)
@@ -85,12 +84,6 @@ mem_watch_stop() {	# [METHOD LAYOUT]: without them, nothing is recorded
 # stat_us FILE KEY: a "KEY: N us" line of criu --display-stats.
 stat_us() { sed -n "s/^$2: \([0-9]*\) us/\1/p" "$1"; }
 stat_n() { sed -n "s/^$2: \([0-9]*\).*/\1/p" "$1"; }
-dir_bytes() { du -sk "$1" | awk '{ print $1 * 1024 }'; }
-pages_bytes() {
-	local f t=0
-	for f in "$1"/pages-*.img; do [ -f "$f" ] && t=$((t + $(stat -c %s "$f"))); done
-	echo "$t"
-}
 
 # start_wl METHOD LAYOUT INDEX: a workload with pids free after the kexec.
 start_wl() {

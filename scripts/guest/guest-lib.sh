@@ -15,6 +15,27 @@ param() {
 	sed -n "s/^$1=//p" /host/params | head -n 1
 }
 
+# Seconds since boot, with two decimals.
+now() { cut -d' ' -f1 /proc/uptime; }
+
+# elapsed START [END [DECIMALS]]: seconds from START to END (default: now,
+# also when END is empty), with DECIMALS (default 2) decimals.
+elapsed() {
+	awk -v a="$1" -v b="${2:-$(now)}" -v d="${3:-2}" 'BEGIN { printf "%." d "f", b - a }'
+}
+
+# Bytes in the pages-*.img files of a CRIU image directory.
+pages_bytes() {
+	local f total=0
+	for f in "$1"/pages-*.img; do
+		[ -f "$f" ] && total=$((total + $(stat -c %s "$f")))
+	done
+	echo "$total"
+}
+
+# Bytes a directory takes on its file system (du, in KiB, times 1024).
+dir_bytes() { du -sk "$1" | awk '{ print $1 * 1024 }'; }
+
 # Free memory in KiB: MemFree plus the pages waiting on per-CPU free lists
 # (freed, but counted as free only once they return to the buddy lists).
 free_kib() {

@@ -6,11 +6,6 @@
 CRIU_OPTS="--manage-cgroups=ignore -v4"
 SESSIONS_DEBUGFS=/sys/kernel/debug/khopages/sessions
 
-# Seconds since boot, with two decimals.
-now() { cut -d' ' -f1 /proc/uptime; }
-# elapsed START [END]
-elapsed() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.2f", b - a }'; }
-
 # Print a figure for the host side (collected into figures.txt).
 figure() {
 	echo "FIGURE $*"
@@ -81,17 +76,6 @@ wl_all_alive() {
 	for p in $(wl_pids "$1"); do alive "$p" || return 1; done
 	return 0
 }
-
-# Bytes in the pages-*.img files of an image directory.
-pages_bytes() {
-	local f total=0
-	for f in "$1"/pages-*.img; do
-		[ -f "$f" ] && total=$((total + $(stat -c %s "$f")))
-	done
-	echo "$total"
-}
-
-dir_bytes() { du -sk "$1" | awk '{ print $1 * 1024 }'; }
 
 # No session and no preserved page anywhere: the driver's list and debugfs.
 no_sessions() {

@@ -50,9 +50,6 @@ tmpfs) RUN=/zdtm-run ;;
 *) fail "unknown WORK=$WORK" ;;
 esac
 
-now() { cut -d' ' -f1 /proc/uptime; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
 # result NAME MODE STATUS DUMP_S RESTORE_S DETAIL...
 result() {
 	echo "$*" >>"$RESULTS"
@@ -153,7 +150,7 @@ do_dump() {
 	timeout -s KILL "$CRIU_WAIT" criu dump -t "$pid" -D "$d" -o dump.log $CRIU_OPTS $kho \
 		--pidfile "$RUN/$mode/$name.pid" $T_OPTS $T_DOPTS >"$d/dump.out" 2>&1
 	rc=$?
-	D_S=$(elapsed "$t0")
+	D_S=$(elapsed "$t0" "" 1)
 	return $rc
 }
 
@@ -162,7 +159,7 @@ do_dump() {
 # minutes for maps04's 512 MiB, so the limit grows with what is read.
 restore_limit() {
 	local bytes
-	bytes=$(cat "$1"/pages-*.img 2>/dev/null | wc -c)
+	bytes=$(pages_bytes "$1")
 	echo $((CRIU_WAIT + CRIU_WAIT_MIB * (bytes >> 20)))
 }
 
@@ -194,7 +191,7 @@ do_restore() {
 	(cd "$RUN/$mode" && env $same_env timeout -s KILL "$limit" criu restore -D "$d" -o restore.log $CRIU_OPTS \
 		$kho -d --pidfile "$RUN/$mode/$name.pid" $T_OPTS $T_ROPTS) >"$d/restore.out" 2>&1
 	rc=$?
-	R_S=$(elapsed "$t0")
+	R_S=$(elapsed "$t0" "" 1)
 	[ "$rc" = 137 ] && R_KILLED=$limit
 	return $rc
 }
