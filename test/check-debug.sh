@@ -192,11 +192,11 @@ for bad in "${corrupt_cases[@]}"; do
 done
 run_test handover-unpreserved dvm handover-unpreserved --timeout 900 \
 	"$here/vm/handover-unpreserved.sh"
+run_test handover-verify dvm handover-verify --timeout 900 "$here/vm/handover-verify.sh"
 
 # --- reliability: permissions, the fuzzer's reproducers and the fuzzer
 run_test perm dvm perm --timeout 900 "$here/perm/perm.sh"
 run_test fuzz-repro dvm fuzz-repro --timeout 900 "$here/fuzz/repro.sh"
-run_test handover-verify dvm handover-verify --timeout 900 "$here/fuzz/handover-verify.sh"
 run_test fuzz dvm fuzz --set calls=4000 --set seconds=240 --set warmup=300 \
 	--set slack_mib=64 --timeout 1800 "$here/fuzz/fuzz.sh"
 

@@ -59,6 +59,12 @@ done
 # fails with EIO and a message, nothing WARNs, the session can be discarded.
 run_test handover-unpreserved vm --name handover-unpreserved --timeout 300 \
 	"$here/vm/handover-unpreserved.sh"
+# Every page of every range the fuzzer's sessions hand over, checked after
+# the kexec (with THPs, and without); no kernel report.
+run_test handover-verify vm --name handover-verify --timeout 300 \
+	"$here/vm/handover-verify.sh"
+run_test handover-verify-no-thp vm --name handover-verify-no-thp --set thp=0 \
+	--timeout 300 "$here/vm/handover-verify.sh"
 
 # --- Layer: reliability: who may use the driver, what the fuzzer found, the
 # fuzzer. Each fails on a kernel report (BUG, WARNING, Oops...) in the guest.
@@ -66,12 +72,6 @@ run_test handover-unpreserved vm --name handover-unpreserved --timeout 300 \
 run_test perm vm --name perm --timeout 300 "$here/perm/perm.sh"
 # Shared folios given back on FINISH; a handed-over THP mapped and freed.
 run_test fuzz-repro vm --name fuzz-repro --timeout 300 "$here/fuzz/repro.sh"
-# Every page of every range the fuzzer's sessions hand over, checked after
-# the kexec (with THPs, and without).
-run_test handover-verify vm --name handover-verify --timeout 300 \
-	"$here/fuzz/handover-verify.sh"
-run_test handover-verify-no-thp vm --name handover-verify-no-thp --set thp=0 \
-	--timeout 300 "$here/fuzz/handover-verify.sh"
 # The ioctl fuzzer on both sides of a kexec: no report, no session left, no
 # memory lost.
 run_test fuzz vm --name fuzz --set calls=30000 --set seconds=120 \
