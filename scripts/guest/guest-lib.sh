@@ -45,6 +45,32 @@ free_kib() {
 	echo $((memfree + pcp * 4))
 }
 
+# kernel_reports LOG CONTEXT MAX: the kernel reports in LOG, a kernel log
+# as text (dmesg): its lines that match REPORT (an extended regular
+# expression the test sets) and not BENIGN (one too, optional: lines of a
+# normal boot that look like a report). Returns 0 when there is none;
+# else shows each with the CONTEXT lines after it (MAX lines in all), puts
+# the first in KERNEL_REPORT and returns 1.
+kernel_reports() {
+	local log=$1
+	KERNEL_REPORT=$(grep -E "$REPORT" "$log" | not_benign | head -n 1)
+	[ -z "$KERNEL_REPORT" ] && return 0
+	grep -E -A "$2" "$REPORT" "$log" | not_benign | head -n "$3"
+	return 1
+}
+
+# dmesg_reports LOG CONTEXT MAX: save the kernel log (dmesg) in LOG, then
+# kernel_reports on it.
+dmesg_reports() {
+	dmesg >"$1"
+	kernel_reports "$@"
+}
+
+# The lines on stdin that do not match BENIGN (all when it is unset).
+not_benign() {
+	if [ -n "${BENIGN:-}" ]; then grep -vE "$BENIGN"; else cat; fi
+}
+
 # Pages moved out of KHO scratch, from the line `khopagesctl evacuate`
 # prints (on stdin).
 evacuated_pages() {

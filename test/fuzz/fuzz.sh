@@ -38,7 +38,9 @@ stage=$1
 KML=/sys/kernel/debug/kmemleak
 # Words of a kernel report, and the lines of a normal debug boot that
 # contain them without being one.
+# shellcheck disable=SC2034 # kernel_reports (guest-lib.sh) reads it
 REPORT='BUG:|WARNING:|KASAN|Oops|general protection|kmemleak|possible circular|lockdep'
+# shellcheck disable=SC2034 # kernel_reports (guest-lib.sh) reads it
 BENIGN='KernelAddressSanitizer initialized|RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized|kmemleak: Automatic memory scanning thread|Lock dependency validator|lockdep: fixing up alternatives|Memory: .*kmemleak'
 
 # Everything the kernel logs, from boot on, into the run directory (the
@@ -55,14 +57,18 @@ kmsg_stop() {
 }
 
 # Fail on any kernel report in the log so far, showing it with its stack.
-check_reports() {
-	local log=/host/fuzz-kmsg.$stage.log hits
-	hits=$(sed 's/^[^;]*;//' "$log" | grep -E "$REPORT" | grep -vE "$BENIGN")
-	[ -z "$hits" ] && return 0
+# The log holds /dev/kmsg records: their text, without the "LEVEL,SEQ,..;"
+# prefix and the " KEY=VALUE" lines after some, is what dmesg shows.
+check_kmsg() {
+	local log=/host/fuzz-kmsg.$stage.log text=/tmp/fuzz-kmsg.$stage.txt
+	sed 's/^[^;]*;//' "$log" | grep -v '^ [A-Z_]*=' >"$text"
+	if kernel_reports "$text" 40 200 >"$text.reports"; then
+		rm -f "$text" "$text.reports"
+		return 0
+	fi
 	echo "--- kernel report(s) in $log:"
-	sed 's/^[^;]*;//' "$log" | grep -v '^ [A-Z_]*=' |
-		grep -E -A 40 "$REPORT" | grep -vE "$BENIGN" | head -n 200
-	fail "kernel report during the fuzz run: $(echo "$hits" | head -n 1)"
+	cat "$text.reports"
+	fail "kernel report during the fuzz run: $KERNEL_REPORT"
 }
 
 # Let freed memory reach the allocator: caches, LRU batches (compaction
@@ -226,7 +232,7 @@ case "$stage" in
 	grep '^calls' /host/fuzz-warmup.log
 	fuzz_run /host/fuzz-run.1.log $(run_args)
 	kmsg_stop
-	check_reports	# before the scan: kmemleak logs what it finds
+	check_kmsg	# before the scan: kmemleak logs what it finds
 	kmemleak_check
 	if [ "$handover" = 1 ]; then
 		run_watched /host/fuzz-prepare.log 300 khopages_fuzz prepare /host/fuzz-records \
@@ -248,7 +254,7 @@ case "$stage" in
 	kmemleak_begin
 	fuzz_run /host/fuzz-run.2.log $(run_args) --records /host/fuzz-records
 	kmsg_stop
-	check_reports
+	check_kmsg
 	kmemleak_check
 	pass
 	;;

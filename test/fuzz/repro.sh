@@ -10,16 +10,8 @@
 #     --append kho_scratch=16M,768M,64M ...
 . /lib/khopages/guest-lib.sh
 
+# shellcheck disable=SC2034 # kernel_reports (guest-lib.sh) reads it
 REPORT='BUG:|WARNING:|KASAN|Oops|general protection|possible circular|list_del corruption|list_add corruption'
-
-check_reports() {
-	local hits
-	dmesg >"/host/repro-dmesg.$1.log"
-	hits=$(grep -E "$REPORT" "/host/repro-dmesg.$1.log")
-	[ -z "$hits" ] && return 0
-	grep -E -A 45 "$REPORT" "/host/repro-dmesg.$1.log" | head -n 120
-	echo "kernel report: $(echo "$hits" | head -n 1)" >>/host/repro-failures
-}
 
 case "$1" in
 1)
@@ -29,7 +21,8 @@ case "$1" in
 		echo "loopback-shared 1 (control): memory not given back" >>/host/repro-failures
 	khopages_repro loopback-shared 2 ||
 		echo "loopback-shared 2: memory of shared folios not given back" >>/host/repro-failures
-	check_reports 1
+	dmesg_reports /host/repro-dmesg.1.log 45 120 ||
+		echo "kernel report: $KERNEL_REPORT" >>/host/repro-failures
 	khopages_repro thp-commit /host/repro-thp.rec || fail "thp-commit failed"
 	kexec_next_stage /host/boot/kernel-A
 	;;
@@ -37,7 +30,8 @@ case "$1" in
 	khopages_repro thp-map /host/repro-thp.rec ||
 		echo "thp-map: MAP or FINISH failed" >>/host/repro-failures
 	sleep 2
-	check_reports 2
+	dmesg_reports /host/repro-dmesg.2.log 45 120 ||
+		echo "kernel report: $KERNEL_REPORT" >>/host/repro-failures
 	[ -s /host/repro-failures ] && fail "$(cat /host/repro-failures | tr '\n' ';')"
 	pass
 	;;

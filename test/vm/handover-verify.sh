@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
-# Guest test: the sessions khopages_fuzz prepares (THPs or not: thp=1|0,
-# shared folios across sessions and processes, an empty session, a
-# 63-character name) cross a kexec; stage 2 maps every recorded range on
-# its own and checks every page and MAP's counters ("khopages_fuzz
-# verify"), then finishes them. No kernel report may appear.
+# Guest test: the sessions khopages_fuzz (test/fuzz) prepares (THPs or
+# not: thp=1|0, shared folios across sessions and processes, an empty
+# session, a 63-character name) cross a kexec; stage 2 maps every recorded
+# range on its own and checks every page and MAP's counters
+# ("khopages_fuzz verify"), then finishes them. No kernel report may
+# appear.
 # A KASAN kernel must be kexec'd with larger KHO scratch (its early
 # shadow allocations must fit in scratch):
 #   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
@@ -11,22 +12,14 @@
 . /lib/khopages/guest-lib.sh
 
 thp=$(param thp); thp=${thp:-1}
+# shellcheck disable=SC2034 # kernel_reports (guest-lib.sh) reads it
 REPORT='BUG:|WARNING:|KASAN|Oops|general protection|possible circular|list_del corruption|list_add corruption'
-
-check_reports() {
-	local hits
-	dmesg >"/host/verify-dmesg.$1.log"
-	hits=$(grep -E "$REPORT" "/host/verify-dmesg.$1.log")
-	[ -z "$hits" ] && return 0
-	grep -E -A 45 "$REPORT" "/host/verify-dmesg.$1.log" | head -n 120
-	fail "kernel report: $(echo "$hits" | head -n 1)"
-}
 
 case "$1" in
 1)
 	khopages_fuzz prepare /host/verify-records $([ "$thp" = 0 ] && echo --no-thp) ||
 		fail "prepare failed"
-	check_reports 1
+	dmesg_reports /host/verify-dmesg.1.log 45 120 || fail "kernel report: $KERNEL_REPORT"
 	kexec_next_stage /host/boot/kernel-A
 	;;
 2)
@@ -34,7 +27,7 @@ case "$1" in
 	rc=$?
 	cat /host/verify.log
 	sleep 2
-	check_reports 2
+	dmesg_reports /host/verify-dmesg.2.log 45 120 || fail "kernel report: $KERNEL_REPORT"
 	[ "$rc" = 0 ] || fail "$(grep -m1 '^FAIL' /host/verify.log || echo "verify exit $rc")"
 	pass
 	;;
