@@ -38,7 +38,7 @@ endif
 
 # A program's sources (absolute) and objects: $(OBJ)/<path in the tree>.o,
 # so two sources of one name in different directories cannot collide.
-prog_srcs = $(or $($(1)_SRCS),$(SRC)/$(1).c) $(TOP)/test/lib/ktap.c
+prog_srcs = $(abspath $(or $($(1)_SRCS),$(SRC)/$(1).c) $(TOP)/test/lib/ktap.c)
 prog_objs = $(patsubst $(TOP)/%.c,$(OBJ)/%.o,$(call prog_srcs,$(1)))
 ALL_OBJS := $(sort $(foreach p,$(PROGS),$(call prog_objs,$(p))))
 BINS := $(PROGS:%=$(OUT)/%)

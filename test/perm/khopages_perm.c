@@ -823,7 +823,7 @@ static void do_commit(const char *session, const char *record)
 	p.session = user;
 	if (!run_as(&nobody_ckpt, as_commit_own, NULL, &p, res) || res[2])
 		ktap_bail("%s as uid 65534: create %s, preserve %s, commit %s", user, ename(res[0]),
-		     ename(res[1]), ename(res[2]));
+			  ename(res[1]), ename(res[2]));
 	ktap_diag("committed %s as uid 65534", user);
 	target_stop(&own);
 }
@@ -941,7 +941,7 @@ static void t_incoming(const char *session, const char *record)
 	ret = khop_stats(k, session, &info);
 	if (ret || info.state != KHOPAGES_STATE_INCOMING)
 		ktap_bail("incoming session %s: %s, state %s", session, ename(ret),
-		     ret ? "?" : khop_state_name(info.state));
+			  ret ? "?" : khop_state_name(info.state));
 	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		snap_take(&before);
 		if (run_as(refused[i], as_name_cmds, NULL, (void *)session, res)) {

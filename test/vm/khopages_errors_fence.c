@@ -76,11 +76,11 @@ static void t_publish_fails(void)
 	khop_stats(k, "fence-pub", &before);
 	fail_publish(1);
 	ktap_check_err("commit while the handover cannot be published -> ENOSPC",
-		   khop_commit(k), -ENOSPC);
+		       khop_commit(k), -ENOSPC);
 	ret = khop_stats(k, "fence-pub", &after);
 	ktap_check("  ... the session stays open, every counter as before",
-	      !ret && same_info(&before, &after), "%s, state %s", ktap_errname(ret),
-	      khop_state_name(after.state));
+		   !ret && same_info(&before, &after), "%s, state %s", ktap_errname(ret),
+		   khop_state_name(after.state));
 	ktap_check("  ... and is not published", published("fence-pub") == 0, "it is");
 	fail_publish(0);
 	ktap_check_err("commit once publishing works again", khop_commit(k), 0);
@@ -89,15 +89,15 @@ static void t_publish_fails(void)
 	khop_stats(k, "fence-pub", &before);
 	fail_publish(1);
 	ktap_check_err("finish (outgoing) while the handover cannot be republished -> ENOSPC",
-		   khop_finish(f, "fence-pub", KHOPAGES_FINISH_OUTGOING), -ENOSPC);
+		       khop_finish(f, "fence-pub", KHOPAGES_FINISH_OUTGOING), -ENOSPC);
 	ret = khop_stats(k, "fence-pub", &after);
 	ktap_check("  ... the session stays committed, every counter as before",
-	      !ret && same_info(&before, &after), "%s, state %s", ktap_errname(ret),
-	      khop_state_name(after.state));
+		   !ret && same_info(&before, &after), "%s, state %s", ktap_errname(ret),
+		   khop_state_name(after.state));
 	ktap_check("  ... and stays published", published("fence-pub") == 1, "it does not");
 	fail_publish(0);
 	ktap_check_err("finish (outgoing) once publishing works again",
-		   khop_finish(f, "fence-pub", KHOPAGES_FINISH_OUTGOING), 0);
+		       khop_finish(f, "fence-pub", KHOPAGES_FINISH_OUTGOING), 0);
 	ktap_check("  ... now it is not published", published("fence-pub") == 0, "it is");
 	khop_close(f);
 	khop_close(k);
@@ -131,14 +131,14 @@ void do_fence(void)
 	fd = khop_fd(late);
 	ktap_check_err("sealed: create -> ESHUTDOWN", khop_create(late, "fence-late"), -ESHUTDOWN);
 	ktap_check_err("sealed: preserve -> ESHUTDOWN",
-		   khop_preserve(open_s, t.pid, t.r[0].addr, KT_PAGE, &p), -ESHUTDOWN);
+		       khop_preserve(open_s, t.pid, t.r[0].addr, KT_PAGE, &p), -ESHUTDOWN);
 	ktap_check_err("sealed: commit -> ESHUTDOWN", khop_commit(open_s), -ESHUTDOWN);
 	ktap_check_err("sealed: abort -> ESHUTDOWN", khop_abort(open_s), -ESHUTDOWN);
 	ktap_check_err("sealed: open -> ESHUTDOWN", khop_attach(late, "errtest"), -ESHUTDOWN);
 	ktap_check_err("sealed: finish (outgoing) -> ESHUTDOWN",
-		   khop_finish(late, "errdiscard", KHOPAGES_FINISH_OUTGOING), -ESHUTDOWN);
+		       khop_finish(late, "errdiscard", KHOPAGES_FINISH_OUTGOING), -ESHUTDOWN);
 	ktap_check_err("sealed: evacuate -> ESHUTDOWN",
-		   khop_evacuate(late, t.pid, t.r[0].addr, t.r[0].len, &e), -ESHUTDOWN);
+		       khop_evacuate(late, t.pid, t.r[0].addr, t.r[0].len, &e), -ESHUTDOWN);
 	memset(&m, 0, sizeof(m));
 	m.size = sizeof(m);
 	m.pid = t.pid;
@@ -147,12 +147,12 @@ void do_fence(void)
 	ktap_check_err("sealed: map -> ESHUTDOWN", rawio(fd, KHOPAGES_IOC_MAP, &m), -ESHUTDOWN);
 	ktap_check_err("sealed: stats still works", khop_stats(late, "errtest", &in), 0);
 	ktap_check("  ... errtest is still committed", in.state == KHOPAGES_STATE_COMMITTED,
-	      "state %s", khop_state_name(in.state));
+		   "state %s", khop_state_name(in.state));
 	ktap_check("sealed: list still works, and the open session was aborted",
-	      !listed(late, "fence-open", &in) && listed(late, "errdiscard", &in),
-	      "fence-open listed or errdiscard missing");
+		   !listed(late, "fence-open", &in) && listed(late, "errdiscard", &in),
+		   "fence-open listed or errdiscard missing");
 	ktap_check("  ... its process keeps its memory", target_bad_bytes(&t, 0) == 0,
-	      "wrong bytes");
+		   "wrong bytes");
 	kt_kill_wait(t.pid);
 	khop_close(late);
 	khop_close(open_s);

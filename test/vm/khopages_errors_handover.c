@@ -139,9 +139,9 @@ void do_commit(const char *name, const char *file, uint64_t mib)
 	ktap_check_err("commit", khop_commit(k), 0);
 	ret = khop_stats(k, name, &in);
 	ktap_check("commit: stats", !ret && in.state == KHOPAGES_STATE_COMMITTED &&
-	      in.nr_pages == total_pages(&rec) && in.nr_pids == 1,
-	      "%s, state %s, %" PRIu64 " pages, %u pids", ktap_errname(ret),
-	      khop_state_name(in.state), (uint64_t)in.nr_pages, in.nr_pids);
+		   in.nr_pages == total_pages(&rec) && in.nr_pids == 1,
+		   "%s, state %s, %" PRIu64 " pages, %u pids", ktap_errname(ret),
+		   khop_state_name(in.state), (uint64_t)in.nr_pages, in.nr_pids);
 	write_records(file, &rec);
 	kt_kill_wait(rec.pid);
 	khop_close(k);
@@ -206,9 +206,9 @@ void do_incoming(const char *name, const char *file)
 
 	ret = khop_stats(k1, name, &in);
 	ktap_check("incoming: stats before OPEN", !ret && in.state == KHOPAGES_STATE_INCOMING &&
-	      in.nr_pages == total_pages(&rec) && in.nr_pids == 1,
-	      "%s, state %s, %" PRIu64 " pages, %u pids", ktap_errname(ret),
-	      khop_state_name(in.state), (uint64_t)in.nr_pages, in.nr_pids);
+		   in.nr_pages == total_pages(&rec) && in.nr_pids == 1,
+		   "%s, state %s, %" PRIu64 " pages, %u pids", ktap_errname(ret),
+		   khop_state_name(in.state), (uint64_t)in.nr_pages, in.nr_pids);
 
 	if (run_dropped("open as uid 65534 -> EPERM", false, drop_open, (void *)name, res))
 		ktap_check_err("open as uid 65534 -> EPERM", res[0], -EPERM);
@@ -217,25 +217,25 @@ void do_incoming(const char *name, const char *file)
 		ktap_check_err("finish as uid 65534 -> EPERM", res[0], -EPERM);
 	ret = khop_stats(k1, name, &in);
 	ktap_check("incoming: still unclaimed after the refused calls",
-	      !ret && in.state == KHOPAGES_STATE_INCOMING, "%s, state %s", ktap_errname(ret),
-	      khop_state_name(in.state));
+		   !ret && in.state == KHOPAGES_STATE_INCOMING, "%s, state %s", ktap_errname(ret),
+		   khop_state_name(in.state));
 
 	if (khop_attach(k1, name))
 		ktap_bail("open %s: %s", name, khop_error(k1));
 	ret = khop_stats(k1, name, &in);
 	ktap_check("incoming: claimed after OPEN", !ret && in.state == KHOPAGES_STATE_CLAIMED,
-	      "%s, state %s", ktap_errname(ret), khop_state_name(in.state));
+		   "%s, state %s", ktap_errname(ret), khop_state_name(in.state));
 	/* Each restored process opens the session for itself. */
 	ktap_check_err("open from a second fd too", khop_attach(k2, name), 0);
 	ktap_check_err("open twice on one fd -> EBUSY", khop_attach(k1, name), -EBUSY);
 	ktap_check_err("create on an fd that holds an incoming session -> EBUSY",
-		   khop_create(k1, "errother"), -EBUSY);
+		       khop_create(k1, "errother"), -EBUSY);
 	ktap_check_err("finish while another fd has it open -> EBUSY",
-		   khop_finish(k2, name, 0), -EBUSY);
+		       khop_finish(k2, name, 0), -EBUSY);
 	khop_close(k2);
 	k2 = open_or_bail();
 	ktap_check_err("finish from an fd that did not open it, while opened -> EBUSY",
-		   khop_finish(k2, name, 0), -EBUSY);
+		       khop_finish(k2, name, 0), -EBUSY);
 
 	/* Argument errors, straight to the driver. */
 	dst = map_anon(small->len, MAP_PRIVATE);
@@ -270,7 +270,7 @@ void do_incoming(const char *name, const char *file)
 	dst2 = map_anon(small->len, MAP_SHARED);
 	m = base; m.dst_va = (uint64_t)(uintptr_t)dst2;
 	ktap_check_err("map: shared (non-anonymous) dst -> EFAULT", rawio(fd, KHOPAGES_IOC_MAP, &m),
-		   -EFAULT);
+		       -EFAULT);
 	munmap(dst2, small->len);
 	/* Two VMAs: same memory, different protections on each half. */
 	pair = map_anon(small->len, MAP_PRIVATE);
@@ -283,7 +283,7 @@ void do_incoming(const char *name, const char *file)
 	/* Ranges the session does not hold. */
 	m = base; m.pid = rec.pid + 1;
 	ktap_check_err("map: pid not in the session -> ENOENT",
-		   rawio(fd, KHOPAGES_IOC_MAP, &m), -ENOENT);
+		       rawio(fd, KHOPAGES_IOC_MAP, &m), -ENOENT);
 	m = base; m.orig_va = 0x10000;
 	ktap_check_err("map: range not recorded -> ENOENT", rawio(fd, KHOPAGES_IOC_MAP, &m), -ENOENT);
 
@@ -297,7 +297,7 @@ void do_incoming(const char *name, const char *file)
 	for (int i = 0; i < 63; i++)
 		present += kt_pm_present(e[i]);
 	ktap_check("map: the refused MAP mapped nothing", present == 0, "%" PRIu64 " pages mapped",
-	      present);
+		   present);
 	munmap(dst2, small->len);
 
 	if (thp->large) {
@@ -311,30 +311,30 @@ void do_incoming(const char *name, const char *file)
 		m.len = thp->len;
 		m.dst_va = (uint64_t)(uintptr_t)area + KT_PAGE;
 		ktap_check_err("map: THP range at a dst not congruent modulo 2 MiB -> EINVAL",
-			   rawio(fd, KHOPAGES_IOC_MAP, &m), -EINVAL);
+			       rawio(fd, KHOPAGES_IOC_MAP, &m), -EINVAL);
 		munmap(area, 2 * KT_HUGE);
 	} else {
 		ktap_skip("map: THP range at a dst not congruent modulo 2 MiB", "no THP before kexec");
 	}
 	ret = khop_stats(k1, name, &in);
 	ktap_check("map: no refused MAP left anything mapped", !ret && in.nr_mapped == 0,
-	      "%s, %" PRIu64 " mapped", ktap_errname(ret), (uint64_t)in.nr_mapped);
+		   "%s, %" PRIu64 " mapped", ktap_errname(ret), (uint64_t)in.nr_mapped);
 
 	/* The real thing, then doing it again. */
 	m = base;
 	ret = rawio(fd, KHOPAGES_IOC_MAP, &m);
 	ktap_check("map: the small range", !ret && m.nr_mapped == small->nr_pages && !m.nr_shared &&
-	      !m.nr_copied, "%s, %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied",
-	      ktap_errname(ret), (uint64_t)m.nr_mapped, (uint64_t)m.nr_shared,
-	      (uint64_t)m.nr_copied);
+		   !m.nr_copied, "%s, %" PRIu64 " mapped, %" PRIu64 " shared, %" PRIu64 " copied",
+		   ktap_errname(ret), (uint64_t)m.nr_mapped, (uint64_t)m.nr_shared,
+		   (uint64_t)m.nr_copied);
 	check_mapped("map: small range", &rec, si, dst);
 	m = base;
 	ktap_check_err("map the same range again at the same dst -> EALREADY",
-		   rawio(fd, KHOPAGES_IOC_MAP, &m), -EALREADY);
+		       rawio(fd, KHOPAGES_IOC_MAP, &m), -EALREADY);
 	dst2 = map_anon(small->len, MAP_PRIVATE);
 	m = base; m.dst_va = (uint64_t)(uintptr_t)dst2;
 	ktap_check_err("map the same range again elsewhere -> EALREADY",
-		   rawio(fd, KHOPAGES_IOC_MAP, &m), -EALREADY);
+		       rawio(fd, KHOPAGES_IOC_MAP, &m), -EALREADY);
 	munmap(dst2, small->len);
 
 	thp_dst = kt_map_aligned(thp->len, KT_HUGE);
@@ -342,7 +342,7 @@ void do_incoming(const char *name, const char *file)
 		ktap_bail("mmap: %s", strerror(errno));
 	ret = khop_map(k1, rec.pid, thp->addr, (uint64_t)(uintptr_t)thp_dst, thp->len, &m);
 	ktap_check("map: the THP range", !ret && m.nr_mapped == thp->nr_pages,
-	      "%s, %" PRIu64 " mapped", ret ? khop_error(k1) : "ok", (uint64_t)m.nr_mapped);
+		   "%s, %" PRIu64 " mapped", ret ? khop_error(k1) : "ok", (uint64_t)m.nr_mapped);
 	check_mapped("map: THP range", &rec, ti, thp_dst);
 
 	/* FINISH: only once, and the mapped memory stays. */
@@ -369,9 +369,9 @@ void do_discard(const char *name, const char *file)
 	read_records(file, &rec);
 	ret = khop_stats(k, name, &in);
 	ktap_check("discard: the session arrived unclaimed",
-	      !ret && in.state == KHOPAGES_STATE_INCOMING && in.nr_pages == total_pages(&rec),
-	      "%s, state %s, %" PRIu64 " pages", ktap_errname(ret), khop_state_name(in.state),
-	      (uint64_t)in.nr_pages);
+		   !ret && in.state == KHOPAGES_STATE_INCOMING && in.nr_pages == total_pages(&rec),
+		   "%s, state %s, %" PRIu64 " pages", ktap_errname(ret), khop_state_name(in.state),
+		   (uint64_t)in.nr_pages);
 	kt_settle();
 	before = kt_free_kb();
 	ktap_check_err("discard: finish an unopened session", khop_finish(k, name, 0), 0);
@@ -380,7 +380,7 @@ void do_discard(const char *name, const char *file)
 	want = before + (long)(total_pages(&rec) * 4 * 3 / 4);
 	now = kt_wait_free(want, 5000);
 	ktap_check("discard: free memory got the preserved pages back", now >= want,
-	      "free memory rose by %ld kB, expected at least %ld kB of %" PRIu64 " kB",
-	      now - before, want - before, total_pages(&rec) * 4);
+		   "free memory rose by %ld kB, expected at least %ld kB of %" PRIu64 " kB",
+		   now - before, want - before, total_pages(&rec) * 4);
 	khop_close(k);
 }

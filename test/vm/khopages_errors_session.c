@@ -34,9 +34,9 @@ void t_unknown_ioctl(void)
 	char buf[256] = { 0 };
 
 	ktap_check_err("unknown command number -> ENOTTY",
-		   rawio(khop_fd(k), _IOWR(KHOPAGES_IOC_MAGIC, 0x7f, char[256]), buf), -ENOTTY);
+		       rawio(khop_fd(k), _IOWR(KHOPAGES_IOC_MAGIC, 0x7f, char[256]), buf), -ENOTTY);
 	ktap_check_err("foreign ioctl magic -> ENOTTY",
-		   rawio(khop_fd(k), _IO('x', 0x40), NULL), -ENOTTY);
+		       rawio(khop_fd(k), _IO('x', 0x40), NULL), -ENOTTY);
 	khop_close(k);
 }
 
@@ -60,27 +60,27 @@ void t_create_bad_args(void)
 	ktap_check_err("create: size too small -> EINVAL", rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 	a = name_arg("errargs", 1);
 	ktap_check_err("create: unknown flag bit 0 -> EINVAL",
-		   rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
+		       rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 	a = name_arg("errargs", 0x80000000u);
 	ktap_check_err("create: unknown flag bit 31 -> EINVAL",
-		   rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
+		       rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 	a = name_arg("", 0);
 	ktap_check_err("create: empty name -> EINVAL", rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 	a = name_arg("", 0);
 	memset(a.name, 'n', sizeof(a.name));	/* no NUL within 64 bytes */
 	ktap_check_err("create: name without NUL -> EINVAL",
-		   rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
+		       rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 	a = name_arg("err/slash", 0);
 	ktap_check_err("create: name with '/' -> EINVAL", rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 	a = name_arg("err space", 0);
 	ktap_check_err("create: name with ' ' -> EINVAL", rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 	a = name_arg("err\n", 0);
 	ktap_check_err("create: name with a control character -> EINVAL",
-		   rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
+		       rawio(fd, KHOPAGES_IOC_CREATE, &a), -EINVAL);
 
 	/* Nothing of the rejected calls stayed behind. */
 	ktap_check_err("create: rejected calls created nothing",
-		   khop_stats(k, "errargs", &in), -ENOENT);
+		       khop_stats(k, "errargs", &in), -ENOENT);
 	ret = khop_create(k, "errargs");
 	ktap_check_err("create: the fd is still free after rejected calls", ret, 0);
 	if (!ret)
@@ -89,8 +89,8 @@ void t_create_bad_args(void)
 	/* Library checks report a message too. */
 	ret = khop_create(k, "err/lib");
 	ktap_check("khop_create(\"err/lib\") -> EINVAL with a message",
-	      ret == -EINVAL && khop_error(k) && khop_error(k)[0],
-	      "got %s, message \"%s\"", ktap_errname(ret), khop_error(k) ? khop_error(k) : "(null)");
+		   ret == -EINVAL && khop_error(k) && khop_error(k)[0],
+		   "got %s, message \"%s\"", ktap_errname(ret), khop_error(k) ? khop_error(k) : "(null)");
 
 	/* A newer caller's larger struct: fine with a zero tail only. */
 	memset(&big, 0, sizeof(big));
@@ -103,7 +103,7 @@ void t_create_bad_args(void)
 	big.tail = 1;
 	ret = rawio(fd, KHOPAGES_IOC_CREATE, &big);
 	ktap_check("create: larger struct with a non-zero tail -> EINVAL or E2BIG",
-	      ret == -EINVAL || ret == -E2BIG, "got %s", ktap_errname(ret));
+		   ret == -EINVAL || ret == -E2BIG, "got %s", ktap_errname(ret));
 	if (!ret)
 		khop_abort(k);
 	khop_close(k);
@@ -142,11 +142,11 @@ void t_no_session(void)
 	p.start = (uint64_t)(uintptr_t)page;
 	p.len = KT_PAGE;
 	ktap_check_err("preserve without a session -> ENOENT",
-		   rawio(fd, KHOPAGES_IOC_PRESERVE, &p), -ENOENT);
+		       rawio(fd, KHOPAGES_IOC_PRESERVE, &p), -ENOENT);
 	ktap_check_err("commit without a session -> ENOENT",
-		   rawio(fd, KHOPAGES_IOC_COMMIT, NULL), -ENOENT);
+		       rawio(fd, KHOPAGES_IOC_COMMIT, NULL), -ENOENT);
 	ktap_check_err("abort without a session -> ENOENT",
-		   rawio(fd, KHOPAGES_IOC_ABORT, NULL), -ENOENT);
+		       rawio(fd, KHOPAGES_IOC_ABORT, NULL), -ENOENT);
 	memset(&m, 0, sizeof(m));
 	m.size = sizeof(m);
 	m.pid = 1;
@@ -154,7 +154,7 @@ void t_no_session(void)
 	m.dst_va = (uint64_t)(uintptr_t)page;
 	m.len = KT_PAGE;
 	ktap_check_err("map without an opened session -> ENOENT",
-		   rawio(fd, KHOPAGES_IOC_MAP, &m), -ENOENT);
+		       rawio(fd, KHOPAGES_IOC_MAP, &m), -ENOENT);
 	munmap(page, KT_PAGE);
 	khop_close(k);
 }
@@ -167,11 +167,11 @@ void t_busy_exists(void)
 	if (khop_create(k1, "errbusy"))
 		ktap_bail("create errbusy: %s", khop_error(k1));
 	ktap_check_err("create a second session on one fd -> EBUSY",
-		   khop_create(k1, "errbusy2"), -EBUSY);
+		       khop_create(k1, "errbusy2"), -EBUSY);
 	ktap_check_err("create the same name again on one fd -> EBUSY",
-		   khop_create(k1, "errbusy"), -EBUSY);
+		       khop_create(k1, "errbusy"), -EBUSY);
 	ktap_check_err("create a name in use on another fd -> EEXIST",
-		   khop_create(k2, "errbusy"), -EEXIST);
+		       khop_create(k2, "errbusy"), -EEXIST);
 	ret = khop_create(k2, "errbusy");
 	ktap_check("EEXIST leaves a message", ret && khop_error(k2) && khop_error(k2)[0], "no message");
 	ktap_check_err("abort", khop_abort(k1), 0);
@@ -199,12 +199,12 @@ void t_unknown_names(void)
 	ret = khop_attach(k, "errnosuch");
 	ktap_check_err("open an unknown session -> ENOENT", ret, -ENOENT);
 	ktap_check("khop_error() after a failure is not empty", khop_error(k) && khop_error(k)[0],
-	      "empty");
+		   "empty");
 	ktap_check_err("finish an unknown session -> ENOENT", khop_finish(k, "errnosuch", 0), -ENOENT);
 	ktap_check_err("finish an unknown outgoing session -> ENOENT",
-		   khop_finish(k, "errnosuch", KHOPAGES_FINISH_OUTGOING), -ENOENT);
+		       khop_finish(k, "errnosuch", KHOPAGES_FINISH_OUTGOING), -ENOENT);
 	ktap_check_err("stats of an unknown session -> ENOENT",
-		   khop_stats(k, "errnosuch", &in), -ENOENT);
+		       khop_stats(k, "errnosuch", &in), -ENOENT);
 
 	a = name_arg("errnosuch", 2);
 	ktap_check_err("finish: unknown flag -> EINVAL", rawio(fd, KHOPAGES_IOC_FINISH, &a), -EINVAL);
@@ -223,10 +223,10 @@ void t_unknown_names(void)
 	ktap_check_err("list: no entry size -> EINVAL", rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
 	l.entry_size = KHOPAGES_SESSION_INFO_SIZE_V1 - 8;
 	ktap_check_err("list: entry size below the first version's -> EINVAL",
-		   rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
+		       rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
 	l.entry_size = 8192;
 	ktap_check_err("list: entry size over a page -> EINVAL",
-		   rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
+		       rawio(fd, KHOPAGES_IOC_LIST, &l), -EINVAL);
 	khop_close(k);
 }
 
@@ -303,7 +303,7 @@ void t_list_userfault(void)
 	pfd.fd = (int)uffd;
 	pfd.events = POLLIN;
 	ktap_check("list into a userfaultfd buffer: the fault arrives",
-	      poll(&pfd, 1, 5000) == 1, "no fault within 5 s");
+		   poll(&pfd, 1, 5000) == 1, "no fault within 5 s");
 
 	memset(&st, 0, sizeof(st));
 	st.size = sizeof(st);
@@ -315,8 +315,8 @@ void t_list_userfault(void)
 	if (pthread_create(&stt.th, NULL, cmd_thread_fn, &stt))
 		ktap_bail("pthread_create");
 	ktap_check("  ... meanwhile STATS from another file completes",
-	      cmd_thread_wait(&stt, 3000) && stt.ret == 0,
-	      stt.done ? "it failed" : "it waited on the blocked LIST for 3 s");
+		   cmd_thread_wait(&stt, 3000) && stt.ret == 0,
+		   stt.done ? "it failed" : "it waited on the blocked LIST for 3 s");
 
 	/* Serve the fault: the LIST completes too. */
 	zero.range.start = (uint64_t)(uintptr_t)buf;
@@ -324,8 +324,8 @@ void t_list_userfault(void)
 	zero.mode = 0;
 	ioctl((int)uffd, UFFDIO_ZEROPAGE, &zero);
 	ktap_check("  ... and the LIST completes once the fault is served",
-	      cmd_thread_wait(&lt, 5000) && lt.ret == 0, "%s",
-	      lt.done ? ktap_errname(lt.ret) : "still blocked");
+		   cmd_thread_wait(&lt, 5000) && lt.ret == 0, "%s",
+		   lt.done ? ktap_errname(lt.ret) : "still blocked");
 	pthread_join(lt.th, NULL);
 	pthread_join(stt.th, NULL);
 	khop_abort(k);
@@ -363,7 +363,7 @@ void t_list_entry_size(void)
 	l.entry_size = stride;
 	l.sessions = (uint64_t)(uintptr_t)buf;
 	ktap_check_err("list: a larger entry size is accepted",
-		   rawio(khop_fd(k), KHOPAGES_IOC_LIST, &l), 0);
+		       rawio(khop_fd(k), KHOPAGES_IOC_LIST, &l), 0);
 	for (uint32_t i = 0; i < l.nr_sessions && i < ROOM; i++) {
 		memcpy(&info, buf + i * stride, ksize);
 		if (!strcmp(info.name, "errlist"))
@@ -372,7 +372,7 @@ void t_list_entry_size(void)
 			tail_zero &= buf[i * stride + j] == 0;
 	}
 	ktap_check("list: each entry at the caller's stride (errlist found, open)", found,
-	      "not found at the caller's stride");
+		   "not found at the caller's stride");
 	ktap_check("list: the tail of each larger entry is zeroed", tail_zero, "not zeroed");
 	free(buf);
 	khop_abort(k);
@@ -389,7 +389,7 @@ void t_list(void)
 		ktap_bail("create: %s", khop_error(k));
 	found = listed(k, "errlist", &in);
 	ktap_check("list shows an open session", found && in.state == KHOPAGES_STATE_OPEN,
-	      found ? "state %s" : "not listed%s", found ? khop_state_name(in.state) : "");
+		   found ? "state %s" : "not listed%s", found ? khop_state_name(in.state) : "");
 	khop_abort(k);
 	ktap_check("list no longer shows it after ABORT", !listed(k, "errlist", &in), "still listed");
 	khop_close(k);

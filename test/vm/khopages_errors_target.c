@@ -223,10 +223,10 @@ void check_released(const char *name, const uint64_t *pfns, uint64_t n,
 
 	snprintf(what, sizeof(what), "%s: no frame of the target is still held", name);
 	ktap_check(what, left == 0, "%" PRIu64 " of %" PRIu64
-	      " frames are still unmapped anonymous pages", left, n);
+		   " frames are still unmapped anonymous pages", left, n);
 	snprintf(what, sizeof(what), "%s: free memory got the pages back", name);
 	ktap_check(what, now >= want, "free memory rose by %ld kB, expected at least %ld kB of %" PRIu64,
-	      now - free_before, want - free_before, n * 4);
+		   now - free_before, want - free_before, n * 4);
 }
 
 /* ------------------------------------------------------------------ */
@@ -367,7 +367,7 @@ uint64_t *preserve_target(struct khop *k, const char *name, struct target *t,
 		ktap_bail("preserve: %s", khop_error(k));
 	if (p.nr_pages != t->r[0].nr_pages)
 		ktap_bail("preserve took %" PRIu64 " pages of %" PRIu64, (uint64_t)p.nr_pages,
-		     t->r[0].nr_pages);
+			  t->r[0].nr_pages);
 	pfns = target_pfns(t, 0, n);
 	return pfns;
 }

@@ -157,7 +157,7 @@ static void snapshot(enum snap when, uint64_t *changed)
 
 			if (ret)
 				ktap_bail("read /proc/%d/pagemap: %s", (int)pids[w],
-				      strerror(-ret));
+					  strerror(-ret));
 			for (uint64_t i = 0; i < n; i++) {
 				struct pageinfo *pg = &r->pg[w][i];
 				bool present = kt_pm_present(e[i]);
@@ -165,7 +165,7 @@ static void snapshot(enum snap when, uint64_t *changed)
 
 				if (present && !pfn)
 					ktap_bail("/proc/%d/pagemap shows no page frame"
-					      " numbers: run as root", (int)pids[w]);
+						  " numbers: run as root", (int)pids[w]);
 				if (when == SNAP_PRE) {
 					pg->present = present;
 					pg->pre_pfn = pfn;
@@ -273,7 +273,7 @@ static uint64_t check_remote_content(const char *when)
 						  run * KT_PAGE);
 				if (ret)
 					ktap_bail("read /proc/%d/mem: %s", (int)pids[w],
-					      strerror(-ret));
+						  strerror(-ret));
 				for (uint64_t j = 0; j < run; j++) {
 					uint64_t va = r->start + (i + j) * KT_PAGE;
 					unsigned int off = 0;
@@ -335,10 +335,10 @@ static void compute_expectations(struct expect *x, const struct kt_pfn_range *sc
 				ret = kt_folio_of(pg->pre_pfn, &head, &nr);
 				if (ret)
 					ktap_bail("/proc/kpageflags: folio of pfn 0x%" PRIx64 ": %s",
-					      pg->pre_pfn, strerror(-ret));
+						  pg->pre_pfn, strerror(-ret));
 				if (nr & (nr - 1))
 					ktap_bail("folio at pfn 0x%" PRIx64 " has %" PRIu64 " pages",
-					      head, nr);
+						  head, nr);
 				if (kt_set_add(&folios, head)) {
 					x->folios[k]++;
 					x->by_order[__builtin_ctzll(nr)]++;
@@ -623,11 +623,11 @@ void do_fill(const char *dir)
 	thp = kt_thp_mode();
 	if (!thp || !strcmp(thp, "never"))
 		ktap_bail("THP unavailable (/sys/kernel/mm/transparent_hugepage/enabled: %s)",
-		      thp ? thp : "missing");
+			  thp ? thp : "missing");
 	nr_scratch = kt_scratch_ranges(scratch, 64);
 	if (nr_scratch < 0)
 		ktap_bail("cannot read the KHO scratch areas from /sys/kernel/debug/kho/out: %s",
-		      strerror(-nr_scratch));
+			  strerror(-nr_scratch));
 
 	/* Fresh seeds each run: stale pages of an earlier run never match. */
 	if (getrandom(&base_seed, sizeof(base_seed), 0) != sizeof(base_seed))

@@ -115,7 +115,7 @@ static void load_description(const char *dir)
 	for (int k = 0; k < nr_ranges; k++)
 		if (range_present(&ranges[k]) != ranges[k].nr_pages)
 			ktap_bail("%s: range %d lists %" PRIu64 " pages but PRESERVE reported %" PRIu64,
-			      path, k, range_present(&ranges[k]), ranges[k].nr_pages);
+				  path, k, range_present(&ranges[k]), ranges[k].nr_pages);
 }
 
 /* Where to map a region: its original address when free, else anywhere

@@ -203,7 +203,7 @@ static void write_marker(pid_t pid, uint64_t start, uint64_t len)
 
 		if (n != (ssize_t)sizeof(buf))
 			ktap_bail("process_vm_writev at %#" PRIx64 ": %zd (%s)",
-			      start + off, n, n < 0 ? strerror(errno) : "short");
+				  start + off, n, n < 0 ? strerror(errno) : "short");
 	}
 }
 
@@ -377,7 +377,7 @@ static void do_hwpoison(void)
 	start_target(&t, len, 0x5eed, HWP_HOLE, HWP_POISON);
 	if (t.poison_err)
 		ktap_bail("MADV_HWPOISON: %s (CONFIG_MEMORY_FAILURE? root?)",
-		      strerror(t.poison_err));
+			  strerror(t.poison_err));
 	if (kt_pagemap(t.pid, t.start, HWP_PAGES, pm))
 		ktap_bail("pagemap: %s", strerror(errno));
 	for (i = 0; i < HWP_PAGES; i++)
