@@ -144,12 +144,9 @@ case "$1" in
 	# an upgrade would do it: KHO preservations made after the load are
 	# handed over all the same.
 	say "kexec load"
-	args=""
-	for kv in $(cat /proc/cmdline); do
-		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
-	done
+	args=$(stage_cmdline 2)
 	mark kexec-load0
-	kexec -s -l /host/boot/kernel-A --initrd=/host/boot/initrd.img --append="${args# } khop_stage=2" ||
+	kexec -s -l /host/boot/kernel-A --initrd=/host/boot/initrd.img --append="$args" ||
 		fail "kexec load"
 	mark kexec-load1
 

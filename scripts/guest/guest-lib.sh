@@ -136,25 +136,31 @@ kmemleak_dump() {
 	echo "khop-guest: kmemleak: $(grep -c '^unreferenced object' "/host/kmemleak.${stage:-1}.log") unreferenced object(s)" >/dev/console
 }
 
+# stage_cmdline STAGE [PARAM...]: the kernel command line for STAGE: this
+# boot's, with khop_stage=STAGE and the PARAMs instead of its khop_stage,
+# without the initrd= and BOOT_IMAGE= that loaders add.
+stage_cmdline() {
+	local stage=$1 args="" kv
+	shift
+	for kv in $(cat /proc/cmdline); do
+		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
+	done
+	echo "${args# } khop_stage=$stage${*:+ $*}"
+}
+
 # Kexec, through KHO, into KERNEL and run the next stage there. The
 # default is the kernel this run booted (/host/boot/kernel-A, vm-run.sh
 # --kernel), so a run on another kernel (the debug one) stays on it. Other
 # kernels are in /host/boot/. Extra kernel parameters may follow.
 kexec_next_stage() {
-	local kernel=${1:-} stage next args kv
+	local kernel=${1:-} stage next
 	shift || true
 	[ -n "$kernel" ] || kernel=/host/boot/kernel-A
 	stage=$(cmdline_value khop_stage)
 	next=$(( ${stage:-1} + 1 ))
-	# Keep the boot parameters; replace the stage; drop initrd= added by loaders.
-	args=""
-	for kv in $(cat /proc/cmdline); do
-		case "$kv" in khop_stage=*|initrd=*|BOOT_IMAGE=*) ;; *) args="$args $kv" ;; esac
-	done
-	args="$args khop_stage=$next $*"
 	kmemleak_dump
 	echo "khop-guest: kexec into $(basename "$kernel") for stage $next"
-	kexec -s -l "$kernel" --initrd=/host/boot/initrd.img --append="${args# }" ||
+	kexec -s -l "$kernel" --initrd=/host/boot/initrd.img --append="$(stage_cmdline "$next" "$@")" ||
 		fail "kexec load failed"
 	sync
 	kexec -e
