@@ -74,7 +74,9 @@ if [ "$build" = 1 ]; then
 fi
 
 failed=0
-vm() {
+# criu_vm NAME [vm-run.sh options] GUEST_SCRIPT: run directory criu-NAME,
+# its output in criu-NAME.out.
+criu_vm() {
 	local name=$1
 	shift
 	"$TOP/scripts/vm-run.sh" --name "criu-$name" "$@" >"$CACHE/runs/criu-$name.out" 2>&1
@@ -102,14 +104,14 @@ run_case() {
 	local name=$1 start rc
 	start=$(date +%s)
 	case "$name" in
-	options) vm options --mem 2G --timeout 600 "$here/options.sh" ;;
-	dump-fails) vm dump-fails --mem 2G --timeout 900 "$here/dump-fails.sh" ;;
-	restore-errors) vm restore-errors --mem 2G --timeout 900 "$here/restore-errors.sh" ;;
-	same-kernel) vm same-kernel --mem 2G --timeout 900 "$here/same-kernel.sh" ;;
+	options) criu_vm options --mem 2G --timeout 600 "$here/options.sh" ;;
+	dump-fails) criu_vm dump-fails --mem 2G --timeout 900 "$here/dump-fails.sh" ;;
+	restore-errors) criu_vm restore-errors --mem 2G --timeout 900 "$here/restore-errors.sh" ;;
+	same-kernel) criu_vm same-kernel --mem 2G --timeout 900 "$here/same-kernel.sh" ;;
 	e2e-kho)
-		vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 --set STOPPED=1 "$here/e2e.sh" &&
+		criu_vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 --set STOPPED=1 "$here/e2e.sh" &&
 			crit_check >>"$CACHE/runs/criu-e2e-kho.out" 2>&1 ;;
-	e2e-plain) vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
+	e2e-plain) criu_vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
 	*) echo "unknown case $name" >"$CACHE/runs/criu-$name.out"; false ;;
 	esac
 	rc=$?
