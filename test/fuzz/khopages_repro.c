@@ -17,9 +17,12 @@
  *                                    OPEN) and finished: every page must
  *                                    come back (N=1 is the control)
  *
- * Exit status 0 when the calls behaved as documented; the kernel's own
- * reports are for the guest script to find in dmesg. loopback-shared
- * exits 1 when the memory does not come back.
+ * Each check is a TAP case (test/lib/ktap.h); a call that fails ends the
+ * program ("Bail out!"). Exit status 0 when the calls behaved as
+ * documented, 1 otherwise: thp-commit when the range is not one THP (no
+ * reproducer), thp-map when the data differs, loopback-shared when the
+ * memory does not come back. The kernel's own reports are for the guest
+ * script to find in dmesg.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,6 +40,7 @@
 #include <unistd.h>
 
 #include "khopages.h"
+#include "ktap.h"
 
 #define MIB		(1UL << 20)
 #define HUGE		(2 * MIB)
@@ -44,8 +48,7 @@
 
 static void __attribute__((noreturn)) die(const char *what, struct khop *k)
 {
-	printf("FAIL: %s: %s\n", what, k ? khop_error(k) : strerror(errno));
-	exit(2);
+	ktap_bail("%s: %s", what, k ? khop_error(k) : strerror(errno));
 }
 
 static uint64_t word(uint64_t va)
@@ -85,7 +88,7 @@ static long anon_huge_kb(void)
 	return kb;
 }
 
-static int thp_commit(const char *file)
+static void thp_commit(const char *file)
 {
 	char *p = map_aligned(HUGE, MADV_HUGEPAGE);
 	struct khopages_preserve r;
@@ -94,23 +97,25 @@ static int thp_commit(const char *file)
 
 	for (uint64_t i = 0; i < HUGE / 8; i++)
 		((uint64_t *)p)[i] = word((uint64_t)(uintptr_t)p + i * 8);
-	printf("AnonHugePages of this process: %ld kB\n", anon_huge_kb());
+	ktap_diag("AnonHugePages of this process: %ld kB", anon_huge_kb());
 	if (khop_open(&k))
 		die("open", NULL);
 	if (khop_create(k, "repro-thp") ||
 	    khop_preserve(k, getpid(), (uintptr_t)p, HUGE, &r) || khop_commit(k))
 		die("repro-thp", k);
-	printf("committed repro-thp: pid %d %p: %llu pages in %llu folios\n",
-	       getpid(), p, (unsigned long long)r.nr_pages,
-	       (unsigned long long)r.nr_folios);
+	ktap_pass("commit repro-thp");
+	ktap_diag("committed repro-thp: pid %d %p: %llu pages in %llu folios",
+		  getpid(), p, (unsigned long long)r.nr_pages,
+		  (unsigned long long)r.nr_folios);
 	f = fopen(file, "w");
 	if (!f || fprintf(f, "%d %" PRIxPTR "\n", getpid(), (uintptr_t)p) < 0 ||
 	    fclose(f))
 		die("write the record", NULL);
-	return r.nr_folios == 1 ? 0 : 3;	/* 3: not a THP, no reproducer */
+	ktap_check("repro-thp is one THP", r.nr_folios == 1, "%llu folios: no reproducer",
+		   (unsigned long long)r.nr_folios);
 }
 
-static int thp_map(const char *file)
+static void thp_map(const char *file)
 {
 	struct khopages_map m;
 	uintptr_t orig;
@@ -131,20 +136,20 @@ static int thp_map(const char *file)
 		die("OPEN repro-thp", k);
 	if (khop_map(k, pid, orig, (uintptr_t)dst, HUGE, &m))
 		die("MAP", k);
-	printf("MAP: %llu pages mapped, %llu shared, %llu copied\n",
-	       (unsigned long long)m.nr_mapped, (unsigned long long)m.nr_shared,
-	       (unsigned long long)m.nr_copied);
+	ktap_pass("open and MAP repro-thp");
+	ktap_diag("MAP: %llu pages mapped, %llu shared, %llu copied",
+		  (unsigned long long)m.nr_mapped, (unsigned long long)m.nr_shared,
+		  (unsigned long long)m.nr_copied);
 	for (uint64_t i = 0; i < HUGE / 8; i++)
 		bad += ((uint64_t *)dst)[i] != word(orig + i * 8);
-	printf("data: %" PRIu64 " of %lu words wrong; AnonHugePages %ld kB\n",
-	       bad, HUGE / 8, anon_huge_kb());
+	ktap_check("the THP holds its data", !bad, "%" PRIu64 " of %lu words wrong", bad, HUGE / 8);
+	ktap_diag("AnonHugePages %ld kB", anon_huge_kb());
 	/* The mapping goes first, the driver's reference last. */
 	munmap(dst, HUGE);
 	if (khop_finish(k, "repro-thp", 0))
 		die("FINISH", k);
 	khop_close(k);
-	printf("munmap and FINISH done\n");
-	return bad ? 1 : 0;
+	ktap_pass("munmap, then FINISH");
 }
 
 static void settle(void)
@@ -166,7 +171,7 @@ static void settle(void)
 	}
 	/* Shrinking the slab caches also empties KASAN's quarantine. */
 	if (system("for f in /sys/kernel/slab/*/shrink; do echo 1 >$f; done 2>/dev/null"))
-		printf("# could not shrink the slab caches\n");
+		ktap_diag("could not shrink the slab caches");
 	sleep(1);
 }
 
@@ -191,7 +196,7 @@ static long mem_free_kb(void)
 	return kb + pcp * 4;
 }
 
-static int loopback_shared(int n)
+static void loopback_shared(int n)
 {
 	static const char *const names[2] = { "repro-lb-a", "repro-lb-b" };
 	struct khop *k[2], *o[2];
@@ -224,9 +229,9 @@ static int loopback_shared(int n)
 		    khop_preserve(k[i], pid, (uintptr_t)p, SHARED_LEN, &r) ||
 		    khop_commit(k[i]))
 			die(names[i], k[i]);
-		printf("%s: committed, %llu pages, %llu folios\n", names[i],
-		       (unsigned long long)r.nr_pages,
-		       (unsigned long long)r.nr_folios);
+		ktap_diag("%s: committed, %llu pages, %llu folios", names[i],
+			  (unsigned long long)r.nr_pages,
+			  (unsigned long long)r.nr_folios);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
@@ -245,29 +250,31 @@ static int loopback_shared(int n)
 	khop_close(k[0]);
 	settle();
 	after = mem_free_kb();
-	printf("%d session(s): MemFree before %ld kB, after %ld kB: %ld kB not back (the range is %lu kB)\n",
-	       n, before, after, before - after, SHARED_LEN / 1024);
-	if (before - after > (long)(SHARED_LEN / 1024) / 2) {
-		printf("FAIL: the pages two same-kernel-restored sessions shared did not come back\n");
-		return 1;
-	}
-	return 0;
+	ktap_diag("%d session(s): MemFree before %ld kB, after %ld kB: %ld kB not back (the range"
+		  " is %lu kB)", n, before, after, before - after, SHARED_LEN / 1024);
+	ktap_check("the pages the same-kernel-restored sessions shared came back",
+		   before - after <= (long)(SHARED_LEN / 1024) / 2, "%ld kB did not",
+		   before - after);
 }
 
 int main(int argc, char **argv)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 3 && !strcmp(argv[1], "thp-commit"))
-		return thp_commit(argv[2]);
-	if (argc == 3 && !strcmp(argv[1], "thp-map"))
-		return thp_map(argv[2]);
-	if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "loopback-shared")) {
+	if (argc == 3 && !strcmp(argv[1], "thp-commit")) {
+		ktap_start();
+		thp_commit(argv[2]);
+	} else if (argc == 3 && !strcmp(argv[1], "thp-map")) {
+		ktap_start();
+		thp_map(argv[2]);
+	} else if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "loopback-shared")) {
 		int n = argc == 3 ? atoi(argv[2]) : 2;
 
 		if (n < 1 || n > 2)
 			return 2;
-		return loopback_shared(n);
+		ktap_start();
+		loopback_shared(n);
+	} else {
+		fprintf(stderr, "usage: khopages_repro thp-commit FILE | thp-map FILE | loopback-shared [1|2]\n");
+		return 2;
 	}
-	fprintf(stderr, "usage: khopages_repro thp-commit FILE | thp-map FILE | loopback-shared [1|2]\n");
-	return 2;
+	return ktap_finish();
 }
