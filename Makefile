@@ -44,7 +44,8 @@ criu: deps lib
 test-programs: lib
 	$(MAKE) -s -C test/vm all manifest
 	$(MAKE) -s -C test/criu all manifest
-	$(MAKE) -s -C test/fuzz all manifest	# khopages_perm too
+	$(MAKE) -s -C test/fuzz all manifest
+	$(MAKE) -s -C test/perm all manifest
 
 # Each part lists the files it puts into the guest; start from none so a
 # list left by an older checkout cannot sneak in.
