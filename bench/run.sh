@@ -203,15 +203,18 @@ run_boot() {
 	fi
 	csv=$OUT/raw/${name#bench-}.csv
 	log "bench: [$n/$total] $size MiB, run $rep/$reps (layouts $boot, guest ${mem} MiB, limit ${t}s)"
-	# Progress from the guest, while it runs.
+	# Progress from the guest, while it runs. The subshell becomes the
+	# tail, so killing it ends the tail (and, at its end of file, sed);
+	# killing a subshell that runs the pipeline left both behind.
 	run=$CACHE/runs/$name
-	( sleep 5; tail -n +1 -F "$run/progress" 2>/dev/null | sed -u "s/^/    $size MiB #$rep: /" ) &
+	( sleep 5; exec tail -n +1 -F "$run/progress" 2>/dev/null ) > >(sed -u "s/^/    $size MiB #$rep: /") &
 	tailer=$!
 	rc=0
 	"$TOP/scripts/vm-run.sh" --name "$name" --mem "${mem}M" --timeout "$t" \
 		--kernel "$OUT/guest/kernel-A" --initrd "$OUT/guest/initrd.img" \
 		--set "MIB=$size" --set "LAYOUTS=$boot" --set "VERBOSITY=$verbosity" \
 		"${prof_args[@]}" "$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
+	sleep 2		# the tail's last look (it may poll once a second)
 	kill "$tailer" 2>/dev/null || true
 	wait "$tailer" 2>/dev/null || true
 	if [ "$rc" != 0 ]; then
