@@ -7,22 +7,37 @@
 #     -> $CACHE/build/zdtm/cmdlines: "NAME ARGS..." as the zdtm Makefile
 #        starts each built test (make -n NAME.pid)
 #
-# The sources come from the verified CRIU tarball (the project's patches
-# do not touch test/zdtm), unpacked afresh when the tarball changes; make
-# then rebuilds incrementally. Tests that do not build here (missing
-# libraries, other architectures) are left out and listed in
-# $CACHE/build/zdtm/build-failed.
+# The sources come from the verified CRIU tarball, with the parts of
+# criu-plugin/patches/*.patch under test/zdtm applied in order (the tests
+# the patches add, e.g. cow02), unpacked afresh when the tarball or the
+# patches change; make then rebuilds incrementally. Tests that do not
+# build here (missing libraries, other architectures) are left out and
+# listed in $CACHE/build/zdtm/build-failed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
 TARBALL=$CACHE/downloads/criu_${CRIU_VER}.orig.tar.xz
+PATCHES=$here/../../criu-plugin/patches
 OUT=$CACHE/build/zdtm
 JOBS=${JOBS:-$(nproc)}
 [ -f "$TARBALL" ] && [ -f "$CACHE/downloads/.criu-verified" ] ||
 	die "no verified CRIU source at $TARBALL: run scripts/deps.sh (make deps)"
 
-stamp=$(sha256sum "$TARBALL" | cut -d' ' -f1)
+shopt -s nullglob
+patches=("$PATCHES"/*.patch)
+shopt -u nullglob
+# Only the files of a patch under test/zdtm/ (git format-patch: one
+# "diff --git a/PATH b/PATH" section per file).
+zdtm_part() { awk '/^diff --git / { keep = ($3 ~ /^a\/test\/zdtm\//) } keep' "$1"; }
+
+stamp=$({
+	sha256sum "$TARBALL" | cut -d' ' -f1
+	for p in "${patches[@]}"; do
+		basename "$p"
+		zdtm_part "$p"
+	done
+} | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$OUT/.source" 2>/dev/null)" != "$stamp" ]; then
 	log "zdtm: unpacking test/zdtm from $(basename "$TARBALL")"
 	rm -rf "$OUT" "$OUT.new"
@@ -30,6 +45,13 @@ if [ "$(cat "$OUT/.source" 2>/dev/null)" != "$stamp" ]; then
 	tar -xf "$TARBALL" -C "$OUT.new" --strip-components=3 \
 		"criu-$CRIU_VER/test/zdtm/Makefile.inc" \
 		"criu-$CRIU_VER/test/zdtm/lib" "criu-$CRIU_VER/test/zdtm/static"
+	for p in "${patches[@]}"; do
+		part=$(zdtm_part "$p")
+		[ -n "$part" ] || continue
+		log "zdtm: test/zdtm of $(basename "$p")"
+		printf '%s\n' "$part" | patch -d "$OUT.new" -p3 --quiet --forward --no-backup-if-mismatch ||
+			die "zdtm: the test/zdtm part of $(basename "$p") does not apply"
+	done
 	echo "$stamp" >"$OUT.new/.source"
 	mv "$OUT.new" "$OUT"
 fi
