@@ -30,6 +30,7 @@ static void do_outgoing(void)
 {
 	t_library_helpers();
 	t_unknown_ioctl();
+	t_api();
 	t_create_bad_args();
 	t_name_limits();
 	t_no_session();

@@ -108,6 +108,7 @@ void drop_open(struct khop *k, void *arg, int *res);
 
 void t_library_helpers(void);
 void t_unknown_ioctl(void);
+void t_api(void);
 void t_create_bad_args(void);
 void t_name_limits(void);
 void t_no_session(void);

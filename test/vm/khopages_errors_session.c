@@ -40,6 +40,69 @@ void t_unknown_ioctl(void)
 	khop_close(k);
 }
 
+void t_api(void)
+{
+	const uint64_t all_features = KHOPAGES_FEATURE_LARGE_FOLIOS |
+		KHOPAGES_FEATURE_SAME_KERNEL | KHOPAGES_FEATURE_OWNER |
+		KHOPAGES_FEATURE_SEAL;
+	/* Commands 0x80 (CREATE) to 0x8A (API). */
+	const uint64_t all_ioctls = (1ULL << (0x8A - KHOPAGES_IOC_FIRST + 1)) - 1;
+	struct khop *k = open_or_bail();
+	int fd = khop_fd(k);
+	struct khopages_api a;
+	struct api_big {
+		struct khopages_api a;
+		uint64_t tail;
+	} big;
+	int ret;
+
+	a = (struct khopages_api){ .size = sizeof(a) };
+	ret = rawio(fd, KHOPAGES_IOC_API, &a);
+	ktap_check_err("api: answers", ret, 0);
+	ktap_check("api: every command, CREATE to API", a.ioctls == all_ioctls,
+		   "ioctls 0x%" PRIx64 ", expected 0x%" PRIx64, (uint64_t)a.ioctls, all_ioctls);
+	ktap_check("api: every feature", a.features == all_features,
+		   "features 0x%" PRIx64 ", expected 0x%" PRIx64, (uint64_t)a.features,
+		   all_features);
+
+	a = (struct khopages_api){ .size = sizeof(a), .features = all_features };
+	ktap_check_err("api: asking for every feature it has", rawio(fd, KHOPAGES_IOC_API, &a), 0);
+
+	a = (struct khopages_api){ .size = sizeof(a), .features = 1ULL << 63 };
+	ret = rawio(fd, KHOPAGES_IOC_API, &a);
+	ktap_check_err("api: asking for an unknown feature -> EOPNOTSUPP", ret, -EOPNOTSUPP);
+	ktap_check("api: the answer comes with EOPNOTSUPP",
+		   a.features == all_features && a.ioctls == all_ioctls,
+		   "features 0x%" PRIx64 ", ioctls 0x%" PRIx64, (uint64_t)a.features,
+		   (uint64_t)a.ioctls);
+
+	a = (struct khopages_api){ .size = 0 };
+	ktap_check_err("api: size 0 -> EINVAL", rawio(fd, KHOPAGES_IOC_API, &a), -EINVAL);
+	a = (struct khopages_api){ .size = sizeof(a) - 8 };
+	ktap_check_err("api: size too small -> EINVAL", rawio(fd, KHOPAGES_IOC_API, &a), -EINVAL);
+	a = (struct khopages_api){ .size = sizeof(a), .flags = 1 };
+	ktap_check_err("api: unknown flag -> EINVAL", rawio(fd, KHOPAGES_IOC_API, &a), -EINVAL);
+	a = (struct khopages_api){ .size = sizeof(a), .ioctls = 1 };
+	ktap_check_err("api: ioctls not 0 on the way in -> EINVAL",
+		       rawio(fd, KHOPAGES_IOC_API, &a), -EINVAL);
+	big = (struct api_big){ .a.size = sizeof(big) };
+	ktap_check_err("api: larger struct with a zero tail is accepted",
+		       rawio(fd, KHOPAGES_IOC_API, &big), 0);
+	big = (struct api_big){ .a.size = sizeof(big), .tail = 1 };
+	ktap_check_err("api: larger struct with a non-zero tail -> EINVAL",
+		       rawio(fd, KHOPAGES_IOC_API, &big), -EINVAL);
+
+	ret = khop_api(k, 1ULL << 63, &a);
+	ktap_check("khop_api: a missing feature -> EOPNOTSUPP with the header's meaning",
+		   ret == -EOPNOTSUPP && khop_error(k) &&
+		   strstr(khop_error(k), "the driver lacks a feature the caller asked for"),
+		   "got %s, message \"%s\"", ktap_errname(ret), khop_error(k) ? khop_error(k) : "(null)");
+	ktap_check("khop_feature_name: a name for every feature, none beyond",
+		   khop_feature_name(0) && khop_feature_name(3) && !khop_feature_name(4),
+		   "names do not match the four features");
+	khop_close(k);
+}
+
 void t_create_bad_args(void)
 {
 	struct khop *k = open_or_bail();
