@@ -13,7 +13,7 @@ case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
 	khopages_memtest fill "$dir" >/host/fill.log 2>&1 ||
-		fail "memtest fill: $(grep -m1 '^FAIL' /host/fill.log)"
+		fail "memtest fill: $(grep -m1 -E '^(not ok|FAIL)' /host/fill.log)"
 	mkdir -p /host/hold
 	pagehold fill dropme scattered 16 /host/hold >/host/hold.log 2>&1 ||
 		fail "pagehold fill: $(tail -n1 /host/hold.log)"
@@ -39,7 +39,7 @@ case "$1" in
 	khopages_memtest verify "$dir" >/host/verify.log 2>&1
 	rc=$?
 	cat /host/verify.log
-	[ "$rc" = 0 ] || fail "memtest verify after two kexecs: $(grep -m1 '^FAIL' /host/verify.log)"
+	[ "$rc" = 0 ] || fail "memtest verify after two kexecs: $(grep -m1 -E '^(not ok|FAIL)' /host/verify.log)"
 	pass
 	;;
 *) fail "unexpected stage $1" ;;
