@@ -10,16 +10,15 @@
 #     --append kho_scratch=16M,768M,64M ...
 . /lib/khopages/guest-lib.sh
 
+# shellcheck disable=SC2034 # read by kernel_reports in the guest library
 REPORT='BUG:|WARNING:|KASAN|Oops|general protection|kmemleak|possible circular|lockdep'
+# shellcheck disable=SC2034
 BENIGN='KernelAddressSanitizer initialized|RCU lockdep checking is enabled|kmemleak: Kernel memory leak detector initialized|kmemleak: Automatic memory scanning thread|Lock dependency validator|lockdep: fixing up alternatives|Memory: .*kmemleak'
 
+# Fail on any kernel report in this stage's kernel log (kept in /host).
 check_reports() {
-	local hits
-	dmesg >"/host/perm-dmesg.$1.log"
-	hits=$(grep -E "$REPORT" "/host/perm-dmesg.$1.log" | grep -vE "$BENIGN")
-	[ -z "$hits" ] && return 0
-	grep -E -A 40 "$REPORT" "/host/perm-dmesg.$1.log" | grep -vE "$BENIGN" | head -n 150
-	fail "kernel report: $(echo "$hits" | head -n 1)"
+	dmesg_reports "/host/perm-dmesg.$1.log" 40 150 ||
+		fail "kernel report: $KERNEL_REPORT"
 }
 
 case "$1" in
