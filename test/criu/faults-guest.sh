@@ -120,7 +120,7 @@ preserve_exit() {
 	khopages_faults preserve-exit 256 3 >/host/preserve-exit.log 2>&1
 	rc=$?
 	cat /host/preserve-exit.log
-	[ "$rc" = 0 ] || fail "$(sed -n '/^FAIL: /{s///p;q}' /host/preserve-exit.log | grep . || echo "exit $rc")"
+	[ "$rc" = 0 ] || fail "$(first_not_ok /host/preserve-exit.log || echo "exit $rc")"
 	no_sessions || fail "a session is left"
 }
 
@@ -133,7 +133,7 @@ twins_map() {
 	khopages_faults two-sessions map /host/twins >/host/twins.log 2>&1
 	rc=$?
 	cat /host/twins.log
-	[ "$rc" = 0 ] || fail "$(sed -n '/^FAIL: /{s///p;q}' /host/twins.log | grep . || echo "exit $rc")"
+	[ "$rc" = 0 ] || fail "$(first_not_ok /host/twins.log || echo "exit $rc")"
 }
 
 # --- 3: dump under memory pressure and compaction

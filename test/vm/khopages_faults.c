@@ -21,8 +21,9 @@
  *   khopages_faults hog MIB
  *       memory pressure until killed: hold MIB MiB and keep replacing it
  *
- * Exit status 0 when everything behaved, 1 otherwise ("FAIL: ..." says
- * what).
+ * Each mode reports in TAP (test/lib/ktap.h): a case per step that
+ * behaved, and a first failure ends the mode ("not ok N - cannot go on #
+ * what", then "Bail out!"). Exit status 0 when everything behaved, else 1.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -50,18 +51,6 @@
 /* Slab, page tables and per-CPU lists move a few MiB by themselves. */
 #define MARGIN_KB	(8 * 1024)
 
-static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("FAIL: ", stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	exit(1);
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -83,7 +72,7 @@ static struct khop *open_dev(void)
 	struct khop *k;
 
 	if (khop_open(&k))
-		die("%s", khop_open_error());
+		ktap_bail("%s", khop_open_error());
 	return k;
 }
 
@@ -101,7 +90,7 @@ static size_t sessions_named(struct khop *k, const char *prefix)
 	size_t nr, i, n = 0;
 
 	if (khop_list(k, &infos, &nr))
-		die("LIST: %s", khop_error(k));
+		ktap_bail("LIST: %s", khop_error(k));
 	for (i = 0; i < nr; i++)
 		n += !strncmp(infos[i].name, prefix, strlen(prefix));
 	free(infos);
@@ -116,10 +105,10 @@ static pid_t spawn_target(uint64_t mib, uint64_t seed, uint64_t *addr)
 	pid_t pid;
 
 	if (pipe(p))
-		die("pipe: %s", strerror(errno));
+		ktap_bail("pipe: %s", strerror(errno));
 	pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		ktap_bail("fork: %s", strerror(errno));
 	if (!pid) {
 		void *m = kt_map_aligned(len, KT_HUGE);
 
@@ -134,7 +123,7 @@ static pid_t spawn_target(uint64_t mib, uint64_t seed, uint64_t *addr)
 	}
 	close(p[1]);
 	if (kt_read_all(p[0], addr, sizeof(*addr)))
-		die("target %d did not start", pid);
+		ktap_bail("target %d did not start", pid);
 	close(p[0]);
 	return pid;
 }
@@ -151,24 +140,25 @@ static int kill_on_preserve(pid_t pid, double seconds, unsigned int min_pids)
 		size_t nr, i;
 
 		if (kill(pid, 0))
-			die("process %d ended before any page was preserved", pid);
+			ktap_bail("process %d ended before any page was preserved", pid);
 		if (khop_list(k, &infos, &nr))
-			die("LIST: %s", khop_error(k));
+			ktap_bail("LIST: %s", khop_error(k));
 		for (i = 0; i < nr; i++) {
 			if (infos[i].state != KHOPAGES_STATE_OPEN || !infos[i].nr_pages ||
 			    infos[i].nr_pids < min_pids)
 				continue;
 			kill(pid, SIGKILL);
-			printf("killed %d: session %s open, %" PRIu64 " pages of %u pids preserved\n",
-			       pid, infos[i].name, (uint64_t)infos[i].nr_pages, infos[i].nr_pids);
+			ktap_diag("killed %d: session %s open, %" PRIu64 " pages of %u pids preserved",
+				  pid, infos[i].name, (uint64_t)infos[i].nr_pages, infos[i].nr_pids);
+			ktap_pass("the dump was killed while its session was open");
 			free(infos);
 			khop_close(k);
-			return 0;
+			return ktap_finish();
 		}
 		free(infos);
 		sleep_ms(1);
 	}
-	die("no open session with pages of %u processes within %.0f s", min_pids, seconds);
+	ktap_bail("no open session with pages of %u processes within %.0f s", min_pids, seconds);
 }
 
 /* ------------------------------------------------------------------ */
@@ -213,7 +203,7 @@ static void end_session(struct khop *k, const char *name, int how)
 	switch (how) {
 	case END_ABORT:
 		if (khop_abort(k))
-			die("ABORT %s: %s", name, khop_error(k));
+			ktap_bail("ABORT %s: %s", name, khop_error(k));
 		khop_close(k);
 		break;
 	case END_CLOSE:
@@ -221,11 +211,11 @@ static void end_session(struct khop *k, const char *name, int how)
 		break;
 	default:
 		if (khop_commit(k))
-			die("COMMIT %s: %s", name, khop_error(k));
+			ktap_bail("COMMIT %s: %s", name, khop_error(k));
 		khop_close(k);
 		w = open_dev();
 		if (khop_finish(w, name, KHOPAGES_FINISH_OUTGOING))
-			die("withdraw %s: %s", name, khop_error(w));
+			ktap_bail("withdraw %s: %s", name, khop_error(w));
 		khop_close(w);
 	}
 }
@@ -239,7 +229,7 @@ static int preserve_exit(uint64_t mib, int rounds)
 	struct khop *k;
 
 	base = settled_free_kb(0);
-	printf("free before: %ld kB\n", base);
+	ktap_diag("free before: %ld kB", base);
 	for (r = 0; r <= rounds; r++) {
 		struct khopages_preserve res = { 0 };
 		struct khopages_session_info info;
@@ -253,15 +243,15 @@ static int preserve_exit(uint64_t mib, int rounds)
 		kl.pid = spawn_target(mib, SEED_EXIT, &addr);
 		ret = kt_freeze(kl.pid);
 		if (ret)
-			die("freeze %d: %s", kl.pid, ktap_errname(ret));
+			ktap_bail("freeze %d: %s", kl.pid, ktap_errname(ret));
 		k = open_dev();
 		if (khop_create(k, name))
-			die("CREATE %s: %s", name, khop_error(k));
+			ktap_bail("CREATE %s: %s", name, khop_error(k));
 		/* Round 0 measures the call; the others kill at a fraction of it. */
 		delay = r ? call_ms * (rounds + 1 - r) / (rounds + 1) : 0;
 		kl.delay_ms = delay;
 		if (r && pthread_create(&th, NULL, killer_main, &kl))
-			die("pthread_create");
+			ktap_bail("pthread_create");
 		atomic_store(&kl.in_call, 1);
 		atomic_store(&kl.go, 1);
 		t0 = now_ms();
@@ -273,49 +263,52 @@ static int preserve_exit(uint64_t mib, int rounds)
 		else
 			kt_kill_wait(kl.pid);
 
-		printf("round %d: kill after %.0f ms, PRESERVE took %.0f ms: %s, %" PRIu64
-		       " pages; target reaped %s the call\n", r, delay, t0,
-		       ret ? ktap_errname(ret) : "ok", (uint64_t)res.nr_pages,
-		       !r ? "after" : kl.reaped_in_call ? "during" : "after");
+		ktap_diag("round %d: kill after %.0f ms, PRESERVE took %.0f ms: %s, %" PRIu64
+		          " pages; target reaped %s the call", r, delay, t0,
+		          ret ? ktap_errname(ret) : "ok", (uint64_t)res.nr_pages,
+		          !r ? "after" : kl.reaped_in_call ? "during" : "after");
 		if (!r) {
 			if (ret || res.nr_pages != pages)
-				die("PRESERVE of a live target: %s, %" PRIu64 " of %" PRIu64 " pages",
-				    ret ? khop_error(k) : "ok", (uint64_t)res.nr_pages, pages);
+				ktap_bail("PRESERVE of a live target: %s, %" PRIu64 " of %" PRIu64 " pages",
+					  ret ? khop_error(k) : "ok", (uint64_t)res.nr_pages, pages);
 			call_ms = t0;
 		}
 		during += r && kl.reaped_in_call;
 		/* All or nothing: the session holds exactly what the call said. */
 		if (ret && ret != -ESRCH)
-			die("PRESERVE while the target exits: %s (expected success or ESRCH)",
-			    khop_error(k));
+			ktap_bail("PRESERVE while the target exits: %s (expected success or ESRCH)",
+				  khop_error(k));
 		if (!ret && res.nr_pages != pages)
-			die("PRESERVE succeeded with %" PRIu64 " of %" PRIu64 " pages",
-			    (uint64_t)res.nr_pages, pages);
+			ktap_bail("PRESERVE succeeded with %" PRIu64 " of %" PRIu64 " pages",
+				  (uint64_t)res.nr_pages, pages);
 		if (khop_stats(k, name, &info))
-			die("STATS %s: %s", name, khop_error(k));
+			ktap_bail("STATS %s: %s", name, khop_error(k));
 		if (info.nr_pages != res.nr_pages)
-			die("session %s holds %" PRIu64 " pages, PRESERVE said %" PRIu64, name,
-			    (uint64_t)info.nr_pages, (uint64_t)res.nr_pages);
+			ktap_bail("session %s holds %" PRIu64 " pages, PRESERVE said %" PRIu64, name,
+				  (uint64_t)info.nr_pages, (uint64_t)res.nr_pages);
 		/* The pid is gone now: a clear ESRCH. */
 		ret = khop_preserve(k, kl.pid, addr, len, NULL);
 		if (ret != -ESRCH)
-			die("PRESERVE of a reaped pid: %s, expected ESRCH",
-			    ret ? khop_error(k) : "ok");
+			ktap_bail("PRESERVE of a reaped pid: %s, expected ESRCH",
+				  ret ? khop_error(k) : "ok");
 		end_session(k, name, r % NR_ENDS);
 		k = open_dev();
 		if (sessions_named(k, "fault-exit-"))
-			die("session %s is left after %s", name, end_names[r % NR_ENDS]);
+			ktap_bail("session %s is left after %s", name, end_names[r % NR_ENDS]);
 		khop_close(k);
-		printf("round %d: %s: no session left\n", r, end_names[r % NR_ENDS]);
+		snprintf(name, sizeof(name), "round %d", r);
+		ktap_diag("%s: %s: no session left", name, end_names[r % NR_ENDS]);
+		ktap_pass(name);
 	}
 	if (!during)
-		die("the target was never reaped while PRESERVE ran (call %.0f ms)", call_ms);
+		ktap_bail("the target was never reaped while PRESERVE ran (call %.0f ms)", call_ms);
 	after = settled_free_kb(base - MARGIN_KB);
-	printf("free after: %ld kB (%+ld kB); target reaped during the call in %d of %d rounds\n",
-	       after, after - base, during, rounds);
+	ktap_diag("free after: %ld kB (%+ld kB); target reaped during the call in %d of %d rounds",
+	          after, after - base, during, rounds);
 	if (after < base - MARGIN_KB)
-		die("%ld kB of memory not given back", base - after);
-	return 0;
+		ktap_bail("%ld kB of memory not given back", base - after);
+	ktap_pass("the target was reaped during PRESERVE, and its memory came back");
+	return ktap_finish();
 }
 
 /* ------------------------------------------------------------------ */
@@ -332,28 +325,29 @@ static int twins_commit(const char *path, uint64_t mib)
 	pid = spawn_target(mib, SEED_TWIN, &addr);
 	ret = kt_freeze(pid);
 	if (ret)
-		die("freeze %d: %s", pid, ktap_errname(ret));
+		ktap_bail("freeze %d: %s", pid, ktap_errname(ret));
 	for (i = 0; i < 2; i++) {
 		struct khopages_preserve res = { 0 };
 
 		k[i] = open_dev();
 		if (khop_create(k[i], names[i]) ||
 		    khop_preserve(k[i], pid, addr, len, &res) || khop_commit(k[i]))
-			die("session %s: %s", names[i], khop_error(k[i]));
-		printf("%s: %" PRIu64 " pages, %" PRIu64 " folios, committed\n", names[i],
-		       (uint64_t)res.nr_pages, (uint64_t)res.nr_folios);
+			ktap_bail("session %s: %s", names[i], khop_error(k[i]));
+		ktap_diag("%s: %" PRIu64 " pages, %" PRIu64 " folios, committed", names[i],
+		          (uint64_t)res.nr_pages, (uint64_t)res.nr_folios);
 		if (res.nr_pages != len / KT_PAGE)
-			die("%s preserved %" PRIu64 " of %" PRIu64 " pages", names[i],
-			    (uint64_t)res.nr_pages, len / KT_PAGE);
+			ktap_bail("%s preserved %" PRIu64 " of %" PRIu64 " pages", names[i],
+				  (uint64_t)res.nr_pages, len / KT_PAGE);
+		ktap_pass(names[i]);
 	}
 	/* The sessions hold the pages now, not the process. */
 	kt_kill_wait(pid);
 	f = fopen(path, "w");
 	if (!f || fprintf(f, "%d %" PRIu64 " %" PRIu64 "\n", pid, addr, len) < 0 || fclose(f))
-		die("cannot write %s", path);
+		ktap_bail("cannot write %s", path);
 	for (i = 0; i < 2; i++)
 		khop_close(k[i]);
-	return 0;
+	return ktap_finish();
 }
 
 static uint64_t check_bytes(const uint8_t *p, uint64_t orig, uint64_t len)
@@ -379,62 +373,65 @@ static int twins_map(const char *path)
 
 	f = fopen(path, "r");
 	if (!f || fscanf(f, "%d %" SCNu64 " %" SCNu64, &pid, &addr, &len) != 3)
-		die("cannot read %s", path);
+		ktap_bail("cannot read %s", path);
 	fclose(f);
 	pages = len / KT_PAGE;
 
 	k = open_dev();
 	if (sessions_named(k, "fault-twin-") != 2)
-		die("the two sessions did not both come through the kexec");
+		ktap_bail("the two sessions did not both come through the kexec");
 	for (int i = 0; i < 2; i++) {
 		const char *n = i ? TWIN_B : TWIN_A;
 
 		if (khop_stats(k, n, &info))
-			die("STATS %s: %s", n, khop_error(k));
+			ktap_bail("STATS %s: %s", n, khop_error(k));
 		if (info.state != KHOPAGES_STATE_INCOMING || info.nr_pages != pages)
-			die("%s: state %s, %" PRIu64 " pages, expected incoming with %" PRIu64, n,
-			    khop_state_name(info.state), (uint64_t)info.nr_pages, pages);
+			ktap_bail("%s: state %s, %" PRIu64 " pages, expected incoming with %" PRIu64, n,
+				  khop_state_name(info.state), (uint64_t)info.nr_pages, pages);
 	}
 	khop_close(k);
 	base = settled_free_kb(0);
-	printf("both sessions incoming, %" PRIu64 " pages each; free %ld kB\n", pages, base);
+	ktap_diag("both sessions incoming, %" PRIu64 " pages each; free %ld kB", pages, base);
 
 	dst = kt_map_aligned(len, KT_HUGE);
 	if (dst == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+		ktap_bail("mmap: %s", strerror(errno));
 	k = open_dev();
 	if (khop_attach(k, TWIN_A) ||
 	    khop_map(k, pid, addr, (uint64_t)(uintptr_t)dst, len, &res))
-		die("%s: %s", TWIN_A, khop_error(k));
-	printf("%s: mapped %llu, shared %llu, copied %llu\n", TWIN_A,
-	       (unsigned long long)res.nr_mapped, (unsigned long long)res.nr_shared,
-	       (unsigned long long)res.nr_copied);
+		ktap_bail("%s: %s", TWIN_A, khop_error(k));
+	ktap_diag("%s: mapped %llu, shared %llu, copied %llu", TWIN_A,
+	          (unsigned long long)res.nr_mapped, (unsigned long long)res.nr_shared,
+	          (unsigned long long)res.nr_copied);
 	if (res.nr_mapped != pages)
-		die("%s mapped %llu of %" PRIu64 " pages from their frames", TWIN_A,
-		    (unsigned long long)res.nr_mapped, pages);
+		ktap_bail("%s mapped %llu of %" PRIu64 " pages from their frames", TWIN_A,
+			  (unsigned long long)res.nr_mapped, pages);
 	bad = check_bytes(dst, addr, len);
 	if (bad)
-		die("%" PRIu64 " of %" PRIu64 " mapped pages are wrong", bad, pages);
+		ktap_bail("%" PRIu64 " of %" PRIu64 " mapped pages are wrong", bad, pages);
+	ktap_pass(TWIN_A " mapped from its frames, every byte right");
 	khop_close(k);
 
 	k = open_dev();
 	if (khop_finish(k, TWIN_A, 0) || khop_finish(k, TWIN_B, 0))
-		die("FINISH: %s", khop_error(k));
+		ktap_bail("FINISH: %s", khop_error(k));
 	if (sessions_named(k, "fault-twin-"))
-		die("a session is left after FINISH of both");
+		ktap_bail("a session is left after FINISH of both");
 	khop_close(k);
 	/* FINISH of the other session must not take pages in use. */
 	bad = check_bytes(dst, addr, len);
 	if (bad)
-		die("%" PRIu64 " pages changed when the sessions were finished", bad);
+		ktap_bail("%" PRIu64 " pages changed when the sessions were finished", bad);
+	ktap_pass("finishing both sessions left the mapped pages alone");
 	munmap(dst, len);
 	after = settled_free_kb(base + (long)(len / 1024) - MARGIN_KB);
-	printf("both finished, mapping gone: free %ld kB (%+ld kB, the sessions held %" PRIu64
-	       " kB)\n", after, after - base, len / 1024);
+	ktap_diag("both finished, mapping gone: free %ld kB (%+ld kB, the sessions held %" PRIu64
+	          " kB)", after, after - base, len / 1024);
 	if (after < base + (long)(len / 1024) - MARGIN_KB)
-		die("%ld kB of the sessions' memory did not come back",
-		    base + (long)(len / 1024) - after);
-	return 0;
+		ktap_bail("%ld kB of the sessions' memory did not come back",
+			  base + (long)(len / 1024) - after);
+	ktap_pass("the sessions' memory came back");
+	return ktap_finish();
 }
 
 /* ------------------------------------------------------------------ */
@@ -445,7 +442,7 @@ static int hog(uint64_t mib)
 	char **m = calloc(n ? n : 1, sizeof(*m));
 
 	if (!m)
-		die("calloc");
+		ktap_bail("calloc");
 	/* Take it all, then keep freeing and taking chunks back. */
 	for (;; i = (i + 1) % (n ? n : 1)) {
 		if (!n)
@@ -464,7 +461,7 @@ static int hog(uint64_t mib)
 
 int main(int argc, char **argv)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	ktap_start();
 	if (argc == 5 && !strcmp(argv[1], "kill-on-preserve"))
 		return kill_on_preserve(atoi(argv[2]), atof(argv[3]), (unsigned int)atoi(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "preserve-exit"))
