@@ -66,13 +66,6 @@ dmesg_reports() {
 	kernel_reports "$@"
 }
 
-# first_not_ok LOG: what the first failed case of a TAP log (a test
-# program's output, test/lib/ktap.h) says, after "not ok N - "; returns 1
-# when no case failed.
-first_not_ok() {
-	sed -n 's/^not ok [0-9]* - //p' "$1" | head -n 1 | grep .
-}
-
 # The lines on stdin that do not match BENIGN (all when it is unset).
 not_benign() {
 	if [ -n "${BENIGN:-}" ]; then grep -vE "$BENIGN"; else cat; fi

@@ -117,10 +117,7 @@ kill_dump() {
 # --- 2: the target exits during PRESERVE
 preserve_exit() {
 	no_sessions || fail "sessions exist before the test"
-	khopages_faults preserve-exit 256 3 >/host/preserve-exit.log 2>&1
-	rc=$?
-	cat /host/preserve-exit.log
-	[ "$rc" = 0 ] || fail "$(first_not_ok /host/preserve-exit.log || echo "exit $rc")"
+	run_step /host/preserve-exit.log khopages_faults preserve-exit 256 3
 	no_sessions || fail "a session is left"
 }
 
@@ -130,10 +127,7 @@ twins_commit() {
 	khopagesctl list
 }
 twins_map() {
-	khopages_faults two-sessions map /host/twins >/host/twins.log 2>&1
-	rc=$?
-	cat /host/twins.log
-	[ "$rc" = 0 ] || fail "$(first_not_ok /host/twins.log || echo "exit $rc")"
+	run_step /host/twins.log khopages_faults two-sessions map /host/twins
 }
 
 # --- 3: dump under memory pressure and compaction

@@ -12,8 +12,7 @@ dir=/host/memtest
 case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
-	khopages_memtest fill "$dir" >/host/fill.log 2>&1 ||
-		fail "memtest fill: $(grep -m1 -E '^(not ok|FAIL)' /host/fill.log)"
+	run_step /host/fill.log khopages_memtest fill "$dir"
 	mkdir -p /host/hold
 	pagehold fill dropme scattered 16 /host/hold >/host/hold.log 2>&1 ||
 		fail "pagehold fill: $(tail -n1 /host/hold.log)"
@@ -36,10 +35,7 @@ case "$1" in
 		fail "the unclaimed session memtest did not survive a second kexec"
 	grep -q '^dropme ' /host/list-3.log &&
 		fail "dropme was discarded, yet handed over again"
-	khopages_memtest verify "$dir" >/host/verify.log 2>&1
-	rc=$?
-	cat /host/verify.log
-	[ "$rc" = 0 ] || fail "memtest verify after two kexecs: $(grep -m1 -E '^(not ok|FAIL)' /host/verify.log)"
+	run_step /host/verify.log khopages_memtest verify "$dir"
 	pass
 	;;
 *) fail "unexpected stage $1" ;;
