@@ -8,14 +8,15 @@ S := scripts
 
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
-.PHONY: all deps kernel lib criu test-programs fresh-manifests redis guest \
+.PHONY: all deps kernel kernel-old lib criu test-programs fresh-manifests redis guest \
 	demo check kernel-none zdtm-kho kernel-debug check-debug bench clean-cache help \
 	fuzz-long fuzz-long-debug
 
 all: guest
 
 help:
-	@echo "make demo    - upgrade the kernel under a running Redis: CRIU + KHO vs plain CRIU"
+	@echo "make demo    - upgrade Linux 7.2 -> 7.3 under a running Redis: CRIU + KHO vs plain CRIU"
+	@echo "               (DEMO_ROLLBACK=1: 7.3 -> 7.2)"
 	@echo "make check   - build everything needed and run all tests"
 	@echo "make zdtm-kho - CRIU's zdtm tests across a kexec: plain, --kho-pages, same kernel"
 	@echo "make check-debug - the driver tests on the debug kernel (KASAN, lockdep, kmemleak)"
@@ -23,7 +24,8 @@ help:
 	@echo "make fuzz-long-debug - the same on the debug kernel, 100,000 calls"
 	@echo "make bench   - benchmark plain CRIU vs --kho-pages (quick: BENCH_SIZES=64,256 BENCH_REPS=1)"
 	@echo "make deps    - host packages + kernel/CRIU sources (cached)"
-	@echo "make kernel  - build the guest kernel (ccache)"
+	@echo "make kernel  - build the guest kernel, Linux 7.3 (ccache)"
+	@echo "make kernel-old - build the guest kernel from Linux 7.2, where upgrades start"
 	@echo "make kernel-debug - build the debug kernel (ccache; KASAN, lockdep, kmemleak)"
 	@echo "make lib     - build libkhopages and khopagesctl"
 	@echo "make criu    - build CRIU 4.2.1 with the --kho-pages patches and the plugin"
@@ -34,6 +36,10 @@ deps:
 
 kernel: deps
 	$(S)/build-kernel.sh guest
+
+# The same guest kernel from the older source: the upgrade is 7.2 -> 7.3.
+kernel-old: deps
+	$(S)/build-kernel.sh --version 7.2 guest-7.2
 
 lib: deps
 	$(MAKE) -s -C lib/libkhopages all manifest
@@ -55,13 +61,15 @@ fresh-manifests:
 redis: deps
 	$(S)/build-redis-guest.sh
 
-guest: fresh-manifests kernel lib criu test-programs redis
+guest: fresh-manifests kernel kernel-old lib criu test-programs redis
 	$(S)/build-guest.sh guest
 
 DEMO_SIZE ?= 512
+# DEMO_ROLLBACK=1: from Linux 7.3 back to 7.2 instead of the upgrade.
+DEMO_ROLLBACK ?=
 
 demo: guest
-	$(S)/demo.sh --size $(DEMO_SIZE)
+	$(S)/demo.sh --size $(DEMO_SIZE) $(if $(DEMO_ROLLBACK),--rollback)
 
 # The guest kernel without khopages: a test kexecs into it and back.
 kernel-none: deps

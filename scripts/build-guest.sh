@@ -7,12 +7,16 @@
 # every boot unpacks a smaller initramfs.
 #
 #   build-guest.sh [KERNEL_BUILD_NAME]   -> $CACHE/build/guest/initrd.img
+# It also copies the kernels the tests boot beside it: kernel-A (the
+# build KERNEL_BUILD_NAME, Linux $KVER) and kernel-old (the build
+# KERNEL_BUILD_NAME-$KVER_OLD, Linux $KVER_OLD, when it exists).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 kname=${1:-guest}
 KIMG=$CACHE/build/kernel-$kname/arch/x86/boot/bzImage
+KIMG_OLD=$CACHE/build/kernel-$kname-$KVER_OLD/arch/x86/boot/bzImage
 OUTDIR=$CACHE/build/guest
 ROOT=$OUTDIR/root
 [ -f "$KIMG" ] || die "no kernel at $KIMG: run 'make kernel'"
@@ -58,4 +62,10 @@ done
 (cd "$ROOT" && find . | cpio -o -H newc --quiet) >"$OUTDIR/initrd.img.new"
 mv "$OUTDIR/initrd.img.new" "$OUTDIR/initrd.img"
 cp "$KIMG" "$OUTDIR/kernel-A"
+# The older kernel of the upgrade (make kernel-old), beside it when built.
+rm -f "$OUTDIR/kernel-old"
+if [ -f "$KIMG_OLD" ]; then
+	cp "$KIMG_OLD" "$OUTDIR/kernel-old"
+	log "guest: kernel-A $(kernel_release "$OUTDIR/kernel-A"), kernel-old $(kernel_release "$OUTDIR/kernel-old")"
+fi
 log "guest: $OUTDIR/initrd.img ($(du -h "$OUTDIR/initrd.img" | cut -f1))"

@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Build a guest kernel: unpack Debian's linux-source-7.3 once, overlay this
-# repository's kernel/ tree onto it, configure tinyconfig + our fragments and
-# build bzImage with ccache.
+# Build a guest kernel: unpack Debian's linux-source-VERSION once, overlay
+# this repository's kernel/ tree onto it, configure tinyconfig + our
+# fragments and build bzImage with ccache.
 #
-#   build-kernel.sh NAME [FRAGMENT...]
-# NAME picks the build directory ($CACHE/build/kernel-NAME); FRAGMENTs are
-# extra config fragments in the tree's arch/x86/configs (e.g. a different
-# version string for "kernel B", or a debug configuration).
+#   build-kernel.sh [--version 7.2|7.3] NAME [FRAGMENT...]
+# VERSION is the Debian source (default $KVER, the newest: see
+# scripts/lib.sh); each version has its own unpacked tree, all share the
+# cache and ccache. NAME picks the build directory
+# ($CACHE/build/kernel-NAME); FRAGMENTs are extra config fragments in the
+# tree's arch/x86/configs (a debug configuration, the kernel without
+# khopages).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
+if [ "${1:-}" = --version ]; then
+	KVER=${2:?build-kernel.sh: --version needs 7.2 or 7.3}
+	shift 2
+fi
+case " ${KVERS[*]} " in
+*" $KVER "*) ;;
+*) die "build-kernel.sh: version $KVER is not one of: ${KVERS[*]}" ;;
+esac
 name=${1:-guest}
 shift || true
 fragments=(khopages_guest.config "$@")

@@ -1,45 +1,48 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # The demo: a live kernel upgrade of an unmodified Redis server. In QEMU,
-# kernel A runs Debian's redis-server filled with a dataset; CRIU
-# checkpoints it with --kho-pages (its memory stays in RAM), the machine
-# kexecs through KHO into kernel B (a distinct build, "-khopages-b"), CRIU
-# restores Redis onto the same physical pages, and redis-cli proves that
-# every key and byte is there (DBSIZE, DEBUG DIGEST, a sample read back)
-# and that Redis keeps working. Then the same upgrade with plain CRIU
-# (page images on the 9p share), and one table comparing both.
+# Linux 7.2 (kernel A, Debian's linux-source-7.2 with khopages) runs
+# Debian's redis-server filled with a dataset; CRIU checkpoints it with
+# --kho-pages (its memory stays in RAM), the machine kexecs through KHO
+# into Linux 7.3 (kernel B), CRIU restores Redis onto the same physical
+# pages, and redis-cli proves that every key and byte is there (DBSIZE,
+# DEBUG DIGEST, a sample read back) and that Redis keeps working. Then the
+# same upgrade with plain CRIU (page images on the 9p share), and one table
+# comparing both.
 #
-#   demo.sh [--size MIB] [--kho-only] [--no-build]
+#   demo.sh [--size MIB] [--kho-only] [--rollback] [--no-build]
 #     --size MIB   dataset size (Redis used_memory), default 1024
 #     --kho-only   skip the plain-CRIU run
-#     --no-build   use kernel B and the initramfs as they are in the cache
+#     --rollback   the other way: from Linux 7.3 back to 7.2
+#     --no-build   use the kernels and the initramfs as they are in the cache
 # Exit code 0 only if both upgrades kept every key and byte.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-mib=1024 build=1 methods="kho plain"
+mib=1024 build=1 methods="kho plain" rollback=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--size) mib=$2; shift 2 ;;
 	--kho-only) methods=kho; shift ;;
+	--rollback) rollback=1; shift ;;
 	--no-build) build=0; shift ;;
-	*) die "usage: demo.sh [--size MIB] [--kho-only] [--no-build]" ;;
+	*) die "usage: demo.sh [--size MIB] [--kho-only] [--rollback] [--no-build]" ;;
 	esac
 done
 [[ "$mib" =~ ^[0-9]+$ ]] && [ "$mib" -ge 32 ] || die "--size wants MiB, at least 32"
 
-KERNEL_A=$CACHE/build/guest/kernel-A
-KERNEL_B=$CACHE/build/kernel-guest-b/arch/x86/boot/bzImage
+# The guest's two kernels (make guest builds both): Linux 7.2 and 7.3.
+KERNEL_A=$CACHE/build/guest/kernel-old
+KERNEL_B=$CACHE/build/guest/kernel-A
+if [ "$rollback" = 1 ]; then
+	KERNEL_A=$CACHE/build/guest/kernel-A
+	KERNEL_B=$CACHE/build/guest/kernel-old
+fi
 INITRD=$CACHE/build/guest/initrd.img
 mkdir -p "$CACHE/runs"
 
 if [ "$build" = 1 ]; then
-	log "building kernel B: build-kernel.sh guest-b khopages_guest_b.config (log: $CACHE/runs/demo-build.log)"
-	"$here/build-kernel.sh" guest-b khopages_guest_b.config >"$CACHE/runs/demo-build.log" 2>&1 || {
-		tail -n 20 "$CACHE/runs/demo-build.log" >&2
-		die "building kernel B failed (log: $CACHE/runs/demo-build.log)"
-	}
 	"$here/build-redis-guest.sh"
 	[ -f "$INITRD" ] || die "no guest initramfs: run 'make guest'"
 	if ! cpio -it --quiet <"$INITRD" 2>/dev/null | grep -qx 'usr/bin/redis-server'; then
@@ -47,8 +50,8 @@ if [ "$build" = 1 ]; then
 		"$here/build-guest.sh" guest
 	fi
 fi
-[ -f "$KERNEL_A" ] && [ -f "$INITRD" ] || die "no guest kernel or initramfs: run 'make guest'"
-[ -f "$KERNEL_B" ] || die "no kernel B at $KERNEL_B: run without --no-build"
+[ -f "$KERNEL_A" ] && [ -f "$KERNEL_B" ] && [ -f "$INITRD" ] ||
+	die "the guest's kernels or initramfs are missing: run 'make guest'"
 
 # Redis and criu restore need the dataset in RAM, plus room for the guest.
 mem=$(( (3 * mib + 1536 + 255) / 256 * 256 ))
@@ -60,7 +63,7 @@ upgrade() {
 	run=$CACHE/runs/demo-$method
 	timeout=$((600 + mib))
 	[ "$method" = kho ] || timeout=$((900 + 2 * mib))
-	log "upgrade with ${title[$method]}: QEMU (TCG, guest on 1 CPU, $mem MiB), kernel A -> kernel B, $mib MiB of Redis data"
+	log "upgrade with ${title[$method]}: QEMU (TCG, guest on 1 CPU, $mem MiB), $(kernel_release "$KERNEL_A") -> $(kernel_release "$KERNEL_B"), $mib MiB of Redis data"
 	"$here/vm-run.sh" --name "demo-$method" --kernel "$KERNEL_A" --kernel-b "$KERNEL_B" \
 		--mem "${mem}M" --timeout "$timeout" --set "mode=$method" --set "mib=$mib" \
 		"$here/guest/demo.sh" >"$CACHE/runs/demo-$method.out" 2>&1 &
@@ -118,6 +121,9 @@ for m in $methods; do
 	done
 	cmp -s "$CACHE/runs/demo-$m/check.before.sample" "$CACHE/runs/demo-$m/check.after.sample" ||
 		die "$m: the sample read back differs (files in $CACHE/runs/demo-$m)"
+	[ "$(fig "$m" kernel_a)" = "$(kernel_release "$KERNEL_A")" ] &&
+		[ "$(fig "$m" kernel_b)" = "$(kernel_release "$KERNEL_B")" ] ||
+		die "$m: the guest ran $(fig "$m" kernel_a) -> $(fig "$m" kernel_b), not $(kernel_release "$KERNEL_A") -> $(kernel_release "$KERNEL_B")"
 	row[$m,kernels]="$(fig "$m" kernel_a) -> $(fig "$m" kernel_b)"
 	row[$m,data]="$(bytes "$(fig "$m" used_memory)")"
 	row[$m,keys]="$(check "$m" before dbsize) = $(check "$m" after dbsize)"
@@ -161,7 +167,7 @@ header() {
 printf '\n  Live kernel upgrade of redis-server %s (Debian bookworm) in QEMU TCG, guest on 1 CPU, %s MiB\n\n' \
 	"$(redis-cli --version | cut -d' ' -f2)" "$mem"
 header
-line "kernel before -> after" kernels
+line "kernel before -> after (uname -r)" kernels
 line "Redis data (INFO used_memory)" data
 line "keys (DBSIZE) before = after" keys
 line "DEBUG DIGEST before = after" digest

@@ -43,7 +43,7 @@ PIN
 	fi
 	if [ ! -f "$APT_SOURCES" ]; then
 		cat >"$APT_SOURCES" <<'SRC'
-# khopages: linux-source-7.3 (trixie-backports) and the CRIU source (sid)
+# khopages: linux-source-7.2 and -7.3 (trixie-backports) and the CRIU source (sid)
 Types: deb
 URIs: http://deb.debian.org/debian
 Suites: trixie-backports
@@ -77,11 +77,14 @@ install_host_packages() {
 		--no-install-recommends "${missing[@]}" >/dev/null
 }
 
-fetch_kernel_source() {
-	local dir=$CACHE/downloads
-	ls "$dir"/linux-source-${KVER}_*.deb >/dev/null 2>&1 && return 0
-	log "downloading linux-source-$KVER from trixie-backports"
-	(cd "$dir" && apt-get download -qq "linux-source-$KVER/trixie-backports")
+# Both ends of the upgrade: linux-source-7.2 and linux-source-7.3.
+fetch_kernel_sources() {
+	local dir=$CACHE/downloads v
+	for v in "${KVERS[@]}"; do
+		ls "$dir"/linux-source-"${v}"_*.deb >/dev/null 2>&1 && continue
+		log "downloading linux-source-$v from trixie-backports"
+		(cd "$dir" && apt-get download -qq "linux-source-$v/trixie-backports")
+	done
 }
 
 # apt-get source fails on the missing debian tarball; the orig tarball is
@@ -103,6 +106,6 @@ fetch_criu_source() {
 mkdir -p "$CACHE/downloads"
 add_newer_suites
 install_host_packages
-fetch_kernel_source
+fetch_kernel_sources
 fetch_criu_source
 log "deps ready in $CACHE"

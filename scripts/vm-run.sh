@@ -5,6 +5,9 @@
 #   vm-run.sh [options] GUEST_SCRIPT
 #     --name NAME       run directory $CACHE/runs/NAME (default: script name)
 #     --kernel IMG      kernel to boot first (default: the guest build)
+#     --next-kernel IMG the kernel each kexec goes to unless the script names
+#                       one (default: the first kernel again); with --kernel,
+#                       a run across kernel versions
 #     --kernel-b IMG    another kernel, visible in the guest as /host/boot/kernel-B
 #     --initrd IMG      initramfs (default: the guest build)
 #     --mem SIZE        guest memory (default 2G)
@@ -21,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 kernel=$CACHE/build/guest/kernel-A
-kernel_b=""
+kernel_b="" kernel_next=""
 initrd=$CACHE/build/guest/initrd.img
 mem=2G timeout=300 kho="kho=on" name="" extra=""
 params=()
@@ -29,6 +32,7 @@ while [ $# -gt 1 ]; do
 	case "$1" in
 	--name) name=$2; shift 2 ;;
 	--kernel) kernel=$2; shift 2 ;;
+	--next-kernel) kernel_next=$2; shift 2 ;;
 	--kernel-b) kernel_b=$2; shift 2 ;;
 	--initrd) initrd=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
@@ -53,6 +57,11 @@ ln "$initrd" "$run/boot/initrd.img" 2>/dev/null || cp "$initrd" "$run/boot/initr
 ln "$kernel" "$run/boot/kernel-A" 2>/dev/null || cp "$kernel" "$run/boot/kernel-A"
 if [ -n "$kernel_b" ]; then
 	ln "$kernel_b" "$run/boot/kernel-B" 2>/dev/null || cp "$kernel_b" "$run/boot/kernel-B"
+fi
+if [ -n "$kernel_next" ]; then
+	[ -f "$kernel_next" ] || die "vm-run: no kernel $kernel_next"
+	ln "$kernel_next" "$run/boot/kernel-next" 2>/dev/null ||
+		cp "$kernel_next" "$run/boot/kernel-next"
 fi
 
 # The guest's TSC is the host's (TCG): its frequency is given, not left to
@@ -91,8 +100,27 @@ if [ "$qrc" = 124 ]; then
 	tail -n 30 "$run/console.log" >&2 || true
 	exit 124
 fi
+# A run across versions must have run stage 1 on the first kernel and
+# every later stage on the next one: the guest's /init records uname -r.
+check_releases() {
+	local want f stage got
+	for f in "$run"/kernel-release.*; do
+		[ -f "$f" ] || continue
+		stage=${f##*.}
+		want=$(kernel_release "$kernel")
+		[ "$stage" = 1 ] || want=$(kernel_release "$kernel_next")
+		got=$(cat "$f")
+		echo "vm-run: $name: stage $stage ran $got"
+		[ "$got" = "$want" ] || {
+			echo "vm-run: $name: stage $stage ran $got, not $want" >&2
+			return 1
+		}
+	done
+}
 case "$verdict" in
-PASS) exit 0 ;;
+PASS)
+	[ -z "$kernel_next" ] || check_releases || exit 1
+	exit 0 ;;
 *)
 	echo "vm-run: $name: ${verdict:-no verdict (qemu exit $qrc)} (console: $run/console.log)" >&2
 	tail -n 30 "$run/console.log" >&2 || true

@@ -55,6 +55,30 @@ for bad in "${corrupt_cases[@]}"; do
 		"$here/vm/handover-corrupt.sh"
 done
 
+# --- Layer: the driver across kernel versions: the upgrade (Linux 7.2 ->
+# 7.3) and the rollback (7.3 -> 7.2). vm-run.sh checks that each stage ran
+# the kernel it should. The format policy is in the admin guide.
+OLD=$CACHE/build/guest/kernel-old NEW=$CACHE/build/guest/kernel-A
+run_case_list kunit-7.2 "$here/kunit-cases.sh" --name kunit-7.2 --kernel "$OLD"
+run_test handover-7.2-to-7.3 vm --name handover-7.2-to-7.3 --kernel "$OLD" \
+	--next-kernel "$NEW" --timeout 600 "$here/vm/khopages-memtest.sh"
+run_test handover-7.3-to-7.2 vm --name handover-7.3-to-7.2 --kernel "$NEW" \
+	--next-kernel "$OLD" --timeout 600 "$here/vm/khopages-memtest.sh"
+# A newer format meets the older kernel (refused, its memory back after
+# the next kexec), or says it can be read as the older one (offered); an
+# old format this kernel no longer reads meets the newer kernel.
+run_test format-newer-7.3-to-7.2 vm --name format-newer --kernel "$NEW" \
+	--next-kernel "$OLD" --set how=newer-format --set released=1 \
+	--set "expect=handover refused: format 'khopages-v9', this kernel reads 'khopages-v1'" \
+	--timeout 300 "$here/vm/handover-corrupt.sh"
+run_test format-newer-compatible-7.3-to-7.2 vm --name format-newer-compatible \
+	--kernel "$NEW" --next-kernel "$OLD" --set how=newer-compatible \
+	--set outcome=offered --timeout 300 "$here/vm/handover-corrupt.sh"
+run_test format-old-7.2-to-7.3 vm --name format-old --kernel "$OLD" \
+	--next-kernel "$NEW" --set how=old-format \
+	--set "expect=handover refused: format 'khopages-v0', this kernel reads 'khopages-v1'" \
+	--timeout 300 "$here/vm/handover-corrupt.sh"
+
 # A table that looks valid but names a frame KHO did not preserve: OPEN
 # fails with EIO and a message, nothing WARNs, the session can be discarded.
 run_test handover-unpreserved vm --name handover-unpreserved --timeout 300 \
@@ -88,5 +112,10 @@ run_case_list criu-faults "$here/criu/faults.sh" --no-build
 # across the kexec and in the same kernel; the subset tagged in
 # test/zdtm-kho/tests.list (make zdtm-kho runs them all).
 run_case_list zdtm-kho "$here/zdtm-kho/run.sh" --subset
+# The same subset dumped on Linux 7.2 and restored on 7.3, plain and
+# --kho-pages.
+run_case_list zdtm-kho-7.2-to-7.3 "$here/zdtm-kho/run.sh" --subset --no-build \
+	--modes "plain kho" --name subset-7.2-to-7.3 \
+	--kernel "$CACHE/build/guest/kernel-old" --next-kernel "$CACHE/build/guest/kernel-A"
 
 summary

@@ -8,12 +8,12 @@
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
 #include <linux/khopages.h>
+#include <linux/swap.h>	/* before leafops.h: 7.2's swapops.h needs it */
 #include <linux/leafops.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate.h>
 #include <linux/mmu_notifier.h>
 #include <linux/pagewalk.h>
-#include <linux/swap.h>
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
 #include <linux/sched/mm.h>

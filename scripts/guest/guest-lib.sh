@@ -149,13 +149,18 @@ stage_cmdline() {
 }
 
 # Kexec, through KHO, into KERNEL and run the next stage there. The
-# default is the kernel this run booted (/host/boot/kernel-A, vm-run.sh
-# --kernel), so a run on another kernel (the debug one) stays on it. Other
-# kernels are in /host/boot/. Extra kernel parameters may follow.
+# default is /host/boot/kernel-next when the run has one (vm-run.sh
+# --next-kernel: a run across kernel versions), else the kernel this run
+# booted (/host/boot/kernel-A, vm-run.sh --kernel), so a run on another
+# kernel (the debug one) stays on it. Other kernels are in /host/boot/.
+# Extra kernel parameters may follow.
 kexec_next_stage() {
 	local kernel=${1:-} stage next
 	shift || true
-	[ -n "$kernel" ] || kernel=/host/boot/kernel-A
+	if [ -z "$kernel" ]; then
+		kernel=/host/boot/kernel-A
+		[ -f /host/boot/kernel-next ] && kernel=/host/boot/kernel-next
+	fi
 	stage=$(cmdline_value khop_stage)
 	next=$(( ${stage:-1} + 1 ))
 	kmemleak_dump

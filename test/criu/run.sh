@@ -44,11 +44,20 @@
 #                   session is gone; a plain dump of the restored tree works
 #   e2e-plain       the same tree with plain CRIU across the same kexec, for
 #                   comparison (slow: ~3 min)
+#   upgrade-kho     e2e-kho from Linux 7.2 to 7.3 (dump on the older kernel,
+#                   restore on the newer: the upgrade)
+#   rollback-kho    e2e-kho from Linux 7.3 back to 7.2
+#   upgrade-plain   e2e-plain from Linux 7.2 to 7.3, the baseline
+# The version cases need the older guest kernel (make kernel-old); the
+# stages' releases are checked (scripts/vm-run.sh --next-kernel).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
-ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-plain)
+ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-plain
+	upgrade-kho rollback-kho upgrade-plain)
+NEW=$CACHE/build/guest/kernel-A
+OLD=$CACHE/build/guest/kernel-old
 build=1
 cases=()
 for arg in "$@"; do
@@ -112,6 +121,15 @@ run_case() {
 		criu_vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 --set STOPPED=1 "$here/e2e.sh" &&
 			crit_check >>"$CACHE/runs/criu-e2e-kho.out" 2>&1 ;;
 	e2e-plain) criu_vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
+	upgrade-kho)
+		criu_vm upgrade-kho --kernel "$OLD" --next-kernel "$NEW" --mem 4G --timeout 1200 \
+			--set MODE=kho --set MIB=128 --set STOPPED=1 "$here/e2e.sh" ;;
+	rollback-kho)
+		criu_vm rollback-kho --kernel "$NEW" --next-kernel "$OLD" --mem 4G --timeout 1200 \
+			--set MODE=kho --set MIB=128 --set STOPPED=1 "$here/e2e.sh" ;;
+	upgrade-plain)
+		criu_vm upgrade-plain --kernel "$OLD" --next-kernel "$NEW" --mem 4G --timeout 1800 \
+			--set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
 	*) echo "unknown case $name" >"$CACHE/runs/criu-$name.out"; false ;;
 	esac
 	rc=$?
@@ -129,7 +147,7 @@ for c in "${cases[@]}"; do
 	run_case "$c"
 done
 
-for c in e2e-kho e2e-plain; do
+for c in e2e-kho e2e-plain upgrade-kho rollback-kho upgrade-plain; do
 	f=$CACHE/runs/criu-$c/figures.txt
 	[ -f "$f" ] && sed "s/^/# $c: /" "$f"
 done

@@ -1,26 +1,60 @@
 # SPDX-License-Identifier: GPL-2.0
-# Guest test: a handover damaged on purpose (param how=old-format|counts|
-# chunk-magic|frame) is refused by the next kernel with a clear message,
-# offers no session, and the kernel keeps running.
+# Guest test: a handover damaged on purpose (param how=old-format|
+# newer-format|newer-compatible|counts|chunk-magic|frame) across a kexec.
+#   outcome=refused (default): the next kernel refuses it with the message
+#     in param expect, offers no session and keeps running; with
+#     released=1, its memory stays reserved there (MemTotal) and the kexec
+#     after it gives it back (stage 3).
+#   outcome=offered: the next kernel reads it (a newer format that says it
+#     can be read as this one) and the session maps back, every byte and
+#     frame checked.
 . /lib/khopages/guest-lib.sh
 how=$(param how)
 expect=$(param expect)
+outcome=$(param outcome)
+released=$(param released)
+mib=8
+[ "$released" = 1 ] && mib=64
+
+memtotal() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 
 case "$1" in
 1)
 	mkdir -p /host/hold
-	pagehold fill corrupt contiguous 8 /host/hold || fail "fill"
+	pagehold fill corrupt contiguous "$mib" /host/hold || fail "fill"
 	echo "$how" >/sys/kernel/debug/khopages/corrupt_handover || fail "knob refused $how"
 	kexec_next_stage
 	;;
 2)
 	dmesg | grep 'khopages:' | grep -v deliberately
+	if [ "$outcome" = offered ]; then
+		dmesg | grep 'khopages:' | grep -q 'refused' && fail "the handover was refused"
+		khopagesctl list || fail "khopagesctl list"
+		pagehold map corrupt /host/hold || fail "map: the session did not come back intact"
+		sed 's/^/  /' /host/hold/map.txt
+		pass
+	fi
 	dmesg | grep 'khopages:' | grep -qF "$expect" || fail "no kernel message '$expect'"
 	khopagesctl list || fail "khopagesctl list"
 	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "a damaged session was offered"
 	khopagesctl stats corrupt 2>/dev/null && fail "stats of a refused session worked"
 	# The driver still works: a new session can be created and aborted.
 	pagehold fill again contiguous 1 /tmp || fail "the driver no longer works"
+	[ "$released" = 1 ] || pass
+	khopagesctl discard again --outgoing >/dev/null || fail "withdrawing the new session failed"
+	pages=$((mib * 256))
+	dmesg | grep -qF "khopages: the 1 session(s) of that handover ($pages pages announced) stay reserved until the next kexec or reboot" ||
+		fail "no kernel message saying that the session's $pages pages stay reserved"
+	memtotal >/host/memtotal.2
+	kexec_next_stage
+	;;
+3)
+	reserved=$(cat /host/memtotal.2) now=$(memtotal)
+	echo "MemTotal: refusing kernel $reserved kB, after the next kexec $now kB"
+	[ "$now" -ge $((reserved + mib * 1024 * 9 / 10)) ] ||
+		fail "the refused session's $mib MiB did not come back: MemTotal $reserved kB, then $now kB"
+	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "a refused session came back"
 	pass
 	;;
+*) fail "unexpected stage $1" ;;
 esac

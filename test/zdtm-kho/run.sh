@@ -18,6 +18,10 @@
 #     --no-build        use the zdtm tests built before
 #     --name NAME       results under $CACHE/build/zdtm-kho/NAME (default:
 #                       full, subset, all or tests)
+#     --kernel IMG      the kernel stage 1 dumps on (default: the guest's)
+#     --next-kernel IMG the kernel stage 2 restores on (default: the same),
+#                       e.g. the upgrade from 7.2 to 7.3; scripts/vm-run.sh
+#                       checks that each stage ran the kernel it should
 #
 # Modes, each its own instance of the test:
 #   plain  criu dump, kexec, criu restore (the baseline)
@@ -46,7 +50,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # this file during a long run cannot derail it.
 main() {
 set_name="" tests_arg="" modes="plain kho same" same=probe work=tmpfs batch=40 mem=4G
-build=1 name=""
+build=1 name="" kernel="" next_kernel=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--full) set_name=full; shift ;;
@@ -60,6 +64,8 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--name) name=$2; shift 2 ;;
+	--kernel) kernel=$2; shift 2 ;;
+	--next-kernel) next_kernel=$2; shift 2 ;;
 	-h|--help) sed -n '3,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) die "zdtm-kho: unknown argument $1 (see --help)" ;;
 	esac
@@ -86,8 +92,13 @@ fi
 GUEST=$CACHE/build/guest
 [ -f "$GUEST/kernel-A" ] && [ -f "$GUEST/initrd.img" ] ||
 	die "zdtm-kho: no guest kernel/initramfs in $GUEST: run 'make guest'"
-cp "$GUEST/kernel-A" "$OUT/kernel-A"
+cp "${kernel:-$GUEST/kernel-A}" "$OUT/kernel-A"
 cp "$GUEST/initrd.img" "$OUT/initrd-base.img"
+next_args=()
+if [ -n "$next_kernel" ]; then
+	cp "$next_kernel" "$OUT/kernel-next"
+	next_args=(--next-kernel "$OUT/kernel-next")
+fi
 
 # --- which tests, with which tags
 # tests.list: "NAME [TAG...]" in scope, "-NAME REASON" excluded.
@@ -176,7 +187,7 @@ while [ $# -gt 0 ]; do
 	# Budget: boots plus ~120 s per test in TCG
 	tmo=$((300 + 120 * ${#chunk[@]}))
 	bt0=$(now_s)
-	"$TOP/scripts/vm-run.sh" --name "$run" --kernel "$OUT/kernel-A" \
+	"$TOP/scripts/vm-run.sh" --name "$run" --kernel "$OUT/kernel-A" "${next_args[@]}" \
 		--initrd "$OUT/initrd.img" --mem "$mem" --timeout "$tmo" \
 		--set "TESTS=${chunk[*]}" --set "MODES=$modes" --set "SAME=$same" \
 		--set "WORK=$work" --set "FIRST=$first" \

@@ -15,7 +15,13 @@
  * show that the next kernel refuses it cleanly. Write one word after
  * COMMIT:
  *
- *   old-format   root compatible becomes "khopages-v0"
+ *   old-format   root compatible becomes "khopages-v0", a format this
+ *                kernel no longer reads
+ *   newer-format root compatible becomes "khopages-v9", a newer format
+ *                this kernel cannot read
+ *   newer-compatible  root compatible becomes the list "khopages-v9",
+ *                "khopages-v1": a newer format that says it can be read
+ *                as this one
  *   counts       the first session announces one page more than it has
  *   chunk-magic  the first session's first table chunk loses its magic
  *   frame        the first folio points past the end of memory
@@ -89,6 +95,22 @@ static int khop_corrupt_unpreserved(struct khop_session *s)
 	return khop_corrupt_frame(s, page_to_pfn(page));
 }
 
+/* A newer format that can also be read as this kernel's. */
+#define KHOP_V9_AND_OURS	"khopages-v9\0" KHOPAGES_COMPATIBLE
+
+/*
+ * Replace the root compatible (a string list of @len bytes). The blob may
+ * grow into the room allocated for it, which KHO registered.
+ */
+static int khop_corrupt_compatible(void *fdt, size_t size, const char *compat,
+				   int len)
+{
+	if (fdt_open_into(fdt, fdt, size) ||
+	    fdt_setprop(fdt, 0, "compatible", compat, len))
+		return -EINVAL;
+	return 0;
+}
+
 static int khop_corrupt_magic(struct khop_session *s)
 {
 	s->table.chunks[0]->magic ^= 0xff;
@@ -100,6 +122,7 @@ static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
 {
 	struct khop_session *s;
 	char how[32];
+	size_t size;
 	void *fdt;
 	int err;
 
@@ -109,13 +132,19 @@ static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
 	strim(how);
 
 	mutex_lock(&khop_lock);
-	fdt = khop_published_blob();
+	fdt = khop_published_blob(&size);
 	s = khop_first_committed();
 	if (!fdt || !s)
 		err = -ENOENT;
 	else if (!strcmp(how, "old-format"))
-		err = fdt_setprop_inplace(fdt, 0, "compatible", "khopages-v0",
-					  sizeof("khopages-v0")) ? -EINVAL : 0;
+		err = khop_corrupt_compatible(fdt, size, "khopages-v0",
+					      sizeof("khopages-v0"));
+	else if (!strcmp(how, "newer-format"))
+		err = khop_corrupt_compatible(fdt, size, "khopages-v9",
+					      sizeof("khopages-v9"));
+	else if (!strcmp(how, "newer-compatible"))
+		err = khop_corrupt_compatible(fdt, size, KHOP_V9_AND_OURS,
+					      sizeof(KHOP_V9_AND_OURS));
 	else if (!strcmp(how, "counts"))
 		err = khop_corrupt_counts(fdt, s);
 	else if (!strcmp(how, "chunk-magic"))

@@ -38,6 +38,7 @@
 #include <linux/uidgid.h>
 #include <linux/user_namespace.h>
 
+#include "compat.h"
 #include "khopages.h"
 #include "khopages_trace.h"
 
@@ -69,7 +70,7 @@ static bool khop_in_pfn_ok(u64 pfn, unsigned int order)
 	u64 last = pfn + (1ULL << order) - 1;
 
 	return pfn_valid(pfn) && pfn_valid(last) && pfn_to_online_page(pfn) &&
-	       !kho_scratch_overlap(PFN_PHYS(pfn), PAGE_SIZE << order);
+	       !khop_scratch_overlap(PFN_PHYS(pfn), PAGE_SIZE << order);
 }
 
 static const void *khop_prop(const void *fdt, int node, const char *name,
@@ -619,6 +620,61 @@ int khop_in_unforward(struct khop_session *s)
 }
 
 /**
+ * khop_in_readable() - is a handover in a format this kernel reads?
+ * @fdt:    the handover, a valid FDT.
+ * @compat: set to the first string of its root ``compatible`` list, or to
+ *          "(none)" when that property is missing or not a string list.
+ *
+ * The policy ("Handover formats and kernel versions" in
+ * Documentation/admin-guide/mm/khopages.rst): the list must contain
+ * %KHOPAGES_COMPATIBLE, first (the same format) or after the string of a
+ * newer format that can also be read as this one.
+ *
+ * Return: true when this kernel reads it.
+ */
+bool khop_in_readable(const void *fdt, const char **compat)
+{
+	const char *p;
+	int len;
+
+	p = fdt_getprop(fdt, 0, "compatible", &len);
+	if (!p || len < 1 || p[len - 1]) {
+		*compat = "(none)";
+		return false;
+	}
+	*compat = p;
+	return !fdt_node_check_compatible(fdt, 0, KHOPAGES_COMPATIBLE);
+}
+
+/*
+ * A handover in a format this kernel does not read (the policy: "Handover
+ * formats" in Documentation/admin-guide/mm/khopages.rst). Nothing in it
+ * can be read safely but the session nodes' names and their "nr-pages",
+ * which every format keeps, and those only to tell the admin what stays
+ * reserved: no frame of it is given back here, for the reason given at
+ * khop_in_refuse(). This kernel does not hand it on, so the next kexec or
+ * reboot returns its memory.
+ */
+static void khop_in_refuse_format(const void *fdt, const char *compat)
+{
+	u64 pages = 0;
+	int node, n = 0;
+
+	pr_err("khopages: handover refused: format '%s', this kernel reads '%s'\n",
+	       compat, KHOPAGES_COMPATIBLE);
+	fdt_for_each_subnode(node, fdt, 0) {
+		const u64 *nr = khop_prop(fdt, node, KHOPAGES_PROP_NR_PAGES,
+					  sizeof(u64));
+
+		n++;
+		if (nr && pages + *nr >= pages)
+			pages += *nr;
+	}
+	pr_err("khopages: the %d session(s) of that handover (%llu pages announced) stay reserved until the next kexec or reboot\n",
+	       n, pages);
+}
+
+/**
  * khop_in_load() - take over the sessions the previous kernel handed over.
  *
  * Every session is validated on its own; an invalid one is refused with a
@@ -645,10 +701,8 @@ int khop_in_load(void)
 		pr_err("khopages: handover refused: not a valid FDT\n");
 		return 1;
 	}
-	compat = fdt_getprop(fdt, 0, "compatible", NULL);
-	if (!compat || fdt_node_check_compatible(fdt, 0, KHOPAGES_COMPATIBLE)) {
-		pr_err("khopages: handover refused: format '%s', this kernel reads '%s'\n",
-		       compat ?: "(none)", KHOPAGES_COMPATIBLE);
+	if (!khop_in_readable(fdt, &compat)) {
+		khop_in_refuse_format(fdt, compat);
 		return 1;
 	}
 

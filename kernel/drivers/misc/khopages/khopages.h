@@ -282,7 +282,7 @@ int khop_hold_preservation(struct folio *folio);
 void khop_drop_preservation(struct folio *folio);
 int khop_publish(void);
 bool khop_published(const struct khop_session *s);
-void *khop_published_blob(void);
+void *khop_published_blob(size_t *size);
 
 /* --- KHO scratch (scratch.c) */
 bool khop_in_scratch(struct folio *folio);
@@ -296,6 +296,7 @@ u64 khop_in_unmapped_pages(struct khop_session *s);
 int khop_in_map(struct khop_session *s, struct khopages_map *arg);
 void khop_in_finish(struct khop_session *s);
 int khop_in_load(void);
+bool khop_in_readable(const void *fdt, const char **compat);
 int khop_in_unforward(struct khop_session *s);
 void khop_in_forward_unclaimed(void);
 

@@ -7,6 +7,7 @@
 #include <kunit/test.h>
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
+#include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 
@@ -312,6 +313,50 @@ static void khop_test_writer_refuses(struct kunit *test)
 	khop_table_free(&c.t);
 }
 
+/* One root compatible property and what the format policy says of it. */
+struct format_case {
+	const char *compat;	/* NULL: no property */
+	int len;
+	bool readable;
+	const char *shown;
+};
+
+#define FORMAT(str, ok, first)	{ str, sizeof(str), ok, first }
+
+static const struct format_case format_cases[] = {
+	FORMAT(KHOPAGES_COMPATIBLE, true, KHOPAGES_COMPATIBLE),
+	FORMAT("khopages-v9\0" KHOPAGES_COMPATIBLE, true, "khopages-v9"),
+	FORMAT("khopages-v9\0khopages-v8", false, "khopages-v9"),
+	FORMAT("khopages-v9", false, "khopages-v9"),
+	FORMAT("khopages-v0", false, "khopages-v0"),
+	FORMAT(KHOPAGES_COMPATIBLE "x", false, KHOPAGES_COMPATIBLE "x"),
+	FORMAT("khopages-v", false, "khopages-v"),
+	FORMAT("", false, ""),
+	{ KHOPAGES_COMPATIBLE, sizeof(KHOPAGES_COMPATIBLE) - 1, false, "(none)" },
+	{ NULL, 0, false, "(none)" },
+};
+
+/* The handover format policy: which compatible lists this kernel reads. */
+static void khop_test_format_policy(struct kunit *test)
+{
+	const struct format_case *fc;
+	const char *shown;
+	void *fdt;
+
+	fdt = kunit_kzalloc(test, 1024, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, fdt);
+	for (fc = format_cases; fc < format_cases + ARRAY_SIZE(format_cases); fc++) {
+		KUNIT_ASSERT_EQ(test, fdt_create_empty_tree(fdt, 1024), 0);
+		if (fc->compat)
+			KUNIT_ASSERT_EQ(test, fdt_setprop(fdt, 0, "compatible",
+							  fc->compat, fc->len), 0);
+		KUNIT_EXPECT_EQ_MSG(test, khop_in_readable(fdt, &shown),
+				    fc->readable, "compatible '%s' (%d bytes)",
+				    fc->compat ?: "(none)", fc->len);
+		KUNIT_EXPECT_STREQ(test, shown, fc->shown);
+	}
+}
+
 static struct kunit_case khop_table_cases[] = {
 	KUNIT_CASE(khop_test_scattered),
 	KUNIT_CASE(khop_test_contiguous_and_huge),
@@ -320,6 +365,7 @@ static struct kunit_case khop_table_cases[] = {
 	KUNIT_CASE(khop_test_validator_refuses),
 	KUNIT_CASE(khop_test_overlap_and_chunk),
 	KUNIT_CASE(khop_test_writer_refuses),
+	KUNIT_CASE(khop_test_format_policy),
 	{}
 };
 

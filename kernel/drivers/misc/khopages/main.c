@@ -59,7 +59,8 @@
  *   khopages_isolate_folio()) so that reclaim and compaction skip them,
  *   and put them back if the handover is withdrawn.
  * - KHO scratch is CMA and the next kernel boots in it. Check each folio
- *   with kho_scratch_overlap() and move only those that overlap. A
+ *   with kho_scratch_overlap() (khop_scratch_overlap(), compat.h, for 7.2)
+ *   and move only those that overlap. A
  *   FOLL_LONGTERM pin would move them but also unshare COW-shared ones:
  *   khopages takes every such folio of a lookup batch off the LRU, drops
  *   its references and migrates them in one migrate_pages() call to

@@ -25,13 +25,16 @@
  * sessions counts in each of them. Addresses and counts are in units of
  * the base page size, which both kernels must share.
  *
- * The format is identified by the root ``compatible`` string,
- * ``khopages-v1``. A kernel accepts a handover whose ``compatible``
- * property contains the string it reads (fdt_node_check_compatible()) and
- * refuses anything else as a whole. Any change to the layout needs a new
- * string; a kernel able to read several formats would check for each of
- * them. The ioctl interface evolves separately: %KHOPAGES_IOC_API reports
- * its commands and features, and each argument struct carries its size.
+ * The format is identified by the root ``compatible`` string list,
+ * ``khopages-v1`` today. A kernel accepts a handover whose list contains
+ * the string it reads (fdt_node_check_compatible()), whatever comes first,
+ * and refuses anything else as a whole. Any change to the layout needs a
+ * new string; a newer format that old readers read correctly lists the
+ * older string after its own, and a kernel keeps the reader of the
+ * previous format for a release. The policy, for admins, is "Handover
+ * formats and kernel versions" in Documentation/admin-guide/mm/khopages.rst.
+ * The ioctl interface evolves separately: %KHOPAGES_IOC_API reports its
+ * commands and features, and each argument struct carries its size.
  */
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
@@ -46,12 +49,14 @@ static size_t khop_blob_size;	/* bytes allocated, as registered */
 
 /**
  * khop_published_blob() - the subtree as published now.
+ * @size: set to the bytes allocated for it (the FDT may grow up to that).
  *
  * Context: khop_lock held.
  * Return: the FDT blob, or NULL when nothing is committed.
  */
-void *khop_published_blob(void)
+void *khop_published_blob(size_t *size)
 {
+	*size = khop_blob_size;
 	return khop_blob;
 }
 

@@ -17,6 +17,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
+#include "compat.h"
 #include "khopages.h"
 
 /**
@@ -27,7 +28,7 @@
  */
 bool khop_in_scratch(struct folio *folio)
 {
-	return kho_scratch_overlap(PFN_PHYS(folio_pfn(folio)), folio_size(folio));
+	return khop_scratch_overlap(PFN_PHYS(folio_pfn(folio)), folio_size(folio));
 }
 
 /* Is @folio on @list already? */

@@ -14,6 +14,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
+#include "compat.h"
 #include "khopages.h"
 
 #define W_KIND(w)	((w) >> KHOPAGES_W_KIND_SHIFT)
@@ -293,7 +294,7 @@ int khop_validate_chunk(phys_addr_t phys, const char **why)
 		return -EINVAL;
 	}
 	if (!pfn_valid(PHYS_PFN(phys)) || !pfn_to_online_page(PHYS_PFN(phys)) ||
-	    kho_scratch_overlap(phys, KHOPAGES_CHUNK_SIZE)) {
+	    khop_scratch_overlap(phys, KHOPAGES_CHUNK_SIZE)) {
 		*why = "table chunk is not in preserved memory";
 		return -EINVAL;
 	}

@@ -53,7 +53,11 @@
  * to 65536 folios, or one huge page, costs one word.
  *
  * This layout is a contract between kernels: any change of it needs a new
- * compatible string.
+ * compatible string. ``compatible`` is a string list: a newer format that
+ * readers of this one read correctly lists ``khopages-v1`` after its own
+ * string. Every format keeps one child node per session with
+ * ``nr-pages``, so that a kernel refusing a format can say what stays
+ * reserved.
  */
 
 #define KHOPAGES_FDT_NAME	"khopages"
