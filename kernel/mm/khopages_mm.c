@@ -5,6 +5,8 @@
  * folios away from reclaim. They live in mm/ because they need
  * mm/internal.h.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
 #include <linux/khopages.h>

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Kernel code of this repository: checkpatch --strict clean, and kernel-doc
-# complete (no warning) for every file that documents functions.
+# Kernel code of this repository: checkpatch --strict clean, kernel-doc
+# complete (no warning) for every file that documents functions, and a
+# pr_fmt defined before the first #include of every .c file, so that every
+# message carries the driver's prefix.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
@@ -53,5 +55,17 @@ if [ -n "$out" ]; then
 	echo "$out"
 	rc=1
 fi
-echo "checked ${#files[@]} files: checkpatch --strict and kernel-doc -Wall"
+for f in "${files[@]}"; do
+	case "$f" in *.c) ;; *) continue ;; esac
+	first=$(grep -m1 -nE '^#(include|define pr_fmt)' "$f")
+	case "$first" in
+	*'#define pr_fmt(fmt) "khopages: " fmt') ;;
+	*) echo "$f: no '#define pr_fmt(fmt) \"khopages: \" fmt' before its first #include"; rc=1 ;;
+	esac
+	if grep -nE 'pr_[a-z_]+\(\s*"khopages: ' "$f"; then
+		echo "$f: a message repeats the prefix pr_fmt adds"
+		rc=1
+	fi
+done
+echo "checked ${#files[@]} files: checkpatch --strict, kernel-doc -Wall, pr_fmt"
 exit $rc

@@ -28,6 +28,8 @@
  *   unpreserved  the first folio points to a frame of ordinary memory that
  *                KHO does not preserve (the table still looks valid)
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/debugfs.h>
 #include <linux/fault-inject.h>
 #include <linux/libfdt.h>
@@ -157,7 +159,7 @@ static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
 		err = -EINVAL;
 	mutex_unlock(&khop_lock);
 	if (!err)
-		pr_warn("khopages: handover deliberately corrupted (%s) for a test\n",
+		pr_warn("handover deliberately corrupted (%s) for a test\n",
 			how);
 	return err ?: len;
 }
@@ -171,7 +173,7 @@ static int khop_seal_set(void *data, u64 val)
 {
 	if (val != 1)
 		return -EINVAL;
-	pr_warn("khopages: handover sealed by the test knob (no kexec)\n");
+	pr_warn("handover sealed by the test knob (no kexec)\n");
 	khop_seal();
 	return 0;
 }

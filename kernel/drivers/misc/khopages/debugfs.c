@@ -3,6 +3,8 @@
  * /sys/kernel/debug/khopages/sessions: every session with its statistics,
  * one block per session, for people (tools use the LIST/STATS ioctls).
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 

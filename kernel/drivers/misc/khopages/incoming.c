@@ -24,6 +24,8 @@
  *
  * Context: everything here runs under khop_lock.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/hash.h>
 #include <linux/highmem.h>
 #include <linux/io.h>
@@ -406,7 +408,7 @@ static void khop_in_refuse(struct khop_session *s, u64 nr_pages)
 	for (i = 0; i < s->table.nr_chunks; i++)
 		folio_put(virt_to_folio(s->table.chunks[i]));
 	s->table.nr_chunks = 0;
-	pr_warn("khopages: session %s: the %llu pages it announces stay reserved\n",
+	pr_warn("session %s: the %llu pages it announces stay reserved\n",
 		s->name, nr_pages);
 }
 
@@ -495,7 +497,7 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 	s->state = KHOPAGES_STATE_INCOMING;
 	s->info.meta_bytes = (u64)s->table.nr_chunks * KHOPAGES_CHUNK_SIZE;
 	list_add_tail(&s->node, &khop_sessions);
-	pr_info("khopages: session %s: %llu pages in %llu folios from %u processes\n",
+	pr_info("session %s: %llu pages in %llu folios from %u processes\n",
 		s->name, s->info.nr_pages, s->info.nr_folios, s->nr_pids);
 	return 0;
 fail:
@@ -572,7 +574,7 @@ void khop_in_forward_unclaimed(void)
 			continue;
 		err = khop_in_forward(s);
 		if (err)
-			pr_err("khopages: session %s is not handed over again (error %d); it is lost\n",
+			pr_err("session %s is not handed over again (error %d); it is lost\n",
 			       s->name, err);
 		else
 			any = true;
@@ -582,7 +584,7 @@ void khop_in_forward_unclaimed(void)
 	err = khop_publish();
 	if (!err)
 		return;
-	pr_err("khopages: cannot hand the received sessions over again (error %d)\n",
+	pr_err("cannot hand the received sessions over again (error %d)\n",
 	       err);
 	list_for_each_entry(s, &khop_sessions, node) {
 		if (s->forwarded) {
@@ -660,7 +662,7 @@ static void khop_in_refuse_format(const void *fdt, const char *compat)
 	u64 pages = 0;
 	int node, n = 0;
 
-	pr_err("khopages: handover refused: format '%s', this kernel reads '%s'\n",
+	pr_err("handover refused: format '%s', this kernel reads '%s'\n",
 	       compat, KHOPAGES_COMPATIBLE);
 	fdt_for_each_subnode(node, fdt, 0) {
 		const u64 *nr = khop_prop(fdt, node, KHOPAGES_PROP_NR_PAGES,
@@ -670,7 +672,7 @@ static void khop_in_refuse_format(const void *fdt, const char *compat)
 		if (nr && pages + *nr >= pages)
 			pages += *nr;
 	}
-	pr_err("khopages: the %d session(s) of that handover (%llu pages announced) stay reserved until the next kexec or reboot\n",
+	pr_err("the %d session(s) of that handover (%llu pages announced) stay reserved until the next kexec or reboot\n",
 	       n, pages);
 }
 
@@ -698,7 +700,7 @@ int khop_in_load(void)
 		return 0;	/* no handover for us */
 	fdt = phys_to_virt(phys);
 	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > size) {
-		pr_err("khopages: handover refused: not a valid FDT\n");
+		pr_err("handover refused: not a valid FDT\n");
 		return 1;
 	}
 	if (!khop_in_readable(fdt, &compat)) {
@@ -710,7 +712,7 @@ int khop_in_load(void)
 	fdt_for_each_subnode(node, fdt, 0) {
 		err = khop_in_session(fdt, node, &why);
 		if (err) {
-			pr_err("khopages: session %s refused: %s\n",
+			pr_err("session %s refused: %s\n",
 			       fdt_get_name(fdt, node, NULL) ?: "?",
 			       err == -ENOMEM ? "out of memory" : why);
 			refused++;
@@ -722,7 +724,7 @@ int khop_in_load(void)
 	 * (kho/in/sub_fdts/khopages) keeps showing it. One page.
 	 */
 	if (!kho_restore_folio(phys))
-		pr_warn("khopages: the handover blob is not preserved memory\n");
+		pr_warn("the handover blob is not preserved memory\n");
 	return refused;
 }
 
@@ -779,7 +781,7 @@ int khop_in_adopt(struct khop_session *s)
 	s->taken = true;
 	s->broken = err != 0;
 	if (err && err != -ENOMEM)
-		pr_err("khopages: session %s cannot be restored here: %s\n",
+		pr_err("session %s cannot be restored here: %s\n",
 		       s->name, why);
 	return err;
 }
@@ -836,10 +838,10 @@ int khop_in_take(struct khop_session *s)
 		return 0;
 	err = khop_in_each_folio(s, khop_in_restore, &pfn);
 	if (err == -ENOENT)
-		pr_err("khopages: session %s: frame %#lx is not preserved memory\n",
+		pr_err("session %s: frame %#lx is not preserved memory\n",
 		       s->name, pfn);
 	else if (err)
-		pr_err("khopages: session %s: folio %#lx has order %u, expected %u\n",
+		pr_err("session %s: folio %#lx has order %u, expected %u\n",
 		       s->name, pfn, folio_order(pfn_folio(pfn)),
 		       khop_in_order(s, pfn));
 	if (err) {
@@ -883,7 +885,7 @@ static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
 		first = false;
 		if (e.va < r->start || e.va >= r->end ||
 		    (PAGE_SIZE << e.order) > r->end - e.va) {
-			pr_err_ratelimited("khopages: folio at %#llx outside its range\n",
+			pr_err_ratelimited("folio at %#llx outside its range\n",
 					   e.va);
 			return -EIO;
 		}
@@ -1006,7 +1008,7 @@ static int khop_in_copy(struct khop_map_ctx *c, struct folio *src, u64 addr)
 		/* A handed-over frame may have gone bad: fail, do not crash. */
 		if (copy_mc_highpage(&dst->page, folio_page(src, i))) {
 			folio_put(dst);
-			pr_err_ratelimited("khopages: frame %#lx cannot be read (memory error): not copied\n",
+			pr_err_ratelimited("frame %#lx cannot be read (memory error): not copied\n",
 					   folio_pfn(src) + i);
 			return -EIO;
 		}
@@ -1278,7 +1280,7 @@ void khop_in_finish(struct khop_session *s)
 
 	khop_in_each_folio(s, khop_in_release, &pfn);
 	if (khop_in_nr_kept != kept)
-		pr_warn("khopages: session %s: %llu pages not proven its own stay reserved\n",
+		pr_warn("session %s: %llu pages not proven its own stay reserved\n",
 			s->name, khop_in_nr_kept - kept);
 	khop_pfnset_destroy(&s->held);
 	xa_destroy(&s->large);

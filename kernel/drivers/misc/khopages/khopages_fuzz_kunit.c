@@ -17,6 +17,8 @@
  * khopages.fuzz_iterations= and khopages.fuzz_seed= on the kernel command
  * line set the number of mutants and the seed (printed, to reproduce).
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <kunit/test.h>
 #include <linux/bsearch.h>
 #include <linux/io.h>

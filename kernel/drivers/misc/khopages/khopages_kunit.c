@@ -4,6 +4,8 @@
  * reader gives it back, and that the validator refuses corrupted tables;
  * and of the sets of frames the driver indexes its folios with.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <kunit/test.h>
 #include <linux/io.h>
 #include <linux/kexec_handover.h>

@@ -120,6 +120,8 @@
  *   Mappings inherited through fork() may share it; an unrelated second
  *   mapping needs a copy.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/init.h>
@@ -158,7 +160,7 @@ static int khop_lock_cmd(bool changes)
 		return -EINTR;
 	if (changes && khop_sealed) {
 		mutex_unlock(&khop_lock);
-		pr_warn_ratelimited("khopages: a kexec has begun: the handover is sealed\n");
+		pr_warn_ratelimited("a kexec has begun: the handover is sealed\n");
 		return -ESHUTDOWN;
 	}
 	return 0;
@@ -788,7 +790,7 @@ static void khop_abort_uncommitted(void)
 	list_for_each_entry_safe(s, next, &khop_sessions, node) {
 		if (s->dir != KHOP_OUT || s->state != KHOPAGES_STATE_OPEN)
 			continue;
-		pr_warn("khopages: session %s was not committed when the kexec began: aborted\n",
+		pr_warn("session %s was not committed when the kexec began: aborted\n",
 			s->name);
 		khop_drop(s);
 	}

@@ -23,6 +23,8 @@
  *
  * Context: everything here runs under khop_lock.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
 #include <linux/kexec_handover.h>
@@ -353,7 +355,7 @@ static long khop_fault_in(struct mm_struct *mm, pid_t pid, unsigned long va,
 		return got;
 	if (got < 0 && got != -EFAULT && got != -EHWPOISON)
 		return got;
-	pr_warn_ratelimited("khopages: pid %d: page at %#lx cannot be read (%s), not preserving it\n",
+	pr_warn_ratelimited("pid %d: page at %#lx cannot be read (%s), not preserving it\n",
 			    pid, va, got == -EHWPOISON ? "memory error" : "I/O error");
 	return -EIO;
 }

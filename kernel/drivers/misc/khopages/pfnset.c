@@ -14,6 +14,8 @@
  * Context: callers serialise all access to a set (khop_lock); the bit
  * operations are the non-atomic ones.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/bitmap.h>
 #include <linux/gfp.h>
 #include <linux/sched.h>

@@ -36,6 +36,8 @@
  * The ioctl interface evolves separately: %KHOPAGES_IOC_API reports its
  * commands and features, and each argument struct carries its size.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
@@ -160,7 +162,7 @@ static int khop_publish_moved(size_t size)
 		/* The node just removed makes room for the old one again. */
 		if (khop_blob && kho_add_subtree(KHOPAGES_FDT_NAME, khop_blob,
 						 khop_blob_size))
-			pr_err("khopages: lost the published subtree\n");
+			pr_err("lost the published subtree\n");
 		goto fail;
 	}
 	if (khop_blob)

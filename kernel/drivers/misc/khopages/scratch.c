@@ -7,6 +7,8 @@
  *
  * Context: khop_lock held, and the target's mmap_lock for reading.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/kexec_handover.h>
 #include <linux/khopages.h>
 #include <linux/list.h>
@@ -82,7 +84,7 @@ long khop_move_batch(struct page **pages, long got)
 	else
 		putback_movable_pages(&list);
 	if (err)
-		pr_warn_ratelimited("khopages: could not move %ld pages out of KHO scratch\n",
+		pr_warn_ratelimited("could not move %ld pages out of KHO scratch\n",
 				    moved);
 	return err ?: moved;
 }

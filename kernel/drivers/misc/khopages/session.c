@@ -80,6 +80,8 @@
  * one refused later (distinct folios not matching ``nr-folios``, or out of
  * memory while indexing) is released like a discarded one.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/ctype.h>

@@ -8,6 +8,8 @@
  * contiguous run 8 bytes in all. The reader walks the words back
  * into (pid, va, pfn, order) entries.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/bits.h>
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
@@ -75,7 +77,7 @@ static struct khopages_chunk *khop_chunk_alloc(void)
 	folio = folio_alloc(GFP_KERNEL | __GFP_ZERO | __GFP_NORETRY |
 			    __GFP_NOWARN, get_order(KHOPAGES_CHUNK_SIZE));
 	if (!folio) {
-		pr_warn_ratelimited("khopages: no free 16 KiB block for a table chunk\n");
+		pr_warn_ratelimited("no free 16 KiB block for a table chunk\n");
 		return ERR_PTR(-ENOMEM);
 	}
 	err = kho_preserve_folio(folio);

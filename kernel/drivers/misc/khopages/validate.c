@@ -4,6 +4,8 @@
  * is trusted: every chunk, word, frame and address is checked before the
  * session is offered, and the ranges it describes are indexed for MAP.
  */
+#define pr_fmt(fmt) "khopages: " fmt
+
 #include <linux/memblock.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
