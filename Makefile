@@ -72,8 +72,8 @@ demo: guest
 	$(S)/demo.sh --size $(DEMO_SIZE) $(if $(DEMO_ROLLBACK),--rollback)
 
 # The guest kernel without khopages: a test kexecs into it and back.
-kernel-none: deps
-	$(S)/build-kernel.sh none khopages_none.config
+kernel-none: kernel
+	$(S)/build-kernel.sh --seed guest none khopages_none.config
 
 check: guest kernel-none
 	test/check.sh

@@ -4,19 +4,28 @@
 # this repository's kernel/ tree onto it, configure tinyconfig + our
 # fragments and build bzImage with ccache.
 #
-#   build-kernel.sh [--version 7.2|7.3] NAME [FRAGMENT...]
+#   build-kernel.sh [--version 7.2|7.3] [--seed BUILD] NAME [FRAGMENT...]
 # VERSION is the Debian source (default $KVER, the newest: see
 # scripts/lib.sh); each version has its own unpacked tree, all share the
 # cache and ccache. NAME picks the build directory
 # ($CACHE/build/kernel-NAME); FRAGMENTs are extra config fragments in the
 # tree's arch/x86/configs (a debug configuration, the kernel without
-# khopages).
+# khopages). --seed BUILD starts a new build directory as a copy of
+# $CACHE/build/kernel-BUILD (same version): Kbuild records which options
+# each object depends on, so a configuration that differs in a few options
+# (the kernel without khopages) rebuilds only what they touch, instead of
+# every object (ccache still preprocesses each one: 6 minutes on 2 cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 if [ "${1:-}" = --version ]; then
 	KVER=${2:?build-kernel.sh: --version needs 7.2 or 7.3}
+	shift 2
+fi
+seed=""
+if [ "${1:-}" = --seed ]; then
+	seed=${2:?build-kernel.sh: --seed needs a build name}
 	shift 2
 fi
 case " ${KVERS[*]} " in
@@ -91,6 +100,13 @@ configure() {
 	stamp=$(cd "$SRC/arch/x86/configs" && cat "${fragments[@]}" | sha256sum)
 	[ -f "$OUT/.config" ] && [ "$(cat "$want" 2>/dev/null)" = "$stamp" ] && return 0
 	log "configuring kernel-$name: tinyconfig + ${fragments[*]}"
+	if [ -n "$seed" ] && [ ! -f "$OUT/.config" ] &&
+	   [ -f "$CACHE/build/kernel-$seed/.config" ]; then
+		log "kernel-$name: starting from a copy of kernel-$seed"
+		rm -rf "$OUT" && mkdir -p "$OUT"
+		cp -a "$CACHE/build/kernel-$seed/." "$OUT/"
+		rm -f "$OUT/.khopages-fragments"
+	fi
 	mkdir -p "$OUT"
 	make -s -C "$SRC" O="$OUT" tinyconfig >/dev/null
 	make -s -C "$SRC" O="$OUT" "${fragments[@]}" >/dev/null
