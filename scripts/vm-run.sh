@@ -103,12 +103,14 @@ fi
 # A run across versions must have run stage 1 on the first kernel and
 # every later stage on the next one: the guest's /init records uname -r.
 check_releases() {
-	local want f stage got
+	local first next want f stage got
+	first=$(kernel_release "$kernel")
+	next=$(kernel_release "$kernel_next")
 	for f in "$run"/kernel-release.*; do
 		[ -f "$f" ] || continue
 		stage=${f##*.}
-		want=$(kernel_release "$kernel")
-		[ "$stage" = 1 ] || want=$(kernel_release "$kernel_next")
+		want=$next
+		[ "$stage" = 1 ] && want=$first
 		got=$(cat "$f")
 		echo "vm-run: $name: stage $stage ran $got"
 		[ "$got" = "$want" ] || {

@@ -116,6 +116,6 @@ run_case_list zdtm-kho "$here/zdtm-kho/run.sh" --subset
 # --kho-pages.
 run_case_list zdtm-kho-7.2-to-7.3 "$here/zdtm-kho/run.sh" --subset --no-build \
 	--modes "plain kho" --name subset-7.2-to-7.3 \
-	--kernel "$CACHE/build/guest/kernel-old" --next-kernel "$CACHE/build/guest/kernel-A"
+	--kernel "$OLD" --next-kernel "$NEW"
 
 summary

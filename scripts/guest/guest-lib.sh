@@ -36,6 +36,10 @@ pages_bytes() {
 # Bytes a directory takes on its file system (du, in KiB, times 1024).
 dir_bytes() { du -sk "$1" | awk '{ print $1 * 1024 }'; }
 
+# MemTotal in KiB: memory a kernel still reserves (a handover nobody took)
+# is not counted in it.
+memtotal_kib() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+
 # Free memory in KiB: MemFree plus the pages waiting on per-CPU free lists
 # (freed, but counted as free only once they return to the buddy lists).
 free_kib() {

@@ -16,8 +16,6 @@ released=$(param released)
 mib=8
 [ "$released" = 1 ] && mib=64
 
-memtotal() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
-
 case "$1" in
 1)
 	mkdir -p /host/hold
@@ -45,11 +43,11 @@ case "$1" in
 	pages=$((mib * 256))
 	dmesg | grep -qF "khopages: the 1 session(s) of that handover ($pages pages announced) stay reserved until the next kexec or reboot" ||
 		fail "no kernel message saying that the session's $pages pages stay reserved"
-	memtotal >/host/memtotal.2
+	memtotal_kib >/host/memtotal.2
 	kexec_next_stage
 	;;
 3)
-	reserved=$(cat /host/memtotal.2) now=$(memtotal)
+	reserved=$(cat /host/memtotal.2) now=$(memtotal_kib)
 	echo "MemTotal: refusing kernel $reserved kB, after the next kexec $now kB"
 	[ "$now" -ge $((reserved + mib * 1024 * 9 / 10)) ] ||
 		fail "the refused session's $mib MiB did not come back: MemTotal $reserved kB, then $now kB"

@@ -7,13 +7,11 @@
 # no khopages) checks it has no driver and kexecs back; stage 3 checks.
 . /lib/khopages/guest-lib.sh
 
-memtotal() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
-
 case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in kernel A"
 	[ -f /host/boot/kernel-B ] || fail "no kernel B (without khopages) given"
-	memtotal >/host/memtotal.1
+	memtotal_kib >/host/memtotal.1
 	mkdir -p /host/hold
 	pagehold fill across contiguous 64 /host/hold >/host/hold.log 2>&1 ||
 		fail "pagehold fill: $(tail -n1 /host/hold.log)"
@@ -23,7 +21,7 @@ case "$1" in
 	grep -q -- -nokhopages /proc/version || fail "stage 2 is not the kernel without khopages: $(cat /proc/version)"
 	[ -e /dev/khopages ] && fail "the kernel without khopages has /dev/khopages"
 	[ -e /sys/kernel/debug/kho/in/fdt ] || fail "kernel B received no KHO handover"
-	memtotal >/host/memtotal.2
+	memtotal_kib >/host/memtotal.2
 	echo "MemTotal: kernel A $(cat /host/memtotal.1) kB, kernel B (session reserved) $(cat /host/memtotal.2) kB"
 	kexec_next_stage /host/boot/kernel-A
 	;;
@@ -33,7 +31,7 @@ case "$1" in
 	cat /host/list.3
 	grep -q '^across ' /host/list.3 &&
 		fail "a session came back through a kernel that cannot hand it on"
-	before=$(cat /host/memtotal.1) now=$(memtotal)
+	before=$(cat /host/memtotal.1) now=$(memtotal_kib)
 	echo "MemTotal: before $before kB, back in kernel A $now kB"
 	[ "$now" -ge $((before - 4096)) ] ||
 		fail "MemTotal back in kernel A is $now kB, $((before - now)) kB less than before: memory stayed reserved"
