@@ -26,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 kernel=$CACHE/build/guest/kernel-A
 kernel_b="" kernel_next=""
 initrd=$CACHE/build/guest/initrd.img
-mem=2G timeout=300 kho="kho=on" name="" extra=""
+mem=2G timeout=300 kho="kho=on liveupdate=on" name="" extra=""
 params=()
 while [ $# -gt 1 ]; do
 	case "$1" in

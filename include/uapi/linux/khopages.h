@@ -46,6 +46,18 @@
  * caller's own process (its @pid is the caller's) unless the caller holds
  * CAP_SYS_ADMIN.
  *
+ * Live Update: instead of COMMIT, the file of an outgoing session may be
+ * added to a Live Update session (``LIVEUPDATE_SESSION_PRESERVE_FD`` on a
+ * session of /dev/liveupdate, see include/uapi/linux/liveupdate.h). That
+ * commits it (state PRESERVED): PRESERVE, COMMIT and ABORT then give EBUSY.
+ * Closing the Live Update session before the kexec takes it back (state
+ * OPEN again). After the kexec, ``LIVEUPDATE_SESSION_RETRIEVE_FD`` gives a
+ * file already attached to the received session (state RETRIEVED), as if
+ * OPEN had been called on it; MAP and STATS work on it, OPEN on another
+ * file attaches that one too, and FINISH gives EBUSY. The session is
+ * released, its unmapped pages freed, when the last file attached to it is
+ * closed (Live Update keeps a reference until its own FINISH).
+ *
  * Once a kexec has begun, the handover is sealed: every command that would
  * change it is refused with ESHUTDOWN; LIST and STATS still work.
  *
@@ -175,6 +187,8 @@ enum khopages_state {
 	KHOPAGES_STATE_COMMITTED = 2,	/* outgoing, handed over at kexec */
 	KHOPAGES_STATE_INCOMING = 3,	/* received, nobody attached */
 	KHOPAGES_STATE_CLAIMED = 4,	/* received, attached with OPEN */
+	KHOPAGES_STATE_PRESERVED = 5,	/* outgoing, in a Live Update session */
+	KHOPAGES_STATE_RETRIEVED = 6,	/* received through Live Update */
 };
 
 /**
@@ -267,12 +281,16 @@ struct khopages_api {
  * committed in this kernel withdraws it from the handover and MAP copies
  * its pages (a restore in place, when the upgrade is called off). OWNER:
  * sessions belong to their creator, across the kexec too (see Rights).
- * SEAL: once a kexec has begun, changing commands give ESHUTDOWN.
+ * SEAL: once a kexec has begun, changing commands give ESHUTDOWN. LUO:
+ * the file of an outgoing session can be preserved in a Live Update
+ * session instead of committed, and is retrieved from it as a file after
+ * the kexec (see "Live Update" above).
  */
 #define KHOPAGES_FEATURE_LARGE_FOLIOS	(1ULL << 0)
 #define KHOPAGES_FEATURE_SAME_KERNEL	(1ULL << 1)
 #define KHOPAGES_FEATURE_OWNER		(1ULL << 2)
 #define KHOPAGES_FEATURE_SEAL		(1ULL << 3)
+#define KHOPAGES_FEATURE_LUO		(1ULL << 4)
 
 /*
  * Magic 0xBA is shared with LUO (/dev/liveupdate, include/uapi/linux/
@@ -410,7 +428,9 @@ struct khopages_api {
  *    CAP_SYS_ADMIN, and to be its owner or an administrator).
  *  - ENOENT: no such session in the chosen direction.
  *  - EBUSY: the session is opened by another file, or (outgoing) not
- *    committed yet: its creator aborts it.
+ *    committed yet: its creator aborts it, or in a Live Update session
+ *    (outgoing: preserved; incoming: retrieved, closing its files
+ *    releases it).
  *  - ENOSPC, ENOMEM: the handover could not be published without the
  *    session (the session stays as it was).
  */

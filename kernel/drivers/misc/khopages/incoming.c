@@ -728,6 +728,60 @@ int khop_in_load(void)
 	return refused;
 }
 
+/**
+ * khop_in_receive() - take over one session handed over by Live Update.
+ * @phys: the address the previous kernel gave Live Update for the file:
+ *        a tree in the published subtree's layout with one session node.
+ * @why:  set to the reason when the session is refused.
+ *
+ * Nothing is read before KHO proves the address is preserved memory, and
+ * the session is validated as one from the published subtree is. The
+ * tree is freed once read.
+ *
+ * Context: khop_lock held.
+ * Return: the incoming session, listed, or an ERR_PTR(): -EINVAL with
+ * @why set, or -ENOMEM.
+ */
+struct khop_session *khop_in_receive(phys_addr_t phys, const char **why)
+{
+	struct khop_session *s = ERR_PTR(-EINVAL);
+	const char *compat, *name;
+	struct folio *folio;
+	const void *fdt;
+	int node, err;
+
+	lockdep_assert_held(&khop_lock);
+	*why = "its description is not in preserved memory";
+	if (!PAGE_ALIGNED(phys) || !khop_in_pfn_ok(PHYS_PFN(phys), 0))
+		return s;
+	folio = kho_restore_folio(phys);
+	if (!folio)
+		return s;
+	fdt = folio_address(folio);
+	node = -FDT_ERR_NOTFOUND;
+	*why = "its description is not a valid FDT";
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(folio))
+		goto out;
+	*why = "its description is in a format this kernel does not read";
+	if (!khop_in_readable(fdt, &compat))
+		goto out;
+	*why = "its description does not hold exactly one session";
+	node = fdt_first_subnode(fdt, 0);
+	if (node < 0 || fdt_next_subnode(fdt, node) >= 0)
+		goto out;
+	err = khop_in_session(fdt, node, why);
+	if (err) {
+		s = ERR_PTR(err);
+		goto out;
+	}
+	name = fdt_get_name(fdt, node, NULL);
+	s = khop_session_find(name, KHOP_IN);
+	s->luo = true;
+out:
+	folio_put(folio);
+	return s;
+}
+
 static bool khop_any_pfn(u64 pfn, unsigned int order)
 {
 	return true;

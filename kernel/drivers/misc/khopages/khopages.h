@@ -232,6 +232,9 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @forwarded: incoming, never opened: its folios and table were preserved
  *            again at kexec and it is in the published subtree, so the
  *            next kernel receives it unchanged.
+ * @luo:      its file is preserved in a Live Update session (outgoing) or
+ *            was retrieved from one (incoming); it is never in the
+ *            published subtree.
  */
 struct khop_session {
 	struct list_head node;
@@ -255,6 +258,7 @@ struct khop_session {
 	bool broken;
 	bool claimed;
 	bool forwarded;
+	bool luo;
 };
 
 extern struct mutex khop_lock;
@@ -276,6 +280,7 @@ int khop_out_preserve(struct khop_session *s, struct khopages_preserve *arg);
 int khop_out_commit(struct khop_session *s);
 void khop_out_release(struct khop_session *s);
 int khop_out_keep_local(struct khop_session *s);
+void khop_out_uncommit(struct khop_session *s);
 struct mm_struct *khop_target_mm(pid_t pid);
 bool khop_vma_handable(struct vm_area_struct *vma);
 int khop_hold_preservation(struct folio *folio);
@@ -283,6 +288,7 @@ void khop_drop_preservation(struct folio *folio);
 int khop_publish(void);
 bool khop_published(const struct khop_session *s);
 void *khop_published_blob(size_t *size);
+void *khop_publish_session(struct khop_session *s);
 
 /* --- KHO scratch (scratch.c) */
 bool khop_in_scratch(struct folio *folio);
@@ -299,6 +305,13 @@ int khop_in_load(void);
 bool khop_in_readable(const void *fdt, const char **compat);
 int khop_in_unforward(struct khop_session *s);
 void khop_in_forward_unclaimed(void);
+struct khop_session *khop_in_receive(phys_addr_t phys, const char **why);
+
+/* --- session files (main.c) and Live Update (luo.c) */
+bool khop_is_session_file(const struct file *file);
+struct file *khop_session_file(struct khop_session *s);
+void khop_luo_init(void);
+bool khop_luo_enabled(void);
 
 /* --- the end of the outgoing side at kexec (main.c) */
 void khop_seal(void);

@@ -122,6 +122,7 @@
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
+#include <linux/anon_inodes.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/init.h>
@@ -429,7 +430,8 @@ static long khop_open_session(struct file *file,
 	if (err)
 		return err;
 	s->nr_attached++;
-	s->state = KHOPAGES_STATE_CLAIMED;
+	if (!s->luo)
+		s->state = KHOPAGES_STATE_CLAIMED;
 	file->private_data = s;
 	return 0;
 }
@@ -469,6 +471,10 @@ static long khop_finish(struct file *file, struct khopages_name_arg *arg)
 
 	if (!khop_may_checkpoint())
 		return -EPERM;
+	s = khop_session_find(arg->name, KHOP_IN) ?:
+	    khop_session_find(arg->name, KHOP_OUT);
+	if (s && s->luo)
+		return -EBUSY;	/* its Live Update session decides */
 	if (arg->flags & KHOPAGES_FINISH_OUTGOING) {
 		s = khop_session_find(arg->name, KHOP_OUT);
 		if (s && !khop_session_allowed(s))
@@ -587,10 +593,18 @@ static long khop_list(void __user *uarg)
 	return khop_put_arg(uarg, &arg, sizeof(arg));
 }
 
-/* Every behaviour KHOPAGES_IOC_API can promise, all of them implemented. */
+/*
+ * Every behaviour KHOPAGES_IOC_API can promise, all of them implemented;
+ * LUO only when Live Update took the file handler (liveupdate=on).
+ */
 #define KHOP_FEATURES	(KHOPAGES_FEATURE_LARGE_FOLIOS |		\
 			 KHOPAGES_FEATURE_SAME_KERNEL |		\
 			 KHOPAGES_FEATURE_OWNER | KHOPAGES_FEATURE_SEAL)
+
+static u64 khop_features(void)
+{
+	return KHOP_FEATURES | (khop_luo_enabled() ? KHOPAGES_FEATURE_LUO : 0);
+}
 
 #define KHOP_IOC_BIT(cmd)	BIT_ULL(_IOC_NR(cmd) - KHOPAGES_IOC_FIRST)
 #define KHOP_IOCTLS	(KHOP_IOC_BIT(KHOPAGES_IOC_CREATE) |		\
@@ -618,12 +632,12 @@ static long khop_api(void __user *uarg)
 	if (arg.flags || arg.ioctls)
 		return -EINVAL;
 	need = arg.features;
-	arg.features = KHOP_FEATURES;
+	arg.features = khop_features();
 	arg.ioctls = KHOP_IOCTLS;
 	err = khop_put_arg(uarg, &arg, sizeof(arg));
 	if (err)
 		return err;
-	return need & ~KHOP_FEATURES ? -EOPNOTSUPP : 0;
+	return need & ~arg.features ? -EOPNOTSUPP : 0;
 }
 
 /* The argument of every command that takes a struct, copied in. */
@@ -746,7 +760,10 @@ static int khop_open(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* Closing before COMMIT aborts; closing an opened session detaches it. */
+/*
+ * Closing before COMMIT aborts; closing an opened session detaches it.
+ * The last file of a session retrieved through Live Update releases it.
+ */
 static int khop_release(struct inode *inode, struct file *file)
 {
 	struct khop_session *s;
@@ -757,7 +774,9 @@ static int khop_release(struct inode *inode, struct file *file)
 		khop_drop(s);
 	else if (s && s->dir == KHOP_OUT)
 		s->owner = NULL;	/* committed: handed over at kexec */
-	else if (s && !--s->nr_attached)
+	else if (s && !--s->nr_attached && s->luo)
+		khop_drop(s);
+	else if (s && !s->nr_attached)
 		s->state = KHOPAGES_STATE_INCOMING;
 	mutex_unlock(&khop_lock);
 	return 0;
@@ -770,6 +789,38 @@ static const struct file_operations khop_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.release = khop_release,
 };
+
+/**
+ * khop_is_session_file() - is @file a khopages file?
+ * @file: any file.
+ *
+ * Return: true for a file of /dev/khopages or one made by
+ * khop_session_file(), whether or not it has a session.
+ */
+bool khop_is_session_file(const struct file *file)
+{
+	return file->f_op == &khop_fops;
+}
+
+/**
+ * khop_session_file() - a new file attached to an incoming session.
+ * @s: the session.
+ *
+ * The file behaves as a file of /dev/khopages on which OPEN attached @s.
+ *
+ * Context: khop_lock held.
+ * Return: the file, or an ERR_PTR().
+ */
+struct file *khop_session_file(struct khop_session *s)
+{
+	struct file *file;
+
+	lockdep_assert_held(&khop_lock);
+	file = anon_inode_getfile("[khopages]", &khop_fops, s, O_RDWR);
+	if (!IS_ERR(file))
+		s->nr_attached++;
+	return file;
+}
 
 static struct miscdevice khop_dev = {
 	.minor = MISC_DYNAMIC_MINOR,
@@ -846,6 +897,7 @@ static int __init khop_init(void)
 		return err;
 	}
 	khop_debugfs_init();
+	khop_luo_init();
 	return 0;
 }
 device_initcall(khop_init);

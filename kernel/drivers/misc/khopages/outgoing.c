@@ -600,6 +600,29 @@ int khop_out_commit(struct khop_session *s)
 }
 
 /**
+ * khop_out_uncommit() - take a commit back: the session is open again.
+ * @s: a committed outgoing session that is not in the published subtree
+ *     (its Live Update session was closed before the kexec).
+ *
+ * The folios go back on the LRU; the holds and the preservations stay,
+ * so the session can be committed again, or aborted.
+ *
+ * Context: khop_lock held.
+ */
+void khop_out_uncommit(struct khop_session *s)
+{
+	unsigned long pfn, n = 0;
+
+	khop_pfnset_for_each(pfn, &s->isolated) {
+		khopages_putback_folio(pfn_folio(pfn));
+		if (++n % KHOP_BATCH == 0)
+			cond_resched();
+	}
+	khop_pfnset_destroy(&s->isolated);
+	s->state = KHOPAGES_STATE_OPEN;
+}
+
+/**
  * khop_out_release() - ABORT, close before COMMIT, or withdraw a commit.
  * @s: an outgoing session, already off the session list.
  *

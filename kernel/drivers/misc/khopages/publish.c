@@ -72,8 +72,8 @@ void *khop_published_blob(size_t *size)
  */
 bool khop_published(const struct khop_session *s)
 {
-	return (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED) ||
-	       s->forwarded;
+	return (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED &&
+		!s->luo) || s->forwarded;
 }
 
 static size_t khop_fdt_size(void)
@@ -111,7 +111,8 @@ static int khop_fdt_session(void *fdt, struct khop_session *s)
 	return err;
 }
 
-static int khop_fdt_build(void *fdt, size_t size)
+/* A tree of @only, or of every published session when @only is NULL. */
+static int khop_fdt_build(void *fdt, size_t size, struct khop_session *only)
 {
 	struct khop_session *s;
 	int err;
@@ -120,8 +121,10 @@ static int khop_fdt_build(void *fdt, size_t size)
 	err |= fdt_finish_reservemap(fdt);
 	err |= fdt_begin_node(fdt, "");
 	err |= fdt_property_string(fdt, "compatible", KHOPAGES_COMPATIBLE);
+	if (only)
+		err |= khop_fdt_session(fdt, only);
 	list_for_each_entry(s, &khop_sessions, node)
-		if (khop_published(s))
+		if (!only && khop_published(s))
 			err |= khop_fdt_session(fdt, s);
 	err |= fdt_end_node(fdt);
 	err |= fdt_finish(fdt);
@@ -136,7 +139,7 @@ static int khop_publish_in_place(void)
 
 	if (!fdt)
 		return -ENOMEM;
-	err = khop_fdt_build(fdt, khop_blob_size);
+	err = khop_fdt_build(fdt, khop_blob_size, NULL);
 	if (!err)
 		memcpy(khop_blob, fdt, khop_blob_size);
 	kvfree(fdt);
@@ -152,7 +155,7 @@ static int khop_publish_moved(size_t size)
 	blob = kho_alloc_preserve(size);
 	if (IS_ERR(blob))
 		return PTR_ERR(blob);
-	err = khop_fdt_build(blob, size);
+	err = khop_fdt_build(blob, size, NULL);
 	if (err)
 		goto fail;
 	if (khop_blob)
@@ -207,4 +210,36 @@ int khop_publish(void)
 	if (khop_blob && size <= khop_blob_size)
 		return khop_publish_in_place();
 	return khop_publish_moved(size);
+}
+
+/**
+ * khop_publish_session() - describe one session for a Live Update file.
+ * @s: a committed outgoing session whose file Live Update preserves.
+ *
+ * The tree has the published subtree's layout with @s as its only node,
+ * in preserved memory: Live Update hands its address to the next kernel.
+ * Free it with kho_unpreserve_free() if the file is unpreserved.
+ *
+ * Context: khop_lock held.
+ * Return: the blob, or an ERR_PTR().
+ */
+void *khop_publish_session(struct khop_session *s)
+{
+	size_t size = PAGE_ALIGN(512 + 256 + KHOPAGES_NAME_MAX +
+				 s->nr_pids * sizeof(u32));
+	void *blob;
+	int err;
+
+	lockdep_assert_held(&khop_lock);
+	if (khop_publish_should_fail())
+		return ERR_PTR(-ENOSPC);
+	blob = kho_alloc_preserve(size);
+	if (IS_ERR(blob))
+		return blob;
+	err = khop_fdt_build(blob, size, s);
+	if (err) {
+		kho_unpreserve_free(blob);
+		return ERR_PTR(err);
+	}
+	return blob;
 }
