@@ -60,6 +60,8 @@
 #define IMG_FILE	"khopages-plugin.img"
 /* A session name chosen by the caller instead of criu-<pid>-<time>. */
 #define ENV_SESSION	"CRIU_KHOPAGES_SESSION"
+/* 1: keep the checkpoint in a Live Update session instead of COMMIT. */
+#define ENV_LUO		"CRIU_KHOPAGES_LUO"
 
 /* Large folios are at most this big and aligned to their size. */
 #define MAX_FOLIO_SIZE	(2UL << 20)
@@ -90,6 +92,7 @@ static struct {
 	struct khop *out;
 	bool in_inventory;
 	bool committed;
+	bool luo;		/* committed through a Live Update session */
 	uint64_t nr_pages;
 	uint64_t nr_folios;
 	uint64_t nr_moved;
@@ -392,6 +395,13 @@ out:
 }
 
 /* The dump succeeded: record the session and hand it to the kernel. */
+static bool use_luo(void)
+{
+	const char *env = getenv(ENV_LUO);
+
+	return env && !strcmp(env, "1");
+}
+
 static int commit_session(void)
 {
 	int ret;
@@ -413,10 +423,17 @@ static int commit_session(void)
 	if (ret)
 		return ret;
 
-	ret = khop_commit(st.out);
-	if (ret) {
-		pr_err("%s\n", khop_error(st.out));
-		return ret;
+	if (use_luo()) {
+		/* Preserving the khopages file in the session commits it. */
+		if (criu_kho_luo_preserve(st.session, khop_fd(st.out)))
+			return -EIO;
+		st.luo = true;
+	} else {
+		ret = khop_commit(st.out);
+		if (ret) {
+			pr_err("%s\n", khop_error(st.out));
+			return ret;
+		}
 	}
 	st.committed = true;
 	pr_info("session %s committed: %" PRIu64 " pages (%" PRIu64 " folios, %" PRIu64
@@ -498,7 +515,15 @@ static void end_dump(int ret)
 		return;
 	}
 
-	if (st.committed) {
+	if (st.luo) {
+		/* The holder's end takes the file back: the session is open again. */
+		criu_kho_luo_withdraw();
+		if (khop_abort(st.out))
+			pr_err("cannot abort session %s: %s\n", st.session, khop_error(st.out));
+		else
+			pr_info("dump failed: session %s withdrawn from Live Update and aborted\n",
+				st.session);
+	} else if (st.committed) {
 		if (khop_finish(st.out, st.session, KHOPAGES_FINISH_OUTGOING))
 			pr_err("cannot withdraw session %s: %s\n", st.session, khop_error(st.out));
 		else
@@ -625,7 +650,8 @@ static int check_session(void)
 			st.session);
 		return 0;
 	}
-	if (info.state != KHOPAGES_STATE_INCOMING && info.state != KHOPAGES_STATE_CLAIMED) {
+	if (info.state != KHOPAGES_STATE_INCOMING && info.state != KHOPAGES_STATE_CLAIMED &&
+	    info.state != KHOPAGES_STATE_RETRIEVED) {
 		pr_err("session %s is %s, not incoming: restore needs a kexec after the dump "
 		       "(or CRIU_KHOPAGES_SAME_KERNEL=1 to restore in place)\n",
 		       st.session, khop_state_name(info.state));
@@ -841,22 +867,30 @@ static void end_restore(int ret)
 {
 	struct khopages_session_info info;
 	struct khop *k;
-
-	if (ret) {
-		pr_warn("restore failed: session %s is left as it is; "
-			"'khopagesctl discard %s' releases it\n", st.session, st.session);
-		return;
-	}
+	int err;
 
 	if (khop_open(&k)) {
 		pr_err("cannot finish session %s: %s\n", st.session, khop_open_error());
 		return;
 	}
-	if (!khop_stats(k, st.session, &info))
+	if (ret) {
+		if (!khop_stats(k, st.session, &info) && info.state == KHOPAGES_STATE_RETRIEVED)
+			pr_warn("restore failed: session %s ends with its Live Update session\n",
+				st.session);
+		else
+			pr_warn("restore failed: session %s is left as it is; "
+				"'khopagesctl discard %s' releases it\n", st.session, st.session);
+		khop_close(k);
+		return;
+	}
+	err = khop_stats(k, st.session, &info);
+	if (!err)
 		pr_info("session %s: %llu pages mapped, %llu shared, %llu copied\n", st.session,
 			(unsigned long long)info.nr_mapped, (unsigned long long)info.nr_shared,
 			(unsigned long long)info.nr_copied);
-	if (khop_finish(k, st.session, 0))
+	if (!err && info.state == KHOPAGES_STATE_RETRIEVED)
+		pr_info("session %s is released with its Live Update session\n", st.session);
+	else if (khop_finish(k, st.session, 0))
 		pr_err("cannot finish session %s: %s\n", st.session, khop_error(k));
 	else
 		pr_info("session %s finished\n", st.session);

@@ -29,6 +29,14 @@ run_case_list kunit "$here/kunit-cases.sh"
 # --- Layer: the driver across real kexecs
 run_test khopages-memtest vm --name khopages-memtest --timeout 600 \
 	"$here/vm/khopages-memtest.sh"
+# The same through Live Update: the khopages file in a /dev/liveupdate
+# session instead of COMMIT, retrieved as a file after the kexec.
+run_test khopages-luo-memtest vm --name khopages-luo-memtest --timeout 600 \
+	"$here/vm/khopages-luo-memtest.sh"
+# Live Update on one kernel: what PRESERVE_FD refuses, the states, closing
+# the Live Update session before a kexec gives the session back intact.
+run_test khopages-luo vm --name khopages-luo --timeout 300 \
+	"$here/vm/khopages-luo.sh"
 run_test khopages-errors vm --name khopages-errors --timeout 600 \
 	"$here/vm/khopages-errors.sh"
 run_test khopages-swap vm --name khopages-swap --timeout 600 \

@@ -13,9 +13,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "khopages.h"
-
-#define KHOP_MSG_MAX 384
+#include "internal.h"
 
 struct khop {
 	int fd;
@@ -101,7 +99,7 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 	[OP_FINISH] = {
 		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
 		{ ENOENT, "no such session in the chosen direction" },
-		{ EBUSY, "the session is opened by another file, or (outgoing) not committed yet: its creator aborts it" },
+		{ EBUSY, "the session is opened by another file, or (outgoing) not committed yet: its creator aborts it, or in a Live Update session (outgoing: preserved; incoming: retrieved, closing its files releases it)" },
 		{ ENOSPC, "the handover could not be published without the session (the session stays as it was)" },
 		{ ENOMEM, "the handover could not be published without the session (the session stays as it was)" },
 	},
@@ -172,8 +170,8 @@ const char *khop_errno_name(int err)
 	return unknown;
 }
 
-/* A session name as it may safely appear in a one-line message. */
-static const char *show_name(char *buf, size_t size, const char *name)
+/* A session name as it may safely appear in a message (internal.h). */
+const char *khop_show_name(char *buf, size_t size, const char *name)
 {
 	size_t o = 0;
 
@@ -261,6 +259,10 @@ const char *khop_state_name(uint32_t state)
 		return "incoming";
 	case KHOPAGES_STATE_CLAIMED:
 		return "claimed";
+	case KHOPAGES_STATE_PRESERVED:
+		return "preserved";
+	case KHOPAGES_STATE_RETRIEVED:
+		return "retrieved";
 	}
 	return "unknown";
 }
@@ -317,6 +319,55 @@ int khop_open(struct khop **out)
 	return 0;
 }
 
+int khop_from_fd(int fd, struct khop **out)
+{
+	struct khopages_api api = { .size = sizeof(api) };
+	const char *why;
+	struct khop *k;
+	int err;
+
+	if (!out) {
+		snprintf(open_err, sizeof(open_err),
+			 "from fd %d: NULL result pointer (EINVAL)", fd);
+		return -EINVAL;
+	}
+	*out = NULL;
+	if (fd < 0) {
+		snprintf(open_err, sizeof(open_err),
+			 "from fd %d: not a file descriptor (EINVAL)", fd);
+		return -EINVAL;
+	}
+	/* API answers on every khopages file and needs no session. */
+	if (ioctl(fd, KHOPAGES_IOC_API, &api) < 0) {
+		err = errno;
+		switch (err) {
+		case EBADF:
+			why = "not an open file descriptor";
+			break;
+		case ENOTTY:
+		case EINVAL:
+			/* Other files of magic 0xBA (Live Update's) say EINVAL. */
+			why = "not a khopages file";
+			break;
+		default:
+			why = strerror(err);
+		}
+		snprintf(open_err, sizeof(open_err), "from fd %d: %s (%s)", fd, why,
+			 khop_errno_name(err));
+		return -err;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k) {
+		snprintf(open_err, sizeof(open_err),
+			 "from fd %d: out of memory (ENOMEM)", fd);
+		return -ENOMEM;
+	}
+	k->fd = fd;
+	open_err[0] = '\0';
+	*out = k;
+	return 0;
+}
+
 const char *khop_open_error(void)
 {
 	return open_err;
@@ -345,11 +396,11 @@ static int name_cmd(struct khop *k, enum khop_op op, unsigned long req,
 		    const char *verb, const char *name, uint32_t flags)
 {
 	struct khopages_name_arg arg = { .size = sizeof(arg), .flags = flags };
-	char what[KHOP_MSG_MAX / 2], nbuf[KHOPAGES_NAME_MAX * 4 + 8];
+	char what[KHOP_MSG_MAX / 2], nbuf[KHOP_NAME_BUF];
 	int ret;
 
 	snprintf(what, sizeof(what), "%s %s", verb,
-		 show_name(nbuf, sizeof(nbuf), name));
+		 khop_show_name(nbuf, sizeof(nbuf), name));
 	if (!khop_valid_name(name))
 		return fail(k, EINVAL, what, invalid_name_text);
 	copy_name(arg.name, name);
@@ -527,13 +578,13 @@ int khop_stats(struct khop *k, const char *name,
 	       struct khopages_session_info *info)
 {
 	struct khopages_stats arg = { .size = sizeof(arg) };
-	char what[KHOP_MSG_MAX / 2], nbuf[KHOPAGES_NAME_MAX * 4 + 8];
+	char what[KHOP_MSG_MAX / 2], nbuf[KHOP_NAME_BUF];
 	int ret;
 
 	if (!k)
 		return -EINVAL;
 	snprintf(what, sizeof(what), "stats %s",
-		 show_name(nbuf, sizeof(nbuf), name));
+		 khop_show_name(nbuf, sizeof(nbuf), name));
 	if (!khop_valid_name(name))
 		return fail(k, EINVAL, what, invalid_name_text);
 	if (!info)
@@ -607,6 +658,7 @@ static const char *const feature_names[] = {
 	"same-kernel",	/* KHOPAGES_FEATURE_SAME_KERNEL */
 	"owner",	/* KHOPAGES_FEATURE_OWNER */
 	"seal",		/* KHOPAGES_FEATURE_SEAL */
+	"luo",		/* KHOPAGES_FEATURE_LUO */
 };
 
 const char *khop_feature_name(unsigned int bit)

@@ -26,6 +26,11 @@ struct khop;
 /* Open /dev/khopages (or the path in $KHOPAGES_DEVICE). On failure *out is
  * NULL and the message is in khop_open_error(). */
 int khop_open(struct khop **out);
+/* A handle on @fd, a khopages file opened elsewhere (e.g. one retrieved
+ * with khop_luo_retrieve_fd()); it is checked to be one. The handle owns
+ * @fd from then on: khop_close() closes it. On failure *out is NULL, @fd
+ * stays the caller's and the message is in khop_open_error(). */
+int khop_from_fd(int fd, struct khop **out);
 const char *khop_open_error(void);
 void khop_close(struct khop *k);
 int khop_fd(const struct khop *k);
@@ -68,6 +73,42 @@ int khop_api(struct khop *k, uint64_t need, struct khopages_api *result);
  * know. */
 const char *khop_feature_name(unsigned int bit);
 const char *khop_command_name(unsigned int bit);
+
+/*
+ * Live Update (LUO, /dev/liveupdate, Linux 7.3 booted with liveupdate=on;
+ * the driver reports KHOPAGES_FEATURE_LUO). Instead of khop_commit(), the
+ * khopages file of an outgoing session goes into a Live Update session
+ * with khop_luo_preserve_fd(); after the kexec, khop_luo_retrieve_fd()
+ * gives it back attached to the received session (wrap it with
+ * khop_from_fd()). Closing an outgoing Live Update session before the
+ * kexec takes back everything preserved in it, so its holder must live
+ * until `kexec -e`.
+ *
+ * Same conventions as above: 0 or a negative errno, bad arguments refused
+ * with -EINVAL before any system call. On failure the one-line message is
+ * in khop_luo_error() (per thread, kept until the next failure), e.g.
+ * "liveupdate: retrieve session memtest: no such session (ENOENT)".
+ * Live Update session names follow khop_valid_name() here. Every file
+ * descriptor returned is close-on-exec.
+ */
+/* The token of the khopages file in a Live Update session ("KHOP"). */
+#define KHOP_LUO_TOKEN_PAGES	0x4b484f50ULL
+/* A new outgoing Live Update session: *session_fd (-1 on failure). The
+ * device is /dev/liveupdate, or the path in $KHOPAGES_LIVEUPDATE_DEVICE.
+ * Only one process may have it open: khop_luo_create() and
+ * khop_luo_retrieve() hold it only during their call, and retry for about
+ * a second while another process holds it. */
+int khop_luo_create(const char *name, int *session_fd);
+/* After the kexec: the session @name the previous kernel handed over. */
+int khop_luo_retrieve(const char *name, int *session_fd);
+/* Preserve @fd in outgoing session @session_fd under @token. */
+int khop_luo_preserve_fd(int session_fd, int fd, uint64_t token);
+/* After the kexec: the file preserved under @token, as *fd (-1 on failure). */
+int khop_luo_retrieve_fd(int session_fd, uint64_t token, int *fd);
+/* After the kexec: every file of the session is restored; Live Update
+ * drops its references (the session fd still has to be closed). */
+int khop_luo_finish(int session_fd);
+const char *khop_luo_error(void);
 
 /* Helpers. */
 int khop_valid_name(const char *name);	/* 1 if usable as a session name */

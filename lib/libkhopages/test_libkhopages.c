@@ -2,8 +2,9 @@
 /*
  * Unit tests of libkhopages that run on any host, without the driver:
  * argument checks, error messages (through /dev/null, whose ioctls fail
- * with ENOTTY), successful calls against a fake driver (this file's own
- * ioctl(), which the statically linked library calls), the handover FDT
+ * with ENOTTY), successful calls against a fake driver and a fake Live
+ * Update device (this file's own ioctl() and open(), which the statically
+ * linked library calls), the handover FDT
  * decoder on trees built here with libfdt, and, when its path is given as
  * argv[1], khopagesctl's exit codes. Each test case is a TAP case
  * (test/lib/ktap.h): "ok N - what" or "not ok N - what", after the
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libfdt.h>
@@ -26,6 +28,7 @@
 #include "khopages.h"
 #include "handover_abi.h"
 #include "ktap.h"
+#include "luo_abi.h"
 
 static const char *khopagesctl;
 static char tmp_dir[4096] = ".";
@@ -105,8 +108,27 @@ static int test_state_names(void)
 	EXPECT(!strcmp(khop_state_name(KHOPAGES_STATE_COMMITTED), "committed"), "committed");
 	EXPECT(!strcmp(khop_state_name(KHOPAGES_STATE_INCOMING), "incoming"), "incoming");
 	EXPECT(!strcmp(khop_state_name(KHOPAGES_STATE_CLAIMED), "claimed"), "claimed");
+	EXPECT(!strcmp(khop_state_name(KHOPAGES_STATE_PRESERVED), "preserved"), "preserved");
+	EXPECT(!strcmp(khop_state_name(KHOPAGES_STATE_RETRIEVED), "retrieved"), "retrieved");
 	EXPECT(!strcmp(khop_state_name(0), "unknown"), "0 -> %s", khop_state_name(0));
 	EXPECT(!strcmp(khop_state_name(99), "unknown"), "99 -> %s", khop_state_name(99));
+	return 0;
+}
+
+static int test_feature_names(void)
+{
+	static const char *const features[] = {
+		"large-folios", "same-kernel", "owner", "seal", "luo",
+	};
+	unsigned int n = sizeof(features) / sizeof(features[0]);
+
+	for (unsigned int b = 0; b < n; b++)
+		EXPECT(khop_feature_name(b) && !strcmp(khop_feature_name(b), features[b]),
+		       "bit %u -> %s", b, khop_feature_name(b) ? khop_feature_name(b) : "NULL");
+	EXPECT(1ULL << (n - 1) == KHOPAGES_FEATURE_LUO, "the last name is not LUO's bit");
+	EXPECT(khop_feature_name(n) == NULL, "bit %u has a name", n);
+	EXPECT(!strcmp(khop_command_name(0), "create") && !strcmp(khop_command_name(10), "api") &&
+	       khop_command_name(11) == NULL, "command names");
 	return 0;
 }
 
@@ -409,6 +431,15 @@ static int fake_ioctl(unsigned long req, void *arg)
 	case KHOPAGES_IOC_COMMIT:
 	case KHOPAGES_IOC_ABORT:
 		return 0;
+	case KHOPAGES_IOC_API: {
+		struct khopages_api *a = arg;
+
+		if (a->size != sizeof(*a) || a->flags || a->ioctls)
+			break;
+		a->features = KHOPAGES_FEATURE_LUO;
+		a->ioctls = 0x7ff;
+		return 0;
+	}
 	case KHOPAGES_IOC_STATS: {
 		struct khopages_stats *a = arg;
 
@@ -443,6 +474,91 @@ static int fake_ioctl(unsigned long req, void *arg)
 	return -1;
 }
 
+/*
+ * A fake Live Update: the device @fake_luo_dev (see open() below) makes
+ * sessions, files of /dev/null (@fake_luo_session, the last one made),
+ * which take and give back files. It checks the argument layout as the
+ * kernel does: @size, names zero-padded, reserved fields zero.
+ */
+static const char *fake_luo_path;	/* open() of this path is faked */
+static int fake_luo_busy;		/* opens that still give EBUSY */
+static int fake_luo_opens;		/* opens of it tried */
+static int fake_luo_dev = -1;
+static int fake_luo_session = -1;
+static int fake_luo_errno;		/* fail the next commands with this */
+static char fake_luo_name[LUO_NAME_MAX];
+static unsigned long fake_luo_last;	/* the last request answered */
+static int fake_luo_fd;			/* PRESERVE_FD's fd */
+static uint64_t fake_luo_token;		/* PRESERVE_FD's and RETRIEVE_FD's */
+
+static int fake_luo_dev_ioctl(unsigned long req, void *arg)
+{
+	struct luo_session_arg *a = arg;
+
+	fake_luo_last = req;
+	if (fake_luo_errno) {
+		errno = fake_luo_errno;
+		return -1;
+	}
+	if (req != LUO_CREATE_SESSION && req != LUO_RETRIEVE_SESSION) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (a->size != sizeof(*a) || !fake_name_ok((const char *)a->name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(fake_luo_name, a->name, sizeof(fake_luo_name));
+	fake_luo_session = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null",
+					O_RDWR | O_CLOEXEC, 0);
+	if (fake_luo_session < 0)
+		return -1;
+	a->fd = fake_luo_session;
+	return 0;
+}
+
+static int fake_luo_session_ioctl(unsigned long req, void *arg)
+{
+	if (req == LUO_GET_NAME) {
+		struct luo_get_name_arg *a = arg;
+
+		if (a->size != sizeof(*a) || a->reserved) {
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(a->name, fake_luo_name, sizeof(a->name));
+		return 0;
+	}
+	fake_luo_last = req;
+	if (fake_luo_errno) {
+		errno = fake_luo_errno;
+		return -1;
+	}
+	if (req == LUO_PRESERVE_FD || req == LUO_RETRIEVE_FD) {
+		struct luo_fd_arg *a = arg;
+
+		if (a->size != sizeof(*a)) {
+			errno = EINVAL;
+			return -1;
+		}
+		fake_luo_token = a->token;
+		if (req == LUO_PRESERVE_FD) {
+			fake_luo_fd = a->fd;
+			return 0;
+		}
+		a->fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC, 0);
+		return a->fd < 0 ? -1 : 0;
+	}
+	if (req == LUO_FINISH) {
+		struct luo_finish_arg *a = arg;
+
+		if (a->size == sizeof(*a) && !a->reserved)
+			return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
 int ioctl(int fd, unsigned long req, ...)
 {
 	va_list ap;
@@ -451,9 +567,49 @@ int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (fake_luo_dev >= 0 && fd == fake_luo_dev)
+		return fake_luo_dev_ioctl(req, arg);
+	if (fake_luo_session >= 0 && fd == fake_luo_session)
+		return fake_luo_session_ioctl(req, arg);
 	if (fake_fd >= 0 && fd == fake_fd)
 		return fake_ioctl(req, arg);
 	return (int)syscall(SYS_ioctl, fd, req, arg);
+}
+
+/*
+ * open() of @fake_luo_path is answered here: EBUSY while @fake_luo_busy
+ * lasts (as /dev/liveupdate answers while another process holds it), then
+ * a file of /dev/null that stands for the device (@fake_luo_dev). Every
+ * other path goes to the kernel.
+ */
+int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	int fd;
+
+#ifdef O_TMPFILE
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+#else
+	if (flags & O_CREAT) {
+#endif
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (fake_luo_path && !strcmp(path, fake_luo_path)) {
+		fake_luo_opens++;
+		if (fake_luo_busy) {
+			fake_luo_busy--;
+			errno = EBUSY;
+			return -1;
+		}
+		fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", flags, mode);
+		fake_luo_dev = fd;
+		return fd;
+	}
+	return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
 static struct khop *open_fake(void)
@@ -561,7 +717,9 @@ static int fake_incoming(struct khop *k)
 	fake_errno = EBUSY;
 	khop_finish(k, "in-1", 0);
 	EXPECT(!strcmp(khop_error(k), "finish in-1: the session is opened by another file, or "
-		       "(outgoing) not committed yet: its creator aborts it (EBUSY)"),
+		       "(outgoing) not committed yet: its creator aborts it, or in a Live Update "
+		       "session (outgoing: preserved; incoming: retrieved, closing its files "
+		       "releases it) (EBUSY)"),
 	       "message: %s", khop_error(k));
 	return 0;
 }
@@ -614,6 +772,338 @@ static int test_fake_list(void)
 	EXPECT(k != NULL, "open");
 	bad = fake_list(k);
 	close_fake(k);
+	return bad;
+}
+
+/* ---- a handle on a file opened elsewhere -------------------------------- */
+
+static int fd_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+static int test_from_fd(void)
+{
+	struct khopages_session_info info;
+	struct khop *k = (struct khop *)&k;
+	char want[128];
+	int fd, ret;
+
+	ret = khop_from_fd(-1, &k);
+	EXPECT(ret == -EINVAL && k == NULL, "fd -1: %d", ret);
+	EXPECT(!strcmp(khop_open_error(), "from fd -1: not a file descriptor (EINVAL)"),
+	       "message: %s", khop_open_error());
+	EXPECT(khop_from_fd(0, NULL) == -EINVAL, "NULL result pointer");
+
+	/* Not a khopages file: refused, and still the caller's. */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	EXPECT(fd >= 0, "open /dev/null");
+	ret = khop_from_fd(fd, &k);
+	snprintf(want, sizeof(want), "from fd %d: not a khopages file (ENOTTY)", fd);
+	EXPECT(ret == -ENOTTY && k == NULL && !strcmp(khop_open_error(), want),
+	       "/dev/null: %d %s", ret, khop_open_error());
+	EXPECT(fd_is_open(fd), "a refused fd was closed");
+	close(fd);
+	ret = khop_from_fd(fd, &k);
+	EXPECT(ret == -EBADF && contains(khop_open_error(), "not an open file descriptor"),
+	       "closed fd: %d %s", ret, khop_open_error());
+
+	/* A khopages file (the fake driver's): the handle owns it. */
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	EXPECT(fd >= 0, "open /dev/null");
+	fake_fd = fd;
+	fake_errno = 0;
+	ret = khop_from_fd(fd, &k);
+	if (ret)
+		close(fd);
+	EXPECT(ret == 0 && k && khop_fd(k) == fd, "fake khopages file: %d %s", ret,
+	       khop_open_error());
+	EXPECT(!strcmp(khop_open_error(), ""), "message kept: %s", khop_open_error());
+	ret = khop_stats(k, "in-1", &info);
+	close_fake(k);
+	EXPECT(ret == 0 && info.state == KHOPAGES_STATE_CLAIMED, "stats: %d", ret);
+	EXPECT(!fd_is_open(fd), "khop_close left the fd open");
+	return 0;
+}
+
+/* ---- Live Update -------------------------------------------------------- */
+
+/* The lowest free descriptor: the same before and after a call that
+ * leaked none. */
+static int next_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+static void fake_luo_start(const char *path, int busy)
+{
+	fake_luo_path = path;
+	fake_luo_busy = busy;
+	fake_luo_opens = 0;
+	fake_luo_dev = -1;
+	fake_luo_session = -1;
+	fake_luo_errno = 0;
+	fake_luo_last = 0;
+	fake_luo_fd = -1;
+	fake_luo_token = 0;
+	memset(fake_luo_name, 0, sizeof(fake_luo_name));
+	setenv("KHOPAGES_LIVEUPDATE_DEVICE", path, 1);
+}
+
+static void fake_luo_stop(void)
+{
+	if (fake_luo_session >= 0)
+		close(fake_luo_session);
+	fake_luo_path = NULL;
+	fake_luo_dev = -1;
+	fake_luo_session = -1;
+	unsetenv("KHOPAGES_LIVEUPDATE_DEVICE");
+}
+
+/* Refused before anything is opened: the device path leads nowhere, so
+ * reaching it would say ENOENT. */
+static int test_luo_bad_args(void)
+{
+	char want[160];
+	int fd = 7, null_fd, ret;
+
+	setenv("KHOPAGES_LIVEUPDATE_DEVICE", "/nonexistent/liveupdate", 1);
+	ret = khop_luo_create(NULL, &fd);
+	EXPECT(ret == -EINVAL && fd == -1, "NULL name: %d, fd %d", ret, fd);
+	EXPECT(!strcmp(khop_luo_error(), "liveupdate: create session (null): invalid session "
+		       "name: 1..63 characters of [A-Za-z0-9._-] (EINVAL)"),
+	       "message: %s", khop_luo_error());
+	ret = khop_luo_retrieve("a b", &fd);
+	EXPECT(ret == -EINVAL && starts_with(khop_luo_error(),
+					     "liveupdate: retrieve session \"a b\": invalid"),
+	       "bad name: %d %s", ret, khop_luo_error());
+	EXPECT(khop_luo_retrieve("", &fd) == -EINVAL, "empty name");
+	ret = khop_luo_create("s1", NULL);
+	EXPECT(ret == -EINVAL && !strcmp(khop_luo_error(), "liveupdate: create session s1: "
+					 "NULL result pointer (EINVAL)"),
+	       "NULL result: %d %s", ret, khop_luo_error());
+
+	ret = khop_luo_preserve_fd(-1, 0, KHOP_LUO_TOKEN_PAGES);
+	EXPECT(ret == -EINVAL && !strcmp(khop_luo_error(), "liveupdate: preserve fd 0 as token "
+					 "0x4b484f50 in session fd -1: bad session file "
+					 "descriptor (EINVAL)"),
+	       "session fd -1: %d %s", ret, khop_luo_error());
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	EXPECT(null_fd >= 0, "open /dev/null");
+	ret = khop_luo_preserve_fd(null_fd, -1, 1);
+	snprintf(want, sizeof(want), "liveupdate: preserve fd -1 as token 0x1 in session fd %d: "
+		 "bad file descriptor (EINVAL)", null_fd);
+	EXPECT(ret == -EINVAL && !strcmp(khop_luo_error(), want), "fd -1: %d %s", ret,
+	       khop_luo_error());
+	fd = 7;
+	ret = khop_luo_retrieve_fd(null_fd, 2, NULL);
+	EXPECT(ret == -EINVAL && ends_with(khop_luo_error(), ": NULL result pointer (EINVAL)"),
+	       "retrieve_fd NULL: %d %s", ret, khop_luo_error());
+	ret = khop_luo_retrieve_fd(-1, 2, &fd);
+	EXPECT(ret == -EINVAL && fd == -1, "retrieve_fd session -1: %d, fd %d", ret, fd);
+	ret = khop_luo_finish(-1);
+	EXPECT(ret == -EINVAL && !strcmp(khop_luo_error(), "liveupdate: finish session fd -1: "
+					 "bad session file descriptor (EINVAL)"),
+	       "finish -1: %d %s", ret, khop_luo_error());
+
+	/* A file that is no Live Update session: the kernel says ENOTTY. */
+	ret = khop_luo_finish(null_fd);
+	snprintf(want, sizeof(want), "liveupdate: finish session fd %d: not a Live Update "
+		 "session (ENOTTY)", null_fd);
+	close(null_fd);
+	EXPECT(ret == -ENOTTY && !strcmp(khop_luo_error(), want), "finish /dev/null: %d %s",
+	       ret, khop_luo_error());
+	unsetenv("KHOPAGES_LIVEUPDATE_DEVICE");
+	return 0;
+}
+
+static int test_luo_missing_device(void)
+{
+	int fd = 7, ret;
+
+	setenv("KHOPAGES_LIVEUPDATE_DEVICE", "/nonexistent/liveupdate", 1);
+	ret = khop_luo_retrieve("memtest", &fd);
+	unsetenv("KHOPAGES_LIVEUPDATE_DEVICE");
+	EXPECT(ret == -ENOENT && fd == -1, "ret %d, fd %d", ret, fd);
+	EXPECT(!strcmp(khop_luo_error(), "liveupdate: retrieve session memtest: open "
+		       "/nonexistent/liveupdate: no such device node (a kernel with "
+		       "CONFIG_LIVEUPDATE, booted with liveupdate=on?) (ENOENT)"),
+	       "message: %s", khop_luo_error());
+	return 0;
+}
+
+/* A regular file stands for the device: opened, closed again, and the
+ * kernel's ENOTTY named as such. */
+static int test_luo_not_a_device(void)
+{
+	char path[4200];
+	int fd = 7, before, ret;
+
+	snprintf(path, sizeof(path), "%s/test-libkhopages.luo.XXXXXX", tmp_dir);
+	fd = mkstemp(path);
+	EXPECT(fd >= 0, "temp file %s: %s", path, strerror(errno));
+	close(fd);
+	fd = 7;
+	setenv("KHOPAGES_LIVEUPDATE_DEVICE", path, 1);
+	before = next_fd();
+	ret = khop_luo_create("s1", &fd);
+	unsetenv("KHOPAGES_LIVEUPDATE_DEVICE");
+	unlink(path);
+	EXPECT(ret == -ENOTTY && fd == -1, "ret %d, fd %d", ret, fd);
+	EXPECT(!strcmp(khop_luo_error(), "liveupdate: create session s1: not the Live Update "
+		       "device (ENOTTY)"), "message: %s", khop_luo_error());
+	EXPECT(next_fd() == before, "the device stayed open (next fd %d, was %d)", next_fd(),
+	       before);
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Held by another process all along: 50 tries, 20 ms apart, then EBUSY. */
+static int test_luo_busy(void)
+{
+	int fd = 7, ret;
+	double t0, took;
+
+	fake_luo_start("/fake/liveupdate", 1000);
+	t0 = now_s();
+	ret = khop_luo_create("memtest", &fd);
+	took = now_s() - t0;
+	fake_luo_stop();
+	EXPECT(ret == -EBUSY && fd == -1, "ret %d, fd %d", ret, fd);
+	EXPECT(fake_luo_opens == 50, "%d tries", fake_luo_opens);
+	EXPECT(took > 0.9 && took < 5, "gave up after %.2f s", took);
+	EXPECT(!strcmp(khop_luo_error(), "liveupdate: create session memtest: open "
+		       "/fake/liveupdate: another process holds it (one at a time), still "
+		       "after 50 tries 20 ms apart (EBUSY)"), "message: %s", khop_luo_error());
+	return 0;
+}
+
+/* Held for a moment: the fourth try gets it, the session comes back, the
+ * device is closed again. */
+static int test_luo_busy_then_free(void)
+{
+	int fd = 7, dev, ret;
+
+	fake_luo_start("/fake/liveupdate", 3);
+	ret = khop_luo_create("memtest", &fd);
+	dev = fake_luo_dev;
+	EXPECT(ret == 0 && fd >= 0 && fd == fake_luo_session, "ret %d (%s), fd %d", ret,
+	       khop_luo_error(), fd);
+	EXPECT(fake_luo_opens == 4, "%d tries", fake_luo_opens);
+	EXPECT(dev >= 0 && !fd_is_open(dev), "the device stayed open");
+	EXPECT(!strcmp(fake_luo_name, "memtest"), "name \"%s\"", fake_luo_name);
+	fake_luo_stop();
+	return 0;
+}
+
+static int fake_luo_cycle(void)
+{
+	int sfd = -1, fd = -1, ret;
+
+	/* Outgoing. */
+	ret = khop_luo_create("out-1", &sfd);
+	EXPECT(ret == 0 && sfd == fake_luo_session && fake_luo_last == LUO_CREATE_SESSION,
+	       "create: %d %s", ret, khop_luo_error());
+	EXPECT(!strcmp(fake_luo_name, "out-1"), "name \"%s\"", fake_luo_name);
+	EXPECT(!fd_is_open(fake_luo_dev), "the device stayed open");
+	ret = khop_luo_preserve_fd(sfd, 9, KHOP_LUO_TOKEN_PAGES);
+	EXPECT(ret == 0 && fake_luo_last == LUO_PRESERVE_FD && fake_luo_fd == 9 &&
+	       fake_luo_token == KHOP_LUO_TOKEN_PAGES, "preserve_fd: %d %s, fd %d token 0x%llx",
+	       ret, khop_luo_error(), fake_luo_fd, (unsigned long long)fake_luo_token);
+	close(fake_luo_session);
+	fake_luo_session = -1;
+
+	/* Incoming. */
+	ret = khop_luo_retrieve("out-1", &sfd);
+	EXPECT(ret == 0 && sfd == fake_luo_session && fake_luo_last == LUO_RETRIEVE_SESSION,
+	       "retrieve: %d %s", ret, khop_luo_error());
+	ret = khop_luo_retrieve_fd(sfd, 0x1234567890abcdefULL, &fd);
+	EXPECT(ret == 0 && fd >= 0 && fake_luo_last == LUO_RETRIEVE_FD &&
+	       fake_luo_token == 0x1234567890abcdefULL, "retrieve_fd: %d %s", ret,
+	       khop_luo_error());
+	EXPECT(fcntl(fd, F_GETFD) & FD_CLOEXEC, "retrieved fd not close-on-exec");
+	close(fd);
+	ret = khop_luo_finish(sfd);
+	EXPECT(ret == 0 && fake_luo_last == LUO_FINISH, "finish: %d %s", ret, khop_luo_error());
+	return 0;
+}
+
+static int test_luo_fake_cycle(void)
+{
+	int bad;
+
+	fake_luo_start("/fake/liveupdate", 0);
+	bad = fake_luo_cycle();
+	fake_luo_stop();
+	return bad;
+}
+
+static int fake_luo_messages(void)
+{
+	int sfd = -1, fd = 7, ret, dev;
+
+	fake_luo_errno = ENOENT;
+	ret = khop_luo_retrieve("memtest", &sfd);
+	dev = fake_luo_dev;
+	EXPECT(ret == -ENOENT && sfd == -1, "retrieve: %d, fd %d", ret, sfd);
+	EXPECT(!strcmp(khop_luo_error(), "liveupdate: retrieve session memtest: no such "
+		       "session (ENOENT)"), "message: %s", khop_luo_error());
+	EXPECT(!fd_is_open(dev), "the device stayed open after a failure");
+	fake_luo_errno = EEXIST;
+	ret = khop_luo_create("memtest", &sfd);
+	EXPECT(ret == -EEXIST && !strcmp(khop_luo_error(), "liveupdate: create session memtest: "
+					 "a Live Update session with this name already exists "
+					 "(EEXIST)"), "create: %d %s", ret, khop_luo_error());
+	fake_luo_errno = ENOTTY;
+	ret = khop_luo_create("memtest", &sfd);
+	EXPECT(ret == -ENOTTY && ends_with(khop_luo_error(), ": not the Live Update device (ENOTTY)"),
+	       "create ENOTTY: %d %s", ret, khop_luo_error());
+
+	/* Commands on a session name it (GET_NAME). */
+	fake_luo_errno = 0;
+	EXPECT(khop_luo_create("s1", &sfd) == 0, "create: %s", khop_luo_error());
+	fake_luo_errno = EBUSY;
+	ret = khop_luo_preserve_fd(sfd, 9, KHOP_LUO_TOKEN_PAGES);
+	EXPECT(ret == -EBUSY && !strcmp(khop_luo_error(), "liveupdate: preserve fd 9 as token "
+					"0x4b484f50 in session s1: the file is already "
+					"preserved in a Live Update session (EBUSY)"),
+	       "preserve_fd: %d %s", ret, khop_luo_error());
+	fake_luo_errno = ENOENT;
+	ret = khop_luo_retrieve_fd(sfd, KHOP_LUO_TOKEN_PAGES, &fd);
+	EXPECT(ret == -ENOENT && fd == -1 &&
+	       !strcmp(khop_luo_error(), "liveupdate: retrieve token 0x4b484f50 from session s1: "
+		       "no file with this token in the session (ENOENT)"),
+	       "retrieve_fd: %d %s", ret, khop_luo_error());
+	fake_luo_errno = EBUSY;
+	ret = khop_luo_finish(sfd);
+	EXPECT(ret == -EBUSY && starts_with(khop_luo_error(), "liveupdate: finish session s1: ") &&
+	       ends_with(khop_luo_error(), "(EBUSY)"), "finish: %d %s", ret, khop_luo_error());
+	/* A success leaves the last failure's message alone. */
+	fake_luo_errno = 0;
+	EXPECT(khop_luo_finish(sfd) == 0, "finish: %s", khop_luo_error());
+	EXPECT(starts_with(khop_luo_error(), "liveupdate: finish session s1: "), "message: %s",
+	       khop_luo_error());
+	return 0;
+}
+
+static int test_luo_fake_messages(void)
+{
+	int bad;
+
+	fake_luo_start("/fake/liveupdate", 0);
+	bad = fake_luo_messages();
+	fake_luo_stop();
 	return bad;
 }
 
@@ -1090,6 +1580,7 @@ int main(int argc, char **argv)
 	run("khop_valid_name accepts 1..63 chars of [A-Za-z0-9._-]", test_valid_names);
 	run("khop_valid_name refuses empty, 64 chars, '/', ' ', unicode", test_invalid_names);
 	run("khop_state_name", test_state_names);
+	run("khop_feature_name and khop_command_name", test_feature_names);
 	run("khop_errno_name", test_errno_names);
 	run("khop_open on a missing device: -ENOENT and a clear message",
 	    test_open_missing_device);
@@ -1104,6 +1595,20 @@ int main(int argc, char **argv)
 	run("fake driver: create, preserve, commit, abort", test_fake_outgoing);
 	run("fake driver: attach, map, stats, finish; EEXIST message", test_fake_incoming);
 	run("khop_list grows its array until the kernel's count fits", test_fake_list);
+	run("khop_from_fd: checks the file, then owns it", test_from_fd);
+	run("khop_luo_*: bad arguments refused before any system call", test_luo_bad_args);
+	run("khop_luo_retrieve without /dev/liveupdate: -ENOENT and a clear message",
+	    test_luo_missing_device);
+	run("khop_luo_create on a file that is no Live Update device: ENOTTY, no fd left",
+	    test_luo_not_a_device);
+	run("khop_luo_create: a held /dev/liveupdate is retried for 1 s, then EBUSY",
+	    test_luo_busy);
+	run("khop_luo_create: a device held for a moment is retried until free",
+	    test_luo_busy_then_free);
+	run("fake Live Update: create, preserve_fd, retrieve, retrieve_fd, finish",
+	    test_luo_fake_cycle);
+	run("fake Live Update: messages name the command, the session and the errno",
+	    test_luo_fake_messages);
 	run("fdt: two sessions decoded field by field", test_fdt_valid);
 	run("fdt: unaligned blob", test_fdt_unaligned);
 	run("fdt: empty tree, callback stops the walk", test_fdt_empty_and_stop);

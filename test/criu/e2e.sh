@@ -5,6 +5,10 @@
 #               the same physical frames after the kexec, the session
 #               gone after the restore, a plain dump of the restored tree
 #               works
+#   MODE=luo    as kho, with the checkpoint kept in a Live Update session
+#               (CRIU_KHOPAGES_LUO=1): the images directory is in the
+#               guest's RAM and gone after the kexec; the restore takes
+#               the images and the pages back from the session
 #   MODE=plain  the same tree with plain CRIU, for comparison
 #   MIB=N       size of the workload's shared region A (default 128)
 #   REDUMP=0    skip the plain dump of the restored tree (it needs room for
@@ -28,9 +32,13 @@ LEAVE=
 [ "${STOPPED:-0}" = 1 ] && LEAVE=--leave-stopped
 case "$MODE" in
 kho) KHO=--kho-pages ;;
+luo) KHO=--kho-pages IMG=/tmp/img; export CRIU_KHOPAGES_LUO=1 ;;
 plain) KHO= ;;
 *) fail "unknown MODE $MODE" ;;
 esac
+# The kho and luo modes both hand the pages over.
+HANDOVER=0
+[ -n "$KHO" ] && HANDOVER=1
 
 img_bytes() {
 	local f total=0
@@ -55,10 +63,12 @@ case "$1" in
 	# shellcheck disable=SC2086
 	if ! criu dump -t "$(wl_pid "$WL")" -D "$IMG" $CRIU_OPTS $KHO $LEAVE --display-stats \
 		-o dump.log >"$IMG/dump.stats" 2>&1; then
+		cp "$IMG/dump.log" /host/dump.log
 		tail -n 30 "$IMG/dump.log"
 		fail "criu dump $KHO $LEAVE failed"
 	fi
 	t=$(elapsed "$t0")
+	cp "$IMG/dump.log" /host/dump.log
 	cat "$IMG/dump.stats"
 	if [ -n "$LEAVE" ]; then
 		wl_all_stopped "$WL" || fail "tasks are not left stopped after the dump"
@@ -74,7 +84,7 @@ case "$1" in
 	figure "$MODE pages_img_bytes=$(pages_bytes "$IMG")"
 	figure "$MODE images_files=$(ls "$IMG"/*.img | wc -l)"
 
-	if [ "$MODE" = kho ]; then
+	if [ "$HANDOVER" = 1 ]; then
 		session=$(sed -n 's/.*khopages: handing memory over in session \([^ ]*\).*/\1/p' "$IMG/dump.log")
 		[ -n "$session" ] || fail "the plugin named no session in dump.log"
 		echo "$session" >/host/session
@@ -82,8 +92,10 @@ case "$1" in
 		sed -n 's/.*committed: .*, \([0-9]*\) moved out of scratch.*/\1/p' "$IMG/dump.log" >/host/moved
 		figure "$MODE pages_moved_out_of_scratch=$(cat /host/moved)"
 		khopagesctl list
-		[ "$(session_state "$session")" = committed ] ||
-			fail "session $session is not committed after the dump"
+		want=committed
+		[ "$MODE" = luo ] && want=preserved
+		[ "$(session_state "$session")" = "$want" ] ||
+			fail "session $session is not $want after the dump"
 		# Only file-backed private pages may have data: all anonymous
 		# memory (some 300 MiB here) has to be handed over.
 		pb=$(pages_bytes "$IMG")
@@ -91,6 +103,14 @@ case "$1" in
 			fail "pages-*.img hold $pb bytes: anonymous memory was copied"
 		grep -q 'Memory pages handed over (KHO)' "$IMG/dump.stats" ||
 			fail "dump stats do not count handed over pages"
+	fi
+	if [ "$MODE" = luo ]; then
+		holder=$(cat "$IMG/kho-luo-holder.pid") || fail "no kho-luo-holder.pid in the images"
+		kill -0 "$holder" || fail "the holder of the Live Update session is not running"
+		kept=$(sed -n 's/.*(images: \([0-9]*\) bytes in a memfd).*/\1/p' "$IMG/dump.log")
+		[ -n "$kept" ] || fail "dump.log does not say the checkpoint is kept in RAM"
+		figure "$MODE images_bytes_in_ram=$kept"
+		figure "$MODE images_bytes_on_disk=0"
 	fi
 	sync
 	kexec_next_stage
@@ -102,17 +122,32 @@ case "$1" in
 		[ "$(session_state "$session")" = incoming ] ||
 			fail "session $session did not come through the kexec"
 		khopagesctl show "$session"
-		moved=$(cat /host/moved)
 	fi
+	if [ "$MODE" = luo ]; then
+		session=$(cat /host/session)
+		# The images were in this guest's RAM: only the session has them.
+		[ ! -e "$IMG" ] || fail "$IMG survived the kexec: the test proves nothing"
+		mkdir -p "$IMG"
+		export CRIU_KHOPAGES_SESSION=$session
+	fi
+	[ "$HANDOVER" = 1 ] && moved=$(cat /host/moved)
 
 	t0=$(now)
 	# shellcheck disable=SC2086
 	if ! criu restore -D "$IMG" $CRIU_OPTS $KHO -d --display-stats \
 		-o restore.log >"$IMG/restore.stats" 2>&1; then
+		cp "$IMG/restore.log" /host/restore.log
 		tail -n 40 "$IMG/restore.log"
 		fail "criu restore $KHO failed"
 	fi
 	t=$(elapsed "$t0")
+	cp "$IMG/restore.log" /host/restore.log
+	if [ "$MODE" = luo ]; then
+		grep -q 'images (.* bytes) unpacked from Live Update session' "$IMG/restore.log" ||
+			fail "the images did not come from the Live Update session"
+		grep -q "Live Update session $session finished" "$IMG/restore.log" ||
+			fail "the Live Update session was not finished"
+	fi
 	cat "$IMG/restore.stats"
 	figure "$MODE restore_seconds=$t"
 	wl_all_alive "$WL" || fail "not all tasks are alive after the restore"
@@ -128,7 +163,7 @@ case "$1" in
 	figure "$MODE frames_same=$same frames_total=$total"
 	figure "$MODE thp_kb_before=$(cat /host/thp-before) thp_kb_after=$thp"
 
-	if [ "$MODE" = kho ]; then
+	if [ "$HANDOVER" = 1 ]; then
 		no_sessions || fail "the session is still there after the restore"
 		copied=$(sed -n 's/.*khopages: session .*, \([0-9]*\) copied$/\1/p' "$IMG/restore.log")
 		figure "$MODE pages_copied_at_restore=$copied"
@@ -145,7 +180,7 @@ case "$1" in
 
 	wl_cmd "$WL" W || fail "the restored tree cannot keep working (COW writes, pipes)"
 
-	if [ "$MODE" = kho ] && [ "${REDUMP:-1}" != 0 ]; then
+	if [ "$HANDOVER" = 1 ] && [ "${REDUMP:-1}" != 0 ]; then
 		# The restored memory is ordinary memory: plain CRIU dumps it.
 		mkdir -p /tmp/img2
 		# shellcheck disable=SC2086

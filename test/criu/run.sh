@@ -42,20 +42,25 @@
 #                   writes, pipes); pages-*.img hold no data for the
 #                   anonymous VMAs (and crit shows PE_KHO entries); the
 #                   session is gone; a plain dump of the restored tree works
+#   e2e-luo         e2e-kho with the checkpoint kept in a Live Update
+#                   session (CRIU_KHOPAGES_LUO=1): the images directory is
+#                   in the guest's RAM, gone after the kexec, and the
+#                   restore takes images and pages from the session
 #   e2e-plain       the same tree with plain CRIU across the same kexec, for
 #                   comparison (slow: ~3 min)
 #   upgrade-kho     e2e-kho from Linux 7.2 to 7.3 (dump on the older kernel,
 #                   restore on the newer: the upgrade)
 #   rollback-kho    e2e-kho from Linux 7.3 back to 7.2
 #   upgrade-plain   e2e-plain from Linux 7.2 to 7.3, the baseline
+#   upgrade-luo     e2e-luo from Linux 7.2 to 7.3
 # The version cases need the older guest kernel (make kernel-old); the
 # stages' releases are checked (scripts/vm-run.sh --next-kernel).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
-ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-plain
-	upgrade-kho rollback-kho upgrade-plain)
+ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-luo e2e-plain
+	upgrade-kho rollback-kho upgrade-plain upgrade-luo)
 NEW=$CACHE/build/guest/kernel-A
 OLD=$CACHE/build/guest/kernel-old
 build=1
@@ -120,6 +125,8 @@ run_case() {
 	e2e-kho)
 		criu_vm e2e-kho --mem 4G --timeout 1200 --set MODE=kho --set MIB=128 --set STOPPED=1 "$here/e2e.sh" &&
 			crit_check >>"$CACHE/runs/criu-e2e-kho.out" 2>&1 ;;
+	e2e-luo)
+		criu_vm e2e-luo --mem 4G --timeout 1200 --set MODE=luo --set MIB=128 --set STOPPED=1 "$here/e2e.sh" ;;
 	e2e-plain) criu_vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
 	upgrade-kho)
 		criu_vm upgrade-kho --kernel "$OLD" --next-kernel "$NEW" --mem 4G --timeout 1200 \
@@ -130,6 +137,9 @@ run_case() {
 	upgrade-plain)
 		criu_vm upgrade-plain --kernel "$OLD" --next-kernel "$NEW" --mem 4G --timeout 1800 \
 			--set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
+	upgrade-luo)
+		criu_vm upgrade-luo --kernel "$OLD" --next-kernel "$NEW" --mem 4G --timeout 1200 \
+			--set MODE=luo --set MIB=128 --set STOPPED=1 "$here/e2e.sh" ;;
 	*) echo "unknown case $name" >"$CACHE/runs/criu-$name.out"; false ;;
 	esac
 	rc=$?
@@ -147,7 +157,7 @@ for c in "${cases[@]}"; do
 	run_case "$c"
 done
 
-for c in e2e-kho e2e-plain upgrade-kho rollback-kho upgrade-plain; do
+for c in e2e-kho e2e-luo e2e-plain upgrade-kho rollback-kho upgrade-plain upgrade-luo; do
 	f=$CACHE/runs/criu-$c/figures.txt
 	[ -f "$f" ] && sed "s/^/# $c: /" "$f"
 done

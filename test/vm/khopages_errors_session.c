@@ -42,9 +42,11 @@ void t_unknown_ioctl(void)
 
 void t_api(void)
 {
+	/* LUO with Live Update only (liveupdate=on): it makes /dev/liveupdate. */
 	const uint64_t all_features = KHOPAGES_FEATURE_LARGE_FOLIOS |
 		KHOPAGES_FEATURE_SAME_KERNEL | KHOPAGES_FEATURE_OWNER |
-		KHOPAGES_FEATURE_SEAL;
+		KHOPAGES_FEATURE_SEAL |
+		(access("/dev/liveupdate", F_OK) ? 0 : KHOPAGES_FEATURE_LUO);
 	/* Commands 0x80 (CREATE) to 0x8A (API). */
 	const uint64_t all_ioctls = (1ULL << (0x8A - KHOPAGES_IOC_FIRST + 1)) - 1;
 	struct khop *k = open_or_bail();

@@ -3,8 +3,8 @@
  * khopages_memtest: the anonymous memory of a process tree across a real
  * kexec through KHO, checked byte by byte and frame by frame.
  *
- *   khopages_memtest fill DIR     first kernel
- *   khopages_memtest verify DIR   next kernel, after `kexec -e`
+ *   khopages_memtest fill [--luo] DIR     first kernel
+ *   khopages_memtest verify [--luo] DIR   next kernel, after `kexec -e`
  *
  * fill: a workload parent P builds five regions with address-dependent
  * patterns (plain, partly read-only, THP, copy-on-write, sparse) and forks
@@ -24,6 +24,15 @@
  * munmap), finishes the session and checks that MemFree got the preserved
  * memory back once everything is unmapped.
  *
+ * --luo: the session goes through Live Update (/dev/liveupdate) instead of
+ * COMMIT. fill creates Live Update session "memtest" and preserves the
+ * khopages file in it (which commits the session: PRESERVE and ABORT give
+ * EBUSY then), and leaves a holder process that keeps the Live Update
+ * session open until the kexec (its pid in DIR/luo-holder.pid). verify
+ * retrieves the session and the file, does everything through that file,
+ * and ends with Live Update's FINISH and closing every file instead of
+ * FINISH: the session is released when its last file is closed.
+ *
  * Every check is a TAP case, "ok N - what" or "not ok N - what # why"
  * (test/lib/ktap.h); details of bad pages are "# " lines; the program
  * exits 1 when any case failed.
@@ -37,6 +46,7 @@ struct range ranges[MAX_RANGES];
 int nr_ranges;
 pid_t pids[NR_PROCS];
 struct khopages_session_info saved;
+bool luo_mode;
 
 static unsigned int details_left = 24;	/* per-page detail lines printed */
 
@@ -128,8 +138,8 @@ void expect_u64(const char *what, uint64_t got, uint64_t want)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: khopages_memtest fill DIR   (before kexec)\n"
-			"       khopages_memtest verify DIR (after kexec)\n");
+	fprintf(stderr, "usage: khopages_memtest fill [--luo] DIR   (before kexec)\n"
+			"       khopages_memtest verify [--luo] DIR (after kexec)\n");
 	exit(2);
 }
 
@@ -137,13 +147,17 @@ int main(int argc, char **argv)
 {
 	/* A peer that died shows as a failed write, not as our death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (argc != 3 || (strcmp(argv[1], "fill") && strcmp(argv[1], "verify")))
+	if (argc == 4 && !strcmp(argv[2], "--luo"))
+		luo_mode = true;
+	else if (argc != 3)
+		usage();
+	if (strcmp(argv[1], "fill") && strcmp(argv[1], "verify"))
 		usage();
 	ktap_start();
 	if (!strcmp(argv[1], "fill"))
-		do_fill(argv[2]);
+		do_fill(argv[argc - 1]);
 	else
-		do_verify(argv[2]);
+		do_verify(argv[argc - 1]);
 	return ktap_finish();
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * khopages_memtest: what its files share. khopages_memtest_fill.c is the
- * first kernel's part (the workload, PRESERVE, COMMIT),
+ * first kernel's part (the workload, PRESERVE, COMMIT or Live Update),
  * khopages_memtest_verify.c the next kernel's (MAP, the checks, FINISH);
  * khopages_memtest.c has the state both describe and main.
  */
@@ -31,6 +31,8 @@
 #define SESSION		"memtest"
 #define DESC_FILE	"memtest.desc"
 #define DONE_FILE	"stage1.done"
+/* --luo: the pid of the process that holds the Live Update session. */
+#define HOLDER_FILE	"luo-holder.pid"
 #define HANDOVER_FDT	"/sys/kernel/debug/kho/in/sub_fdts/khopages"
 
 enum { PARENT, CHILD, NR_PROCS };
@@ -77,6 +79,10 @@ extern struct range ranges[MAX_RANGES];
 extern int nr_ranges;
 extern pid_t pids[NR_PROCS];
 extern struct khopages_session_info saved;	/* stats after COMMIT */
+/* --luo: the session crosses inside Live Update session SESSION (its
+ * khopages file preserved with KHOP_LUO_TOKEN_PAGES) instead of being
+ * committed. */
+extern bool luo_mode;
 
 /* Helpers of both stages (khopages_memtest.c) */
 /* A detail line for one bad page; the total is reported anyway. */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * khopages_memtest: stage 1, before the kexec: the workload, its checks,
- * PRESERVE and COMMIT, and the description stage 2 reads.
+ * PRESERVE and COMMIT (or, with --luo, the khopages file preserved in a
+ * Live Update session and its holder), and the description stage 2 reads.
  */
 #include "khopages_memtest.h"
 
@@ -440,6 +441,9 @@ static void write_description(const char *dir, uint64_t distinct_pages)
 		   "# stats NR_PIDS NR_PAGES NR_FOLIOS META_BYTES NR_MOVED; order ORDER FOLIOS\n");
 	fprintf(f, "version 1\nsession %s\npids %d %d\ndistinct %" PRIu64 "\n", SESSION,
 		(int)pids[PARENT], (int)pids[CHILD], distinct_pages);
+	if (luo_mode)
+		fprintf(f, "# luo SESSION TOKEN: the khopages file is in this Live Update session\n"
+			   "luo %s 0x%llx\n", SESSION, (unsigned long long)KHOP_LUO_TOKEN_PAGES);
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		const struct region *r = &regions[ri];
 
@@ -510,18 +514,21 @@ static uint64_t count_distinct_frames(void)
 	return n;
 }
 
+/* After COMMIT, or with --luo after the file went into Live Update. */
 static void check_stats_committed(struct khop *k, const struct expect *x,
 				  uint64_t sum_pages, uint64_t sum_folios, uint64_t sum_moved)
 {
+	uint32_t want = luo_mode ? KHOPAGES_STATE_PRESERVED : KHOPAGES_STATE_COMMITTED;
 	struct khopages_session_info in;
 	uint64_t budget;
 	int ret = khop_stats(k, SESSION, &in);
 
 	if (ret)
-		ktap_bail("stats after COMMIT: %s", khop_error(k));
-	print_info("stats after commit", &in);
+		ktap_bail("stats after %s: %s", luo_mode ? "PRESERVE_FD" : "COMMIT", khop_error(k));
+	print_info(luo_mode ? "stats after preserve_fd" : "stats after commit", &in);
 	saved = in;
-	ktap_check("stats after COMMIT: state committed", in.state == KHOPAGES_STATE_COMMITTED,
+	ktap_check(luo_mode ? "stats after PRESERVE_FD: state preserved" :
+		   "stats after COMMIT: state committed", in.state == want,
 		   "state %s", khop_state_name(in.state));
 	expect_u64("stats nr_pids", in.nr_pids, NR_PROCS);
 	expect_u64("stats nr_pages (sum of PRESERVE nr_pages)", in.nr_pages, sum_pages);
@@ -599,6 +606,104 @@ static void scribble_after_commit(void)
 		   "none in any region");
 }
 
+/* --luo: Live Update session SESSION takes the khopages file, which
+ * commits the khopages session. Returns the Live Update session's fd. */
+static int preserve_in_luo(struct khop *k)
+{
+	int luo_fd;
+
+	if (khop_luo_create(SESSION, &luo_fd))
+		ktap_bail("%s", khop_luo_error());
+	ktap_pass("create Live Update session " SESSION);
+	if (khop_luo_preserve_fd(luo_fd, khop_fd(k), KHOP_LUO_TOKEN_PAGES))
+		ktap_bail("%s", khop_luo_error());
+	ktap_pass("preserve the khopages file in Live Update session " SESSION);
+	return luo_fd;
+}
+
+/* --luo: a preserved session takes no more pages and cannot be aborted. */
+static void check_busy_while_preserved(struct khop *k)
+{
+	const struct region *r = &regions[R_PLAIN];
+
+	ktap_check_err("PRESERVE while in a Live Update session -> EBUSY",
+		       khop_preserve(k, pids[PARENT], r->start, KT_PAGE, NULL), -EBUSY);
+	ktap_check_err("ABORT while in a Live Update session -> EBUSY", khop_abort(k), -EBUSY);
+}
+
+/* The holder: out of this process's session, nothing open but the Live
+ * Update session and the khopages file, its pid in @path, then asleep
+ * until the kexec (or a kill). */
+static void __attribute__((noreturn))
+holder(const char *path, const char *tmp, int ready_fd, int luo_fd, int khop_fd)
+{
+	int keep[3] = { luo_fd, khop_fd, ready_fd }, fd, n;
+	unsigned int from = 0;
+	char line[32];
+
+	setsid();
+	if (chdir("/"))
+		_exit(1);
+	for (int i = 0; i < 3; i++)
+		for (int j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i]) {
+				int t = keep[i];
+
+				keep[i] = keep[j];
+				keep[j] = t;
+			}
+	for (int i = 0; i < 3; i++) {
+		if ((unsigned int)keep[i] > from && close_range(from, keep[i] - 1, 0))
+			_exit(1);
+		from = keep[i] + 1;
+	}
+	if (close_range(from, ~0U, 0))
+		_exit(1);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (fd < 0 || write(fd, line, n) != n || fsync(fd) || close(fd) || rename(tmp, path))
+		_exit(1);
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(1);
+	close(ready_fd);
+	for (;;)
+		pause();
+}
+
+/*
+ * --luo: closing the last fd of an outgoing Live Update session takes
+ * back what it preserves, so a process must keep it open until `kexec -e`.
+ * Returns the holder's pid once DIR/luo-holder.pid names it, or -1.
+ */
+static pid_t start_holder(const char *dir, int luo_fd, int khop_fd)
+{
+	char path[512], tmp[520], b;
+	int ready[2];
+	bool ok;
+	pid_t h;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, HOLDER_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (pipe(ready))
+		ktap_bail("pipe: %s", strerror(errno));
+	fflush(stdout);
+	h = fork();
+	if (h < 0)
+		ktap_bail("fork: %s", strerror(errno));
+	if (!h)
+		holder(path, tmp, ready[1], luo_fd, khop_fd);
+	close(ready[1]);
+	ok = read(ready[0], &b, 1) == 1;
+	close(ready[0]);
+	if (!ktap_check("a holder keeps the Live Update session open, its pid in " HOLDER_FILE,
+			ok, "it exited before it was ready")) {
+		kt_kill_wait(h);
+		return -1;
+	}
+	ktap_diag("holder of Live Update session %s: pid %d", SESSION, (int)h);
+	return h;
+}
+
 void do_fill(const char *dir)
 {
 	struct kt_pfn_range scratch[64];
@@ -611,7 +716,8 @@ void do_fill(const char *dir)
 	struct khop *k;
 	const char *thp;
 	char path[512], b, marker[256];
-	pid_t p;
+	int luo_fd = -1;
+	pid_t p, holder_pid = -1;
 
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		ktap_bail("mkdir %s: %s", dir, strerror(errno));
@@ -619,6 +725,10 @@ void do_fill(const char *dir)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
 	unlink(path);
+	if (luo_mode) {
+		snprintf(path, sizeof(path), "%s/%s", dir, HOLDER_FILE);
+		unlink(path);
+	}
 
 	thp = kt_thp_mode();
 	if (!thp || !strcmp(thp, "never"))
@@ -703,6 +813,8 @@ void do_fill(const char *dir)
 
 	if (khop_open(&k))
 		ktap_bail("open: %s", khop_open_error());
+	if (luo_mode && khop_api(k, KHOPAGES_FEATURE_LUO, NULL))
+		ktap_bail("--luo: %s (the driver needs Live Update: liveupdate=on)", khop_error(k));
 	if (khop_create(k, SESSION))
 		ktap_bail("create %s: %s", SESSION, khop_error(k));
 	for (int i = 0; i < nr_ranges; i++) {
@@ -758,10 +870,16 @@ void do_fill(const char *dir)
 	expect_u64("pages that left KHO scratch (pagemap)", moved_pages, sum_moved);
 	check_remote_content("after PRESERVE");
 
-	if (khop_commit(k))
-		ktap_bail("commit: %s", khop_error(k));
-	ktap_pass("commit");
+	if (luo_mode) {
+		luo_fd = preserve_in_luo(k);
+	} else {
+		if (khop_commit(k))
+			ktap_bail("commit: %s", khop_error(k));
+		ktap_pass("commit");
+	}
 	check_stats_committed(k, &x, sum_pages, sum_folios, sum_moved);
+	if (luo_mode)
+		check_busy_while_preserved(k);
 
 	/* Held pages must stay put: compaction may not move them. */
 	kt_settle();
@@ -779,6 +897,11 @@ void do_fill(const char *dir)
 	kill(pids[PARENT], SIGKILL);
 	while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
 		;
+	/* The holder from now on: this process closes its fds. */
+	if (luo_mode) {
+		holder_pid = start_holder(dir, luo_fd, khop_fd(k));
+		close(luo_fd);
+	}
 	khop_close(k);
 	if (khop_open(&k))
 		ktap_bail("reopen: %s", khop_open_error());
@@ -788,7 +911,8 @@ void do_fill(const char *dir)
 			  "stats: %s", khop_error(k));
 	else
 		ktap_check("the session outlives its owners and the fd, unchanged",
-			   in.state == KHOPAGES_STATE_COMMITTED && in.nr_pages == saved.nr_pages &&
+			   in.state == (luo_mode ? KHOPAGES_STATE_PRESERVED :
+					KHOPAGES_STATE_COMMITTED) && in.nr_pages == saved.nr_pages &&
 			   in.nr_folios == saved.nr_folios, "state %s, %" PRIu64 " pages, %" PRIu64
 			   " folios", khop_state_name(in.state), (uint64_t)in.nr_pages,
 			   (uint64_t)in.nr_folios);
@@ -796,11 +920,25 @@ void do_fill(const char *dir)
 
 	if (ktap_failed()) {
 		ktap_diag("memtest fill: %u checks FAILED", ktap_failed());
+		if (holder_pid > 0) {
+			/* No stage 2 follows: let the Live Update session go. */
+			kt_kill_wait(holder_pid);
+			snprintf(path, sizeof(path), "%s/%s", dir, HOLDER_FILE);
+			unlink(path);
+		}
 		return;
 	}
-	snprintf(marker, sizeof(marker), "session %s committed: %" PRIu64 " pages, %" PRIu64
-		 " folios, %" PRIu64 " distinct frames (%" PRIu64 " kB)\n", SESSION,
-		 (uint64_t)saved.nr_pages, (uint64_t)saved.nr_folios, distinct, distinct * 4);
+	if (luo_mode)
+		snprintf(marker, sizeof(marker), "session %s preserved in Live Update session %s"
+			 " (holder pid %d): %" PRIu64 " pages, %" PRIu64 " folios, %" PRIu64
+			 " distinct frames (%" PRIu64 " kB)\n", SESSION, SESSION, (int)holder_pid,
+			 (uint64_t)saved.nr_pages, (uint64_t)saved.nr_folios, distinct,
+			 distinct * 4);
+	else
+		snprintf(marker, sizeof(marker), "session %s committed: %" PRIu64 " pages, %"
+			 PRIu64 " folios, %" PRIu64 " distinct frames (%" PRIu64 " kB)\n",
+			 SESSION, (uint64_t)saved.nr_pages, (uint64_t)saved.nr_folios, distinct,
+			 distinct * 4);
 	write_marker(dir, marker);
 	ktap_diag("memtest fill: PASS: %s", marker);
 	free_pageinfo();

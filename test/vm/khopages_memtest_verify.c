@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * khopages_memtest: stage 2, after the kexec: MAP into this process and a
- * child, every byte and frame checked, the memory used, FINISH.
+ * child, every byte and frame checked, the memory used, FINISH (with
+ * --luo: the file retrieved from Live Update, Live Update's FINISH and
+ * the files closed).
  */
 #include "khopages_memtest.h"
 
@@ -28,10 +30,10 @@ static int who_of(int pid)
 
 static void load_description(const char *dir)
 {
-	char path[512], line[256], name[16], madv[16];
+	char path[512], line[256], name[16], madv[16], luo_session[64];
 	uint64_t a, b, c, d, e, f, g;
 	int nregions = 0, pid, pid2, version = 0, ln = 0;
-	bool end = false;
+	bool end = false, luo = false;
 	unsigned int u;
 	FILE *fp;
 
@@ -53,6 +55,12 @@ static void load_description(const char *dir)
 		if (sscanf(line, "pids %d %d", &pid, &pid2) == 2) {
 			pids[PARENT] = pid;
 			pids[CHILD] = pid2;
+		} else if (sscanf(line, "luo %63s %" SCNx64, luo_session, &a) == 2) {
+			if (strcmp(luo_session, SESSION) || a != KHOP_LUO_TOKEN_PAGES)
+				ktap_bail("%s:%d: Live Update session %s token 0x%" PRIx64 ", expected"
+					  " %s 0x%llx", path, ln, luo_session, a, SESSION,
+					  (unsigned long long)KHOP_LUO_TOKEN_PAGES);
+			luo = true;
 		} else if (sscanf(line, "region %15s %" SCNx64 " %" SCNx64 " %" SCNx64 " %15s %"
 				  SCNx64 " %" SCNx64, name, &a, &b, &c, madv, &d, &e) == 7) {
 			struct region *r;
@@ -111,6 +119,9 @@ static void load_description(const char *dir)
 	fclose(fp);
 	if (version != 1 || !end || nregions != NR_REGIONS || !nr_ranges || !distinct_frames)
 		ktap_bail("%s: incomplete description", path);
+	if (luo != luo_mode)
+		ktap_bail("%s: stage 1 ran %s --luo, stage 2 %s", path, luo ? "with" : "without",
+			  luo_mode ? "with" : "without");
 	/* The description must agree with itself before it judges anything. */
 	for (int k = 0; k < nr_ranges; k++)
 		if (range_present(&ranges[k]) != ranges[k].nr_pages)
@@ -286,12 +297,16 @@ static void check_handover_fdt_session(const struct khop_fdt_session *s, int *fo
 
 static int fdt_session_cb(const struct khop_fdt_session *s, void *arg)
 {
-	if (!strcmp(s->name, SESSION))
+	if (!strcmp(s->name, SESSION) && luo_mode)
+		(*(int *)arg)++;
+	else if (!strcmp(s->name, SESSION))
 		check_handover_fdt_session(s, arg);
 	return 0;
 }
 
-/* What the previous kernel handed over, as the new kernel exposes it. */
+/* What the previous kernel handed over, as the new kernel exposes it. A
+ * session that crossed inside Live Update is in Live Update's handover,
+ * never in the driver's subtree, which may then be absent. */
 static void check_handover_fdt(void)
 {
 	size_t cap = 1 << 16, len = 0;
@@ -301,6 +316,12 @@ static void check_handover_fdt(void)
 	ssize_t n;
 
 	fd = open(HANDOVER_FDT, O_RDONLY);
+	if (luo_mode && fd < 0 && errno == ENOENT) {
+		ktap_pass("handover FDT: session " SESSION " is not in the khopages subtree (there"
+			  " is none)");
+		free(blob);
+		return;
+	}
 	if (!blob || fd < 0)
 		ktap_bail("open %s: %s (no khopages handover?)", HANDOVER_FDT, strerror(errno));
 	while ((n = read(fd, blob + len, cap - len)) > 0) {
@@ -313,6 +334,15 @@ static void check_handover_fdt(void)
 		}
 	}
 	close(fd);
+	if (luo_mode) {
+		if (ktap_check("handover FDT decodes", !khop_fdt_sessions(blob, len, fdt_session_cb,
+									  &found, &why),
+			       "%s: %s", HANDOVER_FDT, why ? why : "invalid"))
+			ktap_check("handover FDT: session " SESSION " is not in the khopages subtree",
+				   found == 0, "it is listed %d times", found);
+		free(blob);
+		return;
+	}
 	if (ktap_check("handover FDT decodes", !khop_fdt_sessions(blob, len, fdt_session_cb,
 								  &found, &why),
 		       "%s: %s", HANDOVER_FDT, why ? why : "invalid") &&
@@ -322,16 +352,18 @@ static void check_handover_fdt(void)
 	free(blob);
 }
 
-/* The incoming session must be exactly what was committed. */
+/* The incoming session must be exactly what was committed (with --luo:
+ * retrieved through Live Update, already attached to the file). */
 static void check_incoming_stats(struct khop *k)
 {
+	uint32_t want = luo_mode ? KHOPAGES_STATE_RETRIEVED : KHOPAGES_STATE_INCOMING;
 	struct khopages_session_info in;
 
 	if (khop_stats(k, SESSION, &in))
 		ktap_bail("no incoming session %s: %s", SESSION, khop_error(k));
 	print_info("incoming stats", &in);
-	ktap_check("incoming stats: state incoming", in.state == KHOPAGES_STATE_INCOMING,
-		   "state %s", khop_state_name(in.state));
+	ktap_check(luo_mode ? "incoming stats: state retrieved" : "incoming stats: state incoming",
+		   in.state == want, "state %s", khop_state_name(in.state));
 	expect_u64("incoming nr_pids", in.nr_pids, saved.nr_pids);
 	expect_u64("incoming nr_pages", in.nr_pages, saved.nr_pages);
 	expect_u64("incoming nr_folios", in.nr_folios, saved.nr_folios);
@@ -590,6 +622,63 @@ static void write_after_finish_test(void)
 		   kt_pm_pfn(before), kt_pm_pfn(after));
 }
 
+/* --luo: the session and its khopages file from Live Update. Returns the
+ * handle on the file; *luo_fd gets the Live Update session. */
+static struct khop *retrieve_from_luo(int *luo_fd)
+{
+	struct khop *k;
+	int fd;
+
+	if (khop_luo_retrieve(SESSION, luo_fd))
+		ktap_bail("%s", khop_luo_error());
+	ktap_pass("retrieve Live Update session " SESSION);
+	if (khop_luo_retrieve_fd(*luo_fd, KHOP_LUO_TOKEN_PAGES, &fd))
+		ktap_bail("%s", khop_luo_error());
+	ktap_pass("retrieve the khopages file from Live Update session " SESSION);
+	if (khop_from_fd(fd, &k))
+		ktap_bail("the retrieved file: %s", khop_open_error());
+	return k;
+}
+
+/* --luo: LIST shows the retrieved session, FINISH(name) is refused (its
+ * files decide), and OPEN on another file attaches that one too. */
+static void check_retrieved_session(struct khop *k)
+{
+	struct khopages_session_info *infos, in;
+	uint32_t state = 0;
+	size_t nr, found = 0;
+	struct khop *k2;
+	int ret;
+
+	if (ktap_check("list", !khop_list(k, &infos, &nr), "%s", khop_error(k))) {
+		for (size_t i = 0; i < nr; i++)
+			if (!strncmp(infos[i].name, SESSION, sizeof(infos[i].name))) {
+				found++;
+				state = infos[i].state;
+			}
+		free(infos);
+		ktap_check("list: session " SESSION " once, retrieved",
+			   found == 1 && state == KHOPAGES_STATE_RETRIEVED, "%zu times, state %s",
+			   found, khop_state_name(state));
+	}
+	ktap_check_err("FINISH " SESSION " of a retrieved session -> EBUSY",
+		       khop_finish(k, SESSION, 0), -EBUSY);
+	if (khop_open(&k2))
+		ktap_bail("open: %s", khop_open_error());
+	ret = khop_attach(k2, SESSION);
+	ktap_check("OPEN " SESSION " on another file attaches it too", !ret, "%s",
+		   khop_error(k2));
+	ret = khop_stats(k2, SESSION, &in);
+	ktap_check("stats through the other file: state retrieved",
+		   !ret && in.state == KHOPAGES_STATE_RETRIEVED, "%s",
+		   ret ? khop_error(k2) : khop_state_name(in.state));
+	khop_close(k2);
+	ret = khop_stats(k, SESSION, &in);
+	ktap_check("closing the other file leaves the session retrieved",
+		   !ret && in.state == KHOPAGES_STATE_RETRIEVED, "%s",
+		   ret ? khop_error(k) : khop_state_name(in.state));
+}
+
 void do_verify(const char *dir)
 {
 	/* First thing: the preserved pages are not free in this kernel
@@ -601,6 +690,7 @@ void do_verify(const char *dir)
 	struct child_report rep;
 	int to_child[2], from_child[2], at_orig = 0, ret;
 	struct khop *k;
+	int luo_fd = -1;
 	pid_t c;
 	char cmd = 'w';
 
@@ -611,18 +701,26 @@ void do_verify(const char *dir)
 		  PRIu64 " distinct frames; MemFree now %ld kB", (int)pids[PARENT],
 		  (int)pids[CHILD], (uint64_t)saved.nr_pages, nr_ranges, distinct_frames, memfree0);
 
-	if (khop_open(&k))
-		ktap_bail("open: %s", khop_open_error());
-	check_incoming_stats(k);
-	check_handover_fdt();
-	if (khop_attach(k, SESSION))
-		ktap_bail("open session %s: %s", SESSION, khop_error(k));
-	ktap_pass("open the incoming session");
-	if (khop_stats(k, SESSION, &in))
-		ktap_fail("stats after OPEN: state claimed", "%s", khop_error(k));
-	else
-		ktap_check("stats after OPEN: state claimed", in.state == KHOPAGES_STATE_CLAIMED,
-			   "state %s", khop_state_name(in.state));
+	if (luo_mode) {
+		k = retrieve_from_luo(&luo_fd);
+		check_incoming_stats(k);
+		check_handover_fdt();
+		check_retrieved_session(k);
+	} else {
+		if (khop_open(&k))
+			ktap_bail("open: %s", khop_open_error());
+		check_incoming_stats(k);
+		check_handover_fdt();
+		if (khop_attach(k, SESSION))
+			ktap_bail("open session %s: %s", SESSION, khop_error(k));
+		ktap_pass("open the incoming session");
+		if (khop_stats(k, SESSION, &in))
+			ktap_fail("stats after OPEN: state claimed", "%s", khop_error(k));
+		else
+			ktap_check("stats after OPEN: state claimed",
+				   in.state == KHOPAGES_STATE_CLAIMED, "state %s",
+				   khop_state_name(in.state));
+	}
 
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		make_dst(&regions[ri]);
@@ -704,10 +802,23 @@ void do_verify(const char *dir)
 	mremap_test();
 	munmap_test();
 
-	ret = khop_finish(k, SESSION, 0);
-	ktap_check("finish " SESSION, !ret, "%s", khop_error(k));
-	ret = khop_stats(k, SESSION, &in);
-	ktap_check_err("stats after FINISH -> ENOENT", ret, -ENOENT);
+	if (luo_mode) {
+		/* Live Update lets go of the file; the last file closed
+		 * releases the session. The children have exited. */
+		ret = khop_luo_finish(luo_fd);
+		ktap_check("Live Update FINISH of session " SESSION, !ret, "%s", khop_luo_error());
+		close(luo_fd);
+		khop_close(k);
+		if (khop_open(&k))
+			ktap_bail("open: %s", khop_open_error());
+		ret = khop_stats(k, SESSION, &in);
+		ktap_check_err("stats after FINISH and closing every file -> ENOENT", ret, -ENOENT);
+	} else {
+		ret = khop_finish(k, SESSION, 0);
+		ktap_check("finish " SESSION, !ret, "%s", khop_error(k));
+		ret = khop_stats(k, SESSION, &in);
+		ktap_check_err("stats after FINISH -> ENOENT", ret, -ENOENT);
+	}
 	verify_all(PARENT, V_CONTENT | V_PFN, &after);
 	judge("parent after FINISH", V_CONTENT | V_PFN, &after);
 	write_after_finish_test();

@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0
+# Guest test: khopages-memtest.sh through Live Update. Stage 1 builds and
+# preserves the same workload, but puts the khopages file into Live Update
+# session "memtest" (/dev/liveupdate) instead of committing it, and leaves
+# a holder process that keeps that session open until the kexec. Stage 2
+# retrieves the session and the file, maps everything back through that
+# file and checks every byte and page frame, then Live Update's FINISH and
+# closing the files must give the memory back. Details: khopages_memtest.c
+# (--luo).
+. /lib/khopages/guest-lib.sh
+dir=/host/memtest-luo
+
+case "$1" in
+1)
+	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
+	[ -c /dev/liveupdate ] ||
+		fail "no /dev/liveupdate: this kernel runs without Live Update (liveupdate=on)"
+	run_step /host/luo-memtest-fill.log khopages_memtest fill --luo "$dir"
+	[ -f "$dir/stage1.done" ] || fail "khopages_memtest fill left no $dir/stage1.done"
+	[ -f "$dir/luo-holder.pid" ] || fail "khopages_memtest fill left no $dir/luo-holder.pid"
+	holder=$(cat "$dir/luo-holder.pid")
+	state=$(sed -n 's/^State:[[:space:]]*//p' "/proc/$holder/status" 2>/dev/null)
+	case "$state" in
+	''|Z*|X*) fail "the holder of Live Update session memtest (pid $holder) is gone" ;;
+	esac
+	echo "Live Update session memtest held by pid $holder ($state)"
+	kexec_next_stage
+	;;
+2)
+	[ -f "$dir/stage1.done" ] || fail "stage 1 did not complete"
+	[ -c /dev/liveupdate ] || fail "no /dev/liveupdate after the kexec"
+	# The driver reads a session handed over in Live Update only when its
+	# file is retrieved: until then it lists no session memtest.
+	echo "--- khopagesctl list, before the Live Update session is retrieved"
+	khopagesctl list >/host/luo-memtest-list.log 2>&1 ||
+		fail "khopagesctl list failed: $(head -n1 /host/luo-memtest-list.log)"
+	cat /host/luo-memtest-list.log
+	grep -qw memtest /host/luo-memtest-list.log &&
+		fail "khopagesctl list shows session memtest before its file was retrieved"
+	# verify checks that LIST shows it, as retrieved, once it is.
+	run_step /host/luo-memtest-verify.log khopages_memtest verify --luo "$dir"
+	pass
+	;;
+*) fail "unexpected stage $1" ;;
+esac
