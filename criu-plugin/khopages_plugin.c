@@ -875,7 +875,7 @@ static void end_restore(int ret)
 	}
 	if (ret) {
 		if (!khop_stats(k, st.session, &info) && info.state == KHOPAGES_STATE_RETRIEVED)
-			pr_warn("restore failed: session %s ends with its Live Update session\n",
+			pr_warn("restore failed: session %s stays in its Live Update session\n",
 				st.session);
 		else
 			pr_warn("restore failed: session %s is left as it is; "

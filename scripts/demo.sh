@@ -55,7 +55,7 @@ fi
 
 # Redis and criu restore need the dataset in RAM, plus room for the guest.
 mem=$(( (3 * mib + 1536 + 255) / 256 * 256 ))
-declare -A title=([kho]="criu --kho-pages" [plain]="plain criu (9p)")
+declare -A title=([kho]="criu --kho-pages, Live Update" [plain]="plain criu (9p)")
 
 # Run one upgrade; print the guest's progress lines while it runs.
 upgrade() {
@@ -140,6 +140,11 @@ for m in $methods; do
 	row[$m,handed]=${row[$m,handed]:-0}
 	[ -z "$(fig "$m" pages_mapped_back)" ] || row[$m,handed]+=", $(fig "$m" pages_mapped_back) mapped back"
 	row[$m,images]="$(bytes "$(fig "$m" image_bytes)")"
+	row[$m,disk]="$(fig "$m" image_bytes_disk)"
+	[ "${row[$m,disk]}" = 0 ] || row[$m,disk]="$(bytes "${row[$m,disk]}")"
+	row[$m,ram]=-
+	[ -z "$(fig "$m" image_bytes_ram)" ] ||
+		row[$m,ram]="$(bytes "$(fig "$m" image_bytes_ram)") (Live Update memfd)"
 	row[$m,dump]="$dump s"
 	row[$m,kexec]="$kexec s"
 	row[$m,restore]="$restore s"
@@ -178,6 +183,8 @@ line "pages on the frames they had at the freeze" frames
 line "pages written to images" written
 line "pages handed over in RAM (KHO)" handed
 line "image bytes" images
+line "image bytes on disk (survive the kexec)" disk
+line "images kept in RAM across the kexec" ram
 printf '  downtime (Redis frozen -> answers again)\n'
 line "  freeze + dump (criu dump)" dump
 line "  kexec + boot (kexec -e -> B's init)" kexec

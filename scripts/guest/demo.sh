@@ -4,13 +4,16 @@
 # Redis there, and redis-cli proves that no key and no byte was lost.
 #
 #   param mode=kho    criu dump/restore --kho-pages: the anonymous memory
-#                     stays in RAM and is handed over through KHO
+#                     stays in RAM and is handed over through KHO, and the
+#                     images (in this guest's RAM, /tmp/img) are kept in a
+#                     Live Update session: nothing is written to a disk
 #   param mode=plain  plain CRIU, images (with all pages) on the 9p share
 #   param mib=N       dataset size (Redis used_memory), MiB
 #
 # Stage 1 runs in kernel A, stage 2 in kernel B (/host/boot/kernel-B).
 # Everything that must survive the kexec is in /host (9p): figures in
-# /host/fig, the data checks in /host/check.*, CRIU's images in /host/img.
+# /host/fig, the data checks in /host/check.*, CRIU's logs and stats, and
+# for plain CRIU its images in /host/img.
 # Timestamps: `mark NAME` creates /host/t.NAME; its mtime is set by QEMU
 # from the host's clock, which runs on across the kexec (and, unlike this
 # guest's clock, keeps time under TCG: with no HPET or PM timer the guest
@@ -25,7 +28,10 @@ TRACE=/sys/kernel/tracing/instances/boot_map
 CRIU_OPTS="--manage-cgroups=ignore -v4"
 VALSIZE=512
 case "$MODE" in
-kho) KHO=--kho-pages ;;
+kho)
+	KHO=--kho-pages IMG=/tmp/img
+	export CRIU_KHOPAGES_LUO=1 CRIU_KHOPAGES_SESSION=redis-demo
+	;;
 plain) KHO= ;;
 *) fail "unknown mode '$MODE'" ;;
 esac
@@ -39,6 +45,12 @@ cli() { redis-cli -p 6379 "$@"; }
 info_field() { cli INFO "$1" | tr -d '\r' | sed -n "s/^$2://p"; }
 
 redis_pid() { cat /host/redis.pid; }
+
+# Bytes of CRIU images on the 9p share (the kernels' directory aside).
+disk_image_bytes() {
+	find /host -path /host/boot -prune -o -name '*.img' -type f -print |
+		while read -r f; do stat -c %s "$f"; done | awk '{ n += $1 } END { print n + 0 }'
+}
 
 # Wait up to $1 seconds until Redis answers PING.
 wait_ping() {
@@ -165,6 +177,8 @@ stage1() {
 		fail "criu dump $KHO failed"
 	fi
 	mark dumped
+	# The logs survive the kexec on the 9p share, outside the images.
+	cp "$IMG/dump.log" "$IMG/dump.stats" /host/
 	sync
 	mark kexec
 	say "kexec -e into kernel B"
@@ -185,6 +199,11 @@ stage2() {
 	mark stage2
 	fig kernel_b "$(uname -r)"
 	say "running $(uname -r); criu restore${KHO:+ $KHO}"
+	if [ "$MODE" = kho ]; then
+		# The images were in kernel A's RAM: only Live Update has them.
+		[ ! -e "$IMG" ] || fail "$IMG survived the kexec"
+		mkdir -p "$IMG"
+	fi
 	mark restore
 	# shellcheck disable=SC2086
 	if ! criu restore -D "$IMG" $CRIU_OPTS $KHO -d --display-stats \
@@ -193,6 +212,7 @@ stage2() {
 		fail "criu restore $KHO failed"
 	fi
 	mark restored
+	cp "$IMG/restore.log" "$IMG/restore.stats" /host/
 	wait_ping 60 || fail "the restored redis-server does not answer"
 	mark serving
 
@@ -226,10 +246,13 @@ verify() {
 		/host/frames.before /host/frames.after >>/host/fig
 	fig frames_before "$(grep -c . /host/frames.before)"
 	if [ "$MODE" = kho ]; then
-		fig pages_handed_over "$(sed -n 's/^Memory pages handed over (KHO): \([0-9]*\).*/\1/p' "$IMG/dump.stats")"
-		fig pages_mapped_back "$(sed -n 's/^Pages mapped back (KHO): \([0-9]*\).*/\1/p' "$IMG/restore.stats")"
-		fig pages_moved "$(sed -n 's/.*committed: .*, \([0-9]*\) moved out of scratch.*/\1/p' "$IMG/dump.log")"
-		fig pages_copied "$(sed -n 's/.*khopages: session .*, \([0-9]*\) copied$/\1/p' "$IMG/restore.log")"
+		fig pages_handed_over "$(sed -n 's/^Memory pages handed over (KHO): \([0-9]*\).*/\1/p' /host/dump.stats)"
+		fig pages_mapped_back "$(sed -n 's/^Pages mapped back (KHO): \([0-9]*\).*/\1/p' /host/restore.stats)"
+		fig pages_moved "$(sed -n 's/.*committed: .*, \([0-9]*\) moved out of scratch.*/\1/p' /host/dump.log)"
+		fig pages_copied "$(sed -n 's/.*khopages: session .*, \([0-9]*\) copied$/\1/p' /host/restore.log)"
+		fig image_bytes_ram "$(sed -n 's/.*(images: \([0-9]*\) bytes in a memfd).*/\1/p' /host/dump.log)"
+		grep -q 'images (.* bytes) unpacked from Live Update session redis-demo' /host/restore.log ||
+			fail "the images did not come from the Live Update session"
 		[ "$(khopagesctl list | tail -n +2 | grep -c .)" = 0 ] ||
 			fail "a khopages session is left after the restore"
 		# Every page on the frame it had at the freeze, but for those the
@@ -241,8 +264,10 @@ verify() {
 			'BEGIN { exit !(b > 0 && b - s <= m + c + b / 100) }' ||
 			fail "only $(fig_get frames_same) of $(fig_get frames_both) pages are on their frames after the restore"
 	fi
-	fig pages_written "$(sed -n 's/^Memory pages written: \([0-9]*\).*/\1/p' "$IMG/dump.stats")"
+	fig pages_written "$(sed -n 's/^Memory pages written: \([0-9]*\).*/\1/p' /host/dump.stats)"
 	fig image_bytes "$(stat -c %s "$IMG"/*.img | awk '{ n += $1 } END { print n }')"
+	# What had to be on storage that survives the kexec: the 9p share.
+	fig image_bytes_disk "$(disk_image_bytes)"
 }
 
 # Writes, reads, deletes and a new digest: the restored server is live.

@@ -12,6 +12,16 @@
 #                  compaction runs; after kexec every byte is checked
 #   restore-retry  criu restore --kho-pages fails after the tasks mapped
 #                  their pages (a file changed size); the retry must work
+# The same through Live Update (CRIU_KHOPAGES_LUO=1, images in this
+# guest's RAM):
+#   luo-withdraw   the post-dump script fails after the checkpoint went
+#                  into its Live Update session: the holder ends, the
+#                  session is aborted, the tree runs on, memory comes back
+#   luo-holder-killed  the holder of a dump's Live Update session is killed
+#                  before the kexec: the upgrade is called off, nothing is
+#                  left preserved, memory comes back
+#   luo-restore-retry  as restore-retry: the failed restore leaves the Live
+#                  Update session to a holder, the retry takes it over
 # Stage 1 runs the first two and prepares the others, stage 2 (after the
 # kexec) finishes them. Each case appends "ok NAME" or "not ok NAME # why"
 # to /host/cases; one failing case does not stop the others.
@@ -230,15 +240,130 @@ retry_restore() {
 		fail "$((base + kib - after)) kB of the handed over memory did not come back"
 }
 
+# --- Live Update: the post-dump script fails after the preserve
+luo_withdraw() {
+	local wl=/host/wl-luow img=/tmp/img-luow base after
+	no_sessions || fail "sessions exist before the test"
+	base=$(settled_free)
+	LAST_PID=33000 start_workload "$wl" 64
+	wl_cmd "$wl" V || fail "the tree is wrong before the dump"
+	mkdir -p "$img"
+	printf '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" != post-dump ] || exit 1\n' >/tmp/fail-post-dump.sh
+	chmod +x /tmp/fail-post-dump.sh
+	# shellcheck disable=SC2086
+	expect_fail "dump whose post-dump script fails" "post-dump" "$img/dump.log" \
+		env CRIU_KHOPAGES_LUO=1 CRIU_KHOPAGES_SESSION=fault-luow criu dump -t "$(wl_pid "$wl")" \
+		-D "$img" $CRIU_OPTS --kho-pages --action-script /tmp/fail-post-dump.sh -o dump.log
+	grep -q 'kho-luo: checkpoint kept in RAM' "$img/dump.log" ||
+		fail "the dump failed before its Live Update session: the test tests nothing"
+	grep -q 'withdrawn from Live Update and aborted' "$img/dump.log" ||
+		fail "dump.log does not say the session was withdrawn"
+	[ ! -e "$img/kho-luo-holder.pid" ] || fail "kho-luo-holder.pid is left"
+	grep -qx criu-luo-hold /proc/[0-9]*/comm 2>/dev/null && fail "a holder process is left"
+	no_sessions || fail "a session is left after the failed dump"
+	wl_all_alive "$wl" || fail "the tree did not run on after the failed dump"
+	wl_cmd "$wl" V || fail "the tree's memory is wrong after the failed dump"
+	wl_cmd "$wl" Q || fail "the tree did not quit"
+	wait_tree_gone "$wl" || fail "the tree did not end"
+	after=$(settled_free $((base - MARGIN_KIB)))
+	echo "luo-withdraw: free $base kB before, $after kB after ($((after - base)) kB)"
+	[ "$after" -ge $((base - MARGIN_KIB)) ] ||
+		fail "$((base - after)) kB of memory not given back after the withdrawn dump"
+}
+
+# --- Live Update: the holder is killed before the kexec
+luo_holder_killed() {
+	local wl=/host/wl-luok img=/tmp/img-luok base after holder
+	no_sessions || fail "sessions exist before the test"
+	base=$(settled_free)
+	LAST_PID=34000 start_workload "$wl" 64
+	mkdir -p "$img"
+	# shellcheck disable=SC2086
+	CRIU_KHOPAGES_LUO=1 CRIU_KHOPAGES_SESSION=fault-luok criu dump -t "$(wl_pid "$wl")" \
+		-D "$img" $CRIU_OPTS --kho-pages -o dump.log || { tail -n 30 "$img/dump.log"; fail "criu dump failed"; }
+	[ "$(session_state fault-luok)" = preserved ] || fail "session fault-luok is not preserved after the dump"
+	wait_tree_gone "$wl" || fail "the dumped tree did not end"
+	read -r holder _ <"$img/kho-luo-holder.pid" || fail "no kho-luo-holder.pid"
+	kill -9 "$holder" || fail "no holder process $holder"
+	for _ in $(seq 50); do
+		[ -z "$(session_state fault-luok)" ] && break
+		sleep 0.1
+	done
+	[ -z "$(session_state fault-luok)" ] ||
+		fail "session fault-luok is $(session_state fault-luok) after its holder was killed"
+	after=$(settled_free $((base - MARGIN_KIB)))
+	echo "luo-holder-killed: free $base kB before, $after kB after ($((after - base)) kB)"
+	[ "$after" -ge $((base - MARGIN_KIB)) ] ||
+		fail "$((base - after)) kB of memory not given back after the holder was killed"
+}
+
+# --- Live Update: a restore fails after the tasks mapped their pages
+luo_retry_dump() {
+	local wl=/host/wl-luor img=/tmp/img-luor
+	LAST_PID=35000 start_workload "$wl" 32
+	wl_cmd "$wl" V || fail "the tree is wrong before the dump"
+	mkdir -p "$img"
+	# shellcheck disable=SC2086
+	CRIU_KHOPAGES_LUO=1 CRIU_KHOPAGES_SESSION=fault-luor criu dump -t "$(wl_pid "$wl")" \
+		-D "$img" $CRIU_OPTS --kho-pages -o dump.log || { tail -n 30 "$img/dump.log"; fail "criu dump failed"; }
+	[ "$(session_state fault-luor)" = preserved ] || fail "session fault-luor is not preserved"
+}
+luo_retry_restore() {
+	local wl=/host/wl-luor img=/tmp/img-luor base after mapped holder kib
+	[ ! -e "$img" ] || fail "$img survived the kexec"
+	mkdir -p "$img"
+	base=$(settled_free)
+	export CRIU_KHOPAGES_SESSION=fault-luor
+	cp "$wl/wl.file" /host/wl-luor.file
+	echo changed >"$wl/wl.file"
+	# shellcheck disable=SC2086
+	expect_fail "restore with a changed file" "bad size" "$img/r1.log" \
+		criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o r1.log
+	grep -q 'unpacked from Live Update session fault-luor' "$img/r1.log" ||
+		fail "the images did not come from the Live Update session"
+	grep -q 'Live Update session fault-luor is kept by process' "$img/r1.log" || {
+		grep -E 'kho-luo|khopages|Error' "$img/r1.log" | tail -n 12
+		fail "the failed restore did not keep the Live Update session"
+	}
+	read -r holder _ <"$img/kho-luo-holder.pid" || fail "no kho-luo-holder.pid after the failed restore"
+	mapped=$(session_field fault-luor mapped)
+	kib=$(session_kib fault-luor)
+	echo "after the failed restore: $(session_state fault-luor), $mapped pages mapped, $kib kB, held by $holder"
+	[ "${kib:-0}" -gt 0 ] || fail "cannot tell how much memory session fault-luor holds"
+	[ "${mapped:-0}" -gt 0 ] || fail "no page was mapped before the restore failed: the test tests nothing"
+	wait_tree_gone "$wl" || fail "the failed restore left tasks behind"
+	cp /host/wl-luor.file "$wl/wl.file"
+	# shellcheck disable=SC2086
+	criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o r2.log || {
+		grep -E 'Error|khopages|kho-luo' "$img/r2.log" | tail -n 15
+		fail "the retried restore failed"
+	}
+	grep -q "took Live Update session fault-luor over from process $holder" "$img/r2.log" ||
+		fail "the retry did not take the session over from the holder"
+	wl_cmd "$wl" V || fail "the tree restored by the retry has wrong memory"
+	[ -z "$(session_state fault-luor)" ] || fail "session fault-luor is left after the retry"
+	[ -e "/proc/$holder" ] && ! grep -q '^State:.*Z' "/proc/$holder/status" 2>/dev/null &&
+		fail "the holder $holder is still running"
+	wl_cmd "$wl" Q || fail "the tree did not quit"
+	wait_tree_gone "$wl" || fail "the tree did not end"
+	after=$(settled_free $((base + kib - MARGIN_KIB)))
+	echo "luo-restore-retry: free $base kB before, $after kB after the tree quit ($((after - base)) kB; the session held $kib kB)"
+	[ "$after" -ge $((base + kib - MARGIN_KIB)) ] ||
+		fail "$((base + kib - after)) kB of the handed over memory did not come back"
+}
+
 case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
 	rm -f /host/cases /host/failed.*
 	run_part kill-dump last kill_dump
 	run_part preserve-exit last preserve_exit
+	run_part luo-withdraw last luo_withdraw
+	run_part luo-holder-killed last luo_holder_killed
 	run_part two-sessions setup twins_commit
 	run_part restore-retry setup retry_dump
 	run_part pressure setup pressure_dump
+	run_part luo-restore-retry setup luo_retry_dump
 	khopagesctl list
 	sync
 	kexec_next_stage
@@ -248,6 +373,7 @@ case "$1" in
 	run_part two-sessions last twins_map
 	run_part pressure last pressure_restore
 	run_part restore-retry last retry_restore
+	run_part luo-restore-retry last luo_retry_restore
 	cat /host/cases
 	# A case that failed half way may have left its session: discard it,
 	# so that only leftovers of passing cases fail the end check.

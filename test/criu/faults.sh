@@ -30,7 +30,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
-CASES=(kill-dump preserve-exit two-sessions pressure restore-retry)
+CASES=(kill-dump preserve-exit two-sessions pressure restore-retry luo-withdraw luo-holder-killed
+	luo-restore-retry)
 build=1
 case "${1:-}" in
 --no-build) build=0 ;;
