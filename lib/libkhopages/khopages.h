@@ -110,6 +110,30 @@ int khop_luo_retrieve_fd(int session_fd, uint64_t token, int *fd);
 int khop_luo_finish(int session_fd);
 const char *khop_luo_error(void);
 
+/*
+ * The Live Update sessions open in processes, outgoing (before the kexec)
+ * or retrieved (after it), found in /proc (or the directory in
+ * $KHOPAGES_PROC): one entry per file descriptor, sorted by name, pid and
+ * fd. Processes whose fds this one may not read (other users' unless
+ * root), or that exit during the scan, are skipped. Fails when /proc
+ * cannot be read or lists no process. *held is freed with
+ * khop_luo_held_free().
+ */
+struct khop_luo_held {
+	char name[KHOPAGES_NAME_MAX];	/* the session's, as Live Update has it:
+					 * any bytes, not only khop_valid_name() */
+	pid_t pid;
+	int fd;
+	char comm[64];			/* /proc/PID/comm; "" when unreadable */
+};
+int khop_luo_list_held(struct khop_luo_held **held, size_t *nr);
+void khop_luo_held_free(struct khop_luo_held *held);
+/* 1 when @target, what readlink() of /proc/PID/fd/N gave, is a Live Update
+ * session's ("anon_inode:[luo_session] NAME"), with NAME in @name; else 0,
+ * with "" in @name. -EINVAL for NULL arguments, -ENAMETOOLONG (@name "")
+ * when @len bytes cannot hold NAME. */
+int khop_luo_parse_link(const char *target, char *name, size_t len);
+
 /* Helpers. */
 int khop_valid_name(const char *name);	/* 1 if usable as a session name */
 const char *khop_state_name(uint32_t state);

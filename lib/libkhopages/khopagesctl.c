@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * khopagesctl: inspect and discard khopages sessions, move a process's
- * pages out of KHO scratch ahead of its dump, and decode the handover FDT
- * the driver publishes through KHO's debugfs.
+ * pages out of KHO scratch ahead of its dump, decode the handover FDT
+ * the driver publishes through KHO's debugfs, and find the Live Update
+ * sessions processes hold.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad usage.
  */
@@ -43,6 +44,11 @@ static void usage(FILE *f)
 		"                            (default: in if present, else out) or FILE\n"
 		"  features [NAME...]        the driver's commands and features; with\n"
 		"                            NAMEs, fail unless it has each of them\n"
+		"  luo                       the Live Update sessions processes hold open\n"
+		"                            (as root: all processes), each with the state\n"
+		"                            of the khopages session of its name; then the\n"
+		"                            preserved or retrieved khopages sessions\n"
+		"                            whose Live Update session nobody holds\n"
 		"  help                      this text\n"
 		"The device is $KHOPAGES_DEVICE, default " KHOPAGES_DEVICE ".\n");
 }
@@ -427,6 +433,118 @@ static int cmd_features(int argc, char **argv)
 	return ret;
 }
 
+/* @s for one line of output: printable ASCII as is, other bytes, the
+ * backslash (and, when @quote, the double quote) as \xNN; within double
+ * quotes when @quote. */
+static const char *printable(char *buf, size_t size, const char *s, int quote)
+{
+	size_t o = 0;
+
+	if (quote)
+		buf[o++] = '"';
+	for (; *s && o + 6 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\' && !(quote && c == '"'))
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+	}
+	if (quote)
+		buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* A Live Update session's name: as is when it could be a khopages one,
+ * else quoted and escaped. */
+static const char *show_name(char *buf, size_t size, const char *name)
+{
+	return printable(buf, size, name, !khop_valid_name(name));
+}
+
+static const struct khopages_session_info *
+find_info(const struct khopages_session_info *infos, size_t nr, const char *name)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (!strncmp(infos[i].name, name, KHOPAGES_NAME_MAX))
+			return &infos[i];
+	return NULL;
+}
+
+static void print_khopages(const struct khopages_session_info *s)
+{
+	printf("khopages: %s, %" PRIu64 " page%s", khop_state_name(s->state),
+	       (uint64_t)s->nr_pages, s->nr_pages == 1 ? "" : "s");
+}
+
+static int cmd_luo(int argc, char **argv)
+{
+	struct khopages_session_info *infos = NULL;
+	char list_err[512] = "", nbuf[KHOPAGES_NAME_MAX * 4 + 8], cbuf[64 * 4 + 8];
+	size_t nr_held, nr_infos = 0;
+	struct khop_luo_held *held;
+	struct khop *k;
+
+	(void)argv;
+	if (argc != 0)
+		return usage_error("luo takes no arguments");
+	if (khop_luo_list_held(&held, &nr_held) < 0)
+		return fail("%s", khop_luo_error());
+	/* Without the khopages device, the Live Update sessions still show. */
+	if (khop_open(&k) < 0) {
+		snprintf(list_err, sizeof(list_err), "%s", khop_open_error());
+	} else {
+		if (khop_list(k, &infos, &nr_infos) < 0) {
+			snprintf(list_err, sizeof(list_err), "%s", khop_error(k));
+			infos = NULL;
+			nr_infos = 0;
+		}
+		khop_close(k);
+	}
+
+	if (!nr_held)
+		printf("no Live Update session is open\n");
+	/* One line per session and process, with all its fds of the session. */
+	for (size_t i = 0, j; i < nr_held; i = j) {
+		const struct khop_luo_held *h = &held[i];
+		const struct khopages_session_info *s;
+
+		printf("%s  pid %d (%s)  fd", show_name(nbuf, sizeof(nbuf), h->name),
+		       (int)h->pid, h->comm[0] ? printable(cbuf, sizeof(cbuf), h->comm, 0) : "?");
+		for (j = i; j < nr_held && held[j].pid == h->pid &&
+		     !strcmp(held[j].name, h->name); j++)
+			printf("%c%d", j == i ? ' ' : ',', held[j].fd);
+		s = find_info(infos, nr_infos, h->name);
+		if (s) {
+			printf("  ");
+			print_khopages(s);
+		}
+		printf("\n");
+	}
+	/* Preserved or retrieved, but no process holds its Live Update session. */
+	for (size_t i = 0; i < nr_infos; i++) {
+		const struct khopages_session_info *s = &infos[i];
+		size_t h;
+
+		if (s->state != KHOPAGES_STATE_PRESERVED && s->state != KHOPAGES_STATE_RETRIEVED)
+			continue;
+		for (h = 0; h < nr_held; h++)
+			if (!strncmp(s->name, held[h].name, KHOPAGES_NAME_MAX))
+				break;
+		if (h < nr_held)
+			continue;
+		printf("%.*s  ", KHOPAGES_NAME_MAX - 1, s->name);
+		print_khopages(s);
+		printf("  (no process holds a Live Update session of this name)\n");
+	}
+	khop_luo_held_free(held);
+	free(infos);
+	if (list_err[0])
+		return fail("khopages sessions not shown: %s", list_err);
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -438,6 +556,7 @@ static const struct command {
 	{ "evacuate", cmd_evacuate },
 	{ "decode", cmd_decode },
 	{ "features", cmd_features },
+	{ "luo", cmd_luo },
 };
 
 int main(int argc, char **argv)

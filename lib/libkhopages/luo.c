@@ -3,11 +3,14 @@
  * libkhopages: Live Update (/dev/liveupdate) sessions, through which the
  * khopages file of a session crosses a kexec. Thin wrappers, as for
  * /dev/khopages: arguments checked before the system call, one line saying
- * what failed and why.
+ * what failed and why. And, since Live Update lists no session, the
+ * sessions that processes hold open, found in /proc.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,4 +302,222 @@ int khop_luo_finish(int session_fd)
 	struct luo_finish_arg arg = { .size = sizeof(arg) };
 
 	return session_cmd(LOP_FINISH, LUO_FINISH, session_fd, &arg, "finish");
+}
+
+/* ---- Live Update sessions held open by processes ------------------------ */
+
+/*
+ * Live Update lists no session. Its session files are anonymous inodes
+ * named "[luo_session] NAME", so /proc/PID/fd/N of one reads
+ * "anon_inode:[luo_session] NAME": that is how they are found.
+ */
+#define SESSION_LINK	"anon_inode:[luo_session] "
+/* A link longer than this is no anonymous inode's (NAME_MAX at most). */
+#define LINK_MAX	512
+
+int khop_luo_parse_link(const char *target, char *name, size_t len)
+{
+	size_t prefix = sizeof(SESSION_LINK) - 1, n;
+
+	if (!target || !name || !len)
+		return -EINVAL;
+	name[0] = '\0';
+	if (strncmp(target, SESSION_LINK, prefix))
+		return 0;
+	n = strlen(target + prefix);
+	if (!n || n >= LUO_NAME_MAX)
+		return 0;
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(name, target + prefix, n + 1);
+	return 1;
+}
+
+/* A process or file descriptor number, or -1 for any other name. */
+static int dir_number(const char *s)
+{
+	long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > INT32_MAX)
+			return -1;
+	}
+	return (int)v;
+}
+
+/* /proc/PID/comm without its newline; "" when it cannot be read. */
+static void read_comm(int pid_dir, char *comm, size_t size)
+{
+	int fd = openat(pid_dir, "comm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		do
+			n = read(fd, comm, size - 1);
+		while (n < 0 && errno == EINTR);
+		close(fd);
+	}
+	if (n < 0)
+		n = 0;
+	comm[n] = '\0';
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+struct held_list {
+	struct khop_luo_held *v;
+	size_t nr, cap;
+};
+
+static int held_add(struct held_list *l, const char *name, pid_t pid, int fd,
+		    const char *comm)
+{
+	struct khop_luo_held *h;
+
+	if (l->nr == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+
+		h = realloc(l->v, cap * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		l->v = h;
+		l->cap = cap;
+	}
+	h = &l->v[l->nr++];
+	memset(h, 0, sizeof(*h));
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	snprintf(h->comm, sizeof(h->comm), "%s", comm);
+	h->pid = pid;
+	h->fd = fd;
+	return 0;
+}
+
+/*
+ * The session files among the fds of process @pid (directory @pid_name of
+ * @proc). A process that is gone, or whose fds this one may not read, has
+ * none. Only running out of memory is an error.
+ */
+static int scan_process(int proc, const char *pid_name, pid_t pid, struct held_list *l)
+{
+	char target[LINK_MAX], name[LUO_NAME_MAX], comm[sizeof(l->v->comm)];
+	int pid_dir, fd_dir, fd, ret = 0;
+	bool have_comm = false;
+	struct dirent *e;
+	ssize_t n;
+	DIR *d;
+
+	pid_dir = openat(proc, pid_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pid_dir < 0)
+		return 0;
+	fd_dir = openat(pid_dir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd_dir >= 0 ? fdopendir(fd_dir) : NULL;
+	if (!d) {
+		ret = fd_dir >= 0 && errno == ENOMEM ? -ENOMEM : 0;
+		if (fd_dir >= 0)
+			close(fd_dir);
+		close(pid_dir);
+		return ret;
+	}
+	while ((e = readdir(d))) {
+		fd = dir_number(e->d_name);
+		if (fd < 0)
+			continue;
+		n = readlinkat(dirfd(d), e->d_name, target, sizeof(target) - 1);
+		if (n < 0 || n == (ssize_t)sizeof(target) - 1)
+			continue;
+		target[n] = '\0';
+		if (khop_luo_parse_link(target, name, sizeof(name)) != 1)
+			continue;
+		if (!have_comm) {
+			read_comm(pid_dir, comm, sizeof(comm));
+			have_comm = true;
+		}
+		ret = held_add(l, name, pid, fd, comm);
+		if (ret)
+			break;
+	}
+	closedir(d);
+	close(pid_dir);
+	return ret;
+}
+
+static int held_cmp(const void *a, const void *b)
+{
+	const struct khop_luo_held *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+int khop_luo_list_held(struct khop_luo_held **out, size_t *nr)
+{
+	const char *root = getenv("KHOPAGES_PROC");
+	struct held_list l = { 0 };
+	char what[KHOP_MSG_MAX / 2];
+	size_t procs = 0;
+	struct dirent *e;
+	int proc, pid, ret = 0, err;
+	DIR *d;
+
+	if (!root || !*root)
+		root = "/proc";
+	snprintf(what, sizeof(what), "liveupdate: scan %s for open sessions", root);
+	if (!out || !nr)
+		return luo_fail(EINVAL, what, "NULL result pointer");
+	*out = NULL;
+	*nr = 0;
+	proc = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (proc < 0) {
+		err = errno;
+		return luo_fail(err, what, strerror(err));
+	}
+	d = fdopendir(proc);
+	if (!d) {
+		err = errno;
+		close(proc);
+		return luo_fail(err, what, strerror(err));
+	}
+	for (;;) {
+		errno = 0;
+		e = readdir(d);
+		if (!e) {
+			if (errno)
+				ret = luo_fail(errno, what, strerror(errno));
+			break;
+		}
+		pid = dir_number(e->d_name);
+		if (pid <= 0)
+			continue;
+		procs++;
+		ret = scan_process(dirfd(d), e->d_name, (pid_t)pid, &l);
+		if (ret) {
+			ret = luo_fail(-ret, what, strerror(-ret));
+			break;
+		}
+	}
+	closedir(d);
+	if (!ret && !procs)
+		ret = luo_fail(ENOENT, what, "no process in it (is procfs mounted there?)");
+	if (ret) {
+		free(l.v);
+		return ret;
+	}
+	if (l.nr)
+		qsort(l.v, l.nr, sizeof(*l.v), held_cmp);
+	*out = l.v;
+	*nr = l.nr;
+	return 0;
+}
+
+void khop_luo_held_free(struct khop_luo_held *held)
+{
+	free(held);
 }

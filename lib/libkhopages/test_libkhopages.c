@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1107,6 +1108,277 @@ static int test_luo_fake_messages(void)
 	return bad;
 }
 
+/* ---- Live Update sessions held by processes (/proc) --------------------- */
+
+static int parse_is(const char *target, int want, const char *want_name)
+{
+	char name[KHOPAGES_NAME_MAX] = "junk";
+	int ret = khop_luo_parse_link(target, name, sizeof(name));
+
+	EXPECT(ret == want, "\"%s\": %d, expected %d", target, ret, want);
+	EXPECT(!strcmp(name, want_name), "\"%s\": name \"%s\", expected \"%s\"", target,
+	       name, want_name);
+	return 0;
+}
+
+static int test_luo_parse_link(void)
+{
+	static const struct {
+		const char *target, *name;
+	} sessions[] = {
+		{ "anon_inode:[luo_session] memtest", "memtest" },
+		{ "anon_inode:[luo_session] criu-dump.1", "criu-dump.1" },
+		{ "anon_inode:[luo_session] a b", "a b" },
+		{ "anon_inode:[luo_session]  leading space", " leading space" },
+		{ "anon_inode:[luo_session] trailing ", "trailing " },
+		{ "anon_inode:[luo_session] [luo_session] x", "[luo_session] x" },
+		{ "anon_inode:[luo_session] line\nbreak", "line\nbreak" },
+		{ "anon_inode:[luo_session] caf\xc3\xa9/\x01", "caf\xc3\xa9/\x01" },
+		{ "anon_inode:[luo_session] x", "x" },
+	};
+	static const char *const others[] = {
+		"", "anon_inode:[luo_session]", "anon_inode:[luo_session] ",
+		"anon_inode:[luo_session]x", "anon_inode:[luo_session]\tx",
+		"anon_inode:[khopages]", "anon_inode:[LUO_SESSION] x",
+		"anon_inode:[luo_sessions] x", "anon_inode:luo_session x",
+		"/dev/liveupdate", "/tmp/anon_inode:[luo_session] x",
+		" anon_inode:[luo_session] x", "socket:[1234]", "pipe:[99]",
+		"/memfd:anon_inode:[luo_session] x (deleted)",
+	};
+	char target[128], longest[KHOPAGES_NAME_MAX], name[8];
+
+	for (size_t i = 0; i < sizeof(sessions) / sizeof(sessions[0]); i++)
+		if (parse_is(sessions[i].target, 1, sessions[i].name))
+			return 1;
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+		if (parse_is(others[i], 0, ""))
+			return 1;
+	/* 63 bytes is Live Update's longest name; a longer one is no session. */
+	memset(longest, 'n', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	snprintf(target, sizeof(target), "anon_inode:[luo_session] %s", longest);
+	if (parse_is(target, 1, longest))
+		return 1;
+	snprintf(target, sizeof(target), "anon_inode:[luo_session] %sn", longest);
+	if (parse_is(target, 0, ""))
+		return 1;
+	/* The caller's buffer: exactly enough, one byte short, none. */
+	EXPECT(khop_luo_parse_link("anon_inode:[luo_session] memtest", name, 8) == 1 &&
+	       !strcmp(name, "memtest"), "8 bytes: \"%s\"", name);
+	EXPECT(khop_luo_parse_link("anon_inode:[luo_session] memtest", name, 7) ==
+	       -ENAMETOOLONG && !name[0], "7 bytes: \"%s\"", name);
+	EXPECT(khop_luo_parse_link("anon_inode:[khopages]", name, 1) == 0, "1 byte");
+	EXPECT(khop_luo_parse_link("anon_inode:[luo_session] x", name, 0) == -EINVAL, "0 bytes");
+	EXPECT(khop_luo_parse_link(NULL, name, sizeof(name)) == -EINVAL, "NULL target");
+	EXPECT(khop_luo_parse_link("anon_inode:[luo_session] x", NULL, 8) == -EINVAL,
+	       "NULL name");
+	return 0;
+}
+
+/* A stand-in for /proc: 'd' a directory, 'f' a file with @data, 'l' a
+ * symbolic link to @data (what readlink() of an fd gives). */
+struct fake_entry {
+	char kind;
+	const char *path, *data;
+};
+
+static const struct fake_entry fake_proc[] = {
+	{ 'd', "100", NULL },
+	{ 'f', "100/comm", "holder\n" },
+	{ 'd', "100/fd", NULL },
+	{ 'l', "100/fd/3", "anon_inode:[luo_session] memtest" },
+	{ 'l', "100/fd/4", "anon_inode:[khopages]" },
+	{ 'l', "100/fd/7", "anon_inode:[luo_session] memtest" },
+	{ 'l', "100/fd/12", "anon_inode:[luo_session] a b" },
+	{ 'l', "100/fd/13", "anon_inode:[luo_session] x\ny" },
+	{ 'd', "20", NULL },
+	{ 'f', "20/comm", "agent\n" },
+	{ 'd', "20/fd", NULL },
+	{ 'l', "20/fd/0", "/dev/null" },
+	{ 'l', "20/fd/5", "anon_inode:[luo_session] memtest" },
+	/* No comm. */
+	{ 'd', "7", NULL },
+	{ 'd', "7/fd", NULL },
+	{ 'l', "7/fd/2", "anon_inode:[luo_session] nocomm" },
+	/* A comm with a backslash and a control byte. */
+	{ 'd', "8", NULL },
+	{ 'f', "8/comm", "odd\\\x01name\n" },
+	{ 'd', "8/fd", NULL },
+	{ 'l', "8/fd/1", "anon_inode:[luo_session] odd" },
+	/* Gone (no fd directory), no session, not processes, not fds. */
+	{ 'd', "31", NULL },
+	{ 'd', "42", NULL },
+	{ 'd', "42/fd", NULL },
+	{ 'l', "42/fd/1", "socket:[1234]" },
+	{ 'd', "self", NULL },
+	{ 'd', "self/fd", NULL },
+	{ 'l', "self/fd/9", "anon_inode:[luo_session] notapid" },
+	{ 'd', "55", NULL },
+	{ 'd', "55/fd", NULL },
+	{ 'l', "55/fd/x", "anon_inode:[luo_session] notanfd" },
+	{ 'f', "uptime", "1.00 2.00\n" },
+};
+
+/* A process, no session. */
+static const struct fake_entry fake_proc_none[] = {
+	{ 'd', "1", NULL },
+	{ 'f', "1/comm", "init\n" },
+	{ 'd', "1/fd", NULL },
+	{ 'l', "1/fd/0", "/dev/console" },
+};
+
+#define FAKE(t)	t, sizeof(t) / sizeof((t)[0])
+
+static void fake_proc_remove(const char *root, const struct fake_entry *t, size_t n)
+{
+	char path[4400];
+
+	for (size_t i = n; i-- > 0; ) {
+		snprintf(path, sizeof(path), "%s/%s", root, t[i].path);
+		if (t[i].kind == 'd')
+			rmdir(path);
+		else
+			unlink(path);
+	}
+	rmdir(root);
+}
+
+/* The tree @t in a new directory, its path in @root; 0 or -1. */
+static int fake_proc_make(char *root, size_t size, const struct fake_entry *t, size_t n)
+{
+	char path[4400];
+	int ok = 1;
+
+	snprintf(root, size, "%s/test-libkhopages.proc.XXXXXX", tmp_dir);
+	if (!mkdtemp(root))
+		return -1;
+	for (size_t i = 0; i < n && ok; i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", root, t[i].path);
+		switch (t[i].kind) {
+		case 'd':
+			ok = !mkdir(path, 0755);
+			break;
+		case 'l':
+			ok = !symlink(t[i].data, path);
+			break;
+		default:
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+			ok = fd >= 0 &&
+			     write(fd, t[i].data, strlen(t[i].data)) == (ssize_t)strlen(t[i].data);
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	if (!ok)
+		fake_proc_remove(root, t, n);
+	return ok ? 0 : -1;
+}
+
+static int held_is(const struct khop_luo_held *h, const char *name, pid_t pid, int fd,
+		   const char *comm)
+{
+	return !strcmp(h->name, name) && h->pid == pid && h->fd == fd && !strcmp(h->comm, comm);
+}
+
+static int luo_held_scan(void)
+{
+	struct khop_luo_held *held = NULL;
+	size_t nr = 0;
+	int ret, ok;
+
+	ret = khop_luo_list_held(&held, &nr);
+	EXPECT(ret == 0, "scan: %d %s", ret, khop_luo_error());
+	/* By name (bytes), then pid, then fd; one entry per fd. */
+	ok = nr == 7 &&
+	     held_is(&held[0], "a b", 100, 12, "holder") &&
+	     held_is(&held[1], "memtest", 20, 5, "agent") &&
+	     held_is(&held[2], "memtest", 100, 3, "holder") &&
+	     held_is(&held[3], "memtest", 100, 7, "holder") &&
+	     held_is(&held[4], "nocomm", 7, 2, "") &&
+	     held_is(&held[5], "odd", 8, 1, "odd\\\x01name") &&
+	     held_is(&held[6], "x\ny", 100, 13, "holder");
+	for (size_t i = 0; !ok && i < nr; i++)
+		printf("# held[%zu]: \"%s\" pid %d fd %d comm \"%s\"\n", i, held[i].name,
+		       (int)held[i].pid, held[i].fd, held[i].comm);
+	khop_luo_held_free(held);
+	EXPECT(ok, "%zu entries, not the expected 7 (above)", nr);
+	return 0;
+}
+
+static int test_luo_held_scan(void)
+{
+	char root[4200];
+	int bad;
+
+	EXPECT(fake_proc_make(root, sizeof(root), FAKE(fake_proc)) == 0, "fake /proc in %s",
+	       tmp_dir);
+	setenv("KHOPAGES_PROC", root, 1);
+	bad = luo_held_scan();
+	unsetenv("KHOPAGES_PROC");
+	fake_proc_remove(root, FAKE(fake_proc));
+	return bad;
+}
+
+static int luo_held_errors(const char *root, const char *empty)
+{
+	struct khop_luo_held *held = (struct khop_luo_held *)&held;
+	char want[4400];
+	size_t nr = 42;
+	int ret;
+
+	EXPECT(khop_luo_list_held(NULL, &nr) == -EINVAL, "NULL result");
+	EXPECT(khop_luo_list_held(&held, NULL) == -EINVAL, "NULL count");
+	EXPECT(!strcmp(khop_luo_error(),
+		       "liveupdate: scan /nonexistent for open sessions: NULL result pointer (EINVAL)"),
+	       "message: %s", khop_luo_error());
+	ret = khop_luo_list_held(&held, &nr);
+	EXPECT(ret == -ENOENT && !held && !nr, "missing: %d", ret);
+	EXPECT(!strcmp(khop_luo_error(), "liveupdate: scan /nonexistent for open sessions: "
+		       "No such file or directory (ENOENT)"), "message: %s", khop_luo_error());
+
+	/* A directory with no process in it is no procfs. */
+	setenv("KHOPAGES_PROC", empty, 1);
+	ret = khop_luo_list_held(&held, &nr);
+	snprintf(want, sizeof(want), "liveupdate: scan %s for open sessions: no process in it"
+		 " (is procfs mounted there?) (ENOENT)", empty);
+	EXPECT(ret == -ENOENT && !strcmp(khop_luo_error(), want), "empty: %d %s", ret,
+	       khop_luo_error());
+
+	/* Processes, no session: nothing, and no error. */
+	setenv("KHOPAGES_PROC", root, 1);
+	ret = khop_luo_list_held(&held, &nr);
+	EXPECT(ret == 0 && nr == 0, "no session: %d %zu %s", ret, nr, khop_luo_error());
+	khop_luo_held_free(held);
+
+	/* The real /proc: whatever this host holds, the scan succeeds. */
+	unsetenv("KHOPAGES_PROC");
+	ret = khop_luo_list_held(&held, &nr);
+	EXPECT(ret == 0, "/proc: %d %s", ret, khop_luo_error());
+	khop_luo_held_free(held);
+	return 0;
+}
+
+static int test_luo_held_errors(void)
+{
+	char root[4200], empty[4200];
+	int bad;
+
+	EXPECT(fake_proc_make(root, sizeof(root), FAKE(fake_proc_none)) == 0,
+	       "fake /proc in %s", tmp_dir);
+	if (fake_proc_make(empty, sizeof(empty), NULL, 0)) {
+		fake_proc_remove(root, FAKE(fake_proc_none));
+		EXPECT(0, "empty directory in %s", tmp_dir);
+	}
+	setenv("KHOPAGES_PROC", "/nonexistent", 1);
+	bad = luo_held_errors(root, empty);
+	unsetenv("KHOPAGES_PROC");
+	fake_proc_remove(root, FAKE(fake_proc_none));
+	fake_proc_remove(empty, NULL, 0);
+	return bad;
+}
+
 /* ---- handover FDT decoding ---------------------------------------------- */
 
 struct fsess {
@@ -1565,6 +1837,61 @@ static int test_ctl_decode(void)
 	return 0;
 }
 
+/* khopagesctl luo on a fake /proc; without a khopages device it still
+ * lists the Live Update sessions, then fails. */
+static int ctl_luo(const char *root, const char *none)
+{
+	static const char no_dev[] = "khopagesctl: khopages sessions not shown: open "
+		"/nonexistent: no such device node (is the khopages driver in this kernel?) "
+		"(ENOENT)\n";
+	int rc;
+
+	setenv("KHOPAGES_PROC", root, 1);
+	rc = ctl("/nonexistent", out, err, sizeof(out), "luo", NULL);
+	EXPECT(rc == 1, "exit %d stderr %s", rc, err);
+	EXPECT(!strcmp(out, "\"a b\"  pid 100 (holder)  fd 12\n"
+			    "memtest  pid 20 (agent)  fd 5\n"
+			    "memtest  pid 100 (holder)  fd 3,7\n"
+			    "nocomm  pid 7 (?)  fd 2\n"
+			    "odd  pid 8 (odd\\x5c\\x01name)  fd 1\n"
+			    "\"x\\x0ay\"  pid 100 (holder)  fd 13\n"), "stdout:\n%s", out);
+	EXPECT(!strcmp(err, no_dev), "stderr: %s", err);
+
+	setenv("KHOPAGES_PROC", none, 1);
+	rc = ctl("/nonexistent", out, err, sizeof(out), "luo", NULL);
+	EXPECT(rc == 1 && !strcmp(out, "no Live Update session is open\n") &&
+	       !strcmp(err, no_dev), "no session: exit %d stdout %s stderr %s", rc, out, err);
+
+	setenv("KHOPAGES_PROC", "/nonexistent", 1);
+	rc = ctl("/nonexistent", out, err, sizeof(out), "luo", NULL);
+	EXPECT(rc == 1 && !out[0] &&
+	       !strcmp(err, "khopagesctl: liveupdate: scan /nonexistent for open sessions: "
+		       "No such file or directory (ENOENT)\n"),
+	       "no /proc: exit %d stdout %s stderr %s", rc, out, err);
+	rc = ctl("/nonexistent", out, err, sizeof(out), "luo", "all", NULL);
+	EXPECT(rc == 2 && starts_with(err, "khopagesctl: luo takes no arguments\n"),
+	       "argument: exit %d stderr %s", rc, err);
+	return 0;
+}
+
+static int test_ctl_luo(void)
+{
+	char root[4200], none[4200];
+	int bad;
+
+	EXPECT(fake_proc_make(root, sizeof(root), FAKE(fake_proc)) == 0, "fake /proc in %s",
+	       tmp_dir);
+	if (fake_proc_make(none, sizeof(none), FAKE(fake_proc_none))) {
+		fake_proc_remove(root, FAKE(fake_proc));
+		EXPECT(0, "fake /proc in %s", tmp_dir);
+	}
+	bad = ctl_luo(root, none);
+	unsetenv("KHOPAGES_PROC");
+	fake_proc_remove(root, FAKE(fake_proc));
+	fake_proc_remove(none, FAKE(fake_proc_none));
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	const char *slash = strrchr(argv[0], '/');
@@ -1609,6 +1936,11 @@ int main(int argc, char **argv)
 	    test_luo_fake_cycle);
 	run("fake Live Update: messages name the command, the session and the errno",
 	    test_luo_fake_messages);
+	run("khop_luo_parse_link: session links, odd names, other links, small buffers",
+	    test_luo_parse_link);
+	run("khop_luo_list_held: a fake /proc, sorted, one entry per fd", test_luo_held_scan);
+	run("khop_luo_list_held: no /proc, no process, no session, the real /proc",
+	    test_luo_held_errors);
 	run("fdt: two sessions decoded field by field", test_fdt_valid);
 	run("fdt: unaligned blob", test_fdt_unaligned);
 	run("fdt: empty tree, callback stops the walk", test_fdt_empty_and_stop);
@@ -1624,6 +1956,8 @@ int main(int argc, char **argv)
 		run("khopagesctl: ioctl errors exit 1 with the library message",
 		    test_ctl_ioctl_errors);
 		run("khopagesctl decode FILE", test_ctl_decode);
+		run("khopagesctl luo: one line per session and process, odd names escaped",
+		    test_ctl_luo);
 	} else {
 		ktap_skip("khopagesctl's exit codes and messages", "no khopagesctl given");
 	}

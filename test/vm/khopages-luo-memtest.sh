@@ -24,6 +24,15 @@ case "$1" in
 	''|Z*|X*) fail "the holder of Live Update session memtest (pid $holder) is gone" ;;
 	esac
 	echo "Live Update session memtest held by pid $holder ($state)"
+	# khopagesctl luo finds it in /proc, in the holder, with its khopages
+	# session preserved.
+	echo "--- khopagesctl luo"
+	khopagesctl luo >/host/luo-memtest-luo.log 2>&1 ||
+		fail "khopagesctl luo failed: $(head -n1 /host/luo-memtest-luo.log)"
+	cat /host/luo-memtest-luo.log
+	grep -qE "^memtest  pid $holder \(.*\)  fd [0-9,]+  khopages: preserved, [0-9]+ pages?\$" \
+		/host/luo-memtest-luo.log ||
+		fail "khopagesctl luo does not show session memtest held by pid $holder with khopages: preserved"
 	kexec_next_stage
 	;;
 2)

@@ -3,8 +3,9 @@
 # (/dev/liveupdate). What PRESERVE_FD takes and refuses (a file without a
 # session, the same file twice, an unprivileged caller), the states it
 # moves a session through, and that closing the Live Update session gives
-# the session back with its pages intact. No kernel report may appear.
-# Details: khopages_luo.c.
+# the session back with its pages intact; khopagesctl luo must name the
+# program as the holder of its Live Update session. No kernel report may
+# appear. Details: khopages_luo.c.
 . /lib/khopages/guest-lib.sh
 
 # shellcheck disable=SC2034 # kernel_reports (guest-lib.sh) reads it

@@ -11,6 +11,10 @@
  * frozen with ptrace, as CRIU freezes a tree; session "luo-test" preserves
  * it. Needs root, /dev/khopages and /dev/liveupdate (liveupdate=on).
  *
+ * While it holds a Live Update session, khop_luo_list_held() and
+ * `khopagesctl luo` (from $PATH, skipped when there is none) must name
+ * this process as its holder.
+ *
  * Every check is a TAP case (test/lib/ktap.h); the program exits 1 when
  * any case failed.
  */
@@ -174,6 +178,55 @@ static int t_preserve(struct khop *k)
 	return sfd;
 }
 
+/* (i) This process shows as the holder of Live Update session luo-test-1,
+ * to the library's scan of /proc and to `khopagesctl luo`. */
+static void t_held(int sfd)
+{
+	struct khop_luo_held *held;
+	char line[512], want[128];
+	size_t nr, found = 0;
+	bool listed = false;
+	FILE *p;
+	int ret, st;
+
+	ret = khop_luo_list_held(&held, &nr);
+	if (ret) {
+		ktap_fail("khop_luo_list_held finds luo-test-1 in this process", "%s",
+			  khop_luo_error());
+	} else {
+		for (size_t i = 0; i < nr; i++)
+			if (!strcmp(held[i].name, "luo-test-1") && held[i].pid == getpid() &&
+			    held[i].fd == sfd)
+				found++;
+		ktap_check("khop_luo_list_held finds luo-test-1 in this process", found == 1,
+			   "%zu entries, none for pid %d fd %d", nr, (int)getpid(), sfd);
+		khop_luo_held_free(held);
+	}
+
+	snprintf(want, sizeof(want), "luo-test-1  pid %d (khopages_luo)  fd %d\n",
+		 (int)getpid(), sfd);
+	fflush(stdout);
+	p = popen("khopagesctl luo 2>&1", "r");
+	if (!p) {
+		ktap_fail("khopagesctl luo lists luo-test-1 held by this process", "popen: %s",
+			  strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), p)) {
+		ktap_diag("khopagesctl luo: %.*s", (int)strcspn(line, "\n"), line);
+		if (!strcmp(line, want))
+			listed = true;
+	}
+	st = pclose(p);
+	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		ktap_skip("khopagesctl luo lists luo-test-1 held by this process",
+			  "no khopagesctl in $PATH");
+	else
+		ktap_check("khopagesctl luo lists luo-test-1 held by this process",
+			   listed && st == 0, "exit status 0x%x, %s", st,
+			   listed ? "line found" : "no line \"luo-test-1  pid PID (khopages_luo)  fd N\"");
+}
+
 /* (c) A preserved session refuses every change. */
 static void t_busy(struct khop *k)
 {
@@ -292,6 +345,7 @@ int main(int argc, char **argv)
 	t_no_session();
 	start_workload();
 	sfd = t_preserve(k);
+	t_held(sfd);
 	t_busy(k);
 	t_second_session(k);
 	t_close_takes_back(k, sfd);
