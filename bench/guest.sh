@@ -3,21 +3,34 @@
 # One boot pair per memory size and repetition, every method side by side:
 #   stage 1: memcpy of MIB MiB (yardstick); kexec load of the next kernel;
 #            per layout, a workload dumped by plain CRIU to tmpfs, its images then copied to /host (9p,
-#            survives the reboot); per layout, a workload dumped with
-#            --kho-pages (images straight to /host), its pages moved out
-#            of KHO scratch first while it runs (khopagesctl evacuate, not
-#            downtime); kexec. Both methods dump with --leave-stopped (see
-#            kill_wait)
-#   stage 2: per layout, restore --kho-pages, then plain restore from /host
+#            survives the reboot); then, per layout, a workload for each
+#            of the two ways of --kho-pages, its pages moved out of KHO
+#            scratch first while it runs (khopagesctl evacuate, not
+#            downtime):
+#              kho  the images straight to /host, the session committed
+#                   (COMMIT): the way before Live Update;
+#              luo  CRIU_KHOPAGES_LUO=1: the images to tmpfs (/tmp, gone
+#                   after the kexec), then kept with the khopages file in
+#                   a Live Update session (bench-luo-LAYOUT) that a holder
+#                   process keeps open until the kexec; nothing on /host;
+#            kexec. Every method dumps with --leave-stopped (see kill_wait)
+#   stage 2: per layout, restore --kho-pages of kho, and of luo into an
+#            empty directory on tmpfs (the images come back from the Live
+#            Update session), then plain restore from /host
+# Odd repetitions (REP) run kho before luo in both stages, even ones luo
+# first: neither always finds what the other left (memory, caches, code
+# TCG translated). The first restore after the kexec does not pay CRIU's
+# kernel probe: that is a phase of its own.
 # Plain CRIU's best case, images on tmpfs, is also restored in stage 1,
 # in the same kernel (tmpfs does not survive the kexec).
 # Each restored workload must answer a ping (it runs again) and pass a
 # check of every page. Phase boundaries are files in /host/marks: their
 # mtimes come from the host clock, which runs on across the kexec;
 # run.sh turns them into durations. Guest figures go to /host/results.
-# Parameters: MIB, LAYOUTS (comma list), VERBOSITY (criu -v, default 4),
-# PROFILE (1: the kernel runs with profile=2; every phase's ticks are
-# saved to /host/profile/PHASE, see bench/profile.py).
+# Parameters: MIB, LAYOUTS (comma list), REP (the repetition, default 1),
+# VERBOSITY (criu -v, default 4), PROFILE (1: the kernel runs with
+# profile=2; every phase's ticks are saved to /host/profile/PHASE, see
+# bench/profile.py).
 . /lib/khopages/guest-lib.sh
 
 MIB=$(param MIB)
@@ -98,7 +111,7 @@ start_wl() {
 }
 
 # kill_wait PID: SIGKILL a workload and wait until it is gone; fails when
-# there is no such process. Both methods dump with --leave-stopped, as an
+# there is no such process. Every method dumps with --leave-stopped, as an
 # upgrade would: the kexec follows, so nothing needs the tree gone first,
 # and its exit (unmapping all of its memory) is not downtime. It goes only
 # after the measured dump, here to make room (plain CRIU restores it from
@@ -121,6 +134,153 @@ check_wl() {
 	grep -q '^ok' "$d/verify.2" || fail "$1 $2: memory wrong after restore: $(cat "$d/verify.2")"
 	result "$1" "$2" thp_kb_after "$(sed -n 's/.*thp_kb=//p' "$d/verify.2")"
 	kill_wait "$pid"
+}
+
+# The two ways of --kho-pages in this repetition's order (see the top).
+REP=$(param REP)
+if [ $((${REP:-1} % 2)) = 1 ]; then HANDOVER="kho luo"; else HANDOVER="luo kho"; fi
+
+# img_dir METHOD LAYOUT: the images directory of a --kho-pages method:
+# kho writes to /host, which survives the kexec; luo to tmpfs, which does
+# not (the Live Update session keeps the images).
+img_dir() {
+	case "$1" in
+	kho) echo "/host/img-kho-$2" ;;
+	luo) echo "/tmp/img-luo-$2" ;;
+	esac
+}
+
+# Bytes in the files on /host, the storage that survives the kexec, but
+# for the benchmark's marks and profiles, the kernels and QEMU's console
+# log. Taken before and after a dump, the difference is what the dump
+# left there. (Busybox find's -newer has whole seconds only.)
+host_bytes() {
+	find /host \( -path /host/boot -o -path "$M" -o -path /host/profile -o -path /host/console.log \) \
+		-prune -o -type f -exec stat -c %s {} + | awk '{ n += $1 } END { print n + 0 }'
+}
+
+# holder_pid LAYOUT: the process that holds luo's Live Update session until
+# the kexec (the first field of kho-luo-holder.pid in its images).
+holder_pid() {
+	local pid rest
+	read -r pid rest <"$(img_dir luo "$1")/kho-luo-holder.pid" && echo "$pid"
+}
+
+# handover_dump METHOD LAYOUT INDEX: a workload of its own dumped with
+# --kho-pages the METHOD way (kho or luo), and the figures of the dump.
+handover_dump() {
+	local m=$1 l=$2 img try s before ondisk luo="" sess="" pid kept
+	img=$(img_dir "$m" "$l")
+	# Empty for kho: the plugin's defaults then (COMMIT, a session named
+	# criu-PID-TIME), as without them.
+	if [ "$m" = luo ]; then luo=1 sess=bench-luo-$l; fi
+	start_wl "$m" "$l" "$3"
+	say "$m dump $l ($img)"
+	# While it still runs: move its pages out of KHO scratch, work
+	# the dump would otherwise do with the tree frozen.
+	mark "evac0-$m-$l"
+	khopagesctl evacuate "$(cat "/host/wl-$m-$l.pid")" >"$LOGS/evacuate-$m-$l.txt" ||
+		fail "khopagesctl evacuate $m $l"
+	mark "evac1-$m-$l"
+	result "$m" "$l" evacuated "$(evacuated_pages <"$LOGS/evacuate-$m-$l.txt")"
+	# A failed --kho-pages dump aborts its session (luo: withdraws it from
+	# Live Update too) and lets the tree run on: try again (up to 3
+	# times), into an empty directory, and count the failures.
+	try=0
+	while :; do
+		try=$((try + 1))
+		rm -rf "$img" && mkdir -p "$img" || fail "images directory $img"
+		rm -f "$M/dump0-$m-$l"
+		before=$(host_bytes)
+		prof_reset
+		mem_watch_start
+		mark "dump0-$m-$l"
+		CRIU_KHOPAGES_LUO=$luo CRIU_KHOPAGES_SESSION=$sess \
+			criu dump -t "$(cat "/host/wl-$m-$l.pid")" -D "$img" $CRIU_OPTS --kho-pages --leave-stopped \
+			-o "$LOGS/dump-$m-$l.log" >"$LOGS/dump-$m-$l.stats" 2>&1 && break
+		mem_watch_stop
+		cp "$LOGS/dump-$m-$l.log" "/host/dump-$m-$l-failed-$try.log"
+		dmesg | tail -n 5 >>"/host/dump-$m-$l-failed-$try.log"
+		say "$m dump $l failed (try $try): $(grep -m1 'Error (' "$LOGS/dump-$m-$l.log")"
+		[ "$try" -lt 3 ] || { tail -n 20 "$LOGS/dump-$m-$l.log"; fail "$m dump $l"; }
+		sleep 1
+	done
+	sync
+	mark "dump1-$m-$l"
+	prof_save "dump-$m-$l"	# before the kill: its exit is not the dump
+	kill_wait "$(cat "/host/wl-$m-$l.pid")" || fail "the $m workload left stopped by the dump is gone"
+	ondisk=$(($(host_bytes) - before))
+	cp "$LOGS/dump-$m-$l.stats" "$img/dump.stats"
+	mem_watch_stop "$m" "$l"
+	result "$m" "$l" dump_failed_tries $((try - 1))
+	result "$m" "$l" image_bytes "$(dir_bytes "$img")"
+	result "$m" "$l" image_bytes_on_disk "$ondisk"
+	result "$m" "$l" pages_img_bytes "$(pages_bytes "$img")"
+	for k in "Freezing time" "Frozen time" "Memory dump time" "Memory write time"; do
+		result "$m" "$l" "dump_$(echo "$k" | tr 'A-Z ' 'a-z_')_us" "$(stat_us "$img/dump.stats" "$k")"
+	done
+	result "$m" "$l" pages_handed_over "$(stat_n "$img/dump.stats" "Memory pages handed over (KHO)")"
+	s=$(sed -n 's/.*khopages: handing memory over in session \([^ ]*\).*/\1/p' "$LOGS/dump-$m-$l.log")
+	[ -n "$s" ] || fail "$m $l: no session in dump.log"
+	if [ "$m" = luo ]; then
+		[ "$s" = "$sess" ] || fail "luo $l: session $s, not $sess"
+		pid=$(holder_pid "$l") || fail "luo $l: no kho-luo-holder.pid in $img"
+		kill -0 "$pid" || fail "luo $l: the holder ($pid) of Live Update session $s is not running"
+		kept=$(sed -n 's/.*kho-luo: checkpoint kept in RAM: .*(images: \([0-9]*\) bytes in a memfd).*/\1/p' \
+			"$LOGS/dump-$m-$l.log")
+		[ -n "$kept" ] || fail "luo $l: dump.log does not say the checkpoint is kept in RAM"
+		result "$m" "$l" images_in_ram_bytes "$kept"
+		[ "$ondisk" = 0 ] || fail "luo $l: the dump left $ondisk bytes on /host"
+	fi
+	khopagesctl show "$s" >"/host/show-$m-$l.txt" || fail "khopagesctl show $s"
+	awk -v m="$m" -v l="$l" '
+		/^pages:/ { print m, l, "session_pages", $2 }
+		/^folios:/ { print m, l, "session_folios", $2 }
+		/^metadata bytes:/ { print m, l, "meta_bytes", $3 }
+		/^moved:/ { print m, l, "moved", $2 }
+		/^  order/ { o = $2 + 0; print m, l, "folios_order" o, $NF }
+	' "/host/show-$m-$l.txt" >>"$R"
+	# Time spent in the plugin's PRESERVE calls, from the -v4 log.
+	grep 'khopages:' "$LOGS/dump-$m-$l.log" >"/host/plugin-dump-$m-$l.log"
+	keep_logs
+}
+
+# handover_restore METHOD LAYOUT: restore --kho-pages of a METHOD dump
+# after the kexec, its figures, the check of the workload. luo restores
+# into an empty directory: criu takes the images back from the Live
+# Update session named in CRIU_KHOPAGES_SESSION (empty for kho: none).
+handover_restore() {
+	local m=$1 l=$2 img sess=""
+	img=$(img_dir "$m" "$l")
+	if [ "$m" = luo ]; then
+		sess=bench-luo-$l
+		[ ! -e "$img" ] || fail "$img survived the kexec: luo would show nothing"
+		mkdir -p "$img"
+	fi
+	say "$m restore $l"
+	prof_reset
+	mark "restore0-$m-$l"
+	CRIU_KHOPAGES_SESSION=$sess \
+		criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o "$LOGS/restore-$m-$l.log" \
+		>"$LOGS/restore-$m-$l.stats" 2>&1 ||
+		{ tail -n 30 "$LOGS/restore-$m-$l.log"; fail "$m restore $l"; }
+	mark "restore1-$m-$l"
+	prof_save "restore-$m-$l"
+	cp "$LOGS/restore-$m-$l.stats" "$img/restore.stats"
+	result "$m" "$l" restore_time_us "$(stat_us "$img/restore.stats" "Restore time")"
+	result "$m" "$l" forking_time_us "$(stat_us "$img/restore.stats" "Forking time")"
+	if [ "$m" = luo ]; then
+		grep -q "images (.* bytes) unpacked from Live Update session $sess\$" "$LOGS/restore-$m-$l.log" ||
+			fail "luo $l: the images did not come from Live Update session $sess"
+		grep -q "Live Update session $sess finished" "$LOGS/restore-$m-$l.log" ||
+			fail "luo $l: Live Update session $sess was not finished"
+		result "$m" "$l" images_unpacked_bytes \
+			"$(sed -n 's/.* images (\([0-9]*\) bytes) unpacked from Live Update session .*/\1/p' \
+				"$LOGS/restore-$m-$l.log")"
+	fi
+	grep 'khopages:' "$LOGS/restore-$m-$l.log" >"/host/plugin-restore-$m-$l.log"
+	keep_logs
+	check_wl "$m" "$l"
 }
 
 case "$1" in
@@ -191,65 +351,19 @@ case "$1" in
 		rm -rf "$img" /host/wl-plain-$l/alive.* /host/wl-plain-$l/verify.*
 	done
 
-	for l in $LAYOUTS; do
-		i=$((i + 1))
-		start_wl kho "$l" "$i"
-		say "kho dump $l (/host)"
-		img=/host/img-kho-$l
-		mkdir -p "$img"
-		# While it still runs: move its pages out of KHO scratch, work
-		# the dump would otherwise do with the tree frozen.
-		mark "evac0-kho-$l"
-		khopagesctl evacuate "$(cat /host/wl-kho-$l.pid)" >"$LOGS/evacuate-$l.txt" ||
-			fail "khopagesctl evacuate $l"
-		mark "evac1-kho-$l"
-		result kho "$l" evacuated "$(evacuated_pages <"$LOGS/evacuate-$l.txt")"
-		# A failed --kho-pages dump aborts its session and lets the tree
-		# run on: try again (up to 3 times), and count the failures.
-		try=0
-		while :; do
-			try=$((try + 1))
-			rm -f "$M/dump0-kho-$l"
-			prof_reset
-			mem_watch_start
-			mark "dump0-kho-$l"
-			criu dump -t "$(cat /host/wl-kho-$l.pid)" -D "$img" $CRIU_OPTS --kho-pages --leave-stopped \
-				-o "$LOGS/dump-kho-$l.log" >"$LOGS/dump-kho-$l.stats" 2>&1 && break
-			mem_watch_stop
-			cp "$LOGS/dump-kho-$l.log" "/host/dump-kho-$l-failed-$try.log"
-			dmesg | tail -n 5 >>"/host/dump-kho-$l-failed-$try.log"
-			say "kho dump $l failed (try $try): $(grep -m1 'Error (khopages' "$LOGS/dump-kho-$l.log")"
-			[ "$try" -lt 3 ] || { tail -n 20 "$LOGS/dump-kho-$l.log"; fail "kho dump $l"; }
-			sleep 1
+	for m in $HANDOVER; do
+		for l in $LAYOUTS; do
+			i=$((i + 1))
+			handover_dump "$m" "$l" "$i"
 		done
-		sync
-		mark "dump1-kho-$l"
-		prof_save "dump-kho-$l"
-		kill_wait "$(cat /host/wl-kho-$l.pid)" || fail "the kho workload left stopped by the dump is gone"
-		cp "$LOGS/dump-kho-$l.stats" "$img/dump.stats"
-		mem_watch_stop kho "$l"
-		result kho "$l" dump_failed_tries $((try - 1))
-		result kho "$l" image_bytes "$(dir_bytes "$img")"
-		result kho "$l" pages_img_bytes "$(pages_bytes "$img")"
-		for k in "Freezing time" "Frozen time" "Memory dump time" "Memory write time"; do
-			result kho "$l" "dump_$(echo "$k" | tr 'A-Z ' 'a-z_')_us" "$(stat_us "$img/dump.stats" "$k")"
-		done
-		result kho "$l" pages_handed_over "$(stat_n "$img/dump.stats" "Memory pages handed over (KHO)")"
-		s=$(sed -n 's/.*khopages: handing memory over in session \([^ ]*\).*/\1/p' "$LOGS/dump-kho-$l.log")
-		[ -n "$s" ] || fail "no session in dump.log"
-		khopagesctl show "$s" >"/host/show-kho-$l.txt" || fail "khopagesctl show"
-		awk -v l="$l" '
-			/^pages:/ { print "kho", l, "session_pages", $2 }
-			/^folios:/ { print "kho", l, "session_folios", $2 }
-			/^metadata bytes:/ { print "kho", l, "meta_bytes", $3 }
-			/^moved:/ { print "kho", l, "moved", $2 }
-			/^  order/ { o = $2 + 0; print "kho", l, "folios_order" o, $NF }
-		' "/host/show-kho-$l.txt" >>"$R"
-		# Time spent in the plugin's PRESERVE calls, from the -v4 log.
-		grep 'khopages:' "$LOGS/dump-kho-$l.log" >"/host/plugin-dump-$l.log"
-		keep_logs
 	done
 
+	# luo's sessions are open until the kexec only as long as their
+	# holders run.
+	for l in $LAYOUTS; do
+		pid=$(holder_pid "$l") && kill -0 "$pid" ||
+			fail "luo $l: the holder of Live Update session bench-luo-$l is gone before the kexec"
+	done
 	say "kexec ($(free_kib) KiB free)"
 	sync
 	mark kexec-exec
@@ -270,22 +384,10 @@ case "$1" in
 	criu check --feature mnt_id -v4 -o "$LOGS/kerndat.log" >/dev/null 2>&1 || true
 	mark kerndat1
 	prof_save kerndat
-	for l in $LAYOUTS; do
-		say "kho restore $l"
-		img=/host/img-kho-$l
-		prof_reset
-		mark "restore0-kho-$l"
-		criu restore -D "$img" $CRIU_OPTS --kho-pages -d -o "$LOGS/restore-kho-$l.log" \
-			>"$LOGS/restore-kho-$l.stats" 2>&1 ||
-			{ tail -n 30 "$LOGS/restore-kho-$l.log"; fail "kho restore $l"; }
-		mark "restore1-kho-$l"
-		prof_save "restore-kho-$l"
-		cp "$LOGS/restore-kho-$l.stats" "$img/restore.stats"
-		result kho "$l" restore_time_us "$(stat_us "$img/restore.stats" "Restore time")"
-		result kho "$l" forking_time_us "$(stat_us "$img/restore.stats" "Forking time")"
-		grep 'khopages:' "$LOGS/restore-kho-$l.log" >"/host/plugin-restore-$l.log"
-		keep_logs
-		check_wl kho "$l"
+	for m in $HANDOVER; do
+		for l in $LAYOUTS; do
+			handover_restore "$m" "$l"
+		done
 	done
 	for l in $LAYOUTS; do
 		say "plain restore $l (/host)"

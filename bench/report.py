@@ -34,6 +34,10 @@ with open(os.path.join(out, "raw.csv")) as f:
 sizes = sorted(reps)
 LAYOUTS = [l for l in ("contiguous", "scattered", "thp")
            if any(k[2] == l for k in vals)]
+# --kho-pages kept in a Live Update session (luo) came later than the
+# other methods: runs before it have no figures of it.
+HAS_LUO = any(k[1] == "luo" for k in vals)
+METHODS = ["plain", "kho"] + (["luo"] if HAS_LUO else [])
 
 
 def med(size, method, layout, metric):
@@ -111,7 +115,8 @@ nreps = ", ".join(f"{s} MiB×{len(reps[s])}" for s in sizes)
 L.append(f"Run of {date}: QEMU TCG (no KVM) on a {os.cpu_count()}-core host, -smp 2, of which the "
          f"guest kernel (no ACPI: CPUs from the MP table) brings up one; CPU model "
          f"max without ERMS/FSRM; "
-         f"guest memory 3×size + max(2 GiB, size) rounded up to GiB (max {max_mem} MiB); "
+         f"guest memory (2×layouts of a boot + 1)×size + max(2 GiB, size) rounded up to GiB "
+         f"(max {max_mem} MiB); "
          f"sizes×runs: {nreps}. Times in seconds, median (min–max) over the runs."
          + "".join(f" At {s} MiB the layouts ran in separate boots: "
                    + "; ".join(b.replace("+", ", ") for b in boots[s]) + "."
@@ -145,6 +150,36 @@ for s in sizes:
             f"{fmt(s, 'kho', l, 'evacuated', 1, 0)} ({fmt(s, 'kho', l, 'evacuate_s', 1, 2)}) / "
             f"{fmt(s, 'kho', l, 'moved', 1, 0)}"]) + " |")
 L.append("")
+L.append("### --kho-pages: COMMIT (before) vs Live Update (after)")
+L.append("")
+if HAS_LUO:
+    L.append("Each in the same boot, with a workload of its own: kho writes the images to /host "
+             "and commits the session (COMMIT); luo (CRIU_KHOPAGES_LUO=1) writes them to tmpfs "
+             "and keeps them, with the session, in a Live Update session until the kexec, then "
+             "restores into an empty directory. Times in seconds; images on /host: what the dump "
+             "added to the files of the 9p share, which survives the kexec; kept in RAM: the "
+             "memfd the images were copied into. The reboot is shared: the driver takes kho's "
+             "sessions in while the new kernel boots, which counts in both downtimes, and luo's "
+             "when criu retrieves them from Live Update, in luo's restore only.")
+    L.append("")
+    L.append("| MiB | layout | dump kho | dump luo | restore kho | restore luo | downtime kho "
+             "| downtime luo | downtime luo/kho | images on /host B: kho | images on /host B: luo "
+             "| images kept in RAM B: luo |")
+    L.append("|" + "---|" * 12)
+    for s in sizes:
+        for l in LAYOUTS:
+            L.append("| " + " | ".join([
+                str(s), l,
+                fmt(s, "kho", l, "dump_s"), fmt(s, "luo", l, "dump_s"),
+                fmt(s, "kho", l, "restore_s"), fmt(s, "luo", l, "restore_s"),
+                fmt(s, "kho", l, "downtime_s"), fmt(s, "luo", l, "downtime_s"),
+                ratio(med(s, "luo", l, "downtime_s"), med(s, "kho", l, "downtime_s"), 2),
+                fmt(s, "kho", l, "image_bytes_on_disk", 1, 0),
+                fmt(s, "luo", l, "image_bytes_on_disk", 1, 0),
+                fmt(s, "luo", l, "images_in_ram_bytes", 1, 0)]) + " |")
+else:
+    L.append("None: these runs have no Live Update (luo) figures.")
+L.append("")
 L.append("Downtime phases (medians, s): freeze→dump done, copy of the images to "
          "/host (plain only), kexec→stage 2 running (reboot: kexec -e, "
          "purgatory, kernel boot, init), CRIU's kernel probe (first CRIU run after boot), restore, "
@@ -156,7 +191,7 @@ L.append("| MiB | layout | method | dump | copy | kexec load | reboot | kerndat 
 L.append("|" + "---|" * 11)
 for s in sizes:
     for l in LAYOUTS:
-        for m in ("plain", "kho"):
+        for m in METHODS:
             L.append("| " + " | ".join([str(s), l, m] + [
                 fmt(s, m, l, k, 1, 2) for k in ("dump_s", "copy_s", "kexec_load_s",
                                                 "kexec_reboot_s", "kerndat_s", "restore_s", "ping_s",
@@ -169,7 +204,7 @@ L.append("| MiB | layout | method | frozen | mem dump | mem write | restore |")
 L.append("|" + "---|" * 7)
 for s in sizes:
     for l in LAYOUTS:
-        for m in ("plain", "kho"):
+        for m in METHODS:
             L.append("| " + " | ".join([str(s), l, m] + [
                 fmt(s, m, l, k, 1e-3, 0) for k in ("dump_frozen_time_us", "dump_memory_dump_time_us",
                                                    "dump_memory_write_time_us", "restore_time_us")]) + " |")
@@ -211,7 +246,7 @@ L.append("| MiB | layouts of the boot | preserved folios | old kernel | before c
 L.append("|---|---|---|---|---|---|---|")
 for s in sizes:
     for b in boots[s]:
-        nf = sum(med(s, "kho", l, "session_folios") or 0 for l in boot_layouts(b))
+        nf = sum(med(s, m, l, "session_folios") or 0 for m in ("kho", "luo") for l in boot_layouts(b))
         L.append("| " + " | ".join([str(s), ", ".join(boot_layouts(b)), str(int(nf))] + [
             fmt(s, "all", b, k) for k in ("reboot_old_kernel_s", "reboot_before_clock_s",
                                           "reboot_new_kernel_s", "kexec_reboot_s")]) + " |")
@@ -256,7 +291,8 @@ for l in LAYOUTS:
 for l in LAYOUTS:
     L.append(f"- memory the checkpoint takes (free memory before the dump minus its lowest during it), {l}: "
              + ", ".join(f"{s} MiB: kho {fmt(s, 'kho', l, 'ckpt_mem_kib', 1 / 1024, 1)} MiB, "
-                         f"plain→tmpfs {fmt(s, 'plain', l, 'ckpt_mem_kib', 1 / 1024, 1)} MiB"
+                         + (f"luo {fmt(s, 'luo', l, 'ckpt_mem_kib', 1 / 1024, 1)} MiB, " if HAS_LUO else "")
+                         + f"plain→tmpfs {fmt(s, 'plain', l, 'ckpt_mem_kib', 1 / 1024, 1)} MiB"
                          for s in sizes) + " (target: 0 extra beyond metadata)")
 for s in sizes:
     c, sc = dr(s, "kho", "contiguous"), dr(s, "kho", "scattered")
@@ -265,8 +301,33 @@ for l in LAYOUTS:
     L.append(f"- kho dump+restore per 1000 folios, {l}: " + ", ".join(
         f"{s} MiB: {ratio(dr(s, 'kho', l), (med(s, 'kho', l, 'session_folios') or 0) / 1000, 4)} s"
         for s in sizes) + " (linear in folios: constant)")
-fails = sum(sum(v) for k, v in vals.items() if k[3] == "dump_failed_tries")
-L.append(f"- failed --kho-pages dump attempts (retried): {int(fails)}")
+# Live Update against COMMIT: worse when luo's median downtime is more
+# than 5 % above kho's at any size.
+for l in (LAYOUTS if HAS_LUO else []):
+    parts, worse = [], []
+    for s in sizes:
+        k, u = med(s, "kho", l, "downtime_s"), med(s, "luo", l, "downtime_s")
+        if k is None or u is None or k == 0:
+            continue
+        parts.append(f"{s} MiB: {u / k:.2f}")
+        if u > 1.05 * k:
+            worse.append(f"{s} MiB ({(u / k - 1) * 100:+.0f} %)")
+    if not parts:
+        verdict = "–"
+    elif worse:
+        verdict = "WORSE: more than 5 % above kho's median at " + ", ".join(worse)
+    else:
+        verdict = "not worse: at no size more than 5 % above kho's median"
+    L.append(f"- Live Update downtime vs COMMIT: ratio per size (luo / kho, medians), {l}: "
+             f"{', '.join(parts) or '–'}; {verdict} (target: not worse)")
+for l in (LAYOUTS if HAS_LUO else []):
+    L.append(f"- images on /host with Live Update (luo), {l}: "
+             + ", ".join(f"{s} MiB: {fmt(s, 'luo', l, 'image_bytes_on_disk', 1, 0)} B" for s in sizes)
+             + " (target 0)")
+fails = {m: int(sum(sum(v) for k, v in vals.items() if k[1] == m and k[3] == "dump_failed_tries"))
+         for m in METHODS[1:]}
+L.append("- failed --kho-pages dump attempts (retried): "
+         + ", ".join(f"{m} {n}" for m, n in fails.items()))
 L.append("")
 
 with open(os.path.join(out, "results.md"), "w") as f:
@@ -295,13 +356,21 @@ MEASURED = """\
 ## What is measured
 
 One VM run (two boots joined by a KHO kexec, `bench/guest.sh`) per size and
-repetition; from `--split-from` up the scattered layout gets a boot of its
-own. Three layouts of anonymous memory: `contiguous` order-0 pages,
+repetition; from `--split-from` up every layout gets a boot of its own.
+Three layouts of anonymous memory: `contiguous` order-0 pages,
 `scattered` order-0 pages faulted in random order into a sieve of single
-free frames, `thp`. For each, side by side: plain CRIU dumping to tmpfs
-(its best case) and `criu dump --kho-pages`; plain CRIU restoring from
-tmpfs (same kernel, before the kexec), plain CRIU restoring from `/host`
-(9p, survives the reboot) and `criu restore --kho-pages` after the kexec; a
+free frames, `thp`. For each, side by side, each with a workload of its
+own: plain CRIU dumping to tmpfs (its best case); `criu dump --kho-pages`
+the way before Live Update (kho: the images to `/host`, the session
+committed); and the same with `CRIU_KHOPAGES_LUO=1` (luo: the images to
+tmpfs, then kept with the session in a Live Update session that a holder
+process keeps open until the kexec; nothing on `/host`). Then plain CRIU
+restoring from tmpfs (same kernel, before the kexec), plain CRIU restoring
+from `/host` (9p, survives the reboot) and `criu restore --kho-pages` after
+the kexec (luo: into an empty directory, the images taken back from the
+Live Update session). kho and luo run in the same boot, kho first in odd
+repetitions, luo first in even ones; the first restore after the kexec
+does not pay CRIU's kernel probe, a phase of its own. A
 memcpy of the same size (yardstick); the driver's metadata bytes per page,
 folios by order, pages moved out of KHO scratch; the memory the checkpoint
 takes (free memory before the dump minus its lowest during it, polled
@@ -344,8 +413,8 @@ if results_md:
     R += L[:-1] if L and L[-1] == "" else L
     R += ["", "## Plot", ""]
     if shutil.which("gnuplot"):
-        R.append("![dump, restore and downtime against size, plain CRIU and --kho-pages]"
-                 "(RESULTS.png)")
+        R.append("![dump, restore and downtime against size, plain CRIU and --kho-pages "
+                 "(COMMIT and Live Update)](RESULTS.png)")
     else:
         R.append("None: gnuplot was missing.")
     R.append("")
@@ -359,7 +428,9 @@ series = []
 for m, k, title in (("plain", "dump_s", "plain dump→tmpfs"), ("kho", "dump_s", "kho dump"),
                     ("plaintmpfs", "restore_s", "plain restore←tmpfs"),
                     ("plain", "restore_s", "plain restore←9p"), ("kho", "restore_s", "kho restore"),
-                    ("plain", "downtime_s", "plain downtime"), ("kho", "downtime_s", "kho downtime")):
+                    ("plain", "downtime_s", "plain downtime"), ("kho", "downtime_s", "kho downtime"),
+                    ("luo", "dump_s", "luo dump"), ("luo", "restore_s", "luo restore"),
+                    ("luo", "downtime_s", "luo downtime")):
     for l in LAYOUTS:
         pts = [(s, med(s, m, l, k)) for s in sizes if med(s, m, l, k) is not None]
         if pts:
@@ -375,7 +446,8 @@ with open(os.path.join(out, "plot.dat"), "w") as f:
 panels = (("dump", "dump_s"), ("restore", "restore_s"), ("downtime (freeze → kexec → running)", "downtime_s"))
 gp = [f'set terminal pngcairo size 1800,650 font ",9"',
       f'set output "{out}/bench.png"',
-      'set multiplot layout 1,3 title "khopages: plain CRIU vs --kho-pages, QEMU TCG guest (' + date + ')"',
+      'set multiplot layout 1,3 title "khopages: plain CRIU vs --kho-pages (kho: COMMIT, luo: Live Update), '
+      'QEMU TCG guest (' + date + ')"',
       'set logscale xy', 'set xlabel "workload memory (MiB)"', 'set ylabel "seconds"',
       'set key top left font ",7"', 'set grid']
 dash = {"contiguous": 1, "scattered": 2, "thp": 3}
@@ -384,7 +456,7 @@ for ptitle, key in panels:
     for i, (t, pts, m, k) in enumerate(series):
         if k != key:
             continue
-        color = {"plain": "#d62728", "plaintmpfs": "#ff7f0e", "kho": "#1f77b4"}[m]
+        color = {"plain": "#d62728", "plaintmpfs": "#ff7f0e", "kho": "#1f77b4", "luo": "#2ca02c"}[m]
         l = t.split()[-1]
         parts.append(f'"{out}/plot.dat" index {i} with linespoints lc rgb "{color}" dt {dash[l]} pt {dash[l] + 4} title "{t}"')
     parts.append(f'"{out}/plot.dat" index {len(series)} with linespoints lc rgb "black" lw 2 title "memcpy"')

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # khopages benchmark: plain CRIU against CRIU --kho-pages across a real KHO
-# kexec, in the QEMU (TCG) guest. Not a test: it measures and reports.
+# kexec, in the QEMU (TCG) guest, and --kho-pages the way before Live
+# Update (kho: images on /host, COMMIT) against the checkpoint kept in a
+# Live Update session (luo). Not a test: it measures and reports.
 #
 #   bench/run.sh [--sizes MIB,MIB,...] [--reps N] [--layouts L,L,...]
 #                [--max-mem MIB] [--timeout SEC] [--verbosity N]
@@ -10,19 +12,27 @@
 #
 # Defaults come from the environment: BENCH_SIZES (64,256,1024,4096),
 # BENCH_REPS (3), BENCH_LAYOUTS (contiguous,scattered,thp), BENCH_MAX_MEM
-# (16384), BENCH_SPLIT_FROM (4096: the size from which the scattered
-# layout runs in a boot of its own), BENCH_VERBOSITY (4, criu -v),
+# (16384), BENCH_SPLIT_FROM (4096: the size from which every layout runs
+# in a boot of its own), BENCH_VERBOSITY (4, criu -v),
 # BENCH_PROFILE (0). A quick run:
 #   BENCH_SIZES=64,256 BENCH_REPS=1 bench/run.sh
 #
 # One VM run (two boots joined by a KHO kexec) per size and repetition,
-# two from --split-from up (see boots_for); in it, for each of its
-# layouts, side by side: plain dump to tmpfs + copy of
-# the images to /host (9p, survives the reboot) vs dump --kho-pages;
-# after the kexec, plain restore from /host vs restore --kho-pages; a
-# memcpy of the same size; the driver's metadata and folios by order; the
-# downtime split into phases (bench/guest.sh). Guest memory: 3*size +
-# max(2 GiB, size), sizes that do not fit in --max-mem are skipped.
+# one per layout from --split-from up (see boots_for); in it, for each of
+# its layouts, side by side, each with a workload of its own:
+#   plain  dump to tmpfs + copy of the images to /host (9p, survives the
+#          reboot); after the kexec, restore from /host
+#   kho    dump --kho-pages, the images to /host, the session committed
+#          (COMMIT): the way before Live Update; restore --kho-pages
+#   luo    dump --kho-pages with CRIU_KHOPAGES_LUO=1: the images to tmpfs,
+#          then kept with the session in a Live Update session held until
+#          the kexec, nothing on /host; after it, restore --kho-pages into
+#          an empty directory, the images taken back from the session
+# (kho and luo run in the same boot, their order alternating with the
+# repetition); a memcpy of the same size; the driver's metadata and
+# folios by order; the downtime of each method split into phases
+# (bench/guest.sh). Guest memory: (2*layouts+1)*size + max(2 GiB, size),
+# layouts per boot; sizes that do not fit in --max-mem are skipped.
 #
 # Output in $CACHE/build/bench/: raw.csv (every figure of every run),
 # summary.csv (median, min, max, n), results.md (tables, slopes, targets),
@@ -92,8 +102,8 @@ fi
 # Durations from the phase marks (host mtimes) and the guest's figures,
 # as CSV rows: size_mib,rep,method,layout,metric,value
 # The boot's own figures (its kexec, memcpy) are method "all" with the
-# boot's layouts as layout: "-" when one boot ran them all, else e.g.
-# "scattered" or "contiguous+thp".
+# boot's layouts as layout: "-" when one boot ran them all, else its
+# layouts joined by "+" (one from --split-from up, e.g. "scattered").
 collect() {
 	local run=$1 size=$2 rep=$3 boot_layouts=$4 label=$5
 	/usr/bin/python3 - "$run" "$size" "$rep" "$boot_layouts" "$label" <<'PY'
@@ -139,11 +149,11 @@ for line in open(os.path.join(run, "results")):
     f = line.split()
     if len(f) == 4:
         row(*f)
-for m in ("plain", "kho"):
+for m in ("plain", "kho", "luo"):
     for l in layouts:
         dump = d(f"dump0-{m}-{l}", f"dump1-{m}-{l}")
         copy = d(f"copy0-{m}-{l}", f"copy1-{m}-{l}") if m == "plain" else 0.0
-        # Before the freeze (kho only): not downtime.
+        # Before the freeze (kho and luo): not downtime.
         evac = d(f"evac0-{m}-{l}", f"evac1-{m}-{l}")
         if evac is not None:
             row(m, l, "evacuate_s", f"{evac:.3f}")
@@ -174,16 +184,16 @@ PY
 
 # The layouts of each boot of a size, one boot a line. Normally one boot
 # runs them all, so they share one kexec as they would on one machine.
-# From --split-from (4 GiB) up the scattered layout gets a boot of its
-# own: its sieve leaves the free half of its 2*size as single frames,
-# and the other layouts' 16 KiB table chunks (order 2) then find no
-# room even in a 16 GiB guest (PRESERVE fails with ENOMEM; seen at 4 GiB).
+# From --split-from (4 GiB) up every layout gets a boot of its own: the
+# scattered layout's sieve leaves the free half of its 2*size as single
+# frames, and the other layouts' 16 KiB table chunks (order 2) then find
+# no room even in a 16 GiB guest (PRESERVE fails with ENOMEM; seen at
+# 4 GiB); and each layout holds two workloads until the kexec (kho and
+# luo), so two layouts in one boot would need more than 16 GiB there.
 boots_for() {
-	local size=$1 others
-	if [ "$size" -ge "$split_from" ] && [[ ",$layouts," == *,scattered,* ]]; then
-		others=$(tr ',' '\n' <<<"$layouts" | { grep -vx scattered || true; } | paste -sd, -)
-		[ -z "$others" ] || echo "$others"
-		echo scattered
+	local size=$1
+	if [ "$size" -ge "$split_from" ]; then
+		tr ',' '\n' <<<"$layouts" | grep .
 	else
 		echo "$layouts"
 	fi
@@ -212,7 +222,7 @@ run_boot() {
 	rc=0
 	"$TOP/scripts/vm-run.sh" --name "$name" --mem "${mem}M" --timeout "$t" \
 		--kernel "$OUT/guest/kernel-A" --initrd "$OUT/guest/initrd.img" \
-		--set "MIB=$size" --set "LAYOUTS=$boot" --set "VERBOSITY=$verbosity" \
+		--set "MIB=$size" --set "LAYOUTS=$boot" --set "REP=$rep" --set "VERBOSITY=$verbosity" \
 		"${prof_args[@]}" "$here/guest.sh" >"$CACHE/runs/$name.out" 2>&1 || rc=$?
 	sleep 2		# the tail's last look (it may poll once a second)
 	kill "$tailer" 2>/dev/null || true
@@ -259,12 +269,16 @@ if [ "$report_only" = 0 ]; then
 	n=0
 	start=$(date +%s)
 	for size in "${size_list[@]}"; do
-		# Three sessions of size stay held until the kexec; the rest
-		# must hold the kernel, CRIU and THP migration targets: 2 GiB,
-		# or size itself from 2 GiB up (4 GiB ran out with 2 GiB spare).
-		# Every boot of a size gets the same memory.
+		# Two sessions of size per layout of a boot stay held until the
+		# kexec (kho and luo), and one more size is taken while the
+		# scattered layout's sieve fills (2*size, half of it then
+		# freed); the rest must hold the kernel, CRIU and THP migration
+		# targets: 2 GiB, or size itself from 2 GiB up (4 GiB ran out
+		# with 2 GiB spare). Every boot of a size gets the same memory,
+		# that of its boot with the most layouts.
+		nl=$(boots_for "$size" | awk -F, '{ n = NF > n ? NF : n } END { print n }')
 		spare=$(( size > 2048 ? size : 2048 ))
-		mem=$(( 3 * size + spare ))
+		mem=$(( (2 * nl + 1) * size + spare ))
 		[ "$mem" -ge 2048 ] || mem=2048
 		mem=$(( (mem + 1023) / 1024 * 1024 ))
 		if [ "$mem" -gt "$max_mem" ]; then
