@@ -178,6 +178,8 @@ run_test kunit-reports scan_run "$CACHE/runs/debug-kunit"
 
 # --- the driver across real kexecs
 run_test khopages-memtest dvm khopages-memtest --timeout 1200 "$here/vm/khopages-memtest.sh"
+run_test khopages-luo-memtest dvm khopages-luo-memtest --timeout 1200 "$here/vm/khopages-luo-memtest.sh"
+run_test khopages-luo dvm khopages-luo --timeout 900 "$here/vm/khopages-luo.sh"
 run_test khopages-errors dvm khopages-errors --timeout 1200 "$here/vm/khopages-errors.sh"
 run_test khopages-swap dvm khopages-swap --timeout 1200 "$here/vm/khopages-swap.sh"
 run_test khopages-hwpoison dvm khopages-hwpoison --timeout 900 "$here/vm/khopages-hwpoison.sh"

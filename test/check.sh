@@ -62,6 +62,13 @@ for bad in "${corrupt_cases[@]}"; do
 		--set "how=${bad%%:*}" --set "expect=${bad#*:}" --timeout 300 \
 		"$here/vm/handover-corrupt.sh"
 done
+# The same damage to a session handed over as a Live Update file: the
+# retrieve fails with the same message, and nothing is offered.
+for bad in "${corrupt_cases[@]}"; do
+	run_test "luo-corrupt-${bad%%:*}" vm --name "luo-corrupt-${bad%%:*}" \
+		--set luo=1 --set "how=${bad%%:*}" --set "expect=${bad#*:}" --timeout 300 \
+		"$here/vm/handover-corrupt.sh"
+done
 
 # --- Layer: the driver across kernel versions: the upgrade (Linux 7.2 ->
 # 7.3) and the rollback (7.3 -> 7.2). vm-run.sh checks that each stage ran

@@ -66,7 +66,7 @@ static const struct luo_errtext luo_errors[LOP_COUNT][8] = {
 	},
 	[LOP_RETRIEVE_FD] = {
 		{ ENOENT, "no file with this token in the session" },
-		{ EINVAL, "the session is an outgoing one (retrieve after the kexec)" },
+		{ EINVAL, "the file's handler refused it (see the kernel log), or the session is an outgoing one" },
 		{ EPERM, "no rights over what the file holds" },
 		{ EIO, "the file's handover is damaged (see the kernel log)" },
 	},

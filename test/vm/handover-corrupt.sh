@@ -8,11 +8,16 @@
 #   outcome=offered: the next kernel reads it (a newer format that says it
 #     can be read as this one) and the session maps back, every byte and
 #     frame checked.
+#   luo=1: the session goes through Live Update (pagehold with
+#     PAGEHOLD_LUO=1) and the knob damages its own description; a refused
+#     one makes retrieving the file from the Live Update session fail.
 . /lib/khopages/guest-lib.sh
 how=$(param how)
 expect=$(param expect)
 outcome=$(param outcome)
 released=$(param released)
+luo=$(param luo)
+[ "$luo" = 1 ] && export PAGEHOLD_LUO=1
 mib=8
 [ "$released" = 1 ] && mib=64
 
@@ -32,12 +37,19 @@ case "$1" in
 		sed 's/^/  /' /host/hold/map.txt
 		pass
 	fi
+	if [ "$luo" = 1 ]; then
+		pagehold map corrupt /host/hold >/host/map-refused.log 2>&1 &&
+			fail "the damaged file was retrieved and mapped"
+		cat /host/map-refused.log
+		grep -q 'liveupdate: retrieve' /host/map-refused.log ||
+			fail "pagehold failed, but not in retrieving the file: $(cat /host/map-refused.log)"
+	fi
 	dmesg | grep 'khopages:' | grep -qF "$expect" || fail "no kernel message '$expect'"
 	khopagesctl list || fail "khopagesctl list"
 	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "a damaged session was offered"
 	khopagesctl stats corrupt 2>/dev/null && fail "stats of a refused session worked"
 	# The driver still works: a new session can be created and aborted.
-	pagehold fill again contiguous 1 /tmp || fail "the driver no longer works"
+	PAGEHOLD_LUO=0 pagehold fill again contiguous 1 /tmp || fail "the driver no longer works"
 	[ "$released" = 1 ] || pass
 	khopagesctl discard again --outgoing >/dev/null || fail "withdrawing the new session failed"
 	pages=$((mib * 256))

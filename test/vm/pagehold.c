@@ -13,11 +13,18 @@
  * preserving, since pages in KHO scratch move first); map writes
  * DIR/map.txt and fails on any wrong byte or moved frame. The layouts and
  * the pattern are test/lib/workload.c's, which the benchmark uses too.
+ *
+ * With PAGEHOLD_LUO=1, fill preserves the session's file in a Live Update
+ * session of the same name instead of committing it, and leaves that
+ * session to a holder process (its pid in DIR/holder.pid) that lives until
+ * the kexec; map retrieves the file from the Live Update session, and
+ * finishes it.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +51,54 @@ static char *map_region(size_t len)
 	if (p == MAP_FAILED)
 		die("cannot map the region");
 	return p;
+}
+
+static bool use_luo(void)
+{
+	const char *v = getenv("PAGEHOLD_LUO");
+
+	return v && !strcmp(v, "1");
+}
+
+static FILE *open_out(const char *dir, const char *name, const char *mode);
+
+/*
+ * Preserve the file of @k in Live Update session @session and leave that
+ * session to a holder until the kexec.
+ */
+static void luo_preserve_and_hold(struct khop *k, const char *session,
+				  const char *dir)
+{
+	int sfd, p[2];
+	pid_t pid;
+	char c;
+	FILE *f;
+
+	if (khop_luo_create(session, &sfd) ||
+	    khop_luo_preserve_fd(sfd, khop_fd(k), KHOP_LUO_TOKEN_PAGES))
+		die(khop_luo_error());
+	if (pipe(p))
+		die("pipe");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		close(p[0]);
+		setsid();
+		f = open_out(dir, "holder.pid", "w");
+		fprintf(f, "%d\n", getpid());
+		fclose(f);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		close(p[1]);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (read(p[0], &c, 1) != 1)
+		die("the holder did not start");
+	close(p[0]);
+	close(sfd);
 }
 
 static FILE *open_out(const char *dir, const char *name, const char *mode)
@@ -87,7 +142,9 @@ static int do_fill(const char *session, const char *layout, size_t mib,
 	if (pr.nr_pages != pages)
 		die("PRESERVE did not take every page");
 	t0 = wl_now_ms();
-	if (khop_commit(k))
+	if (use_luo())
+		luo_preserve_and_hold(k, session, dir);
+	else if (khop_commit(k))
 		die(khop_error(k));
 	t_commit = wl_now_ms() - t0;
 	if (khop_stats(k, session, &info))
@@ -128,9 +185,9 @@ static int do_map(const char *session, const char *dir)
 	double t0, t_map;
 	char layout[32];
 	struct khop *k;
+	int pid, sfd = -1;
 	char *base;
 	FILE *f;
-	int pid;
 
 	f = open_out(dir, "fill.txt", "r");
 	if (fscanf(f, "layout %31s\nmib %zu\npid %d", layout, &mib, &pid) != 3)
@@ -147,10 +204,20 @@ static int do_map(const char *session, const char *dir)
 	fclose(f);
 
 	/* Attach first: it makes the preserved memory count, so mmap fits. */
-	if (khop_open(&k))
-		die(khop_open_error());
-	if (khop_attach(k, session))
-		die(khop_error(k));
+	if (use_luo()) {
+		int fd;
+
+		if (khop_luo_retrieve(session, &sfd) ||
+		    khop_luo_retrieve_fd(sfd, KHOP_LUO_TOKEN_PAGES, &fd))
+			die(khop_luo_error());
+		if (khop_from_fd(fd, &k))
+			die(khop_open_error());
+	} else {
+		if (khop_open(&k))
+			die(khop_open_error());
+		if (khop_attach(k, session))
+			die(khop_error(k));
+	}
 	base = map_region(pages * PAGE);
 	t0 = wl_now_ms();
 	if (khop_map(k, pid, REGION_ADDR, (uintptr_t)base, pages * PAGE, &m))
@@ -172,8 +239,13 @@ static int do_map(const char *session, const char *dir)
 	       layout, mib, t_map, bad, same, pages);
 	if (bad || same != pages)
 		die("the memory did not come back intact at the same frames");
-	if (khop_finish(k, session, 0))
+	if (use_luo()) {
+		if (khop_luo_finish(sfd))
+			die(khop_luo_error());
+		close(sfd);
+	} else if (khop_finish(k, session, 0)) {
 		die(khop_error(k));
+	}
 	khop_close(k);
 	return 0;
 }

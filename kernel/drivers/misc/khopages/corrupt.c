@@ -13,7 +13,8 @@
  *
  * corrupt_handover: damage the committed handover on purpose, so tests can
  * show that the next kernel refuses it cleanly. Write one word after
- * COMMIT:
+ * COMMIT, or after the session's file went into a Live Update session (then
+ * its own description is damaged):
  *
  *   old-format   root compatible becomes "khopages-v0", a format this
  *                kernel no longer reads
@@ -40,14 +41,27 @@
 
 #include "khopages.h"
 
-static struct khop_session *khop_first_committed(void)
+/*
+ * The first session handed over, and the tree that describes it: the
+ * published subtree, or the session's own description for Live Update.
+ */
+static struct khop_session *khop_first_committed(void **fdt, size_t *size)
 {
 	struct khop_session *s;
 
-	list_for_each_entry(s, &khop_sessions, node)
-		if (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED &&
-		    s->table.nr_chunks)
+	list_for_each_entry(s, &khop_sessions, node) {
+		if (s->dir != KHOP_OUT || !s->table.nr_chunks)
+			continue;
+		if (s->state == KHOPAGES_STATE_COMMITTED) {
+			*fdt = khop_published_blob(size);
+			return *fdt ? s : NULL;
+		}
+		if (s->state == KHOPAGES_STATE_PRESERVED && s->luo_blob) {
+			*fdt = s->luo_blob;
+			*size = s->luo_blob_size;
 			return s;
+		}
+	}
 	return NULL;
 }
 
@@ -124,8 +138,8 @@ static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
 {
 	struct khop_session *s;
 	char how[32];
-	size_t size;
-	void *fdt;
+	size_t size = 0;
+	void *fdt = NULL;
 	int err;
 
 	if (len >= sizeof(how) || copy_from_user(how, ubuf, len))
@@ -134,9 +148,8 @@ static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
 	strim(how);
 
 	mutex_lock(&khop_lock);
-	fdt = khop_published_blob(&size);
-	s = khop_first_committed();
-	if (!fdt || !s)
+	s = khop_first_committed(&fdt, &size);
+	if (!s)
 		err = -ENOENT;
 	else if (!strcmp(how, "old-format"))
 		err = khop_corrupt_compatible(fdt, size, "khopages-v0",

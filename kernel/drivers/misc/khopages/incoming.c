@@ -763,8 +763,10 @@ struct khop_session *khop_in_receive(phys_addr_t phys, const char **why)
 	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(folio))
 		goto out;
 	*why = "its description is in a format this kernel does not read";
-	if (!khop_in_readable(fdt, &compat))
+	if (!khop_in_readable(fdt, &compat)) {
+		khop_in_refuse_format(fdt, compat);
 		goto out;
+	}
 	*why = "its description does not hold exactly one session";
 	node = fdt_first_subnode(fdt, 0);
 	if (node < 0 || fdt_next_subnode(fdt, node) >= 0)

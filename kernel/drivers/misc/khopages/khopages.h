@@ -235,6 +235,9 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * @luo:      its file is preserved in a Live Update session (outgoing) or
  *            was retrieved from one (incoming); it is never in the
  *            published subtree.
+ * @luo_blob: outgoing, preserved: its description, whose address Live
+ *            Update hands over (NULL otherwise).
+ * @luo_blob_size: bytes allocated for @luo_blob.
  */
 struct khop_session {
 	struct list_head node;
@@ -259,6 +262,8 @@ struct khop_session {
 	bool claimed;
 	bool forwarded;
 	bool luo;
+	void *luo_blob;
+	size_t luo_blob_size;
 };
 
 extern struct mutex khop_lock;
@@ -288,7 +293,7 @@ void khop_drop_preservation(struct folio *folio);
 int khop_publish(void);
 bool khop_published(const struct khop_session *s);
 void *khop_published_blob(size_t *size);
-void *khop_publish_session(struct khop_session *s);
+void *khop_publish_session(struct khop_session *s, size_t *size);
 
 /* --- KHO scratch (scratch.c) */
 bool khop_in_scratch(struct folio *folio);

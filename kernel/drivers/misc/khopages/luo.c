@@ -47,6 +47,7 @@
 #include <linux/liveupdate.h>
 
 #include "khopages.h"
+#include "khopages_trace.h"
 
 #define KHOP_LUO_COMPATIBLE	"khopages-v2"
 
@@ -90,20 +91,25 @@ static int khop_luo_preserve(struct liveupdate_file_op_args *args)
 	err = khop_out_commit(s);
 	if (err) {
 		s->luo = false;
-		goto out;
+		goto trace;
 	}
-	blob = khop_publish_session(s);
+	blob = khop_publish_session(s, &s->luo_blob_size);
 	if (IS_ERR(blob)) {
 		err = PTR_ERR(blob);
 		khop_out_uncommit(s);
 		s->luo = false;
-		goto out;
+		goto trace;
 	}
 	s->state = KHOPAGES_STATE_PRESERVED;
+	s->luo_blob = blob;
 	args->serialized_data = virt_to_phys(blob);
 	args->private_data = blob;
 	pr_info("session %s preserved for Live Update: %llu pages in %llu folios\n",
 		s->name, s->info.nr_pages, s->info.nr_folios);
+trace:
+	/* A commit all the same, into Live Update rather than the subtree. */
+	trace_khopages_commit(s->name, s->info.nr_pages, s->info.nr_folios,
+			      s->info.meta_bytes, err);
 out:
 	mutex_unlock(&khop_lock);
 	return err;
@@ -119,6 +125,7 @@ static void khop_luo_unpreserve(struct liveupdate_file_op_args *args)
 	if (s && s->luo && s->dir == KHOP_OUT) {
 		khop_out_uncommit(s);
 		s->luo = false;
+		s->luo_blob = NULL;
 		pr_info("session %s is no longer preserved for Live Update\n",
 			s->name);
 	}

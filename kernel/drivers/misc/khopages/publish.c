@@ -215,6 +215,7 @@ int khop_publish(void)
 /**
  * khop_publish_session() - describe one session for a Live Update file.
  * @s: a committed outgoing session whose file Live Update preserves.
+ * @size: set to the bytes allocated for the tree.
  *
  * The tree has the published subtree's layout with @s as its only node,
  * in preserved memory: Live Update hands its address to the next kernel.
@@ -223,20 +224,20 @@ int khop_publish(void)
  * Context: khop_lock held.
  * Return: the blob, or an ERR_PTR().
  */
-void *khop_publish_session(struct khop_session *s)
+void *khop_publish_session(struct khop_session *s, size_t *size)
 {
-	size_t size = PAGE_ALIGN(512 + 256 + KHOPAGES_NAME_MAX +
-				 s->nr_pids * sizeof(u32));
 	void *blob;
 	int err;
 
 	lockdep_assert_held(&khop_lock);
+	*size = PAGE_ALIGN(512 + 256 + KHOPAGES_NAME_MAX +
+			   s->nr_pids * sizeof(u32));
 	if (khop_publish_should_fail())
 		return ERR_PTR(-ENOSPC);
-	blob = kho_alloc_preserve(size);
+	blob = kho_alloc_preserve(*size);
 	if (IS_ERR(blob))
 		return blob;
-	err = khop_fdt_build(blob, size, s);
+	err = khop_fdt_build(blob, *size, s);
 	if (err) {
 		kho_unpreserve_free(blob);
 		return ERR_PTR(err);
