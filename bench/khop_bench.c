@@ -57,17 +57,24 @@ static void die(const char *what)
 	exit(1);
 }
 
+/*
+ * Whole or not at all: the guest script waits for the file to appear and
+ * reads it at once, so it is written aside and renamed into place.
+ */
 static void write_file(const char *name, const char *text)
 {
-	char path[4096];
+	char path[4096], tmp[4200];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
 	if (!f)
-		die(path);
+		die(tmp);
 	fputs(text, f);
 	if (fclose(f))
+		die(tmp);
+	if (rename(tmp, path))
 		die(path);
 }
 
