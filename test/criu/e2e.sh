@@ -105,7 +105,8 @@ case "$1" in
 			fail "dump stats do not count handed over pages"
 	fi
 	if [ "$MODE" = luo ]; then
-		holder=$(cat "$IMG/kho-luo-holder.pid") || fail "no kho-luo-holder.pid in the images"
+		# "PID FD NAME"
+		read -r holder _ <"$IMG/kho-luo-holder.pid" || fail "no kho-luo-holder.pid in the images"
 		kill -0 "$holder" || fail "the holder of the Live Update session is not running"
 		kept=$(sed -n 's/.*(images: \([0-9]*\) bytes in a memfd).*/\1/p' "$IMG/dump.log")
 		[ -n "$kept" ] || fail "dump.log does not say the checkpoint is kept in RAM"
