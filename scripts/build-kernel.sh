@@ -84,9 +84,12 @@ apply_patches() {
 # Copy kernel/ and the top-level include/ (the uapi header, shared with
 # lib/) into the tree (checksums, so untouched files keep their mtime and
 # make rebuilds only what changed), then add the one-line hooks that make
-# the driver an ordinary in-tree one.
+# the driver an ordinary in-tree one. The driver's directory is wholly
+# ours: a file deleted or renamed here goes from the tree too.
 overlay_repo() {
 	rsync -rc --exclude=tree-hooks --exclude=patches "$TOP/kernel/" "$SRC/"
+	rsync -rc --delete "$TOP/kernel/drivers/misc/khopages/" \
+		"$SRC/drivers/misc/khopages/"
 	rsync -rc "$TOP/include/" "$SRC/include/"
 	local file line
 	while IFS=$'\t' read -r file line; do

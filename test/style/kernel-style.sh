@@ -55,6 +55,50 @@ if [ -n "$out" ]; then
 	echo "$out"
 	rc=1
 fi
+# One job per file, and no file reaching into another's internals: each
+# file of the driver declares what it offers others in a header of its own
+# name, and the files depend on each other (through those headers) without
+# a circle.
+out=$(python3 - kernel/drivers/misc/khopages <<'PY'
+import os, re, sys
+d = sys.argv[1]
+units = {f[:-2] for f in os.listdir(d) if f.endswith('.c')}
+deps, bad = {}, []
+for u in sorted(units):
+    src = open(os.path.join(d, u + '.c')).read()
+    incs = set(re.findall(r'^#include "(\w+)\.h"', src, re.M))
+    deps[u] = {i for i in incs if i in units and i != u}
+    for i in incs:
+        if not os.path.exists(os.path.join(d, i + '.h')):
+            bad.append(f'{u}.c includes a header that does not exist: {i}.h')
+    if u.endswith('_kunit'):
+        continue
+    for m in re.finditer(r'^(?!static\b)[A-Za-z_][\w \*]*?\b(\w+)\([^;]*?\)\n\{', src, re.M):
+        fn = m.group(1)
+        hdr = os.path.join(d, u + '.h')
+        if not os.path.exists(hdr) or not re.search(r'\b%s\(' % fn, open(hdr).read()):
+            bad.append(f'{u}.c: {fn}() is not declared in {u}.h')
+state = {}
+def visit(u, path):
+    if state.get(u) == 1:
+        cyc = path[path.index(u):] + [u]
+        bad.append('files depend on each other in a circle: ' + ' -> '.join(cyc))
+        return
+    if state.get(u) == 2:
+        return
+    state[u] = 1
+    for v in sorted(deps[u]):
+        visit(v, path + [u])
+    state[u] = 2
+for u in sorted(units):
+    visit(u, [])
+print('\n'.join(dict.fromkeys(bad)))
+PY
+)
+if [ -n "$out" ]; then
+	echo "$out"
+	rc=1
+fi
 for f in "${files[@]}"; do
 	case "$f" in *.c) ;; *) continue ;; esac
 	first=$(grep -m1 -nE '^#(include|define pr_fmt)' "$f")
@@ -67,5 +111,5 @@ for f in "${files[@]}"; do
 		rc=1
 	fi
 done
-echo "checked ${#files[@]} files: checkpatch --strict, kernel-doc -Wall, pr_fmt"
+echo "checked ${#files[@]} files: checkpatch --strict, kernel-doc -Wall, pr_fmt, the driver's file dependencies"
 exit $rc

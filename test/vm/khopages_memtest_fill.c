@@ -631,45 +631,6 @@ static void check_busy_while_preserved(struct khop *k)
 	ktap_check_err("ABORT while in a Live Update session -> EBUSY", khop_abort(k), -EBUSY);
 }
 
-/* The holder: out of this process's session, nothing open but the Live
- * Update session and the khopages file, its pid in @path, then asleep
- * until the kexec (or a kill). */
-static void __attribute__((noreturn))
-holder(const char *path, const char *tmp, int ready_fd, int luo_fd, int khop_fd)
-{
-	int keep[3] = { luo_fd, khop_fd, ready_fd }, fd, n;
-	unsigned int from = 0;
-	char line[32];
-
-	setsid();
-	if (chdir("/"))
-		_exit(1);
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
-			if (keep[j] < keep[i]) {
-				int t = keep[i];
-
-				keep[i] = keep[j];
-				keep[j] = t;
-			}
-	for (int i = 0; i < 3; i++) {
-		if ((unsigned int)keep[i] > from && close_range(from, keep[i] - 1, 0))
-			_exit(1);
-		from = keep[i] + 1;
-	}
-	if (close_range(from, ~0U, 0))
-		_exit(1);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
-	if (fd < 0 || write(fd, line, n) != n || fsync(fd) || close(fd) || rename(tmp, path))
-		_exit(1);
-	if (write(ready_fd, "r", 1) != 1)
-		_exit(1);
-	close(ready_fd);
-	for (;;)
-		pause();
-}
-
 /*
  * --luo: closing the last fd of an outgoing Live Update session takes
  * back what it preserves, so a process must keep it open until `kexec -e`.
@@ -677,29 +638,15 @@ holder(const char *path, const char *tmp, int ready_fd, int luo_fd, int khop_fd)
  */
 static pid_t start_holder(const char *dir, int luo_fd, int khop_fd)
 {
-	char path[512], tmp[520], b;
-	int ready[2];
-	bool ok;
+	int keep[] = { luo_fd, khop_fd };
+	char path[512];
 	pid_t h;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, HOLDER_FILE);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (pipe(ready))
-		ktap_bail("pipe: %s", strerror(errno));
-	fflush(stdout);
-	h = fork();
-	if (h < 0)
-		ktap_bail("fork: %s", strerror(errno));
-	if (!h)
-		holder(path, tmp, ready[1], luo_fd, khop_fd);
-	close(ready[1]);
-	ok = read(ready[0], &b, 1) == 1;
-	close(ready[0]);
+	h = kt_hold_fds(path, keep, 2);
 	if (!ktap_check("a holder keeps the Live Update session open, its pid in " HOLDER_FILE,
-			ok, "it exited before it was ready")) {
-		kt_kill_wait(h);
+			h > 0, "it exited before it was ready"))
 		return -1;
-	}
 	ktap_diag("holder of Live Update session %s: pid %d", SESSION, (int)h);
 	return h;
 }

@@ -613,3 +613,72 @@ int kt_read_all(int fd, void *buf, size_t len)
 	}
 	return 0;
 }
+
+#define KT_HOLD_MAX	8
+
+static int kt_cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void __attribute__((noreturn))
+kt_holder(const char *pidfile, const int *keep, int nr, int ready_fd)
+{
+	int fds[KT_HOLD_MAX + 1], fd, n;
+	unsigned int from = 0;
+	char tmp[4096], line[32];
+
+	memcpy(fds, keep, nr * sizeof(*fds));
+	fds[nr] = ready_fd;
+	qsort(fds, nr + 1, sizeof(*fds), kt_cmp_int);
+	setsid();
+	if (chdir("/"))
+		_exit(1);
+	for (int i = 0; i <= nr; i++) {
+		if ((unsigned int)fds[i] > from && close_range(from, fds[i] - 1, 0))
+			_exit(1);
+		from = fds[i] + 1;
+	}
+	if (close_range(from, ~0U, 0))
+		_exit(1);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", pidfile);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	if (fd < 0 || write(fd, line, n) != n || fsync(fd) || close(fd) || rename(tmp, pidfile))
+		_exit(1);
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(1);
+	close(ready_fd);
+	for (;;)
+		pause();
+}
+
+pid_t kt_hold_fds(const char *pidfile, const int *keep, int nr)
+{
+	int ready[2];
+	bool ok;
+	pid_t h;
+	char b;
+
+	if (nr < 0 || nr > KT_HOLD_MAX || pipe(ready))
+		return -1;
+	fflush(NULL);
+	h = fork();
+	if (h < 0) {
+		close(ready[0]);
+		close(ready[1]);
+		return -1;
+	}
+	if (!h)
+		kt_holder(pidfile, keep, nr, ready[1]);
+	close(ready[1]);
+	ok = read(ready[0], &b, 1) == 1;
+	close(ready[0]);
+	if (!ok) {
+		kt_kill_wait(h);
+		return -1;
+	}
+	return h;
+}

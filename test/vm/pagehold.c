@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "khopages.h"
+#include "khopages_testlib.h"
 #include "workload.h"
 
 #define REGION_ADDR	0x600000000000UL
@@ -60,8 +61,6 @@ static bool use_luo(void)
 	return v && !strcmp(v, "1");
 }
 
-static FILE *open_out(const char *dir, const char *name, const char *mode);
-
 /*
  * Preserve the file of @k in Live Update session @session and leave that
  * session to a holder until the kexec.
@@ -69,35 +68,15 @@ static FILE *open_out(const char *dir, const char *name, const char *mode);
 static void luo_preserve_and_hold(struct khop *k, const char *session,
 				  const char *dir)
 {
-	int sfd, p[2];
-	pid_t pid;
-	char c;
-	FILE *f;
+	char path[4096];
+	int sfd;
 
 	if (khop_luo_create(session, &sfd) ||
 	    khop_luo_preserve_fd(sfd, khop_fd(k), KHOP_LUO_TOKEN_PAGES))
 		die(khop_luo_error());
-	if (pipe(p))
-		die("pipe");
-	pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (!pid) {
-		close(p[0]);
-		setsid();
-		f = open_out(dir, "holder.pid", "w");
-		fprintf(f, "%d\n", getpid());
-		fclose(f);
-		if (write(p[1], "x", 1) != 1)
-			_exit(1);
-		close(p[1]);
-		for (;;)
-			pause();
-	}
-	close(p[1]);
-	if (read(p[0], &c, 1) != 1)
+	snprintf(path, sizeof(path), "%s/holder.pid", dir);
+	if (kt_hold_fds(path, &sfd, 1) < 0)
 		die("the holder did not start");
-	close(p[0]);
 	close(sfd);
 }
 

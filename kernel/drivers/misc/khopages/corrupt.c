@@ -7,9 +7,9 @@
  * command that would change the handover is then refused. Only a kexec
  * undoes it.
  *
- * fail_publish/: a fault-injection attribute (Documentation/fault-injection)
- * that makes republishing the subtree fail, so a test can check that the
- * command that needed it fails and changes nothing.
+ * fail_publish/: a fault-injection attribute (Documentation/fault-injection,
+ * kept by publish.c) that makes republishing the subtree fail, so a test
+ * can check that the command that needed it fails and changes nothing.
  *
  * corrupt_handover: damage the committed handover on purpose, so tests can
  * show that the next kernel refuses it cleanly. Write one word after
@@ -32,14 +32,16 @@
 #define pr_fmt(fmt) "khopages: " fmt
 
 #include <linux/debugfs.h>
-#include <linux/fault-inject.h>
 #include <linux/libfdt.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
-#include "khopages.h"
+#include "corrupt.h"
+#include "lifecycle.h"
+#include "publish.h"
+#include "session.h"
 
 /*
  * The first session handed over, and the tree that describes it: the
@@ -192,18 +194,6 @@ static int khop_seal_set(void *data, u64 val)
 }
 DEFINE_DEBUGFS_ATTRIBUTE(khop_seal_fops, NULL, khop_seal_set, "%llu\n");
 
-static DECLARE_FAULT_ATTR(khop_fail_publish);
-
-/**
- * khop_publish_should_fail() - inject a failure into republishing?
- *
- * Return: true when the fail_publish attribute says this call fails.
- */
-bool khop_publish_should_fail(void)
-{
-	return should_fail(&khop_fail_publish, 1);
-}
-
 /**
  * khop_corrupt_init() - create the test-only knobs.
  * @dir: the driver's debugfs directory.
@@ -213,5 +203,5 @@ void khop_corrupt_init(struct dentry *dir)
 	debugfs_create_file("corrupt_handover", 0200, dir, NULL,
 			    &khop_corrupt_fops);
 	debugfs_create_file_unsafe("seal", 0200, dir, NULL, &khop_seal_fops);
-	fault_create_debugfs_attr("fail_publish", dir, &khop_fail_publish);
+	khop_publish_fault_init(dir);
 }

@@ -8,13 +8,17 @@
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
 
-#include "khopages.h"
+#include "corrupt.h"
+#include "debugfs.h"
+#include "session.h"
 
 static const char *const khop_state_names[] = {
 	[KHOPAGES_STATE_OPEN] = "open",
 	[KHOPAGES_STATE_COMMITTED] = "committed",
 	[KHOPAGES_STATE_INCOMING] = "incoming",
 	[KHOPAGES_STATE_CLAIMED] = "claimed",
+	[KHOPAGES_STATE_PRESERVED] = "preserved",
+	[KHOPAGES_STATE_RETRIEVED] = "retrieved",
 };
 
 static void khop_show_session(struct seq_file *m, struct khop_session *s)

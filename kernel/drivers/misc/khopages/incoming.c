@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Incoming sessions: at boot, read and validate the subtree the previous
- * kernel handed over; on MAP, restore the preserved folios and install them
- * into the caller as ordinary anonymous memory; on FINISH, give back what
- * nobody mapped.
+ * kernel handed over (or, through Live Update, one session's description);
+ * restore the preserved folios when a session is opened or mapped from
+ * (map.c installs them); on FINISH, give back what nobody mapped.
  *
- * A folio can be restored from KHO once. khop_in_named has every folio some
- * incoming session names, khop_in_extra counts the sessions beyond the
- * first that name it, and khop_in_restored has those restored (then the
- * driver holds one reference until the last of those sessions finishes).
- * Sets of frames (pfnset.c), not trees keyed by frame: at boot every
- * handed-over folio is indexed, in whatever order its frames come.
+ * A folio can be restored from KHO once. khop_in_named counts the incoming
+ * sessions that name each folio, and khop_in_restored has those restored
+ * (then the driver holds one reference until the last of those sessions
+ * finishes). Sets of frames (frames.c), not trees keyed by frame: at boot
+ * every handed-over folio is indexed, in whatever order its frames come.
  *
  * A restored folio that is anonymous memory has been mapped once (the anon
  * mapping stays set while the driver holds it): a second, unrelated mapping
@@ -26,34 +25,33 @@
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
-#include <linux/hash.h>
-#include <linux/highmem.h>
 #include <linux/io.h>
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
-#include <linux/mmap_lock.h>
-#include <linux/pagewalk.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uidgid.h>
 #include <linux/user_namespace.h>
 
 #include "compat.h"
-#include "khopages.h"
+#include "frames.h"
+#include "incoming.h"
 #include "khopages_trace.h"
+#include "publish.h"
+#include "session.h"
+#include "table.h"
+#include "validate.h"
 
 /* Long walks over a session's folios let others run this often. */
 #define KHOP_IN_PAUSE		1024
 
-/* Order-0 folios mapped under one page table lock at most. */
-#define KHOP_MAP_BATCH		64
-/* log2 of the bits of the filter of a batch's frames: 16 per folio. */
-#define KHOP_BATCH_HASH_BITS	10
+static struct khop_counted khop_in_named = {
+	.set = KHOP_PFNSET_INIT(khop_in_named.set),
+	.extra = XARRAY_INIT(khop_in_named.extra, 0),
+};
 
-static struct khop_pfnset khop_in_named = KHOP_PFNSET_INIT(khop_in_named);
-static DEFINE_XARRAY(khop_in_extra);
 static struct khop_pfnset khop_in_restored =
 	KHOP_PFNSET_INIT(khop_in_restored);
 static DEFINE_XARRAY(khop_in_copies);
@@ -155,15 +153,32 @@ static int khop_in_take_chunks(struct khop_session *s, phys_addr_t phys,
 	return err;
 }
 
-static struct page *khop_in_copy_of(unsigned long pfn)
+/**
+ * khop_in_copy_of() - the first copy MAP made of a received page.
+ * @pfn: the page's frame.
+ *
+ * Context: khop_lock held.
+ * Return: the copy's page, or NULL when none was made (or remembered).
+ */
+struct page *khop_in_copy_of(unsigned long pfn)
 {
 	struct folio *copy = xa_load(&khop_in_copies, pfn);
 
 	return copy ? &copy->page : NULL;
 }
 
-/* Keep the first copy of a page; without memory for that, just share less. */
-static void khop_in_remember_copy(unsigned long pfn, struct folio *copy)
+/**
+ * khop_in_remember_copy() - remember the first copy MAP made of a page.
+ * @pfn:  the received page's frame.
+ * @copy: its copy, mapped in the caller; a reference is taken.
+ *
+ * A child that inherits the copy from its restored parent then keeps
+ * sharing it. Only the first copy is kept; without memory for it the
+ * child just gets a copy of its own.
+ *
+ * Context: khop_lock held.
+ */
+void khop_in_remember_copy(unsigned long pfn, struct folio *copy)
 {
 	if (xa_load(&khop_in_copies, pfn))
 		return;
@@ -192,16 +207,22 @@ static bool khop_in_was_mapped(bool restored, unsigned long pfn)
 	return restored && folio_test_anon(pfn_folio(pfn));
 }
 
-/*
- * Restore the folio at @pfn of session @s (the signature is the one
- * khop_in_each_folio() calls) from KHO unless that was done already. Its
- * bit in khop_in_restored has room already (the index made it), so this
- * cannot fail for memory. Returns 0, -ENOENT when the frame is not
- * preserved memory, or -EINVAL when the folio came back with another
- * order than the table recorded.
+/**
+ * khop_in_restore() - restore one folio of a session from KHO.
+ * @s:     the incoming session that names it.
+ * @pfn:   its first frame.
+ * @order: the order the table records.
+ *
+ * Does nothing for a folio restored already. Its bit in khop_in_restored
+ * has room already (indexing the session made it), so this cannot fail
+ * for memory. The signature is the one khop_in_each_folio() calls.
+ *
+ * Context: khop_lock held.
+ * Return: 0, -ENOENT when the frame is not preserved memory, or -EINVAL
+ * when the folio came back with another order than the table recorded.
  */
-static int khop_in_restore(struct khop_session *s, unsigned long pfn,
-			   unsigned int order)
+int khop_in_restore(struct khop_session *s, unsigned long pfn,
+		    unsigned int order)
 {
 	struct folio *folio;
 
@@ -229,28 +250,6 @@ static int khop_in_restore(struct khop_session *s, unsigned long pfn,
 }
 
 /*
- * One session fewer names the folio at @pfn. Returns true when that was
- * the last one.
- */
-static bool khop_in_unname(unsigned long pfn)
-{
-	unsigned long extra = xa_to_value(xa_load(&khop_in_extra, pfn));
-
-	if (extra > 1) {
-		/* Replaces a value: allocates nothing, cannot fail. */
-		xa_store(&khop_in_extra, pfn, xa_mk_value(extra - 1),
-			 GFP_KERNEL);
-		return false;
-	}
-	if (extra) {
-		xa_erase(&khop_in_extra, pfn);
-		return false;
-	}
-	khop_pfnset_del(&khop_in_named, pfn);
-	return true;
-}
-
-/*
  * Session @s stops naming the folio at @pfn. When no other session names
  * it any more it is given back: the driver's reference is dropped (a
  * mapping keeps its own), or it is restored and freed; pages given back
@@ -268,7 +267,7 @@ static int khop_in_release(struct khop_session *s, unsigned long pfn,
 	struct folio *folio = NULL;
 	bool restored;
 
-	if (!khop_in_unname(pfn))
+	if (!khop_counted_put(&khop_in_named, pfn))
 		return 0;
 	restored = khop_pfnset_test(&khop_in_restored, pfn);
 	khop_in_forget_copies(pfn, 1UL << order);
@@ -321,20 +320,15 @@ static int khop_in_each_folio(struct khop_session *s,
  */
 static int khop_in_name(unsigned long pfn)
 {
-	unsigned long extra;
-	int err, first;
+	int err;
 
 	err = khop_pfnset_add(&khop_in_restored, pfn);
 	if (err < 0)
 		return err;
 	if (err)
 		khop_pfnset_del(&khop_in_restored, pfn);
-	first = khop_pfnset_add(&khop_in_named, pfn);
-	if (first)
-		return first < 0 ? first : 0;
-	extra = xa_to_value(xa_load(&khop_in_extra, pfn));
-	return xa_err(xa_store(&khop_in_extra, pfn, xa_mk_value(extra + 1),
-			       GFP_KERNEL));
+	err = khop_counted_get(&khop_in_named, pfn);
+	return err < 0 ? err : 0;
 }
 
 /*
@@ -402,7 +396,7 @@ static void khop_in_refuse(struct khop_session *s, u64 nr_pages)
 	unsigned int i;
 
 	khop_pfnset_for_each(pfn, &s->held)
-		khop_in_unname(pfn);
+		khop_counted_put(&khop_in_named, pfn);
 	khop_pfnset_destroy(&s->held);
 	xa_destroy(&s->large);
 	for (i = 0; i < s->table.nr_chunks; i++)
@@ -515,7 +509,7 @@ static void khop_in_drop_forward(struct khop_session *s, unsigned long nr,
 
 	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX && nr--;
 	     pfn = khop_pfnset_next(&s->held, pfn + 1))
-		khop_drop_preservation(pfn_folio(pfn));
+		khop_frames_unpreserve(pfn_folio(pfn));
 	for (i = 0; i < nr_chunks; i++)
 		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));
 }
@@ -534,7 +528,7 @@ static int khop_in_forward(struct khop_session *s)
 	if (err)
 		return err;
 	khop_pfnset_for_each(pfn, &s->held) {
-		err = khop_hold_preservation(pfn_folio(pfn));
+		err = khop_frames_preserve(pfn_folio(pfn));
 		if (err)
 			goto undo;
 		nr++;
@@ -676,6 +670,26 @@ static void khop_in_refuse_format(const void *fdt, const char *compat)
 	       n, pages);
 }
 
+/*
+ * The checks every received tree passes before a session node of it is
+ * read: a whole FDT inside the @size bytes that hold it, in a format this
+ * kernel reads. Returns 0, or -EINVAL with @why set.
+ */
+static int khop_in_check_tree(const void *fdt, size_t size, const char **why)
+{
+	const char *compat;
+
+	*why = "not a valid FDT";
+	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > size)
+		return -EINVAL;
+	*why = "a format this kernel does not read";
+	if (!khop_in_readable(fdt, &compat)) {
+		khop_in_refuse_format(fdt, compat);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /**
  * khop_in_load() - take over the sessions the previous kernel handed over.
  *
@@ -689,7 +703,6 @@ static void khop_in_refuse_format(const void *fdt, const char *compat)
 int khop_in_load(void)
 {
 	const char *why = NULL;
-	const char *compat;
 	phys_addr_t phys;
 	size_t size;
 	int node, refused = 0, err;
@@ -699,12 +712,10 @@ int khop_in_load(void)
 	if (err)
 		return 0;	/* no handover for us */
 	fdt = phys_to_virt(phys);
-	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > size) {
-		pr_err("handover refused: not a valid FDT\n");
-		return 1;
-	}
-	if (!khop_in_readable(fdt, &compat)) {
-		khop_in_refuse_format(fdt, compat);
+	if (khop_in_check_tree(fdt, size, &why)) {
+		/* A format refused was reported whole already. */
+		if (fdt_check_header(fdt) || fdt_totalsize(fdt) > size)
+			pr_err("handover refused: %s\n", why);
 		return 1;
 	}
 
@@ -745,8 +756,8 @@ int khop_in_load(void)
 struct khop_session *khop_in_receive(phys_addr_t phys, const char **why)
 {
 	struct khop_session *s = ERR_PTR(-EINVAL);
-	const char *compat, *name;
 	struct folio *folio;
+	const char *name;
 	const void *fdt;
 	int node, err;
 
@@ -758,15 +769,8 @@ struct khop_session *khop_in_receive(phys_addr_t phys, const char **why)
 	if (!folio)
 		return s;
 	fdt = folio_address(folio);
-	node = -FDT_ERR_NOTFOUND;
-	*why = "its description is not a valid FDT";
-	if (fdt_check_header(fdt) || fdt_totalsize(fdt) > folio_size(folio))
+	if (khop_in_check_tree(fdt, folio_size(folio), why))
 		goto out;
-	*why = "its description is in a format this kernel does not read";
-	if (!khop_in_readable(fdt, &compat)) {
-		khop_in_refuse_format(fdt, compat);
-		goto out;
-	}
 	*why = "its description does not hold exactly one session";
 	node = fdt_first_subnode(fdt, 0);
 	if (node < 0 || fdt_next_subnode(fdt, node) >= 0)
@@ -813,7 +817,7 @@ int khop_in_adopt(struct khop_session *s)
 	int err = 0;
 
 	khop_pfnset_for_each(pfn, &s->held) {
-		named = khop_pfnset_test(&khop_in_named, pfn);
+		named = khop_counted_test(&khop_in_named, pfn);
 		err = khop_in_name(pfn);
 		if (err)
 			break;
@@ -906,409 +910,6 @@ int khop_in_take(struct khop_session *s)
 	}
 	s->taken = true;
 	return 0;
-}
-
-static struct khop_range *khop_in_next_range(struct khop_session *s,
-					     struct khop_range *from,
-					     pid_t pid, u64 start, u64 end)
-{
-	struct khop_range *r = from ? from + 1 : s->ranges;
-
-	for (; r < s->ranges + s->nr_ranges; r++)
-		if (r->pid == pid && r->start < end && r->end > start)
-			return r;
-	return NULL;
-}
-
-/*
- * Visit the folios of @r inside [start, end); stop on a non-zero return.
- * The validator saw the same folios inside the range; a folio outside it
- * (its bitmap) would mean the table changed, and ends the walk.
- */
-static int khop_in_walk(struct khop_range *r, u64 start, u64 end,
-			int (*fn)(struct khop_range *r, struct khop_entry *e,
-				  void *arg), void *arg)
-{
-	struct khop_reader rd = r->reader;
-	struct khop_entry e;
-	bool new_range, first = true;
-	unsigned long n = 0;
-	int ret;
-
-	while ((ret = khop_reader_next(&rd, &e, &new_range)) > 0) {
-		if (new_range && !first)
-			break;
-		first = false;
-		if (e.va < r->start || e.va >= r->end ||
-		    (PAGE_SIZE << e.order) > r->end - e.va) {
-			pr_err_ratelimited("folio at %#llx outside its range\n",
-					   e.va);
-			return -EIO;
-		}
-		if (++n % KHOP_IN_PAUSE == 0)
-			cond_resched();
-		if (e.va + (PAGE_SIZE << e.order) <= start)
-			continue;
-		if (e.va >= end)
-			break;
-		ret = fn(r, &e, arg);
-		if (ret)
-			return ret;
-	}
-	return ret < 0 ? ret : 0;
-}
-
-/**
- * struct khop_map_ctx - one MAP call.
- * @s:       the session.
- * @vma:     the caller's destination VMA.
- * @arg:     the call's arguments and counters.
- * @start:   first original address asked for.
- * @end:     end of the original addresses asked for.
- * @base:    first address of @present: the start of what the session
- *           recorded in [@start, @end), so its size is bounded by what was
- *           preserved, not by the caller's length.
- * @present: one bit per page from @base: pass 1 found the very frame (or
- *           its first copy) mapped there already, inherited from a parent.
- * @batch:   order-0 folios waiting to be mapped at consecutive addresses
- *           of one page table, so its lock is taken once for all of them.
- * @nr_batch: folios in @batch.
- * @batch_va: original address of ``batch[0]``.
- * @batch_range: the range @batch's folios belong to.
- * @batch_max: the highest folio in @batch.
- * @batch_seen: a bit per hash of the frames in @batch (a Bloom filter):
- *           a folio whose bit is clear is certainly not in @batch.
- */
-struct khop_map_ctx {
-	struct khop_session *s;
-	struct vm_area_struct *vma;
-	struct khopages_map *arg;
-	u64 start;
-	u64 end;
-	u64 base;
-	unsigned long *present;
-	struct folio **batch;
-	unsigned int nr_batch;
-	u64 batch_va;
-	struct khop_range *batch_range;
-	struct folio *batch_max;
-	DECLARE_BITMAP(batch_seen, 1 << KHOP_BATCH_HASH_BITS);
-};
-
-static bool khop_in_bits(struct khop_range *r, struct khop_entry *e,
-			 bool set)
-{
-	unsigned long first = (e->va - r->start) >> PAGE_SHIFT;
-	unsigned long nr = 1UL << e->order;
-
-	if (set) {
-		bitmap_set(r->mapped, first, nr);
-		return true;
-	}
-	return find_next_bit(r->mapped, first + nr, first) < first + nr;
-}
-
-static void khop_in_mark_span(struct khop_range *r, u64 va, unsigned long nr)
-{
-	bitmap_set(r->mapped, (va - r->start) >> PAGE_SHIFT, nr);
-	if (!r->mapper) {
-		mmgrab(current->mm);
-		r->mapper = current->mm;
-	}
-}
-
-static void khop_in_mark_mapped(struct khop_range *r, struct khop_entry *e)
-{
-	khop_in_mark_span(r, e->va, 1UL << e->order);
-}
-
-/* Pass 1: everything that can be refused is refused before any change. */
-static int khop_in_check(struct khop_range *r, struct khop_entry *e,
-			 void *arg)
-{
-	struct khop_map_ctx *c = arg;
-	u64 addr = c->arg->dst_va + (e->va - c->start);
-	struct page *found;
-
-	if (e->va < c->start || e->va + (PAGE_SIZE << e->order) > c->end)
-		return -EINVAL;	/* a large folio must be mapped whole */
-	if (!IS_ALIGNED(addr, PAGE_SIZE << e->order))
-		return -EINVAL;
-	if (khop_in_bits(r, e, false))
-		return -EALREADY;
-	found = khopages_peek(c->vma, addr, e->order);
-	if (IS_ERR_OR_NULL(found))
-		return PTR_ERR_OR_ZERO(found);
-	/*
-	 * Inherited from a restored parent (the frame itself or the copy MAP
-	 * gave the parent), or something else.
-	 */
-	if (found != pfn_to_page(e->pfn) && found != khop_in_copy_of(e->pfn))
-		return -EEXIST;
-	__set_bit((e->va - c->base) >> PAGE_SHIFT, c->present);
-	return 0;
-}
-
-static int khop_in_copy(struct khop_map_ctx *c, struct folio *src, u64 addr)
-{
-	unsigned long i;
-	int err;
-
-	for (i = 0; i < folio_nr_pages(src); i++) {
-		u64 a = addr + i * PAGE_SIZE;
-		struct folio *dst = vma_alloc_folio(GFP_HIGHUSER_MOVABLE, 0,
-						    c->vma, a);
-
-		if (!dst)
-			return -ENOMEM;
-		/* A handed-over frame may have gone bad: fail, do not crash. */
-		if (copy_mc_highpage(&dst->page, folio_page(src, i))) {
-			folio_put(dst);
-			pr_err_ratelimited("frame %#lx cannot be read (memory error): not copied\n",
-					   folio_pfn(src) + i);
-			return -EIO;
-		}
-		err = khopages_map_folio(c->vma, a, dst);
-		if (err) {
-			folio_put(dst);
-			return err;
-		}
-		khop_in_remember_copy(folio_pfn(src) + i, dst);
-	}
-	return 0;
-}
-
-/* Map the batched folios; those that could not be mapped are put back. */
-static int khop_in_flush(struct khop_map_ctx *c)
-{
-	u64 addr = c->arg->dst_va + (c->batch_va - c->start);
-	unsigned int i, done = 0;
-	int err;
-
-	if (!c->nr_batch)
-		return 0;
-	err = khopages_map_folios(c->vma, addr, c->batch, c->nr_batch, &done);
-	for (i = done; i < c->nr_batch; i++)
-		folio_put(c->batch[i]);
-	if (done) {
-		c->arg->nr_mapped += done;
-		khop_in_mark_span(c->batch_range, c->batch_va, done);
-	}
-	c->nr_batch = 0;
-	bitmap_zero(c->batch_seen, 1 << KHOP_BATCH_HASH_BITS);
-	return err;
-}
-
-/* Can the order-0 folio for @va join the batch? Flush it first if not. */
-static int khop_in_batch_room(struct khop_map_ctx *c, struct khop_range *r,
-			      u64 va)
-{
-	u64 next = c->batch_va + (u64)c->nr_batch * PAGE_SIZE;
-	u64 addr = c->arg->dst_va + (va - c->start);
-
-	if (!c->nr_batch)
-		return 0;
-	if (va == next && r == c->batch_range &&
-	    c->nr_batch < KHOP_MAP_BATCH && !IS_ALIGNED(addr, PMD_SIZE))
-		return 0;
-	return khop_in_flush(c);
-}
-
-/*
- * Is @folio waiting in the batch already (one frame named twice, e.g. a
- * KSM page)? Then the batch is mapped first and the folio gets a copy.
- * Contiguous frames ascend, so most folios are above every batched one;
- * scattered ones are mostly ruled out by the batch's filter. Only the rest
- * is looked for in the batch.
- */
-static bool khop_in_batched(struct khop_map_ctx *c, struct folio *folio)
-{
-	unsigned int i;
-
-	if (!c->nr_batch || folio > c->batch_max ||
-	    !test_bit(hash_long(folio_pfn(folio), KHOP_BATCH_HASH_BITS),
-		      c->batch_seen))
-		return false;
-	for (i = 0; i < c->nr_batch; i++)
-		if (c->batch[i] == folio)
-			return true;
-	return false;
-}
-
-/* Pass 2: map, share or copy one folio. */
-static int khop_in_map_one(struct khop_range *r, struct khop_entry *e,
-			   void *arg)
-{
-	struct khop_map_ctx *c = arg;
-	u64 addr = c->arg->dst_va + (e->va - c->start);
-	u64 nr = 1ULL << e->order;
-	struct folio *folio;
-	int err;
-
-	if (test_bit((e->va - c->base) >> PAGE_SHIFT, c->present)) {
-		/* Inherited from a restored parent: the same frame, keep it. */
-		c->arg->nr_shared += nr;
-		khop_in_mark_mapped(r, e);
-		return 0;
-	}
-	/* An opened session had every folio restored at OPEN. */
-	if (!c->s->taken && khop_in_restore(c->s, e->pfn, e->order)) {
-		c->s->broken = true;
-		return -EIO;
-	}
-	folio = pfn_folio(e->pfn);
-	if (!folio_test_anon(folio) && !e->order &&
-	    !khop_in_batched(c, folio)) {
-		err = khop_in_batch_room(c, r, e->va);
-		if (err)
-			return err;
-		folio_get(folio);	/* becomes the mapping's reference */
-		if (!c->nr_batch) {
-			c->batch_va = e->va;
-			c->batch_range = r;
-			c->batch_max = folio;
-		}
-		c->batch_max = max(c->batch_max, folio);
-		__set_bit(hash_long(folio_pfn(folio), KHOP_BATCH_HASH_BITS),
-			  c->batch_seen);
-		c->batch[c->nr_batch++] = folio;
-		return 0;
-	}
-	err = khop_in_flush(c);
-	if (err)
-		return err;
-	if (folio_test_anon(folio)) {
-		/* Mapped once already: anon memory of another hierarchy. */
-		err = khop_in_copy(c, folio, addr);
-		if (!err)
-			c->arg->nr_copied += nr;
-	} else {
-		folio_get(folio);	/* becomes the mapping's reference */
-		err = khopages_map_folio(c->vma, addr, folio);
-		if (err)
-			folio_put(folio);
-		else
-			c->arg->nr_mapped += nr;
-	}
-	if (!err)
-		khop_in_mark_mapped(r, e);
-	return err;
-}
-
-/*
- * A restore that failed after mapping (its tasks killed) may be retried:
- * once the process that mapped pages of @r has exited, they count as not
- * mapped again. The frames were mapped before, so the retry gets copies.
- */
-static void khop_in_forget_dead_mapper(struct khop_range *r,
-				       struct mm_struct *mm)
-{
-	if (!r->mapper || r->mapper == mm || atomic_read(&r->mapper->mm_users))
-		return;
-	bitmap_zero(r->mapped, (r->end - r->start) >> PAGE_SHIFT);
-	mmdrop(r->mapper);
-	r->mapper = NULL;
-}
-
-static int khop_in_alloc_bits(struct khop_range *r)
-{
-	if (!r->mapped)
-		r->mapped = kvcalloc(BITS_TO_LONGS((r->end - r->start) >>
-						   PAGE_SHIFT),
-				     sizeof(long), GFP_KERNEL | __GFP_NOWARN);
-	return r->mapped ? 0 : -ENOMEM;
-}
-
-/*
- * The bitmap of pages pass 1 found mapped already: one bit per page of
- * the part of [@c->start, @c->end) the caller's pid has ranges in.
- */
-static unsigned long *khop_in_alloc_present(struct khop_session *s,
-					    struct khop_map_ctx *c)
-{
-	pid_t pid = c->arg->pid;
-	struct khop_range *r;
-	u64 lo = c->end, hi = c->start;
-
-	for (r = khop_in_next_range(s, NULL, pid, c->start, c->end); r;
-	     r = khop_in_next_range(s, r, pid, c->start, c->end)) {
-		lo = min(lo, max(r->start, c->start));
-		hi = max(hi, min(r->end, c->end));
-	}
-	c->base = lo;
-	return kvcalloc(BITS_TO_LONGS((hi - lo) >> PAGE_SHIFT), sizeof(long),
-			GFP_KERNEL);
-}
-
-/**
- * khop_in_map() - MAP: install recorded folios into the caller.
- * @s:   the incoming session the caller opened.
- * @arg: checked arguments; the counters are filled in.
- *
- * Everything that can be refused (nothing recorded, a large folio cut by
- * the range, a different page already mapped, pages mapped before) is
- * refused before anything is mapped. Running out of memory half way
- * leaves the pages mapped so far in place (reported in @arg).
- *
- * Context: khop_lock held.
- * Return: 0 or a negative errno as documented in the UAPI header.
- */
-int khop_in_map(struct khop_session *s, struct khopages_map *arg)
-{
-	struct khop_map_ctx c = {
-		.s = s, .arg = arg, .start = arg->orig_va,
-		.end = arg->orig_va + arg->len,
-	};
-	struct mm_struct *mm = current->mm;
-	struct khop_range *r;
-	int err;
-
-	err = mmap_write_lock_killable(mm);
-	if (err)
-		return err;
-	c.vma = vma_lookup(mm, arg->dst_va);
-	if (!c.vma || !vma_is_anonymous(c.vma) ||
-	    (c.vma->vm_flags & (VM_SHARED | VM_HUGETLB | VM_PFNMAP | VM_IO)) ||
-	    arg->dst_va + arg->len > c.vma->vm_end) {
-		err = -EFAULT;
-		goto out;
-	}
-	vma_start_write(c.vma);
-	r = khop_in_next_range(s, NULL, arg->pid, c.start, c.end);
-	if (!r) {
-		err = -ENOENT;
-		goto out;
-	}
-	c.present = khop_in_alloc_present(s, &c);
-	c.batch = kmalloc_array(KHOP_MAP_BATCH, sizeof(*c.batch), GFP_KERNEL);
-	if (!c.present || !c.batch) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end)) {
-		err = khop_in_alloc_bits(r);
-		if (err)
-			break;
-		khop_in_forget_dead_mapper(r, mm);
-		err = khop_in_walk(r, c.start, c.end, khop_in_check, &c);
-	}
-	r = khop_in_next_range(s, NULL, arg->pid, c.start, c.end);
-	for (; r && !err; r = khop_in_next_range(s, r, arg->pid, c.start, c.end)) {
-		err = khop_in_walk(r, c.start, c.end, khop_in_map_one, &c);
-		/* What was batched is mapped even after an error: as so far. */
-		err = khop_in_flush(&c) ?: err;
-	}
-out:
-	mmap_write_unlock(mm);
-	kfree(c.batch);
-	kvfree(c.present);
-	s->info.nr_mapped += arg->nr_mapped;
-	s->info.nr_shared += arg->nr_shared;
-	s->info.nr_copied += arg->nr_copied;
-	trace_khopages_map(s->name, arg->pid, arg->orig_va, arg->dst_va,
-			   arg->len, arg->nr_mapped, arg->nr_shared,
-			   arg->nr_copied, err);
-	return err;
 }
 
 /**

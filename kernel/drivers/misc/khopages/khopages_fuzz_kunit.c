@@ -31,7 +31,8 @@
 #include <linux/slab.h>
 #include <linux/sort.h>
 
-#include "khopages.h"
+#include "table.h"
+#include "validate.h"
 
 static unsigned int fuzz_iterations = 5000;
 module_param(fuzz_iterations, uint, 0444);
@@ -275,8 +276,8 @@ struct fz_verdict {
 };
 
 /*
- * Walk every range of an accepted table as incoming.c's khop_in_walk()
- * does for MAP, and check each folio as khop_in_bits() would index the
+ * Walk every range of an accepted table as map.c's khop_map_walk()
+ * does for MAP, and check each folio as khop_map_bits() would index the
  * range's bitmap, and against the original table.
  */
 static void fz_check_walk(struct fz_table *ft, struct khop_range *ranges,

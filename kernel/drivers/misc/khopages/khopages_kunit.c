@@ -13,7 +13,10 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 
-#include "khopages.h"
+#include "frames.h"
+#include "incoming.h"
+#include "table.h"
+#include "validate.h"
 
 #define BASE_PFN	0x100000ULL
 #define BASE_VA		0x7f0000000000ULL
@@ -450,9 +453,39 @@ static void khop_test_pfnset_del(struct kunit *test)
 	khop_pfnset_destroy(&set);
 }
 
+/* A frame leaves a counted set with its last holder, not before. */
+static void khop_test_counted(struct kunit *test)
+{
+	struct khop_counted c = {
+		.set = KHOP_PFNSET_INIT(c.set),
+		.extra = XARRAY_INIT(c.extra, 0),
+	};
+
+	KUNIT_EXPECT_FALSE(test, khop_counted_test(&c, 77));
+	KUNIT_EXPECT_EQ(test, khop_counted_get(&c, 77), 1);
+	KUNIT_EXPECT_EQ(test, khop_counted_get(&c, 77), 0);
+	KUNIT_EXPECT_EQ(test, khop_counted_get(&c, 77), 0);
+	KUNIT_EXPECT_EQ(test, khop_counted_get(&c, 1UL << 30), 1);
+	KUNIT_EXPECT_TRUE(test, khop_counted_test(&c, 77));
+	KUNIT_EXPECT_FALSE(test, khop_counted_put(&c, 77));
+	KUNIT_EXPECT_FALSE(test, khop_counted_put(&c, 77));
+	KUNIT_EXPECT_TRUE(test, khop_counted_test(&c, 77));
+	KUNIT_EXPECT_TRUE(test, khop_counted_put(&c, 77));
+	KUNIT_EXPECT_FALSE(test, khop_counted_test(&c, 77));
+	KUNIT_EXPECT_TRUE(test, xa_empty(&c.extra));
+	/* Held again after its last holder went: a first holder again. */
+	KUNIT_EXPECT_EQ(test, khop_counted_get(&c, 77), 1);
+	KUNIT_EXPECT_TRUE(test, khop_counted_put(&c, 77));
+	KUNIT_EXPECT_TRUE(test, khop_counted_put(&c, 1UL << 30));
+	KUNIT_EXPECT_EQ(test, khop_pfnset_next(&c.set, 0), ULONG_MAX);
+	khop_pfnset_destroy(&c.set);
+	xa_destroy(&c.extra);
+}
+
 static struct kunit_case khop_pfnset_cases[] = {
 	KUNIT_CASE(khop_test_pfnset_add_walk),
 	KUNIT_CASE(khop_test_pfnset_del),
+	KUNIT_CASE(khop_test_counted),
 	{}
 };
 

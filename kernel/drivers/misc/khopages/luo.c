@@ -38,6 +38,7 @@
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
+#include <linux/anon_inodes.h>
 #include <linux/cred.h>
 #include <linux/err.h>
 #include <linux/file.h>
@@ -46,17 +47,25 @@
 #include <linux/kexec_handover.h>
 #include <linux/liveupdate.h>
 
-#include "khopages.h"
+#include "incoming.h"
 #include "khopages_trace.h"
+#include "lifecycle.h"
+#include "luo.h"
+#include "outgoing.h"
+#include "publish.h"
+#include "session.h"
 
 #define KHOP_LUO_COMPATIBLE	"khopages-v2"
 
 static bool khop_luo_registered;
 
+/* The operations of khopages files (main.c), to know and make them. */
+static const struct file_operations *khop_luo_fops;
+
 static bool khop_luo_can_preserve(struct liveupdate_file_handler *handler,
 				  struct file *file)
 {
-	return khop_is_session_file(file);
+	return file->f_op == khop_luo_fops;
 }
 
 /* The outgoing session of a file, checked as a command on it would be. */
@@ -150,17 +159,18 @@ static int khop_luo_retrieve(struct liveupdate_file_op_args *args)
 	s->claimed = true;
 	err = khop_in_take(s);
 	if (!err) {
-		file = khop_session_file(s);
+		/* A file of /dev/khopages on which OPEN attached @s. */
+		file = anon_inode_getfile("[khopages]", khop_luo_fops, s,
+					  O_RDWR);
 		err = PTR_ERR_OR_ZERO(file);
 	}
 	if (err) {
 		pr_err("session %s cannot be retrieved (error %d)\n",
 		       s->name, err);
-		list_del_init(&s->node);
-		khop_in_finish(s);
-		khop_session_free(s);
+		khop_session_drop(s);
 		goto out;
 	}
+	s->nr_attached++;
 	s->state = KHOPAGES_STATE_RETRIEVED;
 	args->file = file;
 out:
@@ -206,13 +216,18 @@ bool khop_luo_enabled(void)
 
 /**
  * khop_luo_init() - register the khopages file handler with Live Update.
+ * @fops: the file operations of khopages files: only such files are
+ *        preserved, and a retrieved session comes back as one.
  *
  * Without Live Update (liveupdate=on not given, or no KHO) the driver
  * works as before, through COMMIT and OPEN only.
  */
-void khop_luo_init(void)
+void khop_luo_init(const struct file_operations *fops)
 {
-	int err = liveupdate_register_file_handler(&khop_luo_handler);
+	int err;
+
+	khop_luo_fops = fops;
+	err = liveupdate_register_file_handler(&khop_luo_handler);
 
 	if (!err)
 		khop_luo_registered = true;

@@ -122,28 +122,26 @@
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
-#include <linux/anon_inodes.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/init.h>
-#include <linux/kexec.h>
 #include <linux/kexec_handover.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
-#include <linux/notifier.h>
-#include <linux/reboot.h>
 #include <linux/uaccess.h>
 
-#include "khopages.h"
+#include "debugfs.h"
+#include "incoming.h"
+#include "lifecycle.h"
+#include "luo.h"
+#include "map.h"
+#include "outgoing.h"
+#include "publish.h"
+#include "scratch.h"
+#include "session.h"
 
 #define CREATE_TRACE_POINTS
 #include "khopages_trace.h"
-
-/*
- * Set by the reboot notifier once a kexec has begun: from then on the
- * handover is final and no command may change it.
- */
-static bool khop_sealed;
 
 static bool khop_may_checkpoint(void)
 {
@@ -159,7 +157,7 @@ static int khop_lock_cmd(bool changes)
 {
 	if (mutex_lock_killable(&khop_lock))
 		return -EINTR;
-	if (changes && khop_sealed) {
+	if (changes && khop_sealed()) {
 		mutex_unlock(&khop_lock);
 		pr_warn_ratelimited("a kexec has begun: the handover is sealed\n");
 		return -ESHUTDOWN;
@@ -316,37 +314,6 @@ static long khop_commit(struct file *file, unsigned long uarg)
 	return err;
 }
 
-/*
- * Forget a session and release what it holds. One that is in the
- * published subtree leaves it first: if the subtree cannot be published
- * without it, nothing changes and the error is returned, so the next
- * kernel is never told of pages that are no longer preserved.
- */
-static int khop_drop(struct khop_session *s)
-{
-	bool published = khop_published(s);
-	int err;
-
-	list_del_init(&s->node);
-	if (published) {
-		err = khop_publish();
-		if (err) {
-			list_add_tail(&s->node, &khop_sessions);
-			return err;
-		}
-	}
-	/* The file that created it (even after COMMIT) forgets it. */
-	if (s->owner)
-		s->owner->private_data = NULL;
-	trace_khopages_release(s->name, s->state, s->info.nr_pages);
-	if (s->dir == KHOP_OUT)
-		khop_out_release(s);
-	else
-		khop_in_finish(s);
-	khop_session_free(s);
-	return 0;
-}
-
 static long khop_abort(struct file *file, unsigned long uarg)
 {
 	struct khop_session *s = khop_own(file, KHOP_OUT);
@@ -357,7 +324,7 @@ static long khop_abort(struct file *file, unsigned long uarg)
 		return PTR_ERR(s);
 	if (s->state != KHOPAGES_STATE_OPEN)
 		return -EBUSY;	/* committed: FINISH_OUTGOING withdraws it */
-	return khop_drop(s);
+	return khop_session_drop(s);
 }
 
 /*
@@ -459,7 +426,7 @@ static long khop_map(struct file *file, struct khopages_map *arg)
 	/* A process maps its own memory; only an administrator maps others'. */
 	if (arg->pid != task_tgid_vnr(current) && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	return khop_in_map(s, arg);
+	return khop_map_session(s, arg);
 }
 
 static long khop_finish(struct file *file, struct khopages_name_arg *arg)
@@ -492,7 +459,7 @@ static long khop_finish(struct file *file, struct khopages_name_arg *arg)
 	if (!s)
 		return -ENOENT;
 	mine = file->private_data == s;
-	err = khop_drop(s);
+	err = khop_session_drop(s);
 	if (!err && mine)
 		file->private_data = NULL;
 	return err;
@@ -509,6 +476,15 @@ static int khop_check_stats(struct khopages_stats *arg, void __user *uarg)
 	return 0;
 }
 
+/* What STATS and LIST report of a session. */
+static void khop_info(struct khop_session *s,
+		      struct khopages_session_info *info)
+{
+	khop_session_fill_info(s, info);
+	if (s->dir == KHOP_IN)
+		info->nr_released = khop_in_unmapped_pages(s);
+}
+
 static long khop_stats(struct khopages_stats *arg)
 {
 	struct khop_session *s;
@@ -519,7 +495,7 @@ static long khop_stats(struct khopages_stats *arg)
 		return -ENOENT;
 	if (!khop_session_allowed(s))
 		return -EPERM;
-	khop_session_fill_info(s, &arg->info);
+	khop_info(s, &arg->info);
 	return 0;
 }
 
@@ -537,7 +513,7 @@ static u32 khop_list_fill(struct khopages_session_info *buf, u32 room)
 		if (!khop_session_allowed(s))
 			continue;
 		if (n < room)
-			khop_session_fill_info(s, &buf[n]);
+			khop_info(s, &buf[n]);
 		n++;
 	}
 	return n;
@@ -771,11 +747,11 @@ static int khop_release(struct inode *inode, struct file *file)
 	mutex_lock(&khop_lock);
 	s = file->private_data;
 	if (s && s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_OPEN)
-		khop_drop(s);
+		khop_session_drop(s);
 	else if (s && s->dir == KHOP_OUT)
 		s->owner = NULL;	/* committed: handed over at kexec */
 	else if (s && !--s->nr_attached && s->luo)
-		khop_drop(s);
+		khop_session_drop(s);
 	else if (s && !s->nr_attached)
 		s->state = KHOPAGES_STATE_INCOMING;
 	mutex_unlock(&khop_lock);
@@ -790,38 +766,6 @@ static const struct file_operations khop_fops = {
 	.release = khop_release,
 };
 
-/**
- * khop_is_session_file() - is @file a khopages file?
- * @file: any file.
- *
- * Return: true for a file of /dev/khopages or one made by
- * khop_session_file(), whether or not it has a session.
- */
-bool khop_is_session_file(const struct file *file)
-{
-	return file->f_op == &khop_fops;
-}
-
-/**
- * khop_session_file() - a new file attached to an incoming session.
- * @s: the session.
- *
- * The file behaves as a file of /dev/khopages on which OPEN attached @s.
- *
- * Context: khop_lock held.
- * Return: the file, or an ERR_PTR().
- */
-struct file *khop_session_file(struct khop_session *s)
-{
-	struct file *file;
-
-	lockdep_assert_held(&khop_lock);
-	file = anon_inode_getfile("[khopages]", &khop_fops, s, O_RDWR);
-	if (!IS_ERR(file))
-		s->nr_attached++;
-	return file;
-}
-
 static struct miscdevice khop_dev = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "khopages",
@@ -829,75 +773,21 @@ static struct miscdevice khop_dev = {
 	.mode = 0600,
 };
 
-/*
- * An outgoing session still open when the kexec begins was never
- * committed: its pages would stay reserved in the next kernel with nobody
- * to name them. Let them go.
- */
-static void khop_abort_uncommitted(void)
-{
-	struct khop_session *s, *next;
-
-	list_for_each_entry_safe(s, next, &khop_sessions, node) {
-		if (s->dir != KHOP_OUT || s->state != KHOPAGES_STATE_OPEN)
-			continue;
-		pr_warn("session %s was not committed when the kexec began: aborted\n",
-			s->name);
-		khop_drop(s);
-	}
-}
-
-/**
- * khop_seal() - make the handover final: a kexec has begun.
- *
- * Outgoing sessions nobody committed are aborted, received sessions nobody
- * claimed are forwarded, and from then on every command that would change
- * the handover fails with ESHUTDOWN. Called once by the reboot notifier
- * (and by the test knob, which then expects a kexec).
- */
-void khop_seal(void)
-{
-	mutex_lock(&khop_lock);
-	if (!khop_sealed) {
-		khop_abort_uncommitted();
-		khop_in_forward_unclaimed();
-		khop_sealed = true;
-	}
-	mutex_unlock(&khop_lock);
-}
-
-/*
- * kexec: kernel_kexec() calls the reboot notifiers before it shuts the
- * devices down; KHO preservations made until the jump are handed over.
- * Any other restart drops them with the rest of memory.
- */
-static int khop_reboot(struct notifier_block *nb, unsigned long action,
-		       void *cmd)
-{
-	if (action == SYS_RESTART && kexec_in_progress)
-		khop_seal();
-	return NOTIFY_DONE;
-}
-
-static struct notifier_block khop_reboot_nb = {
-	.notifier_call = khop_reboot,
-};
-
 static int __init khop_init(void)
 {
 	int err;
 
 	khop_in_load();
-	err = register_reboot_notifier(&khop_reboot_nb);
+	err = khop_lifecycle_init();
 	if (err)
 		return err;
 	err = misc_register(&khop_dev);
 	if (err) {
-		unregister_reboot_notifier(&khop_reboot_nb);
+		khop_lifecycle_exit();
 		return err;
 	}
 	khop_debugfs_init();
-	khop_luo_init();
+	khop_luo_init(&khop_fops);
 	return 0;
 }
 device_initcall(khop_init);

@@ -29,23 +29,18 @@
 #include <linux/huge_mm.h>
 #include <linux/kexec_handover.h>
 #include <linux/mmap_lock.h>
-#include <linux/ptrace.h>
 #include <linux/sched/mm.h>
-#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/swap.h>
 
-#include "khopages.h"
+#include "frames.h"
 #include "khopages_trace.h"
-
-/*
- * Folios preserved for the next kernel and by how many holders (outgoing
- * sessions and forwarded incoming ones): khop_out_held has the first frame
- * of each folio held at all, khop_out_extra counts the holders beyond the
- * first (pfn -> count), which only a page shared across sessions has.
- */
-static struct khop_pfnset khop_out_held = KHOP_PFNSET_INIT(khop_out_held);
-static DEFINE_XARRAY(khop_out_extra);
+#include "outgoing.h"
+#include "publish.h"
+#include "scratch.h"
+#include "session.h"
+#include "table.h"
+#include "target.h"
 
 #define KHOP_BATCH	512
 #define KHOP_ISOLATE_BATCH	32	/* as reclaim's SWAP_CLUSTER_MAX */
@@ -62,60 +57,6 @@ struct khop_undo {
 	u64 last_moved;
 	unsigned int move_tries;
 };
-
-/**
- * khop_hold_preservation() - hand a folio over at the next kexec.
- * @folio: a folio the caller holds a reference on.
- *
- * Counted: the folio stays preserved until each caller has dropped it
- * again with khop_drop_preservation().
- *
- * Context: khop_lock held.
- * Return: 0 or a negative errno (then nothing changed).
- */
-int khop_hold_preservation(struct folio *folio)
-{
-	unsigned long pfn = folio_pfn(folio), extra;
-	int first, err;
-
-	first = khop_pfnset_add(&khop_out_held, pfn);
-	if (first < 0)
-		return first;
-	if (!first) {
-		extra = xa_to_value(xa_load(&khop_out_extra, pfn));
-		return xa_err(xa_store(&khop_out_extra, pfn,
-				       xa_mk_value(extra + 1), GFP_KERNEL));
-	}
-	err = kho_preserve_folio(folio);
-	if (err)
-		khop_pfnset_del(&khop_out_held, pfn);
-	return err;
-}
-
-/**
- * khop_drop_preservation() - one holder stops handing a folio over.
- * @folio: a folio held with khop_hold_preservation().
- *
- * The folio is unpreserved when no holder is left.
- *
- * Context: khop_lock held.
- */
-void khop_drop_preservation(struct folio *folio)
-{
-	unsigned long pfn = folio_pfn(folio);
-	unsigned long extra = xa_to_value(xa_load(&khop_out_extra, pfn));
-
-	if (extra > 1) {
-		/* Replaces a value: allocates nothing, cannot fail. */
-		xa_store(&khop_out_extra, pfn, xa_mk_value(extra - 1),
-			 GFP_KERNEL);
-	} else if (extra) {
-		xa_erase(&khop_out_extra, pfn);
-	} else {
-		khop_pfnset_del(&khop_out_held, pfn);
-		kho_unpreserve_folio(folio);
-	}
-}
 
 /* Hold @folio for @s unless it does already. Returns 1 if new, 0 or -errno. */
 static int khop_hold_new(struct khop_session *s, struct folio *folio,
@@ -137,7 +78,7 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 	err = khop_pfnset_add(&s->held, pfn);
 	if (err <= 0)
 		return err;	/* 0: named again (a page shared by tasks) */
-	err = khop_hold_preservation(folio);
+	err = khop_frames_preserve(folio);
 	if (err) {
 		khop_pfnset_del(&s->held, pfn);
 		return err;
@@ -158,7 +99,7 @@ static void khop_release_folio(struct khop_session *s, unsigned long pfn)
 		khop_pfnset_del(&s->isolated, pfn);
 		khopages_putback_folio(folio);
 	}
-	khop_drop_preservation(folio);
+	khop_frames_unpreserve(folio);
 }
 
 /* Drop one session's hold on a folio, and the session's reference. */
@@ -243,45 +184,6 @@ static int khop_remember_span(struct khop_session *s, pid_t pid, u64 start,
 	r->start = start;
 	r->end = end;
 	return 0;
-}
-
-/**
- * khop_target_mm() - the address space of a process the caller may checkpoint.
- * @pid: the process, in the caller's pid namespace.
- *
- * Context: any; takes and drops a task reference.
- * Return: the mm, referenced (mmput() it), ERR_PTR(-ESRCH) when there is
- * no such process or it has no address space, ERR_PTR(-EPERM) without
- * ptrace attach rights on it.
- */
-struct mm_struct *khop_target_mm(pid_t pid)
-{
-	struct task_struct *task;
-	struct mm_struct *mm;
-
-	task = find_get_task_by_vpid(pid);
-	if (!task)
-		return ERR_PTR(-ESRCH);
-	mm = mm_access(task, PTRACE_MODE_ATTACH_REALCREDS);
-	put_task_struct(task);
-	if (!mm)
-		return ERR_PTR(-ESRCH);		/* a kernel thread or exiting */
-	if (IS_ERR(mm) && PTR_ERR(mm) == -EACCES)
-		return ERR_PTR(-EPERM);
-	return mm;
-}
-
-/**
- * khop_vma_handable() - is a VMA memory whose pages can be handed over?
- * @vma: the VMA.
- *
- * Return: true for private anonymous memory of ordinary pages.
- */
-bool khop_vma_handable(struct vm_area_struct *vma)
-{
-	return vma_is_anonymous(vma) &&
-	       !(vma->vm_flags & (VM_SHARED | VM_IO | VM_PFNMAP | VM_HUGETLB |
-				  VM_MIXEDMAP));
 }
 
 /* Every address must be private anonymous memory we can hand over. */

@@ -38,13 +38,44 @@
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
+#include <linux/fault-inject.h>
 #include <linux/kexec_handover.h>
 #include <linux/libfdt.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/uidgid.h>
 
-#include "khopages.h"
+#include "publish.h"
+#include "session.h"
+#include "table.h"
+
+#ifdef CONFIG_KHOPAGES_TEST_CORRUPT
+/* fail_publish in debugfs: make republishing fail, for the tests. */
+static DECLARE_FAULT_ATTR(khop_fail_publish);
+
+/**
+ * khop_publish_fault_init() - create the fail_publish attribute.
+ * @dir: the driver's debugfs directory.
+ *
+ * A fault-injection attribute (Documentation/fault-injection) that makes
+ * republishing the subtree fail, so a test can check that the command
+ * that needed it fails and changes nothing.
+ */
+void khop_publish_fault_init(struct dentry *dir)
+{
+	fault_create_debugfs_attr("fail_publish", dir, &khop_fail_publish);
+}
+
+static bool khop_publish_should_fail(void)
+{
+	return should_fail(&khop_fail_publish, 1);
+}
+#else
+static bool khop_publish_should_fail(void)
+{
+	return false;
+}
+#endif
 
 static void *khop_blob;
 static size_t khop_blob_size;	/* bytes allocated, as registered */

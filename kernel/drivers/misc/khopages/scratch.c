@@ -20,7 +20,8 @@
 #include <linux/slab.h>
 
 #include "compat.h"
-#include "khopages.h"
+#include "scratch.h"
+#include "target.h"
 
 /**
  * khop_in_scratch() - does a folio overlap KHO scratch?

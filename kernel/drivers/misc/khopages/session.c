@@ -90,7 +90,7 @@
 #include <linux/string.h>
 #include <linux/user_namespace.h>
 
-#include "khopages.h"
+#include "session.h"
 
 DEFINE_MUTEX(khop_lock);	/* sessions, their state, the folio indexes */
 LIST_HEAD(khop_sessions);
@@ -257,6 +257,4 @@ void khop_session_fill_info(struct khop_session *s,
 	*info = s->info;
 	info->state = s->state;
 	info->nr_pids = s->nr_pids;
-	if (s->dir == KHOP_IN)
-		info->nr_released = khop_in_unmapped_pages(s);
 }

@@ -17,7 +17,7 @@
 #include <linux/slab.h>
 
 #include "compat.h"
-#include "khopages.h"
+#include "table.h"
 
 #define W_KIND(w)	((w) >> KHOPAGES_W_KIND_SHIFT)
 #define W_PFN(w)	((w) & GENMASK_ULL(KHOPAGES_W_PFN_BITS - 1, 0))

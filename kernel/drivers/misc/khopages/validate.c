@@ -13,7 +13,8 @@
 #include <linux/slab.h>
 #include <linux/sort.h>
 
-#include "khopages.h"
+#include "table.h"
+#include "validate.h"
 
 /* Long walks over a table let others run this often. */
 #define KHOP_VALIDATE_PAUSE	1024
