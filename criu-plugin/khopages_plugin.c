@@ -60,7 +60,11 @@
 #define IMG_FILE	"khopages-plugin.img"
 /* A session name chosen by the caller instead of criu-<pid>-<time>. */
 #define ENV_SESSION	"CRIU_KHOPAGES_SESSION"
-/* 1: keep the checkpoint in a Live Update session instead of COMMIT. */
+/*
+ * The checkpoint goes into a Live Update session when the kernel can take
+ * it (liveupdate=on); 0: COMMIT it to the driver's own handover instead,
+ * 1: Live Update or fail.
+ */
 #define ENV_LUO		"CRIU_KHOPAGES_LUO"
 
 /* Large folios are at most this big and aligned to their size. */
@@ -398,8 +402,11 @@ out:
 static bool use_luo(void)
 {
 	const char *env = getenv(ENV_LUO);
+	struct khopages_api api;
 
-	return env && !strcmp(env, "1");
+	if (env && *env)
+		return strcmp(env, "0");
+	return !khop_api(st.out, KHOPAGES_FEATURE_LUO, &api);
 }
 
 static int commit_session(void)
@@ -425,10 +432,15 @@ static int commit_session(void)
 
 	if (use_luo()) {
 		/* Preserving the khopages file in the session commits it. */
-		if (criu_kho_luo_preserve(st.session, khop_fd(st.out)))
+		if (!criu_kho_luo_preserve(st.session, khop_fd(st.out)))
+			st.luo = true;
+		else if (getenv(ENV_LUO) && *getenv(ENV_LUO))
 			return -EIO;
-		st.luo = true;
-	} else {
+		else
+			pr_warn("session %s: no Live Update session, committing it to the driver's handover (the images must survive the kexec)\n",
+				st.session);
+	}
+	if (!st.luo) {
 		ret = khop_commit(st.out);
 		if (ret) {
 			pr_err("%s\n", khop_error(st.out));
@@ -642,6 +654,29 @@ static int check_session(void)
 	if (ret) {
 		pr_err("session %s: cannot get its state\n", st.session);
 		return ret;
+	}
+	if (info.state == KHOPAGES_STATE_OPEN && getenv("CRIU_KHOPAGES_SAME_KERNEL") &&
+	    criu_kho_luo_local_pages() >= 0) {
+		/*
+		 * criu took it back from its Live Update session: commit it
+		 * on its own file, so that it can be opened in place below.
+		 */
+		int fd = dup(criu_kho_luo_local_pages());
+
+		ret = fd < 0 ? -errno : khop_from_fd(fd, &k);
+		if (ret) {
+			pr_err("%s\n", fd < 0 ? "cannot duplicate the khopages file" : khop_open_error());
+			if (fd >= 0)
+				close(fd);
+			return ret;
+		}
+		ret = khop_commit(k);
+		if (ret)
+			pr_err("%s\n", khop_error(k));
+		khop_close(k);
+		if (ret)
+			return ret;
+		info.state = KHOPAGES_STATE_COMMITTED;
 	}
 	if (info.state == KHOPAGES_STATE_COMMITTED && getenv("CRIU_KHOPAGES_SAME_KERNEL")) {
 		/* The upgrade is called off: the driver copies the pages back. */

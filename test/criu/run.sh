@@ -24,28 +24,33 @@
 #                   script withdraws the committed one; no session and no
 #                   preserved page left (khopagesctl list, debugfs), the
 #                   tree runs on with correct memory
-#   restore-errors  restore before kexec, without the plugin ("Missing
-#                   required plugin"), without --kho-pages, of a discarded
-#                   session, of an already finished session: clear errors;
-#                   a good restore still works afterwards
-#   same-kernel     a --kho-pages checkpoint restored in the same kernel
-#                   (CRIU_KHOPAGES_SAME_KERNEL=1): the session leaves the
-#                   handover, its pages are copied back, the tree verifies
+#   restore-errors  (sessions COMMITted, CRIU_KHOPAGES_LUO=0) restore before
+#                   kexec, without the plugin ("Missing required plugin"),
+#                   without --kho-pages, of a discarded session, of an
+#                   already finished session: clear errors; a good restore
+#                   still works afterwards
+#   same-kernel     a --kho-pages checkpoint (in a Live Update session) is
+#                   not restored before the kexec, and its holder keeps it;
+#                   with CRIU_KHOPAGES_SAME_KERNEL=1 criu takes it back from
+#                   Live Update, its pages are copied back, the tree
+#                   verifies, no session and no holder are left
 #   e2e-kho         parent + 2 children (~300 MiB of anonymous memory,
 #                   COW-shared pages, mprotect'ed VMAs, THP region, open
 #                   file, pipes) dumped with --kho-pages --leave-stopped
 #                   (left stopped, then resumed: its writes before the kexec
 #                   copy pages, the handed-over ones keep), kexec, restored
-#                   with --kho-pages; the tree checks all its memory and its
+#                   with --kho-pages (the checkpoint in a Live Update
+#                   session, the images also on the 9p share, the session
+#                   named by their holder file); the tree checks all its memory and its
 #                   frames (same PFNs as before the dump, except pages moved
 #                   out of KHO scratch or copied), keeps working (COW
 #                   writes, pipes); pages-*.img hold no data for the
 #                   anonymous VMAs (and crit shows PE_KHO entries); the
 #                   session is gone; a plain dump of the restored tree works
-#   e2e-luo         e2e-kho with the checkpoint kept in a Live Update
-#                   session (CRIU_KHOPAGES_LUO=1): the images directory is
-#                   in the guest's RAM, gone after the kexec, and the
-#                   restore takes images and pages from the session
+#   e2e-luo         e2e-kho with the images directory in the guest's RAM,
+#                   gone after the kexec: the restore takes images and pages
+#                   from the Live Update session named by
+#                   CRIU_KHOPAGES_SESSION
 #   e2e-plain       the same tree with plain CRIU across the same kexec, for
 #                   comparison (slow: ~3 min)
 #   upgrade-kho     e2e-kho from Linux 7.2 to 7.3 (dump on the older kernel,

@@ -282,8 +282,13 @@ stage1() {
 			else
 				result "$name" same fail "$D_S" "$R_S" "restore: $(restore_error "$IMG/same/$name")"
 			fi
-			# The committed session would go over the kexec: withdraw it.
-			[ -n "$s" ] && khopagesctl discard "$s" --outgoing >/dev/null 2>&1
+			# The checkpoint would go over the kexec: withdraw it (end
+			# its Live Update holder, or the committed session).
+			if read -r hp _ <"$IMG/same/$name/kho-luo-holder.pid" 2>/dev/null; then
+				kill -9 "$hp" 2>/dev/null
+			elif [ -n "$s" ]; then
+				khopagesctl discard "$s" --outgoing >/dev/null 2>&1
+			fi
 		fi
 		echo 0 >/proc/sys/vm/overcommit_memory
 		i=$((i + 1))
