@@ -655,28 +655,34 @@ static int check_session(void)
 		pr_err("session %s: cannot get its state\n", st.session);
 		return ret;
 	}
-	if (info.state == KHOPAGES_STATE_OPEN && getenv("CRIU_KHOPAGES_SAME_KERNEL") &&
-	    criu_kho_luo_local_pages() >= 0) {
+	if (info.state == KHOPAGES_STATE_OPEN && getenv("CRIU_KHOPAGES_SAME_KERNEL")) {
 		/*
-		 * criu took it back from its Live Update session: commit it
-		 * on its own file, so that it can be opened in place below.
+		 * criu took the file back from its Live Update session: OPEN
+		 * of its own name on it restores the session in place.
 		 */
-		int fd = dup(criu_kho_luo_local_pages());
+		int fd = criu_kho_luo_local_pages();
 
-		ret = fd < 0 ? -errno : khop_from_fd(fd, &k);
+		if (fd < 0) {
+			pr_err("session %s is open: it is still being dumped, or its file is gone\n",
+			       st.session);
+			return -EBUSY;
+		}
+		ret = khop_from_fd(fd, &k);
 		if (ret) {
-			pr_err("%s\n", fd < 0 ? "cannot duplicate the khopages file" : khop_open_error());
-			if (fd >= 0)
-				close(fd);
+			pr_err("%s\n", khop_open_error());
+			close(fd);
 			return ret;
 		}
-		ret = khop_commit(k);
+		ret = khop_attach(k, st.session);
 		if (ret)
 			pr_err("%s\n", khop_error(k));
+		/* Detached again: the tasks attach on their own files. */
 		khop_close(k);
 		if (ret)
 			return ret;
-		info.state = KHOPAGES_STATE_COMMITTED;
+		pr_info("session %s taken back from Live Update: restoring in place "
+			"(pages are copied)\n", st.session);
+		return 0;
 	}
 	if (info.state == KHOPAGES_STATE_COMMITTED && getenv("CRIU_KHOPAGES_SAME_KERNEL")) {
 		/* The upgrade is called off: the driver copies the pages back. */

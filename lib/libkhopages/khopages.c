@@ -84,7 +84,7 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 	[OP_OPEN] = {
 		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
 		{ ENOENT, "no incoming session with this name (nor one committed in this kernel)" },
-		{ EBUSY, "this file already has a session" },
+		{ EBUSY, "this file already has a session (other than an open one of this name)" },
 		{ EIO, "a recorded frame is not preserved memory, or has another order than recorded" },
 	},
 	[OP_MAP] = {

@@ -2,8 +2,10 @@
 /*
  * khopages_luo: khopages files in Live Update sessions (/dev/liveupdate),
  * on one kernel, without a kexec: what LIVEUPDATE_SESSION_PRESERVE_FD
- * takes and refuses, the states a session goes through, and that closing
- * the Live Update session gives the session back with its pages intact.
+ * takes and refuses, the states a session goes through, that closing
+ * the Live Update session gives the session back with its pages intact,
+ * and that the file that built it can then restore it in place (OPEN of
+ * its own name, MAP copying every page).
  *
  *   khopages_luo
  *
@@ -323,6 +325,72 @@ static void t_again_then_abort(struct khop *k)
 	ktap_check_err("stats after ABORT -> ENOENT", khop_stats(k, SESSION, &in), -ENOENT);
 }
 
+/* The state of session @name seen through @k, or 0 when it has none. */
+static uint32_t state_of(struct khop *k, const char *name)
+{
+	struct khopages_session_info in;
+
+	return khop_stats(k, name, &in) ? 0 : in.state;
+}
+
+/*
+ * (i) The upgrade called off: its Live Update session closed, the file
+ * that built the session OPENs it by name and restores it in place, MAP
+ * copying every page, byte for byte.
+ */
+static void t_restore_in_place(void)
+{
+	static const char name[] = "luo-inplace";
+	struct khopages_map res = { 0 };
+	struct khopages_preserve pr;
+	uint64_t wrong = 0, pages = WORK_LEN / KT_PAGE;
+	struct khop *k, *other;
+	int sfd, ret;
+	void *base;
+	char *dst;
+
+	if (khop_open(&k) || khop_create(k, name) ||
+	    khop_preserve(k, work_pid, work_va, WORK_LEN, &pr))
+		ktap_bail("in place: set up session %s: %s", name, k ? khop_error(k) : khop_open_error());
+	sfd = new_luo_session("luo-test-inplace");
+	if (khop_luo_preserve_fd(sfd, khop_fd(k), KHOP_LUO_TOKEN_PAGES))
+		ktap_bail("in place: %s", khop_luo_error());
+	ktap_check_err("in place: OPEN of its own name while preserved -> EBUSY",
+		       khop_attach(k, name), -EBUSY);
+	close(sfd);
+	ktap_check_err("in place: OPEN of another name on the file -> EBUSY",
+		       khop_attach(k, "luo-other"), -EBUSY);
+	ktap_check_err("in place: OPEN of its own name on its file takes it back",
+		       khop_attach(k, name), 0);
+	ktap_check("in place: state claimed", state_of(k, name) == KHOPAGES_STATE_CLAIMED,
+		   "state %s", khop_state_name(state_of(k, name)));
+	if (khop_open(&other))
+		ktap_bail("open: %s", khop_open_error());
+	ktap_check_err("in place: a second file opens it too", khop_attach(other, name), 0);
+	khop_close(other);
+
+	/* At the workload's offset in 2 MiB: a huge folio maps at its alignment. */
+	base = kt_map_aligned(WORK_LEN + KT_HUGE, KT_HUGE);
+	if (base == MAP_FAILED)
+		ktap_bail("mmap: %s", strerror(errno));
+	dst = (char *)base + (work_va & (KT_HUGE - 1));
+	ret = khop_map(k, work_pid, work_va, (uint64_t)(uintptr_t)dst, WORK_LEN, &res);
+	ktap_check("in place: MAP copies every page (the originals are live memory)",
+		   !ret && res.nr_copied == pages && !res.nr_mapped, "%s; %" PRIu64
+		   " copied, %" PRIu64 " mapped", ret ? khop_error(k) : "ok",
+		   (uint64_t)res.nr_copied, (uint64_t)res.nr_mapped);
+	for (uint64_t off = 0; !ret && off < WORK_LEN; off += KT_PAGE)
+		wrong += kt_page_bad_bytes(dst + off, work_seed, work_va + off, NULL);
+	ktap_check("in place: every byte of the copy is the workload's", !ret && !wrong,
+		   "%" PRIu64 " bytes wrong", wrong);
+	check_workload("in place: the workload's own memory is intact");
+	ktap_check_err("in place: FINISH", khop_finish(k, name, 0), 0);
+	ktap_check("in place: the session is gone", !state_of(k, name), "state %s",
+		   khop_state_name(state_of(k, name)));
+	munmap(base, WORK_LEN + KT_HUGE);
+	khop_close(k);
+}
+
 int main(int argc, char **argv)
 {
 	struct khop *k;
@@ -351,6 +419,7 @@ int main(int argc, char **argv)
 	t_close_takes_back(k, sfd);
 	t_unprivileged(k);
 	t_again_then_abort(k);
+	t_restore_in_place();
 	kt_kill_wait(work_pid);
 	khop_close(k);
 	return ktap_finish();

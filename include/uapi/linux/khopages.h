@@ -379,7 +379,10 @@ struct khopages_api {
  * use (MemTotal grows, MemFree does not), so the restorer can mmap room for
  * it; pages not mapped by FINISH are freed. OPEN of a session committed in
  * this same kernel (no kexec since) withdraws it from the handover and makes
- * it incoming: MAP then copies its pages (restore in place).
+ * it incoming: MAP then copies its pages (restore in place). So does OPEN
+ * on the file that created an outgoing session never handed over (state
+ * OPEN: not committed, or its Live Update session was closed before the
+ * kexec), of that session's name.
  *
  * Errors:
  *
@@ -387,7 +390,8 @@ struct khopages_api {
  *    CAP_SYS_ADMIN, and to be its owner or an administrator).
  *  - ENOENT: no incoming session with this name (nor one committed in this
  *    kernel).
- *  - EBUSY: this file already has a session.
+ *  - EBUSY: this file already has a session (other than an open one of this
+ *    name).
  *  - EIO: a recorded frame is not preserved memory, or has another order than
  *    recorded.
  */

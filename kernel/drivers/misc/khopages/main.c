@@ -128,6 +128,7 @@
 #include <linux/kexec_handover.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "debugfs.h"
@@ -368,15 +369,50 @@ static struct khop_session *khop_find_openable(const char *name)
 	return s && s->state == KHOPAGES_STATE_COMMITTED ? s : NULL;
 }
 
+/*
+ * OPEN on the file that holds outgoing session @s, never handed over
+ * (``open``: not committed, or its Live Update session was closed before
+ * the kexec): the checkpoint is restored in place. The session becomes an
+ * incoming one attached to this file, whose pages MAP copies. A folio that
+ * cannot be recorded leaves it broken: EIO, the file detached, FINISH
+ * frees it.
+ */
+static int khop_take_back(struct file *file, struct khop_session *s)
+{
+	int err;
+
+	if (!khop_session_allowed(s))
+		return -EPERM;
+	s->dir = KHOP_IN;
+	s->state = KHOPAGES_STATE_CLAIMED;
+	s->claimed = true;
+	s->owner = NULL;
+	err = khop_out_keep_local(s);
+	khop_in_adopt(s);
+	if (err)
+		s->broken = true;
+	err = khop_in_take(s);
+	if (err) {
+		s->state = KHOPAGES_STATE_INCOMING;
+		file->private_data = NULL;
+		return err;
+	}
+	s->nr_attached++;
+	return 0;
+}
+
 static long khop_open_session(struct file *file,
 			      struct khopages_name_arg *arg)
 {
-	struct khop_session *s;
+	struct khop_session *s = file->private_data;
 	int err;
 
 	if (!khop_may_checkpoint())
 		return -EPERM;
-	if (file->private_data)
+	if (s && s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_OPEN &&
+	    !strcmp(s->name, arg->name))
+		return khop_take_back(file, s);
+	if (s)
 		return -EBUSY;
 	s = khop_find_openable(arg->name);
 	if (!s)
