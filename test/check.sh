@@ -47,6 +47,10 @@ run_test handover-layouts vm --name handover-layouts --set mib=64 \
 	--timeout 300 "$here/vm/handover-layouts.sh"
 run_test handover-discard vm --name handover-discard --timeout 300 \
 	"$here/vm/handover-discard.sh"
+# The same session handed over in a Live Update session nobody retrieves:
+# `khopagesctl discard NAME --luo` gives its memory back.
+run_test luo-discard vm --name luo-discard --set luo=1 --timeout 300 \
+	"$here/vm/handover-discard.sh"
 # Unclaimed sessions cross a second kexec unchanged; discarded ones do not.
 run_test handover-forward vm --name handover-forward --timeout 600 \
 	"$here/vm/handover-forward.sh"

@@ -35,8 +35,12 @@ static void usage(FILE *f)
 		"usage: khopagesctl COMMAND [ARGS]\n"
 		"  list                      table of all sessions\n"
 		"  show NAME | stats NAME    every counter of one session\n"
-		"  discard NAME [--outgoing] release a session (FINISH); --outgoing\n"
-		"                            withdraws a committed one before kexec\n"
+		"  discard NAME [--outgoing | --luo]\n"
+		"                            release a session (FINISH); --outgoing\n"
+		"                            withdraws a committed one before kexec;\n"
+		"                            --luo retrieves Live Update session NAME\n"
+		"                            after the kexec and finishes it: the pages\n"
+		"                            of its khopages file nobody mapped are freed\n"
 		"  evacuate PID              move the pages of a running process out of\n"
 		"                            KHO scratch ahead of its dump (less to move\n"
 		"                            while it is frozen)\n"
@@ -203,16 +207,47 @@ static int cmd_show(int argc, char **argv)
 	return ret;
 }
 
+/*
+ * discard NAME --luo: nobody will restore the checkpoint in Live Update
+ * session NAME. Its khopages file is retrieved (which checks it and takes
+ * its pages) and the session finished; closing the file then releases the
+ * khopages session, freeing every page. The other files of the session
+ * (CRIU's images) go with the finish. A khopages file that cannot be
+ * retrieved (refused: the kernel log says why) keeps its pages reserved
+ * until the next kexec or reboot, as Live Update leaves it.
+ */
+static int discard_luo(const char *name)
+{
+	int sfd, fd = -1, ret = 0, err;
+
+	if (khop_luo_retrieve(name, &sfd))
+		return fail("%s", khop_luo_error());
+	err = khop_luo_retrieve_fd(sfd, KHOP_LUO_TOKEN_PAGES, &fd);
+	if (err && err != -ENOENT)
+		ret = fail("%s", khop_luo_error());
+	if (khop_luo_finish(sfd))
+		ret = fail("%s", khop_luo_error());
+	if (fd >= 0)
+		close(fd);
+	close(sfd);
+	if (!ret)
+		printf("discarded Live Update session %s%s\n", name,
+		       fd >= 0 ? " and its khopages session" : "");
+	return ret;
+}
+
 static int cmd_discard(int argc, char **argv)
 {
 	const char *name = NULL;
 	uint32_t flags = 0;
+	int luo = 0, ret;
 	struct khop *k;
-	int ret;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--outgoing"))
 			flags |= KHOPAGES_FINISH_OUTGOING;
+		else if (!strcmp(argv[i], "--luo"))
+			luo = 1;
 		else if (argv[i][0] == '-' && argv[i][1])
 			return usage_error("discard: unknown option '%s'", argv[i]);
 		else if (name)
@@ -222,9 +257,13 @@ static int cmd_discard(int argc, char **argv)
 	}
 	if (!name)
 		return usage_error("discard needs a session NAME");
+	if (luo && flags)
+		return usage_error("discard: --luo and --outgoing exclude each other");
 	ret = check_name(name);
 	if (ret)
 		return ret;
+	if (luo)
+		return discard_luo(name);
 	ret = open_dev(&k);
 	if (ret)
 		return ret;

@@ -1747,6 +1747,9 @@ static int test_ctl_usage(void)
 	rc = ctl("/dev/null", out, err, sizeof(out), "discard", "x", "--force", NULL);
 	EXPECT(rc == 2 && contains(err, "unknown option '--force'"),
 	       "bad option: exit %d stderr %s", rc, err);
+	rc = ctl("/dev/null", out, err, sizeof(out), "discard", "x", "--luo", "--outgoing", NULL);
+	EXPECT(rc == 2 && contains(err, "--luo and --outgoing exclude each other"),
+	       "discard --luo --outgoing: exit %d stderr %s", rc, err);
 	rc = ctl("/dev/null", out, err, sizeof(out), "list", "extra", NULL);
 	EXPECT(rc == 2, "list extra: exit %d", rc);
 	rc = ctl("/dev/null", out, err, sizeof(out), "evacuate", NULL);
