@@ -4,6 +4,7 @@
  * PRESERVE and COMMIT (or, with --luo, the khopages file preserved in a
  * Live Update session and its holder), and the description stage 2 reads.
  */
+#include "handover.h"
 #include "khopages_memtest.h"
 
 static const struct region_spec {

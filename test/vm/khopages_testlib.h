@@ -114,13 +114,6 @@ void kt_set_free(struct kt_set *s);
 bool kt_set_add(struct kt_set *s, uint64_t key);
 bool kt_set_has(const struct kt_set *s, uint64_t key);
 
-/* Start a holder: a process in a session of its own, in /, with nothing
- * open but the @nr fds of @keep (at most 8), its pid written (whole, then renamed) to
- * @pidfile, asleep until it is killed. Keeps an outgoing Live Update
- * session open until the kexec. Returns its pid once the file names it,
- * or -1. */
-pid_t kt_hold_fds(const char *pidfile, const int *keep, int nr);
-
 /* Write all of @buf / read exactly @len bytes from a pipe. 0 or -1. */
 int kt_write_all(int fd, const void *buf, size_t len);
 int kt_read_all(int fd, void *buf, size_t len);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "khopages.h"
+#include "handover.h"
 #include "khopages_testlib.h"
 #include "workload.h"
 
