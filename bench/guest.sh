@@ -7,12 +7,13 @@
 #            of the two ways of --kho-pages, its pages moved out of KHO
 #            scratch first while it runs (khopagesctl evacuate, not
 #            downtime):
-#              kho  the images straight to /host, the session committed
-#                   (COMMIT): the way before Live Update;
-#              luo  CRIU_KHOPAGES_LUO=1: the images to tmpfs (/tmp, gone
-#                   after the kexec), then kept with the khopages file in
-#                   a Live Update session (bench-luo-LAYOUT) that a holder
-#                   process keeps open until the kexec; nothing on /host;
+#              kho  the images straight to /host too (the Live Update
+#                   session, named by criu, keeps them and the khopages
+#                   file as always): for those who want images on disk;
+#              luo  the images to tmpfs (/tmp, gone after the kexec), kept
+#                   only with the khopages file in the Live Update session
+#                   (bench-luo-LAYOUT) that a holder process keeps open
+#                   until the kexec; nothing on /host;
 #            kexec. Every method dumps with --leave-stopped (see kill_wait)
 #   stage 2: per layout, restore --kho-pages of kho, and of luo into an
 #            empty directory on tmpfs (the images come back from the Live
@@ -169,11 +170,11 @@ holder_pid() {
 # handover_dump METHOD LAYOUT INDEX: a workload of its own dumped with
 # --kho-pages the METHOD way (kho or luo), and the figures of the dump.
 handover_dump() {
-	local m=$1 l=$2 img try s before ondisk luo="" sess="" pid kept
+	local m=$1 l=$2 img try s before ondisk sess="" pid kept
 	img=$(img_dir "$m" "$l")
-	# Empty for kho: the plugin's defaults then (COMMIT, a session named
-	# criu-PID-TIME), as without them.
-	if [ "$m" = luo ]; then luo=1 sess=bench-luo-$l; fi
+	# Empty for kho: the plugin's default then (a session named
+	# criu-PID-TIME, found again from the images on /host).
+	if [ "$m" = luo ]; then sess=bench-luo-$l; fi
 	start_wl "$m" "$l" "$3"
 	say "$m dump $l ($img)"
 	# While it still runs: move its pages out of KHO scratch, work
@@ -195,7 +196,7 @@ handover_dump() {
 		prof_reset
 		mem_watch_start
 		mark "dump0-$m-$l"
-		CRIU_KHOPAGES_LUO=$luo CRIU_KHOPAGES_SESSION=$sess \
+		CRIU_KHOPAGES_SESSION=$sess \
 			criu dump -t "$(cat "/host/wl-$m-$l.pid")" -D "$img" $CRIU_OPTS --kho-pages --leave-stopped \
 			-o "$LOGS/dump-$m-$l.log" >"$LOGS/dump-$m-$l.stats" 2>&1 && break
 		mem_watch_stop

@@ -150,17 +150,15 @@ for s in sizes:
             f"{fmt(s, 'kho', l, 'evacuated', 1, 0)} ({fmt(s, 'kho', l, 'evacuate_s', 1, 2)}) / "
             f"{fmt(s, 'kho', l, 'moved', 1, 0)}"]) + " |")
 L.append("")
-L.append("### --kho-pages: COMMIT (before) vs Live Update (after)")
+L.append("### --kho-pages: images on /host too (kho) vs the whole checkpoint in RAM (luo)")
 L.append("")
 if HAS_LUO:
-    L.append("Each in the same boot, with a workload of its own: kho writes the images to /host "
-             "and commits the session (COMMIT); luo (CRIU_KHOPAGES_LUO=1) writes them to tmpfs "
-             "and keeps them, with the session, in a Live Update session until the kexec, then "
-             "restores into an empty directory. Times in seconds; images on /host: what the dump "
-             "added to the files of the 9p share, which survives the kexec; kept in RAM: the "
-             "memfd the images were copied into. The reboot is shared: the driver takes kho's "
-             "sessions in while the new kernel boots, which counts in both downtimes, and luo's "
-             "when criu retrieves them from Live Update, in luo's restore only.")
+    L.append("Each in the same boot, with a workload of its own, both handed over through "
+             "Live Update: kho writes the images to /host as well and restores from there; "
+             "luo writes them to tmpfs, keeps them only in the Live Update session until the "
+             "kexec, then restores into an empty directory. Times in seconds; images on /host: "
+             "what the dump added to the files of the 9p share, which survives the kexec; kept "
+             "in RAM: the memfd the images were copied into.")
     L.append("")
     L.append("| MiB | layout | dump kho | dump luo | restore kho | restore luo | downtime kho "
              "| downtime luo | downtime luo/kho | images on /host B: kho | images on /host B: luo "
@@ -301,8 +299,8 @@ for l in LAYOUTS:
     L.append(f"- kho dump+restore per 1000 folios, {l}: " + ", ".join(
         f"{s} MiB: {ratio(dr(s, 'kho', l), (med(s, 'kho', l, 'session_folios') or 0) / 1000, 4)} s"
         for s in sizes) + " (linear in folios: constant)")
-# Live Update against COMMIT: worse when luo's median downtime is more
-# than 5 % above kho's at any size.
+# The checkpoint in RAM against images on /host: worse when luo's median
+# downtime is more than 5 % above kho's at any size.
 for l in (LAYOUTS if HAS_LUO else []):
     parts, worse = [], []
     for s in sizes:
@@ -318,7 +316,7 @@ for l in (LAYOUTS if HAS_LUO else []):
         verdict = "WORSE: more than 5 % above kho's median at " + ", ".join(worse)
     else:
         verdict = "not worse: at no size more than 5 % above kho's median"
-    L.append(f"- Live Update downtime vs COMMIT: ratio per size (luo / kho, medians), {l}: "
+    L.append(f"- downtime, images in RAM vs on /host: ratio per size (luo / kho, medians), {l}: "
              f"{', '.join(parts) or '–'}; {verdict} (target: not worse)")
 for l in (LAYOUTS if HAS_LUO else []):
     L.append(f"- images on /host with Live Update (luo), {l}: "
@@ -361,9 +359,8 @@ Three layouts of anonymous memory: `contiguous` order-0 pages,
 `scattered` order-0 pages faulted in random order into a sieve of single
 free frames, `thp`. For each, side by side, each with a workload of its
 own: plain CRIU dumping to tmpfs (its best case); `criu dump --kho-pages`
-the way before Live Update (kho: the images to `/host`, the session
-committed); and the same with `CRIU_KHOPAGES_LUO=1` (luo: the images to
-tmpfs, then kept with the session in a Live Update session that a holder
+with the images on `/host` as well (kho); and with the images on tmpfs
+(luo: kept only with the session in the Live Update session that a holder
 process keeps open until the kexec; nothing on `/host`). Then plain CRIU
 restoring from tmpfs (same kernel, before the kexec), plain CRIU restoring
 from `/host` (9p, survives the reboot) and `criu restore --kho-pages` after
@@ -414,7 +411,7 @@ if results_md:
     R += ["", "## Plot", ""]
     if shutil.which("gnuplot"):
         R.append("![dump, restore and downtime against size, plain CRIU and --kho-pages "
-                 "(COMMIT and Live Update)](RESULTS.png)")
+                 "(images on /host and in RAM)](RESULTS.png)")
     else:
         R.append("None: gnuplot was missing.")
     R.append("")
@@ -446,7 +443,7 @@ with open(os.path.join(out, "plot.dat"), "w") as f:
 panels = (("dump", "dump_s"), ("restore", "restore_s"), ("downtime (freeze → kexec → running)", "downtime_s"))
 gp = [f'set terminal pngcairo size 1800,650 font ",9"',
       f'set output "{out}/bench.png"',
-      'set multiplot layout 1,3 title "khopages: plain CRIU vs --kho-pages (kho: COMMIT, luo: Live Update), '
+      'set multiplot layout 1,3 title "khopages: plain CRIU vs --kho-pages (kho: images on /host, luo: in RAM), '
       'QEMU TCG guest (' + date + ')"',
       'set logscale xy', 'set xlabel "workload memory (MiB)"', 'set ylabel "seconds"',
       'set key top left font ",7"', 'set grid']

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # khopages benchmark: plain CRIU against CRIU --kho-pages across a real KHO
-# kexec, in the QEMU (TCG) guest, and --kho-pages the way before Live
-# Update (kho: images on /host, COMMIT) against the checkpoint kept in a
-# Live Update session (luo). Not a test: it measures and reports.
+# kexec, in the QEMU (TCG) guest, and --kho-pages with the images also on
+# /host (kho) against the whole checkpoint kept in RAM in its Live Update
+# session (luo). Not a test: it measures and reports.
 #
 #   bench/run.sh [--sizes MIB,MIB,...] [--reps N] [--layouts L,L,...]
 #                [--max-mem MIB] [--timeout SEC] [--verbosity N]
@@ -22,10 +22,11 @@
 # its layouts, side by side, each with a workload of its own:
 #   plain  dump to tmpfs + copy of the images to /host (9p, survives the
 #          reboot); after the kexec, restore from /host
-#   kho    dump --kho-pages, the images to /host, the session committed
-#          (COMMIT): the way before Live Update; restore --kho-pages
-#   luo    dump --kho-pages with CRIU_KHOPAGES_LUO=1: the images to tmpfs,
-#          then kept with the session in a Live Update session held until
+#   kho    dump --kho-pages, the images to /host as well as in the Live
+#          Update session held until the kexec; restore --kho-pages from
+#          /host
+#   luo    dump --kho-pages, the images to tmpfs, then kept with the
+#          session in a Live Update session held until
 #          the kexec, nothing on /host; after it, restore --kho-pages into
 #          an empty directory, the images taken back from the session
 # (kho and luo run in the same boot, their order alternating with the

@@ -8,17 +8,19 @@
  * /dev/khopages session when it is loaded, before any task is frozen (so a
  * kernel without the driver or without KHO fails the dump right away),
  * PRESERVEs each run, and on the final call (nr_pages == 0: the dump
- * succeeded) writes its image file and COMMITs the session, which the next
- * kexec hands over. A dump that fails
- * ends in exit(DUMP, ret != 0): the session is aborted, or withdrawn if it
- * was committed already, and every page is given back.
+ * succeeded) writes its image file and hands the session's file to criu,
+ * which preserves it in its Live Update session: the next kexec hands it
+ * over. A dump that fails ends in exit(DUMP, ret != 0): the session is
+ * withdrawn from Live Update if it went there, aborted, and every page is
+ * given back.
  *
  * criu restore --kho-pages calls KHO_MAP_PAGES in each restored task, with
- * the address of the premapped VMA. The plugin opens the incoming session
- * once per task and MAPs the range; the final call of a task closes the
- * device again before the task's files are restored. After a successful
- * restore exit(RESTORE, 0) FINISHes the session, releasing what nobody
- * mapped.
+ * the address of the premapped VMA. criu has retrieved the session's file
+ * from Live Update (which keeps it until criu finishes the Live Update
+ * session); the plugin attaches the session once per task on a file of its
+ * own and MAPs the range; the final call of a task closes the device again
+ * before the task's files are restored. The session is released, what
+ * nobody mapped freed, when its last file is closed.
  *
  * A restored child inherits its parent's premapped pages by fork. Where the
  * child still shared a page with its parent at dump, MAP finds that very
@@ -60,12 +62,6 @@
 #define IMG_FILE	"khopages-plugin.img"
 /* A session name chosen by the caller instead of criu-<pid>-<time>. */
 #define ENV_SESSION	"CRIU_KHOPAGES_SESSION"
-/*
- * The checkpoint goes into a Live Update session when the kernel can take
- * it (liveupdate=on); 0: COMMIT it to the driver's own handover instead,
- * 1: Live Update or fail.
- */
-#define ENV_LUO		"CRIU_KHOPAGES_LUO"
 
 /* Large folios are at most this big and aligned to their size. */
 #define MAX_FOLIO_SIZE	(2UL << 20)
@@ -95,8 +91,7 @@ static struct {
 	/* dump */
 	struct khop *out;
 	bool in_inventory;
-	bool committed;
-	bool luo;		/* committed through a Live Update session */
+	bool luo;		/* the file is in criu's Live Update session */
 	uint64_t nr_pages;
 	uint64_t nr_folios;
 	uint64_t nr_moved;
@@ -104,6 +99,8 @@ static struct {
 
 	/* restore */
 	bool restoring;		/* the images need us */
+	struct khop *local;	/* a session taken back from Live Update: its
+				 * first file, kept until the restore ends */
 	struct khop *in;	/* this task's handle, attached to the session */
 	pid_t in_owner;		/* the process that opened it */
 	uint64_t nr_mapped;
@@ -210,7 +207,15 @@ static int start_session(int pid)
 		pr_err("%s\n", khop_open_error());
 		return ret;
 	}
-	ret = khop_create(st.out, st.session);
+	/* Nothing can be handed over without Live Update: fail before the freeze. */
+	ret = khop_api(st.out, KHOPAGES_FEATURE_LUO, NULL);
+	if (ret == -EOPNOTSUPP)
+		pr_err("the kernel cannot hand memory over: /dev/khopages has no Live Update "
+		       "(boot with liveupdate=on)\n");
+	else if (ret)
+		pr_err("%s\n", khop_error(st.out));
+	if (!ret)
+		ret = khop_create(st.out, st.session);
 	if (ret) {
 		pr_err("%s\n", khop_error(st.out));
 		khop_close(st.out);
@@ -398,17 +403,7 @@ out:
 	return ret;
 }
 
-/* The dump succeeded: record the session and hand it to the kernel. */
-static bool use_luo(void)
-{
-	const char *env = getenv(ENV_LUO);
-	struct khopages_api api;
-
-	if (env && *env)
-		return strcmp(env, "0");
-	return !khop_api(st.out, KHOPAGES_FEATURE_LUO, &api);
-}
-
+/* The dump succeeded: record the session and hand it over. */
 static int commit_session(void)
 {
 	int ret;
@@ -430,25 +425,12 @@ static int commit_session(void)
 	if (ret)
 		return ret;
 
-	if (use_luo()) {
-		/* Preserving the khopages file in the session commits it. */
-		if (!criu_kho_luo_preserve(st.session, khop_fd(st.out)))
-			st.luo = true;
-		else if (getenv(ENV_LUO) && *getenv(ENV_LUO))
-			return -EIO;
-		else
-			pr_warn("session %s: no Live Update session, committing it to the driver's handover (the images must survive the kexec)\n",
-				st.session);
-	}
-	if (!st.luo) {
-		ret = khop_commit(st.out);
-		if (ret) {
-			pr_err("%s\n", khop_error(st.out));
-			return ret;
-		}
-	}
-	st.committed = true;
-	pr_info("session %s committed: %" PRIu64 " pages (%" PRIu64 " folios, %" PRIu64
+	/* Preserving the khopages file in the Live Update session hands it over. */
+	ret = criu_kho_luo_preserve(st.session, khop_fd(st.out));
+	if (ret)
+		return ret;
+	st.luo = true;
+	pr_info("session %s handed over: %" PRIu64 " pages (%" PRIu64 " folios, %" PRIu64
 		" moved out of scratch) of %zu tasks in %" PRIu64 " ranges\n",
 		st.session, st.nr_pages, st.nr_folios, st.nr_moved, st.nr_tasks, st.nr_ranges);
 	for (size_t i = 0; i < st.nr_tasks; i++) {
@@ -522,8 +504,8 @@ static void end_dump(int ret)
 	if (!st.out)
 		return;
 
-	if (!ret && st.committed) {
-		khop_close(st.out);	/* the kernel owns the session now */
+	if (!ret && st.luo) {
+		khop_close(st.out);	/* the Live Update session holds the file */
 		return;
 	}
 
@@ -535,11 +517,6 @@ static void end_dump(int ret)
 		else
 			pr_info("dump failed: session %s withdrawn from Live Update and aborted\n",
 				st.session);
-	} else if (st.committed) {
-		if (khop_finish(st.out, st.session, KHOPAGES_FINISH_OUTGOING))
-			pr_err("cannot withdraw session %s: %s\n", st.session, khop_error(st.out));
-		else
-			pr_info("dump failed: session %s withdrawn\n", st.session);
 	} else if (khop_abort(st.out)) {
 		pr_err("cannot abort session %s: %s\n", st.session, khop_error(st.out));
 	} else {
@@ -646,8 +623,8 @@ static int check_session(void)
 	ret = khop_stats(k, st.session, &info);
 	khop_close(k);
 	if (ret == -ENOENT) {
-		pr_err("session %s is not in this kernel: it was finished already, or no kexec "
-		       "with KHO handed it over since the dump\n",
+		pr_err("session %s is not in this kernel: it was released already, or not "
+		       "retrieved from its Live Update session\n",
 		       st.session);
 		return ret;
 	}
@@ -674,26 +651,19 @@ static int check_session(void)
 			return ret;
 		}
 		ret = khop_attach(k, st.session);
-		if (ret)
+		if (ret) {
 			pr_err("%s\n", khop_error(k));
-		/* Detached again: the tasks attach on their own files. */
-		khop_close(k);
-		if (ret)
+			khop_close(k);
 			return ret;
+		}
+		/* Kept: the tasks attach on their own files meanwhile. */
+		st.local = k;
 		pr_info("session %s taken back from Live Update: restoring in place "
 			"(pages are copied)\n", st.session);
 		return 0;
 	}
-	if (info.state == KHOPAGES_STATE_COMMITTED && getenv("CRIU_KHOPAGES_SAME_KERNEL")) {
-		/* The upgrade is called off: the driver copies the pages back. */
-		pr_info("session %s was committed in this kernel: restoring in place "
-			"(pages are copied, the session is no longer handed over)\n",
-			st.session);
-		return 0;
-	}
-	if (info.state != KHOPAGES_STATE_INCOMING && info.state != KHOPAGES_STATE_CLAIMED &&
-	    info.state != KHOPAGES_STATE_RETRIEVED) {
-		pr_err("session %s is %s, not incoming: restore needs a kexec after the dump "
+	if (info.state != KHOPAGES_STATE_RETRIEVED) {
+		pr_err("session %s is %s, not retrieved: restore needs a kexec after the dump "
 		       "(or CRIU_KHOPAGES_SAME_KERNEL=1 to restore in place)\n",
 		       st.session, khop_state_name(info.state));
 		return -EINVAL;
@@ -903,39 +873,39 @@ static int khopages_map_pages(int id, uint64_t orig_va, uint64_t dst_va, uint64_
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__KHO_MAP_PAGES, khopages_map_pages)
 
-/* All tasks are restored: release what nobody mapped. */
+/*
+ * All tasks are restored, or the restore failed. A session received
+ * through Live Update is released when criu finishes its Live Update
+ * session (after a failure it stays there, for a retry); one taken back
+ * for a restore in place is released here by closing its first file.
+ */
 static void end_restore(int ret)
 {
 	struct khopages_session_info info;
 	struct khop *k;
-	int err;
 
-	if (khop_open(&k)) {
-		pr_err("cannot finish session %s: %s\n", st.session, khop_open_error());
-		return;
-	}
-	if (ret) {
-		if (!khop_stats(k, st.session, &info) && info.state == KHOPAGES_STATE_RETRIEVED)
-			pr_warn("restore failed: session %s stays in its Live Update session\n",
-				st.session);
-		else
-			pr_warn("restore failed: session %s is left as it is; "
-				"'khopagesctl discard %s' releases it\n", st.session, st.session);
+	if (!khop_open(&k)) {
+		if (!khop_stats(k, st.session, &info))
+			pr_info("session %s: %llu pages mapped, %llu shared, %llu copied\n",
+				st.session, (unsigned long long)info.nr_mapped,
+				(unsigned long long)info.nr_shared,
+				(unsigned long long)info.nr_copied);
 		khop_close(k);
-		return;
 	}
-	err = khop_stats(k, st.session, &info);
-	if (!err)
-		pr_info("session %s: %llu pages mapped, %llu shared, %llu copied\n", st.session,
-			(unsigned long long)info.nr_mapped, (unsigned long long)info.nr_shared,
-			(unsigned long long)info.nr_copied);
-	if (!err && info.state == KHOPAGES_STATE_RETRIEVED)
+	if (st.local) {
+		khop_close(st.local);
+		st.local = NULL;
+		if (ret)
+			pr_err("restore failed: session %s, restored in place, is released: "
+			       "its checkpoint is lost\n", st.session);
+		else
+			pr_info("session %s released\n", st.session);
+	} else if (ret) {
+		pr_warn("restore failed: session %s stays in its Live Update session\n",
+			st.session);
+	} else {
 		pr_info("session %s is released with its Live Update session\n", st.session);
-	else if (khop_finish(k, st.session, 0))
-		pr_err("cannot finish session %s: %s\n", st.session, khop_error(k));
-	else
-		pr_info("session %s finished\n", st.session);
-	khop_close(k);
+	}
 }
 
 /* ---------------------------------------------------------- life cycle */

@@ -214,7 +214,7 @@ if [[ " $methods " == *" kho "* ]]; then
 	{
 		grep khopages_preserve "$tr.short" | awk '{ match($0, / nr_pages=[0-9]+/);
 			print substr($0, RSTART + 10, RLENGTH - 10), $0 }' | sort -rn | sed -n 1,4p | cut -d' ' -f2-
-		grep khopages_commit "$tr.short"
+		grep khopages_hand_over "$tr.short"
 	} | sed 's/^/    /'
 	printf '\n'
 fi

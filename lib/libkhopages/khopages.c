@@ -28,11 +28,9 @@ static _Thread_local char open_err[KHOP_MSG_MAX];
 enum khop_op {
 	OP_CREATE,
 	OP_PRESERVE,
-	OP_COMMIT,
 	OP_ABORT,
 	OP_OPEN,
 	OP_MAP,
-	OP_FINISH,
 	OP_STATS,
 	OP_LIST,
 	OP_EVACUATE,
@@ -62,46 +60,31 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 		{ ESRCH, "no such process, or it has no address space" },
 		{ EPERM, "no rights over the session, or no ptrace access to the process" },
 		{ ENOENT, "no session on this file (create one first)" },
-		{ EBUSY, "the session is already committed, or a page could not be split or moved out of KHO scratch (see the kernel log)" },
+		{ EBUSY, "the session is in a Live Update session, or a page could not be split or moved out of KHO scratch (see the kernel log)" },
 		{ EFAULT, "part of the range is not mapped" },
 		{ EINVAL, "part of the range is not private anonymous memory, or a bad range, alignment, flags or padding" },
 		{ EEXIST, "the range overlaps a range of the same process already in the session" },
 		{ EIO, "a page of the range exists but cannot be read (a swap read error, a hardware-poisoned page)" },
 	},
-	[OP_COMMIT] = {
-		{ EPERM, "no rights over the session" },
-		{ ENOENT, "no session on this file" },
-		{ EBUSY, "the session is already committed" },
-		{ ENOSPC, "the handover could not be published (the session stays open)" },
-		{ ENOMEM, "the handover could not be published (the session stays open)" },
-		{ E2BIG, "the handover would outgrow the largest blob KHO can preserve: too many sessions or pids committed at once (the session stays open)" },
-	},
 	[OP_ABORT] = {
 		{ EPERM, "no rights over the session" },
 		{ ENOENT, "no open session on this file" },
-		{ EBUSY, "the session is committed (withdraw it with FINISH and KHOPAGES_FINISH_OUTGOING)" },
+		{ EBUSY, "the session is in a Live Update session (closing that one takes it back)" },
 	},
 	[OP_OPEN] = {
 		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
-		{ ENOENT, "no incoming session with this name (nor one committed in this kernel)" },
+		{ ENOENT, "no incoming session with this name whose file was retrieved" },
 		{ EBUSY, "this file already has a session (other than an open one of this name)" },
 		{ EIO, "a recorded frame is not preserved memory, or has another order than recorded" },
 	},
 	[OP_MAP] = {
 		{ EPERM, "no rights over the session (any more), or the pid is not the caller's own process and the caller lacks CAP_SYS_ADMIN" },
-		{ ENOENT, "no opened session, or nothing recorded for this pid and address" },
+		{ ENOENT, "no incoming session on this file, or nothing recorded for this pid and address" },
 		{ EFAULT, "the destination is not inside one private anonymous mapping" },
 		{ EINVAL, "a large folio is cut by the range, or the destination is not congruent with the original address" },
 		{ EEXIST, "another page (or, for a huge page, a page table) is already mapped at the destination" },
 		{ EALREADY, "these pages were already mapped by this session" },
 		{ EIO, "a recorded frame is not preserved memory" },
-	},
-	[OP_FINISH] = {
-		{ EPERM, "no rights over the session (needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, and to be its owner or an administrator)" },
-		{ ENOENT, "no such session in the chosen direction" },
-		{ EBUSY, "the session is opened by another file, or (outgoing) not committed yet: its creator aborts it, or in a Live Update session (outgoing: preserved; incoming: retrieved, closing its files releases it)" },
-		{ ENOSPC, "the handover could not be published without the session (the session stays as it was)" },
-		{ ENOMEM, "the handover could not be published without the session (the session stays as it was)" },
 	},
 	[OP_STATS] = {
 		{ EPERM, "no rights over the session" },
@@ -128,7 +111,6 @@ static const struct errtext common_errors[] = {
 	{ ENOTTY, "not a khopages device, or the driver does not know this command" },
 	{ ENOMEM, "out of memory" },
 	{ EINTR, "interrupted by a fatal signal while waiting for another command to finish" },
-	{ ESHUTDOWN, "a kexec has begun: the handover is sealed" },
 	{ 0, NULL },
 };
 
@@ -253,8 +235,6 @@ const char *khop_state_name(uint32_t state)
 	switch (state) {
 	case KHOPAGES_STATE_OPEN:
 		return "open";
-	case KHOPAGES_STATE_COMMITTED:
-		return "committed";
 	case KHOPAGES_STATE_INCOMING:
 		return "incoming";
 	case KHOPAGES_STATE_CLAIMED:
@@ -391,7 +371,7 @@ const char *khop_error(const struct khop *k)
 	return k ? k->err : "no khopages handle (NULL)";
 }
 
-/* CREATE, OPEN and FINISH share their argument and their checks. */
+/* CREATE and OPEN share their argument and their checks. */
 static int name_cmd(struct khop *k, enum khop_op op, unsigned long req,
 		    const char *verb, const char *name, uint32_t flags)
 {
@@ -422,27 +402,6 @@ int khop_attach(struct khop *k, const char *name)
 	if (!k)
 		return -EINVAL;
 	return name_cmd(k, OP_OPEN, KHOPAGES_IOC_OPEN, "attach", name, 0);
-}
-
-int khop_finish(struct khop *k, const char *name, uint32_t flags)
-{
-	char what[64];
-	int ret;
-
-	if (!k)
-		return -EINVAL;
-	if (flags & ~KHOPAGES_FINISH_OUTGOING) {
-		snprintf(what, sizeof(what), "unknown flags 0x%" PRIx32,
-			 flags & ~KHOPAGES_FINISH_OUTGOING);
-		return fail(k, EINVAL, "finish", what);
-	}
-	ret = name_cmd(k, OP_FINISH, KHOPAGES_IOC_FINISH,
-		       flags & KHOPAGES_FINISH_OUTGOING ? "finish outgoing" : "finish",
-		       name, flags);
-	/* The handle's own incoming session is gone once finished. */
-	if (!ret && !strcmp(k->session, name))
-		k->session[0] = '\0';
-	return ret;
 }
 
 /* Shared range checks of PRESERVE and MAP; NULL when the range is fine. */
@@ -526,11 +485,6 @@ static int session_cmd(struct khop *k, enum khop_op op, unsigned long req,
 		snprintf(what, sizeof(what), "%s", verb);
 	/* These commands take no argument; pass none. */
 	return do_ioctl(k, op, req, NULL, what);
-}
-
-int khop_commit(struct khop *k)
-{
-	return session_cmd(k, OP_COMMIT, KHOPAGES_IOC_COMMIT, "commit");
 }
 
 int khop_abort(struct khop *k)
@@ -657,7 +611,7 @@ static const char *const feature_names[] = {
 	"large-folios",	/* KHOPAGES_FEATURE_LARGE_FOLIOS */
 	"same-kernel",	/* KHOPAGES_FEATURE_SAME_KERNEL */
 	"owner",	/* KHOPAGES_FEATURE_OWNER */
-	"seal",		/* KHOPAGES_FEATURE_SEAL */
+	"",		/* bit 3: retired */
 	"luo",		/* KHOPAGES_FEATURE_LUO */
 };
 
@@ -669,7 +623,7 @@ const char *khop_feature_name(unsigned int bit)
 }
 
 static const char *const command_names[] = {
-	"create", "preserve", "commit", "abort", "open", "map", "finish",
+	"create", "preserve", "", "abort", "open", "map", "",
 	"stats", "list", "evacuate", "api",
 };
 

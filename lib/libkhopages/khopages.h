@@ -36,12 +36,11 @@ void khop_close(struct khop *k);
 int khop_fd(const struct khop *k);
 const char *khop_error(const struct khop *k);
 
-/* Outgoing. @result (PRESERVE and MAP) may be NULL when the counts are not
- * wanted. */
+/* Outgoing; handed over with khop_luo_preserve_fd() (below). @result
+ * (PRESERVE and MAP) may be NULL when the counts are not wanted. */
 int khop_create(struct khop *k, const char *name);
 int khop_preserve(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 		  struct khopages_preserve *result);
-int khop_commit(struct khop *k);
 int khop_abort(struct khop *k);
 /* Before the freeze, no session needed: move the pages of @pid in
  * [start, start + len) out of KHO scratch, so that PRESERVE has less to
@@ -49,11 +48,13 @@ int khop_abort(struct khop *k);
 int khop_evacuate(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 		  struct khopages_evacuate *result);
 
-/* Incoming. */
+/* Incoming: a file retrieved from Live Update is attached already;
+ * khop_attach() attaches another one, or, on the file of an outgoing
+ * session of that name never handed over, restores it in place. The last
+ * close of the session's files releases what nobody mapped. */
 int khop_attach(struct khop *k, const char *name);
 int khop_map(struct khop *k, pid_t orig_pid, uint64_t orig_va, uint64_t dst_va,
 	     uint64_t len, struct khopages_map *result);
-int khop_finish(struct khop *k, const char *name, uint32_t flags);
 
 /* Both directions. */
 int khop_stats(struct khop *k, const char *name,
@@ -69,14 +70,14 @@ int khop_list(struct khop *k, struct khopages_session_info **infos,
  */
 int khop_api(struct khop *k, uint64_t need, struct khopages_api *result);
 /* Name of feature bit @bit ("large-folios", ...) and of command bit @bit
- * ("create", ...), as khopagesctl prints them; NULL for a bit it does not
- * know. */
+ * ("create", ...), as khopagesctl prints them; "" for a retired bit, NULL
+ * past the last bit it knows. */
 const char *khop_feature_name(unsigned int bit);
 const char *khop_command_name(unsigned int bit);
 
 /*
  * Live Update (LUO, /dev/liveupdate, Linux 7.3 booted with liveupdate=on;
- * the driver reports KHOPAGES_FEATURE_LUO). Instead of khop_commit(), the
+ * the driver reports KHOPAGES_FEATURE_LUO), the only way to hand over: the
  * khopages file of an outgoing session goes into a Live Update session
  * with khop_luo_preserve_fd(); after the kexec, khop_luo_retrieve_fd()
  * gives it back attached to the received session (wrap it with
@@ -139,27 +140,6 @@ int khop_valid_name(const char *name);	/* 1 if usable as a session name */
 const char *khop_state_name(uint32_t state);
 /* "ENOENT" for ENOENT or -ENOENT; "errno N" for codes it does not know. */
 const char *khop_errno_name(int err);
-
-/*
- * Decode a khopages handover FDT (e.g. /sys/kernel/debug/kho/out/sub_fdts/khopages)
- * and call @fn once per session node. Returns 0, or -EINVAL when the blob is
- * not a valid "khopages-v1" tree (message in *why when why != NULL; *why is
- * NULL on success). The whole tree is checked before @fn is first called.
- * A non-zero return of @fn stops the walk and is returned. @fn may be NULL
- * to only validate. The session's pointers are valid during the call only.
- */
-struct khop_fdt_session {
-	const char *name;
-	const uint32_t *pids;	/* host byte order */
-	size_t nr_pids;
-	uint64_t nr_pages;
-	uint64_t nr_folios;
-	uint64_t nr_words;
-	uint64_t table_phys;
-};
-int khop_fdt_sessions(const void *blob, size_t size,
-		      int (*fn)(const struct khop_fdt_session *s, void *arg),
-		      void *arg, const char **why);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * khopagesctl: inspect and discard khopages sessions, move a process's
- * pages out of KHO scratch ahead of its dump, decode the handover FDT
- * the driver publishes through KHO's debugfs, and find the Live Update
- * sessions processes hold.
+ * khopagesctl: inspect khopages sessions, discard a checkpoint handed over
+ * in a Live Update session nobody will restore, move a process's pages out
+ * of KHO scratch ahead of its dump, and find the Live Update sessions
+ * processes hold.
  *
  * Exit status: 0 success, 1 the operation failed, 2 bad usage.
  */
@@ -18,14 +18,9 @@
 
 #include "khopages.h"
 
-#define KHO_DEBUGFS	"/sys/kernel/debug/kho"
-#define FDT_IN		KHO_DEBUGFS "/in/sub_fdts/khopages"
-#define FDT_OUT		KHO_DEBUGFS "/out/sub_fdts/khopages"
 /* The UAPI counts pages in 4 KiB units whatever the CPU's page size. */
 #define KHOP_PAGE	4096.0
 #define MIB		(1024.0 * 1024.0)
-/* A handover FDT is a few KiB; refuse to slurp anything absurd. */
-#define FDT_MAX		(64u << 20)
 
 enum { EXIT_OP = 1, EXIT_USAGE = 2 };
 
@@ -35,17 +30,13 @@ static void usage(FILE *f)
 		"usage: khopagesctl COMMAND [ARGS]\n"
 		"  list                      table of all sessions\n"
 		"  show NAME | stats NAME    every counter of one session\n"
-		"  discard NAME [--outgoing | --luo]\n"
-		"                            release a session (FINISH); --outgoing\n"
-		"                            withdraws a committed one before kexec;\n"
-		"                            --luo retrieves Live Update session NAME\n"
-		"                            after the kexec and finishes it: the pages\n"
-		"                            of its khopages file nobody mapped are freed\n"
+		"  discard NAME [--luo]      after the kexec, retrieve Live Update session\n"
+		"                            NAME and finish it: the pages of its khopages\n"
+		"                            file are freed (--luo: the same, kept for\n"
+		"                            scripts)\n"
 		"  evacuate PID              move the pages of a running process out of\n"
 		"                            KHO scratch ahead of its dump (less to move\n"
 		"                            while it is frozen)\n"
-		"  decode [in|out|FILE]      decode the handover FDT from KHO debugfs\n"
-		"                            (default: in if present, else out) or FILE\n"
 		"  features [NAME...]        the driver's commands and features; with\n"
 		"                            NAMEs, fail unless it has each of them\n"
 		"  luo                       the Live Update sessions processes hold open\n"
@@ -208,7 +199,7 @@ static int cmd_show(int argc, char **argv)
 }
 
 /*
- * discard NAME --luo: nobody will restore the checkpoint in Live Update
+ * discard NAME: nobody will restore the checkpoint in Live Update
  * session NAME. Its khopages file is retrieved (which checks it and takes
  * its pages) and the session finished; closing the file then releases the
  * khopages session, freeing every page. The other files of the session
@@ -239,15 +230,11 @@ static int discard_luo(const char *name)
 static int cmd_discard(int argc, char **argv)
 {
 	const char *name = NULL;
-	uint32_t flags = 0;
-	int luo = 0, ret;
-	struct khop *k;
+	int ret;
 
 	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--outgoing"))
-			flags |= KHOPAGES_FINISH_OUTGOING;
-		else if (!strcmp(argv[i], "--luo"))
-			luo = 1;
+		if (!strcmp(argv[i], "--luo"))
+			continue;
 		else if (argv[i][0] == '-' && argv[i][1])
 			return usage_error("discard: unknown option '%s'", argv[i]);
 		else if (name)
@@ -257,135 +244,10 @@ static int cmd_discard(int argc, char **argv)
 	}
 	if (!name)
 		return usage_error("discard needs a session NAME");
-	if (luo && flags)
-		return usage_error("discard: --luo and --outgoing exclude each other");
 	ret = check_name(name);
 	if (ret)
 		return ret;
-	if (luo)
-		return discard_luo(name);
-	ret = open_dev(&k);
-	if (ret)
-		return ret;
-	if (khop_finish(k, name, flags) < 0)
-		ret = fail("%s", khop_error(k));
-	else
-		printf("discarded %ssession %s\n",
-		       flags & KHOPAGES_FINISH_OUTGOING ? "outgoing " : "", name);
-	khop_close(k);
-	return ret;
-}
-
-/* Whole file into a malloc'ed buffer; debugfs sizes cannot be trusted. */
-static int read_file(const char *path, void **data, size_t *size)
-{
-	size_t cap = 16384, len = 0;
-	char *buf = malloc(cap);
-	int fd, err;
-
-	if (!buf)
-		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = errno;
-		free(buf);
-		return -err;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len == cap) {
-			char *bigger;
-
-			if (cap >= FDT_MAX) {
-				err = EFBIG;
-				goto fail;
-			}
-			bigger = realloc(buf, cap * 2);
-			if (!bigger) {
-				err = ENOMEM;
-				goto fail;
-			}
-			buf = bigger;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	*data = buf;
-	*size = len;
-	return 0;
-fail:
-	close(fd);
-	free(buf);
-	return -err;
-}
-
-static int count_session(const struct khop_fdt_session *s, void *arg)
-{
-	(void)s;
-	++*(size_t *)arg;
-	return 0;
-}
-
-static int print_session(const struct khop_fdt_session *s, void *arg)
-{
-	(void)arg;
-	printf("%-24s %10" PRIu64 " %9.1f %9" PRIu64 " %9" PRIu64 " 0x%016" PRIx64 " ",
-	       s->name, s->nr_pages, mib(s->nr_pages), s->nr_folios, s->nr_words,
-	       s->table_phys);
-	for (size_t i = 0; i < s->nr_pids; i++)
-		printf("%s%" PRIu32, i ? "," : "", s->pids[i]);
-	printf("%s\n", s->nr_pids ? "" : "-");
-	return 0;
-}
-
-static int cmd_decode(int argc, char **argv)
-{
-	const char *path, *why;
-	size_t size = 0, nr = 0;
-	void *blob = NULL;
-	int ret;
-
-	if (argc > 1)
-		return usage_error("decode takes at most one argument: in, out or FILE");
-	if (argc == 0)
-		path = access(FDT_IN, F_OK) == 0 ? FDT_IN : FDT_OUT;
-	else if (!strcmp(argv[0], "in"))
-		path = FDT_IN;
-	else if (!strcmp(argv[0], "out"))
-		path = FDT_OUT;
-	else
-		path = argv[0];
-
-	ret = read_file(path, &blob, &size);
-	if (ret < 0) {
-		int kho = !strncmp(path, KHO_DEBUGFS "/", strlen(KHO_DEBUGFS) + 1);
-
-		return fail("decode %s: %s%s", path, strerror(-ret),
-			    ret == -ENOENT && kho ?
-			    " (debugfs not mounted, or no khopages handover published)" : "");
-	}
-	ret = khop_fdt_sessions(blob, size, count_session, &nr, &why);
-	if (ret < 0) {
-		free(blob);
-		return fail("decode %s: %s", path, why ? why : strerror(-ret));
-	}
-	printf("%s: khopages-v1, %zu session%s\n", path, nr, nr == 1 ? "" : "s");
-	printf("%-24s %10s %9s %9s %9s %-18s %s\n", "NAME", "PAGES", "MiB",
-	       "FOLIOS", "WORDS", "TABLE", "PIDS");
-	khop_fdt_sessions(blob, size, print_session, NULL, NULL);
-	free(blob);
-	return 0;
+	return discard_luo(name);
 }
 
 /* The whole user half of a 47-bit address space: every VMA of a process. */
@@ -428,7 +290,8 @@ static void print_bits(const char *label, uint64_t mask,
 	for (unsigned int b = 0; b < 64; b++) {
 		if (!(mask & (1ULL << b)))
 			continue;
-		if (name(b))
+		/* NULL: unknown to this tool; "": retired, so unknown too. */
+		if (name(b) && *name(b))
 			printf(" %s", name(b));
 		else
 			printf(" bit%u", b);
@@ -447,7 +310,7 @@ static int cmd_features(int argc, char **argv)
 		unsigned int b;
 
 		for (b = 0; khop_feature_name(b); b++)
-			if (!strcmp(argv[i], khop_feature_name(b)))
+			if (*argv[i] && !strcmp(argv[i], khop_feature_name(b)))
 				break;
 		if (!khop_feature_name(b))
 			return usage_error("unknown feature '%s'", argv[i]);
@@ -593,7 +456,6 @@ static const struct command {
 	{ "stats", cmd_show },
 	{ "discard", cmd_discard },
 	{ "evacuate", cmd_evacuate },
-	{ "decode", cmd_decode },
 	{ "features", cmd_features },
 	{ "luo", cmd_luo },
 };

@@ -248,7 +248,7 @@ verify() {
 	if [ "$MODE" = kho ]; then
 		fig pages_handed_over "$(sed -n 's/^Memory pages handed over (KHO): \([0-9]*\).*/\1/p' /host/dump.stats)"
 		fig pages_mapped_back "$(sed -n 's/^Pages mapped back (KHO): \([0-9]*\).*/\1/p' /host/restore.stats)"
-		fig pages_moved "$(sed -n 's/.*committed: .*, \([0-9]*\) moved out of scratch.*/\1/p' /host/dump.log)"
+		fig pages_moved "$(sed -n 's/.*handed over: .*, \([0-9]*\) moved out of scratch.*/\1/p' /host/dump.log)"
 		fig pages_copied "$(sed -n 's/.*khopages: session .*, \([0-9]*\) copied$/\1/p' /host/restore.log)"
 		fig image_bytes_ram "$(sed -n 's/.*(images: \([0-9]*\) bytes in a memfd).*/\1/p' /host/dump.log)"
 		grep -q 'images (.* bytes) unpacked from Live Update session redis-demo' /host/restore.log ||

@@ -4,8 +4,8 @@
 #     refuses without --tcp-established. Tasks are dumped parent first, so
 #     the parent's and child 1's pages are already preserved when the dump
 #     fails at child 2's files: the session must be aborted.
-#  2. The dump itself succeeds and the session is committed, but the
-#     post-dump action script fails: the tasks resume, so the committed
+#  2. The dump itself succeeds and the session is handed over, but the
+#     post-dump action script fails: the tasks resume, so the handed-over
 #     session must be withdrawn.
 # After each, no session and no preserved page may be left (khopagesctl
 # list, debugfs), and the tree runs on with correct memory.
@@ -50,9 +50,9 @@ chmod +x /tmp/fail-post-dump.sh
 expect_fail "dump with a failing post-dump script" "dump failed: session .* withdrawn" "$IMG/dump.log" \
 	criu dump -t "$(wl_pid "$WL")" -D "$IMG" $CRIU_OPTS --kho-pages \
 	--action-script /tmp/fail-post-dump.sh -o dump.log
-grep -q 'khopages: session .* committed' "$IMG/dump.log" ||
-	fail "the session was not committed before the script ran"
-no_sessions || fail "a committed session is left after the post-dump script failed"
+grep -q 'khopages: session .* handed over' "$IMG/dump.log" ||
+	fail "the session was not handed over before the script ran"
+no_sessions || fail "a handed-over session is left after the post-dump script failed"
 wl_all_alive "$WL" || fail "the tree did not resume after the post-dump script failed"
 wl_cmd "$WL" V || fail "the tree's memory is wrong after the withdrawn handover"
 wl_cmd "$WL" Q || fail "the tree did not quit"

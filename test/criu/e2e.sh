@@ -5,8 +5,7 @@
 #               the same physical frames after the kexec, the session
 #               gone after the restore, a plain dump of the restored tree
 #               works
-#   MODE=luo    as kho, with the checkpoint kept in a Live Update session
-#               (CRIU_KHOPAGES_LUO=1): the images directory is in the
+#   MODE=luo    as kho, with the images directory in the
 #               guest's RAM and gone after the kexec; the restore takes
 #               the images and the pages back from the session
 #   MODE=plain  the same tree with plain CRIU, for comparison
@@ -35,7 +34,7 @@ LEAVE=
 # only, the session named at restore.
 case "$MODE" in
 kho) KHO=--kho-pages ;;
-luo) KHO=--kho-pages IMG=/tmp/img; export CRIU_KHOPAGES_LUO=1 ;;
+luo) KHO=--kho-pages IMG=/tmp/img ;;
 plain) KHO= ;;
 *) fail "unknown MODE $MODE" ;;
 esac
@@ -92,7 +91,7 @@ case "$1" in
 		[ -n "$session" ] || fail "the plugin named no session in dump.log"
 		echo "$session" >/host/session
 		# Pages in KHO scratch are moved before they are preserved
-		sed -n 's/.*committed: .*, \([0-9]*\) moved out of scratch.*/\1/p' "$IMG/dump.log" >/host/moved
+		sed -n 's/.*handed over: .*, \([0-9]*\) moved out of scratch.*/\1/p' "$IMG/dump.log" >/host/moved
 		figure "$MODE pages_moved_out_of_scratch=$(cat /host/moved)"
 		khopagesctl list
 		[ "$(session_state "$session")" = preserved ] ||
@@ -125,9 +124,9 @@ case "$1" in
 2)
 	[ "$HANDOVER" = 1 ] && session=$(cat /host/session)
 	if [ "$MODE" = kho ]; then
-		# The file is read when its Live Update session is retrieved.
-		[ -z "$(session_state "$session")" ] ||
-			fail "session $session is offered before its Live Update session was retrieved"
+		# Listed from boot on, waiting for its file to be retrieved.
+		[ "$(session_state "$session")" = incoming ] ||
+			fail "session $session is not listed as incoming after the kexec: '$(session_state "$session")'"
 	fi
 	if [ "$MODE" = luo ]; then
 		# The images were in this guest's RAM: only the session has them.

@@ -10,7 +10,7 @@
 #   PROGS         the programs, each built as $(O)/PROG
 #   PROG_SRCS     (per program, optional) its sources, absolute paths
 #                 anywhere in the tree; default $(SRC)/PROG.c
-#   LIBKHOPAGES   non-empty: link libkhopages.a (and libfdt)
+#   LIBKHOPAGES   non-empty: link libkhopages.a
 #   GUEST_FILES   (optional) more files for the guest, "HOST_PATH:GUEST_PATH"
 #   LDLIBS        (optional) more libraries
 # and gets the targets all (default), manifest and clean. Every program
@@ -32,9 +32,6 @@ CFLAGS ?= -O2 -g
 # directories, so linux/khopages.h is always the one from this tree.
 override CFLAGS += -std=c11 -Wall -Wextra -Werror
 override CPPFLAGS += -D_GNU_SOURCE -I$(LIBDIR) -I$(TOP)/include/uapi -I$(TOP)/test/lib
-ifneq ($(LIBKHOPAGES),)
-LDLIBS += -lfdt
-endif
 
 # A program's sources (absolute) and objects: $(OBJ)/<path in the tree>.o,
 # so two sources of one name in different directories cannot collide.
@@ -55,7 +52,7 @@ $(OBJ)/%.o: $(TOP)/%.c
 	@# Name the checkout as $$(TOP): a cache shared by two checkouts works.
 	@sed -i 's|$(TOP)/|$$(TOP)/|g' $(@:.o=.d)
 
-# libkhopages.a is linked statically, libfdt from the system dynamically.
+# libkhopages.a is linked statically.
 define prog_rule
 $(OUT)/$(1): $(call prog_objs,$(1)) $(if $(LIBKHOPAGES),$(LIB))
 	$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(if $(LIBKHOPAGES),$(LIB)) $$(LDLIBS)

@@ -178,8 +178,8 @@ do_restore() {
 	local name=$1 mode=$2 d=$IMG/$2/$1 kho="" t0 rc same_env limit
 	R_KILLED=""
 	[ "$mode" = plain ] || kho=--kho-pages
-	# Same kernel: the plugin restores a session still committed here
-	# only when told so (the upgrade is called off).
+	# Same kernel: the plugin restores a session still held for the
+	# kexec here only when told so (the upgrade is called off).
 	same_env=""
 	[ "$mode" = same ] && same_env="CRIU_KHOPAGES_SAME_KERNEL=1"
 	[ "$T_OVERCOMMIT" = 1 ] && echo 1 >/proc/sys/vm/overcommit_memory
@@ -278,16 +278,14 @@ stage1() {
 			s=$(session_of "$IMG/same/$name")
 			if grep -q 'not incoming: restore needs a kexec' "$IMG/same/$name/restore.log"; then
 				same_refused=1 probe_name=$name
-				result "$name" same na "$D_S" "$R_S" "n/a (driver: no same-kernel restore: $(grep -o 'session [^ ]* is [a-z]*, not incoming' "$IMG/same/$name/restore.log" | head -n 1))"
+				result "$name" same na "$D_S" "$R_S" "n/a (driver: no same-kernel restore: $(grep -o 'session [^ ]* is [a-z]*, not retrieved' "$IMG/same/$name/restore.log" | head -n 1))"
 			else
 				result "$name" same fail "$D_S" "$R_S" "restore: $(restore_error "$IMG/same/$name")"
 			fi
 			# The checkpoint would go over the kexec: withdraw it (end
-			# its Live Update holder, or the committed session).
+			# its Live Update holder).
 			if read -r hp _ <"$IMG/same/$name/kho-luo-holder.pid" 2>/dev/null; then
 				kill -9 "$hp" 2>/dev/null
-			elif [ -n "$s" ]; then
-				khopagesctl discard "$s" --outgoing >/dev/null 2>&1
 			fi
 		fi
 		echo 0 >/proc/sys/vm/overcommit_memory

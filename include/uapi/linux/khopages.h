@@ -14,13 +14,16 @@
  * DOC: khopages ioctl interface
  *
  * Outgoing (before kexec), on one open file of /dev/khopages: CREATE(name),
- * then PRESERVE(pid, start, len) any number of times, then COMMIT or ABORT.
- * Closing the file before COMMIT aborts. After COMMIT the session belongs to
- * the kernel and is handed over by the next ``kexec -e``.
+ * then PRESERVE(pid, start, len) any number of times, then ABORT, or hand
+ * the session over by adding the file to a Live Update session (see "Live
+ * Update" below). Closing the file of a session not handed over aborts it.
  *
- * Incoming (after kexec): OPEN(name), then MAP(orig_pid, orig_va, dst_va,
- * len) any number of times, then FINISH(name). FINISH also discards a
- * session nobody opened. LIST and STATS work in both directions. EVACUATE
+ * Incoming (after kexec): every session handed over is listed from boot
+ * on (state INCOMING). The file Live Update gives back is attached to the
+ * received session; OPEN(name) attaches other files to it (one per
+ * restoring process), then MAP(orig_pid, orig_va, dst_va, len) any number
+ * of times. The last close of a file attached to the session releases
+ * what nobody mapped. LIST and STATS work in both directions. EVACUATE
  * needs no session.
  *
  * Arguments: every argument struct starts with @size (the caller's sizeof)
@@ -46,20 +49,22 @@
  * caller's own process (its @pid is the caller's) unless the caller holds
  * CAP_SYS_ADMIN.
  *
- * Live Update: instead of COMMIT, the file of an outgoing session may be
- * added to a Live Update session (``LIVEUPDATE_SESSION_PRESERVE_FD`` on a
- * session of /dev/liveupdate, see include/uapi/linux/liveupdate.h). That
- * commits it (state PRESERVED): PRESERVE, COMMIT and ABORT then give EBUSY.
- * Closing the Live Update session before the kexec takes it back (state
- * OPEN again). After the kexec, ``LIVEUPDATE_SESSION_RETRIEVE_FD`` gives a
- * file already attached to the received session (state RETRIEVED), as if
- * OPEN had been called on it; MAP and STATS work on it, OPEN on another
- * file attaches that one too, and FINISH gives EBUSY. The session is
- * released, its unmapped pages freed, when the last file attached to it is
- * closed (Live Update keeps a reference until its own FINISH).
- *
- * Once a kexec has begun, the handover is sealed: every command that would
- * change it is refused with ESHUTDOWN; LIST and STATS still work.
+ * Live Update: the file of an outgoing session is handed over by adding it
+ * to a Live Update session (``LIVEUPDATE_SESSION_PRESERVE_FD`` on a session
+ * of /dev/liveupdate, see include/uapi/linux/liveupdate.h; the driver
+ * needs ``liveupdate=on``). That preserves its pages through KHO (state
+ * PRESERVED): PRESERVE and ABORT then give EBUSY. Closing the Live Update
+ * session before the kexec takes it back (state OPEN again, nothing
+ * preserved). After the kexec, ``LIVEUPDATE_SESSION_RETRIEVE_FD`` gives a
+ * file already attached to the received session (state RETRIEVED); MAP
+ * and STATS work on it and OPEN on another file attaches that one too.
+ * The session is released, its unmapped pages freed, when the last file
+ * attached to it is closed (Live Update keeps a reference until its own
+ * FINISH). A file Live Update finishes without anybody retrieving it gives
+ * its session back, freeing its pages. Live Update names the sessions
+ * across the kexec and fences the kexec itself; a session not in a Live
+ * Update session at the kexec has nothing preserved and ends with the
+ * kernel.
  *
  * Errors common to every command:
  *
@@ -69,7 +74,6 @@
  *  - ENOMEM: out of memory.
  *  - EINTR: interrupted by a fatal signal while waiting for another command
  *    to finish.
- *  - ESHUTDOWN: a kexec has begun: the handover is sealed.
  *
  * Each command's own errors are listed with its definition below, one per
  * line as ``ERRNO: meaning``. The meanings are short enough for user space
@@ -86,9 +90,9 @@
 #define KHOPAGES_MAX_ORDERS	16
 
 /**
- * struct khopages_name_arg - CREATE, OPEN and FINISH.
+ * struct khopages_name_arg - CREATE and OPEN.
  * @size:  sizeof(struct khopages_name_arg).
- * @flags: CREATE, OPEN: 0. FINISH: 0 or KHOPAGES_FINISH_OUTGOING.
+ * @flags: 0.
  * @name:  session name.
  */
 struct khopages_name_arg {
@@ -96,9 +100,6 @@ struct khopages_name_arg {
 	__u32 flags;
 	char name[KHOPAGES_NAME_MAX];
 };
-
-/* FINISH: withdraw a committed outgoing session instead of an incoming one. */
-#define KHOPAGES_FINISH_OUTGOING	(1U << 0)
 
 /**
  * struct khopages_preserve - PRESERVE: take a range of another process.
@@ -182,11 +183,11 @@ struct khopages_map {
 	__u64 nr_copied;
 };
 
+/* 2 was a state of the driver's own handover, gone: never reused. */
 enum khopages_state {
 	KHOPAGES_STATE_OPEN = 1,	/* outgoing, taking pages */
-	KHOPAGES_STATE_COMMITTED = 2,	/* outgoing, handed over at kexec */
-	KHOPAGES_STATE_INCOMING = 3,	/* received, nobody attached */
-	KHOPAGES_STATE_CLAIMED = 4,	/* received, attached with OPEN */
+	KHOPAGES_STATE_INCOMING = 3,	/* received, its file not retrieved yet */
+	KHOPAGES_STATE_CLAIMED = 4,	/* restored in place, attached with OPEN */
 	KHOPAGES_STATE_PRESERVED = 5,	/* outgoing, in a Live Update session */
 	KHOPAGES_STATE_RETRIEVED = 6,	/* received through Live Update */
 };
@@ -203,8 +204,8 @@ enum khopages_state {
  * @nr_mapped:        incoming: pages mapped from their preserved frames.
  * @nr_shared:        incoming: pages found already mapped (left shared).
  * @nr_copied:        incoming: pages copied.
- * @nr_released:      incoming: pages no process has mapped; FINISH frees
- *                    them.
+ * @nr_released:      incoming: pages no process has mapped; the last close
+ *                    of the session's files frees them.
  * @folios_by_order:  distinct folios per folio order.
  */
 struct khopages_session_info {
@@ -277,19 +278,18 @@ struct khopages_api {
 
 /*
  * Features. LARGE_FOLIOS: a large folio is handed over whole and MAP puts
- * a PMD-sized one back with one PMD. SAME_KERNEL: OPEN of a session
- * committed in this kernel withdraws it from the handover and MAP copies
- * its pages (a restore in place, when the upgrade is called off). OWNER:
+ * a PMD-sized one back with one PMD. SAME_KERNEL: OPEN of its own name on
+ * the file of an outgoing session not handed over restores it in place
+ * and MAP copies its pages (when the upgrade is called off). OWNER:
  * sessions belong to their creator, across the kexec too (see Rights).
- * SEAL: once a kexec has begun, changing commands give ESHUTDOWN. LUO:
- * the file of an outgoing session can be preserved in a Live Update
- * session instead of committed, and is retrieved from it as a file after
- * the kexec (see "Live Update" above).
+ * LUO: the file of an outgoing session can be preserved in a Live Update
+ * session, and is retrieved from it as a file after the kexec (see "Live
+ * Update" above); without it nothing can be handed over. Bit 3 was the
+ * seal of the driver's own handover, gone: never reused.
  */
 #define KHOPAGES_FEATURE_LARGE_FOLIOS	(1ULL << 0)
 #define KHOPAGES_FEATURE_SAME_KERNEL	(1ULL << 1)
 #define KHOPAGES_FEATURE_OWNER		(1ULL << 2)
-#define KHOPAGES_FEATURE_SEAL		(1ULL << 3)
 #define KHOPAGES_FEATURE_LUO		(1ULL << 4)
 
 /*
@@ -326,7 +326,7 @@ struct khopages_api {
  *  - ESRCH: no such process, or it has no address space.
  *  - EPERM: no rights over the session, or no ptrace access to the process.
  *  - ENOENT: no session on this file (create one first).
- *  - EBUSY: the session is already committed, or a page could not be split
+ *  - EBUSY: the session is in a Live Update session, or a page could not be split
  *    or moved out of KHO scratch (see the kernel log).
  *  - EFAULT: part of the range is not mapped.
  *  - EINVAL: part of the range is not private anonymous memory, or a bad
@@ -337,27 +337,10 @@ struct khopages_api {
  *    a hardware-poisoned page).
  */
 #define KHOPAGES_IOC_PRESERVE	_IOWR(KHOPAGES_IOC_MAGIC, 0x81, struct khopages_preserve)
-/**
- * define KHOPAGES_IOC_COMMIT - COMMIT: hand the file's session over at the
- * next kexec
- *
- * No argument. After COMMIT the file stays bound to the session (PRESERVE,
- * COMMIT and ABORT give EBUSY) but closing it no longer aborts.
- *
- * Errors:
- *
- *  - EPERM: no rights over the session.
- *  - ENOENT: no session on this file.
- *  - EBUSY: the session is already committed.
- *  - ENOSPC, ENOMEM: the handover could not be published (the session stays
- *    open).
- *  - E2BIG: the handover would outgrow the largest blob KHO can preserve:
- *    too many sessions or pids committed at once (the session stays open).
- */
-#define KHOPAGES_IOC_COMMIT	_IO(KHOPAGES_IOC_MAGIC, 0x82)
+/* 0x82 was COMMIT, of the driver's own handover: never reused. */
 /**
  * define KHOPAGES_IOC_ABORT - ABORT: release everything the file's
- * uncommitted session holds
+ * session holds, not handed over
  *
  * No argument.
  *
@@ -365,8 +348,8 @@ struct khopages_api {
  *
  *  - EPERM: no rights over the session.
  *  - ENOENT: no open session on this file.
- *  - EBUSY: the session is committed (withdraw it with FINISH and
- *    KHOPAGES_FINISH_OUTGOING).
+ *  - EBUSY: the session is in a Live Update session (closing that one
+ *    takes it back).
  */
 #define KHOPAGES_IOC_ABORT	_IO(KHOPAGES_IOC_MAGIC, 0x83)
 /**
@@ -374,22 +357,19 @@ struct khopages_api {
  * session
  *
  * Argument: struct khopages_name_arg, @flags 0. Several files (one per
- * restored process) may open the same incoming session. The first OPEN
- * takes the session's memory from KHO: from then on it counts as memory in
- * use (MemTotal grows, MemFree does not), so the restorer can mmap room for
- * it; pages not mapped by FINISH are freed. OPEN of a session committed in
- * this same kernel (no kexec since) withdraws it from the handover and makes
- * it incoming: MAP then copies its pages (restore in place). So does OPEN
+ * restored process) may attach the same incoming session: one received
+ * through Live Update (its file retrieved) or one restored in place. OPEN
  * on the file that created an outgoing session never handed over (state
- * OPEN: not committed, or its Live Update session was closed before the
- * kexec), of that session's name.
+ * OPEN: not preserved, or its Live Update session was closed before the
+ * kexec), of that session's name, restores it in place: the session
+ * becomes incoming, attached to that file (state CLAIMED), and MAP copies
+ * its pages.
  *
  * Errors:
  *
  *  - EPERM: no rights over the session (needs CAP_CHECKPOINT_RESTORE or
  *    CAP_SYS_ADMIN, and to be its owner or an administrator).
- *  - ENOENT: no incoming session with this name (nor one committed in this
- *    kernel).
+ *  - ENOENT: no incoming session with this name whose file was retrieved.
  *  - EBUSY: this file already has a session (other than an open one of this
  *    name).
  *  - EIO: a recorded frame is not preserved memory, or has another order than
@@ -408,7 +388,7 @@ struct khopages_api {
  *
  *  - EPERM: no rights over the session (any more), or the pid is not the
  *    caller's own process and the caller lacks CAP_SYS_ADMIN.
- *  - ENOENT: no opened session, or nothing recorded for this pid and
+ *  - ENOENT: no incoming session on this file, or nothing recorded for this pid and
  *    address.
  *  - EFAULT: the destination is not inside one private anonymous mapping.
  *  - EINVAL: a large folio is cut by the range, or the destination is not
@@ -419,26 +399,7 @@ struct khopages_api {
  *  - EIO: a recorded frame is not preserved memory.
  */
 #define KHOPAGES_IOC_MAP	_IOWR(KHOPAGES_IOC_MAGIC, 0x85, struct khopages_map)
-/**
- * define KHOPAGES_IOC_FINISH - FINISH(name): release what a session still
- * holds
- *
- * Argument: struct khopages_name_arg. An incoming session, opened or not;
- * with KHOPAGES_FINISH_OUTGOING, a committed outgoing one.
- *
- * Errors:
- *
- *  - EPERM: no rights over the session (needs CAP_CHECKPOINT_RESTORE or
- *    CAP_SYS_ADMIN, and to be its owner or an administrator).
- *  - ENOENT: no such session in the chosen direction.
- *  - EBUSY: the session is opened by another file, or (outgoing) not
- *    committed yet: its creator aborts it, or in a Live Update session
- *    (outgoing: preserved; incoming: retrieved, closing its files
- *    releases it).
- *  - ENOSPC, ENOMEM: the handover could not be published without the
- *    session (the session stays as it was).
- */
-#define KHOPAGES_IOC_FINISH	_IOW(KHOPAGES_IOC_MAGIC, 0x86, struct khopages_name_arg)
+/* 0x86 was FINISH, of the driver's own handover: never reused. */
 /**
  * define KHOPAGES_IOC_STATS - STATS(name): report one session
  *

@@ -2,19 +2,15 @@
 /*
  * Test-only knobs in /sys/kernel/debug/khopages/:
  *
- * seal: writing 1 does what the reboot notifier does when a kexec begins
- * (khop_seal()), without the kexec, so a test can check that every
- * command that would change the handover is then refused. Only a kexec
- * undoes it.
- *
  * fail_publish/: a fault-injection attribute (Documentation/fault-injection,
- * kept by publish.c) that makes republishing the subtree fail, so a test
- * can check that the command that needed it fails and changes nothing.
+ * kept by publish.c) that makes describing a session fail, so a test can
+ * check that the Live Update preserve that needed it fails and changes
+ * nothing.
  *
- * corrupt_handover: damage the committed handover on purpose, so tests can
- * show that the next kernel refuses it cleanly. Write one word after
- * COMMIT, or after the session's file went into a Live Update session (then
- * its own description is damaged):
+ * corrupt_handover: damage a handover on purpose, so tests can show that
+ * the next kernel refuses it cleanly. Write one word after the session's
+ * file went into a Live Update session; the first such session's
+ * description (and table) is damaged:
  *
  *   old-format   root compatible becomes "khopages-v0", a format this
  *                kernel no longer reads
@@ -39,25 +35,17 @@
 #include <linux/uaccess.h>
 
 #include "corrupt.h"
-#include "lifecycle.h"
 #include "publish.h"
 #include "session.h"
 
-/*
- * The first session handed over, and the tree that describes it: the
- * published subtree, or the session's own description for Live Update.
- */
-static struct khop_session *khop_first_committed(void **fdt, size_t *size)
+/* The first session handed over, and the tree that describes it. */
+static struct khop_session *khop_first_preserved(void **fdt, size_t *size)
 {
 	struct khop_session *s;
 
 	list_for_each_entry(s, &khop_sessions, node) {
 		if (s->dir != KHOP_OUT || !s->table.nr_chunks)
 			continue;
-		if (s->state == KHOPAGES_STATE_COMMITTED) {
-			*fdt = khop_published_blob(size);
-			return *fdt ? s : NULL;
-		}
 		if (s->state == KHOPAGES_STATE_PRESERVED && s->luo_blob) {
 			*fdt = s->luo_blob;
 			*size = s->luo_blob_size;
@@ -150,7 +138,7 @@ static ssize_t khop_corrupt_write(struct file *file, const char __user *ubuf,
 	strim(how);
 
 	mutex_lock(&khop_lock);
-	s = khop_first_committed(&fdt, &size);
+	s = khop_first_preserved(&fdt, &size);
 	if (!s)
 		err = -ENOENT;
 	else if (!strcmp(how, "old-format"))
@@ -184,16 +172,6 @@ static const struct file_operations khop_corrupt_fops = {
 	.write = khop_corrupt_write,
 };
 
-static int khop_seal_set(void *data, u64 val)
-{
-	if (val != 1)
-		return -EINVAL;
-	pr_warn("handover sealed by the test knob (no kexec)\n");
-	khop_seal();
-	return 0;
-}
-DEFINE_DEBUGFS_ATTRIBUTE(khop_seal_fops, NULL, khop_seal_set, "%llu\n");
-
 /**
  * khop_corrupt_init() - create the test-only knobs.
  * @dir: the driver's debugfs directory.
@@ -202,6 +180,5 @@ void khop_corrupt_init(struct dentry *dir)
 {
 	debugfs_create_file("corrupt_handover", 0200, dir, NULL,
 			    &khop_corrupt_fops);
-	debugfs_create_file_unsafe("seal", 0200, dir, NULL, &khop_seal_fops);
 	khop_publish_fault_init(dir);
 }

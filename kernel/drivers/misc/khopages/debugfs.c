@@ -14,7 +14,6 @@
 
 static const char *const khop_state_names[] = {
 	[KHOPAGES_STATE_OPEN] = "open",
-	[KHOPAGES_STATE_COMMITTED] = "committed",
 	[KHOPAGES_STATE_INCOMING] = "incoming",
 	[KHOPAGES_STATE_CLAIMED] = "claimed",
 	[KHOPAGES_STATE_PRESERVED] = "preserved",

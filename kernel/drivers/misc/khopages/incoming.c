@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Incoming sessions: at boot, read and validate the subtree the previous
- * kernel handed over (or, through Live Update, one session's description);
- * restore the preserved folios when a session is opened or mapped from
- * (map.c installs them); on FINISH, give back what nobody mapped.
+ * Incoming sessions: read and validate the description of a session Live
+ * Update hands over with its file; restore the preserved folios when the
+ * file is retrieved (map.c installs them); when the session's last file
+ * is closed, give back what nobody mapped. Sessions restored in place
+ * (never handed over) become incoming sessions too.
  *
  * A folio can be restored from KHO once. khop_in_named counts the incoming
  * sessions that name each folio, and khop_in_restored has those restored
  * (then the driver holds one reference until the last of those sessions
- * finishes). Sets of frames (frames.c), not trees keyed by frame: at boot
- * every handed-over folio is indexed, in whatever order its frames come.
+ * finishes). Sets of frames (frames.c), not trees keyed by frame: a
+ * session's folios are indexed in whatever order its frames come.
  *
  * A restored folio that is anonymous memory has been mapped once (the anon
  * mapping stays set while the driver holds it): a second, unrelated mapping
@@ -39,7 +40,6 @@
 #include "frames.h"
 #include "incoming.h"
 #include "khopages_trace.h"
-#include "publish.h"
 #include "session.h"
 #include "table.h"
 #include "validate.h"
@@ -384,10 +384,10 @@ static int khop_in_index_folios(struct khop_session *s)
 }
 
 /*
- * A session refused at boot gives back nothing it names: nothing tells
+ * A session refused gives back nothing it names: nothing tells
  * which KHO user preserved a frame, and a bad table may name frames of
  * another one (a memfd preserved by LUO, say), which freeing would corrupt.
- * Those frames stay reserved until the next boot. Only the session's own
+ * Those frames stay reserved until the next kexec or reboot. Only the session's own
  * bookkeeping and its table chunks (proven chunks when restored) go.
  */
 static void khop_in_refuse(struct khop_session *s, u64 nr_pages)
@@ -478,7 +478,7 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 	if (err)
 		goto fail;
 	s->table.nr_words = *nr_words;
-	s->table.nr_pages = *nr_pages;	/* as published again if forwarded */
+	s->table.nr_pages = *nr_pages;
 	s->table.nr_refs = *nr_refs;
 	err = khop_in_index_folios(s);
 	if (err)
@@ -498,121 +498,6 @@ fail:
 	khop_in_refuse(s, *nr_pages);
 	khop_session_free(s);
 	return err;
-}
-
-/* Stop preserving the first @nr folios (in index order) and @nr_chunks. */
-static void khop_in_drop_forward(struct khop_session *s, unsigned long nr,
-				 unsigned int nr_chunks)
-{
-	unsigned long pfn;
-	unsigned int i;
-
-	for (pfn = khop_pfnset_next(&s->held, 0); pfn != ULONG_MAX && nr--;
-	     pfn = khop_pfnset_next(&s->held, pfn + 1))
-		khop_frames_unpreserve(pfn_folio(pfn));
-	for (i = 0; i < nr_chunks; i++)
-		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));
-}
-
-/*
- * Preserve an unclaimed session again, as it came: its folios (restored
- * from KHO first, held by the driver) and its table chunks.
- */
-static int khop_in_forward(struct khop_session *s)
-{
-	unsigned long pfn, nr = 0;
-	unsigned int i = 0;
-	int err;
-
-	err = khop_in_take(s);
-	if (err)
-		return err;
-	khop_pfnset_for_each(pfn, &s->held) {
-		err = khop_frames_preserve(pfn_folio(pfn));
-		if (err)
-			goto undo;
-		nr++;
-	}
-	for (i = 0; i < s->table.nr_chunks; i++) {
-		err = kho_preserve_folio(virt_to_folio(s->table.chunks[i]));
-		if (err)
-			goto undo;
-	}
-	s->forwarded = true;
-	return 0;
-undo:
-	khop_in_drop_forward(s, nr, i);
-	return err;
-}
-
-/**
- * khop_in_forward_unclaimed() - hand the unclaimed sessions over again.
- *
- * Called at kexec, just before the jump: every incoming session nobody
- * opened (or discarded) in this kernel is preserved again and published
- * unchanged, so the next kernel receives it as this one did. Doing it
- * here rather than at boot keeps the common case (the session is opened
- * right after boot) free of the work. A session that cannot be forwarded
- * is logged; the kexec goes on without it.
- *
- * Context: khop_lock held.
- */
-void khop_in_forward_unclaimed(void)
-{
-	struct khop_session *s;
-	bool any = false;
-	int err;
-
-	list_for_each_entry(s, &khop_sessions, node) {
-		if (s->dir != KHOP_IN || s->claimed || s->forwarded)
-			continue;
-		err = khop_in_forward(s);
-		if (err)
-			pr_err("session %s is not handed over again (error %d); it is lost\n",
-			       s->name, err);
-		else
-			any = true;
-	}
-	if (!any)
-		return;
-	err = khop_publish();
-	if (!err)
-		return;
-	pr_err("cannot hand the received sessions over again (error %d)\n",
-	       err);
-	list_for_each_entry(s, &khop_sessions, node) {
-		if (s->forwarded) {
-			s->forwarded = false;
-			khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
-		}
-	}
-}
-
-/**
- * khop_in_unforward() - a forwarded session is claimed here.
- * @s: an incoming session being opened.
- *
- * It leaves the published subtree first, then its folios and chunks stop
- * being preserved: from now on its memory belongs to this kernel's
- * processes. Nothing to do for a session that is not forwarded.
- *
- * Context: khop_lock held.
- * Return: 0, or the error of republishing (the session stays forwarded).
- */
-int khop_in_unforward(struct khop_session *s)
-{
-	int err;
-
-	if (!s->forwarded)
-		return 0;
-	s->forwarded = false;
-	err = khop_publish();
-	if (err) {
-		s->forwarded = true;
-		return err;
-	}
-	khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
-	return 0;
 }
 
 /**
@@ -691,63 +576,40 @@ static int khop_in_check_tree(const void *fdt, size_t size, const char **why)
 }
 
 /**
- * khop_in_load() - take over the sessions the previous kernel handed over.
+ * khop_in_blob() - restore a block of metadata the previous kernel handed
+ * over.
+ * @phys: its address, as the previous kernel gave it.
  *
- * Every session is validated on its own; an invalid one is refused with a
- * kernel message, the others are offered. A handover in a format this
- * kernel does not read is refused whole.
+ * Nothing of it is read here: KHO first proves it is preserved memory, a
+ * folio of online memory outside scratch.
  *
- * Return: number of sessions refused (0 when all are fine or there are
- * none).
+ * Return: its folio (free it with folio_put()), or NULL.
  */
-int khop_in_load(void)
+struct folio *khop_in_blob(phys_addr_t phys)
 {
-	const char *why = NULL;
-	phys_addr_t phys;
-	size_t size;
-	int node, refused = 0, err;
-	void *fdt;
+	struct folio *folio;
 
-	err = kho_retrieve_subtree(KHOPAGES_FDT_NAME, &phys, &size);
-	if (err)
-		return 0;	/* no handover for us */
-	fdt = phys_to_virt(phys);
-	if (khop_in_check_tree(fdt, size, &why)) {
-		/* A format refused was reported whole already. */
-		if (fdt_check_header(fdt) || fdt_totalsize(fdt) > size)
-			pr_err("handover refused: %s\n", why);
-		return 1;
+	if (!PAGE_ALIGNED(phys) || !khop_in_pfn_ok(PHYS_PFN(phys), 0))
+		return NULL;
+	folio = kho_restore_folio(phys);
+	if (folio && !khop_in_pfn_ok(PHYS_PFN(phys), folio_order(folio))) {
+		/* Not ours to free: maybe another KHO user's memory. */
+		khop_in_nr_kept += folio_nr_pages(folio);
+		return NULL;
 	}
-
-	mutex_lock(&khop_lock);
-	fdt_for_each_subnode(node, fdt, 0) {
-		err = khop_in_session(fdt, node, &why);
-		if (err) {
-			pr_err("session %s refused: %s\n",
-			       fdt_get_name(fdt, node, NULL) ?: "?",
-			       err == -ENOMEM ? "out of memory" : why);
-			refused++;
-		}
-	}
-	mutex_unlock(&khop_lock);
-	/*
-	 * Everything needed was copied out, but the blob stays: KHO's debugfs
-	 * (kho/in/sub_fdts/khopages) keeps showing it. One page.
-	 */
-	if (!kho_restore_folio(phys))
-		pr_warn("the handover blob is not preserved memory\n");
-	return refused;
+	return folio;
 }
 
 /**
- * khop_in_receive() - take over one session handed over by Live Update.
+ * khop_in_receive() - read the description of one session handed over.
  * @phys: the address the previous kernel gave Live Update for the file:
- *        a tree in the published subtree's layout with one session node.
+ *        a tree with one session node.
  * @why:  set to the reason when the session is refused.
  *
  * Nothing is read before KHO proves the address is preserved memory, and
- * the session is validated as one from the published subtree is. The
- * tree is freed once read.
+ * every word of the session is validated before it is used. Its folios
+ * are indexed, not restored: the session is listed as ``incoming`` until
+ * its file is retrieved. The tree is freed once read.
  *
  * Context: khop_lock held.
  * Return: the incoming session, listed, or an ERR_PTR(): -EINVAL with
@@ -763,9 +625,7 @@ struct khop_session *khop_in_receive(phys_addr_t phys, const char **why)
 
 	lockdep_assert_held(&khop_lock);
 	*why = "its description is not in preserved memory";
-	if (!PAGE_ALIGNED(phys) || !khop_in_pfn_ok(PHYS_PFN(phys), 0))
-		return s;
-	folio = kho_restore_folio(phys);
+	folio = khop_in_blob(phys);
 	if (!folio)
 		return s;
 	fdt = folio_address(folio);
@@ -802,7 +662,7 @@ static bool khop_any_pfn(u64 pfn, unsigned int order)
  * installing them.
  *
  * Context: khop_lock held.
- * Return: 0, or -ENOMEM (the session is then broken; FINISH frees it).
+ * Return: 0, or -ENOMEM (the session is then broken: dropping it frees it).
  */
 int khop_in_adopt(struct khop_session *s)
 {
@@ -851,7 +711,7 @@ int khop_in_adopt(struct khop_session *s)
  * @s: an incoming session.
  *
  * Context: khop_lock held.
- * Return: what FINISH would free now.
+ * Return: what closing its last file would free now.
  */
 u64 khop_in_unmapped_pages(struct khop_session *s)
 {
@@ -860,7 +720,7 @@ u64 khop_in_unmapped_pages(struct khop_session *s)
 	unsigned int o;
 	u64 n = 0;
 
-	/* Right after boot nothing is restored, so nothing was mapped. */
+	/* Nothing restored yet, so nothing was mapped. */
 	if (!khop_in_nr_restored) {
 		for (o = 0; o < KHOPAGES_MAX_ORDERS; o++)
 			n += s->info.folios_by_order[o] << o;
@@ -877,12 +737,13 @@ u64 khop_in_unmapped_pages(struct khop_session *s)
 
 /**
  * khop_in_take() - restore every folio of a session from KHO.
- * @s: an incoming session being opened.
+ * @s: an incoming session being retrieved or restored in place.
  *
  * Until then its memory is reserved and invisible to the page allocator's
  * accounting (not even in MemTotal), so a restorer could not even mmap
  * room for it under the overcommit heuristic. From here on it is ordinary
- * memory held by the driver until mapped or finished.
+ * memory held by the driver until mapped, or until the session's last
+ * file is closed.
  *
  * Context: khop_lock held.
  * Return: 0, or -EIO when a recorded folio is not preserved memory.
@@ -919,8 +780,6 @@ int khop_in_take(struct khop_session *s)
  * Folios no other incoming session names are given back: the driver's
  * reference on restored ones is dropped (a mapping keeps its own), and
  * those never restored are restored and freed. The table chunks are freed.
- * A forwarded session stops being preserved (the caller republishes the
- * subtree without it first).
  *
  * Context: khop_lock held.
  */
@@ -929,11 +788,6 @@ void khop_in_finish(struct khop_session *s)
 	u64 kept = khop_in_nr_kept;
 	unsigned long pfn;
 	unsigned int i;
-
-	if (s->forwarded) {
-		s->forwarded = false;
-		khop_in_drop_forward(s, ULONG_MAX, s->table.nr_chunks);
-	}
 
 	khop_in_each_folio(s, khop_in_release, &pfn);
 	if (khop_in_nr_kept != kept)

@@ -8,7 +8,7 @@
 struct folio;
 struct khop_session;
 
-int khop_in_load(void);
+struct folio *khop_in_blob(phys_addr_t phys);
 struct khop_session *khop_in_receive(phys_addr_t phys, const char **why);
 bool khop_in_readable(const void *fdt, const char **compat);
 int khop_in_take(struct khop_session *s);
@@ -19,7 +19,5 @@ struct page *khop_in_copy_of(unsigned long pfn);
 void khop_in_remember_copy(unsigned long pfn, struct folio *copy);
 u64 khop_in_unmapped_pages(struct khop_session *s);
 void khop_in_finish(struct khop_session *s);
-int khop_in_unforward(struct khop_session *s);
-void khop_in_forward_unclaimed(void);
 
 #endif /* _KHOPAGES_INCOMING_H */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Tracepoints of the khopages session life: preserve, commit, abort, map,
+ * Tracepoints of the khopages session life: preserve, hand-over, release, map,
  * finish. With a persistent trace instance they survive the kexec they
  * describe.
  */
@@ -36,7 +36,7 @@ TRACE_EVENT(khopages_preserve,
 		      __entry->err)
 );
 
-TRACE_EVENT(khopages_commit,
+TRACE_EVENT(khopages_hand_over,
 	    TP_PROTO(const char *session, u64 nr_pages, u64 nr_folios,
 		     u64 meta_bytes, int err),
 	    TP_ARGS(session, nr_pages, nr_folios, meta_bytes, err),

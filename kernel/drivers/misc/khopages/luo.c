@@ -5,19 +5,19 @@
  * outgoing session across the kexec, the way mm/memfd_luo.c carries a
  * memfd, and gives it back as a file attached to the received session.
  *
- * preserve commits the session and describes it in one page of preserved
- * memory (a tree in the published subtree's layout, holding that session
- * only), whose address Live Update hands to the next kernel. unpreserve,
- * when the Live Update session is closed before the kexec, takes the
- * commit back. Nothing is left to do at the kexec itself: once preserved,
- * a session refuses every change, so there is no freeze step.
+ * preserve hands the session over (its folios and table preserved
+ * through KHO) and describes it in one page of preserved memory (a tree
+ * holding that session only), whose address Live Update hands to the next
+ * kernel. unpreserve, when the Live Update session is closed before the
+ * kexec, takes all of it back. Nothing is left to do at the kexec itself:
+ * once preserved, a session refuses every change, so there is no freeze
+ * step.
  *
- * retrieve validates the description as a session from the published
- * subtree is validated (nothing from the previous kernel is trusted),
- * restores the session's folios and returns a new khopages file attached
- * to it. Its last close releases the session. A failed retrieve is final
- * in Live Update, so it fails only for what cannot change: a description
- * or table that does not hold.
+ * retrieve validates every word of the description (nothing from the
+ * previous kernel is trusted), restores the session's folios and returns
+ * a new khopages file attached to it. Its last close releases the
+ * session. A failed retrieve is final in Live Update, so it fails only for
+ * what cannot change: a description or table that does not hold.
  *
  * Context: every callback runs under Live Update's own locks and takes
  * khop_lock inside them; khopages never calls Live Update under khop_lock.
@@ -27,14 +27,17 @@
  * DOC: khopages and Live Update
  *
  * The compatible string of a khopages file in a Live Update session is
- * "khopages-v2": its serialized data is the physical address of a tree
- * with the layout of the published subtree ("khopages-v1" nodes), holding
- * one session node.
+ * "khopages-v3": its serialized data is the physical address of a tree
+ * in the layout of include/linux/kho/abi/khopages.h (root compatible
+ * "khopages-v1"), holding one session node. The handler's File-Lifecycle-
+ * Bound data ("khopages-list-v1", flb.c) lists every such tree handed
+ * over, so that the next kernel knows all the frames handed over before
+ * it gives any back.
  *
- * A file Live Update received but nobody retrieved before the Live Update
- * session was finished is not read: its pages stay reserved until the next
- * kexec or reboot, because another handed-over session may still name some
- * of its frames and this kernel has not read that one yet.
+ * A file Live Update finishes without anybody retrieving it gives its
+ * session back: the pages no other session names are freed. A file whose
+ * description is refused keeps its pages reserved until the next kexec or
+ * reboot: nothing tells whose frames a bad description names.
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
@@ -47,6 +50,7 @@
 #include <linux/kexec_handover.h>
 #include <linux/liveupdate.h>
 
+#include "flb.h"
 #include "incoming.h"
 #include "khopages_trace.h"
 #include "lifecycle.h"
@@ -54,8 +58,6 @@
 #include "outgoing.h"
 #include "publish.h"
 #include "session.h"
-
-#define KHOP_LUO_COMPATIBLE	"khopages-v2"
 
 static bool khop_luo_registered;
 
@@ -96,19 +98,21 @@ static int khop_luo_preserve(struct liveupdate_file_op_args *args)
 	err = khop_luo_session(args->file, &s);
 	if (err)
 		goto out;
-	s->luo = true;
-	err = khop_out_commit(s);
-	if (err) {
-		s->luo = false;
+	err = khop_out_hand_over(s);
+	if (err)
 		goto trace;
-	}
 	blob = khop_publish_session(s, &s->luo_blob_size);
-	if (IS_ERR(blob)) {
-		err = PTR_ERR(blob);
-		khop_out_uncommit(s);
-		s->luo = false;
+	err = PTR_ERR_OR_ZERO(blob);
+	if (!err) {
+		err = khop_flb_add(virt_to_phys(blob));
+		if (err)
+			kho_unpreserve_free(blob);
+	}
+	if (err) {
+		khop_out_withdraw(s);
 		goto trace;
 	}
+	s->luo = true;
 	s->state = KHOPAGES_STATE_PRESERVED;
 	s->luo_blob = blob;
 	args->serialized_data = virt_to_phys(blob);
@@ -116,9 +120,8 @@ static int khop_luo_preserve(struct liveupdate_file_op_args *args)
 	pr_info("session %s preserved for Live Update: %llu pages in %llu folios\n",
 		s->name, s->info.nr_pages, s->info.nr_folios);
 trace:
-	/* A commit all the same, into Live Update rather than the subtree. */
-	trace_khopages_commit(s->name, s->info.nr_pages, s->info.nr_folios,
-			      s->info.meta_bytes, err);
+	trace_khopages_hand_over(s->name, s->info.nr_pages,
+				 s->info.nr_folios, s->info.meta_bytes, err);
 out:
 	mutex_unlock(&khop_lock);
 	return err;
@@ -129,10 +132,11 @@ static void khop_luo_unpreserve(struct liveupdate_file_op_args *args)
 	struct khop_session *s;
 
 	mutex_lock(&khop_lock);
+	khop_flb_del(args->serialized_data);
 	kho_unpreserve_free(args->private_data);
 	s = args->file->private_data;
 	if (s && s->luo && s->dir == KHOP_OUT) {
-		khop_out_uncommit(s);
+		khop_out_withdraw(s);
 		s->luo = false;
 		s->luo_blob = NULL;
 		pr_info("session %s is no longer preserved for Live Update\n",
@@ -148,15 +152,14 @@ static int khop_luo_retrieve(struct liveupdate_file_op_args *args)
 	const char *why = NULL;
 	int err;
 
+	khop_flb_read_now();
 	mutex_lock(&khop_lock);
-	s = khop_in_receive(args->serialized_data, &why);
+	s = khop_flb_take(args->serialized_data, &why);
 	if (IS_ERR(s)) {
 		err = PTR_ERR(s);
-		pr_err("Live Update file refused: %s\n",
-		       err == -ENOMEM ? "out of memory" : why);
+		pr_err("Live Update file refused: %s\n", why);
 		goto out;
 	}
-	s->claimed = true;
 	err = khop_in_take(s);
 	if (!err) {
 		/* A file of /dev/khopages on which OPEN attached @s. */
@@ -180,13 +183,17 @@ out:
 
 /*
  * A retrieved file owns its session (its last close releases it), and a
- * refused one left nothing behind. A file nobody retrieved keeps its
- * pages reserved: see "khopages and Live Update".
+ * refused one left nothing behind. A file nobody retrieved gives its
+ * session back: see "khopages and Live Update".
  */
 static void khop_luo_finish(struct liveupdate_file_op_args *args)
 {
-	if (!args->retrieve_status)
-		pr_warn("a khopages file was never retrieved from its Live Update session: its pages stay reserved until the next kexec or reboot\n");
+	if (args->retrieve_status)
+		return;
+	khop_flb_read_now();
+	mutex_lock(&khop_lock);
+	khop_flb_give_back(args->serialized_data);
+	mutex_unlock(&khop_lock);
 }
 
 static const struct liveupdate_file_ops khop_luo_ops = {
@@ -200,7 +207,7 @@ static const struct liveupdate_file_ops khop_luo_ops = {
 
 static struct liveupdate_file_handler khop_luo_handler = {
 	.ops = &khop_luo_ops,
-	.compatible = KHOP_LUO_COMPATIBLE,
+	.compatible = KHOPAGES_LUO_COMPATIBLE,
 };
 
 /**
@@ -219,8 +226,9 @@ bool khop_luo_enabled(void)
  * @fops: the file operations of khopages files: only such files are
  *        preserved, and a retrieved session comes back as one.
  *
- * Without Live Update (liveupdate=on not given, or no KHO) the driver
- * works as before, through COMMIT and OPEN only.
+ * Without Live Update (liveupdate=on not given, or no KHO) nothing can
+ * be handed over: sessions can still be created, preserved and restored
+ * in place.
  */
 void khop_luo_init(const struct file_operations *fops)
 {
@@ -228,9 +236,20 @@ void khop_luo_init(const struct file_operations *fops)
 
 	khop_luo_fops = fops;
 	err = liveupdate_register_file_handler(&khop_luo_handler);
-
-	if (!err)
-		khop_luo_registered = true;
-	else if (err != -EOPNOTSUPP)
-		pr_err("cannot register with Live Update (error %d)\n", err);
+	if (err) {
+		if (err != -EOPNOTSUPP)
+			pr_err("cannot register with Live Update (error %d)\n",
+			       err);
+		return;
+	}
+	err = khop_flb_init(&khop_luo_handler);
+	if (err) {
+		pr_err("cannot register the list of sessions with Live Update (error %d)\n",
+		       err);
+		liveupdate_unregister_file_handler(&khop_luo_handler);
+		return;
+	}
+	khop_luo_registered = true;
+	/* What the previous kernel handed over is listed from boot on. */
+	khop_flb_read_now();
 }

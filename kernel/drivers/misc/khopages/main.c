@@ -5,10 +5,11 @@
  *
  * This file is the user interface: argument checks, rights, and the
  * binding of sessions to open files. A file holds at most one session:
- * the outgoing one it created (until COMMIT hands it to the kernel) or the
- * incoming one it opened. Several files may open the same incoming session
- * (each restored process maps its own memory); FINISH waits for the others
- * to close.
+ * the outgoing one it created (handed over when Live Update preserves the
+ * file, luo.c) or the incoming one it attaches: the file Live Update
+ * retrieves, or one OPEN attached. Several files may attach the same
+ * incoming session (each restored process maps its own memory); the last
+ * one closed releases it.
  *
  * Rights are checked at every command against the caller's own
  * credentials (khop_session_allowed()), never against whoever opened the
@@ -19,7 +20,9 @@
  * DOC: khopages locking
  *
  * One mutex, khop_lock (session.c), serialises every command, the
- * session list, the global folio indexes and the reboot notifier. It is
+ * session list, the global folio indexes and the Live Update callbacks
+ * (which run under Live Update's own locks and take khop_lock inside
+ * them; khopages never calls Live Update under khop_lock). It is
  * taken killably by commands, and never while user memory is read or
  * written: arguments are copied in before it is taken and results copied
  * out after it is dropped (LIST gathers its entries into a kernel buffer
@@ -28,10 +31,10 @@
  * for reading, MAP the caller's for writing, inside khop_lock; nothing
  * takes khop_lock under an mmap_lock.
  *
- * The reboot notifier runs when a kexec has begun: under khop_lock it
- * aborts the outgoing sessions nobody committed, forwards the received
- * ones nobody claimed, and seals the handover. From then on every command
- * that would change it fails with ESHUTDOWN.
+ * Nothing runs at the kexec: a session is preserved through KHO only
+ * while its file is in a Live Update session, and Live Update itself
+ * fences the kexec (its freeze step) and refuses every change to a
+ * preserved file.
  */
 
 /**
@@ -71,32 +74,34 @@
  *   references again.
  * - Record large folios whole when they sit entirely in the range at an
  *   aligned address; split the others with split_folio().
- * - Call kho_preserve_folio() once per folio, even when several processes
- *   or handovers record it: keep an index from frame to users, and call
- *   kho_unpreserve_folio() when the last user drops it.
+ * - Preserve nothing while taking: call kho_preserve_folio() only when
+ *   the handover is decided (here: when Live Update preserves the file),
+ *   once per folio even when several processes or handovers record it
+ *   (an index from frame to users), and kho_unpreserve_folio() when the
+ *   last user drops it. Memory preserved but named by no handover would
+ *   stay reserved in the next kernel.
  *
- * Publishing:
+ * Handing over:
  *
- * - Keep the table in preserved memory, never in slab: chunks from
- *   kho_alloc_preserve() (at most 1 << MAX_PAGE_ORDER pages each) chained
- *   by physical address, or the KHO serialization blocks of
- *   include/linux/kho_block.h.
- * - Register a single subtree for the whole subsystem with
- *   kho_add_subtree(); KHO's root FDT is one page. Rebuild its blob whole
- *   when the set of handovers changes, so the next kernel always finds a
- *   consistent tree.
+ * - Be a Live Update file handler (liveupdate_register_file_handler(), as
+ *   mm/memfd_luo.c is): Live Update names the sessions, keeps them until
+ *   the kexec, fences the kexec and gives the files back by token.
+ *   preserve returns the physical address of a description in preserved
+ *   memory; unpreserve undoes everything preserve did.
+ * - Keep the table in preserved memory, never in slab: chunks (at most
+ *   1 << MAX_PAGE_ORDER pages each) chained by physical address, or the
+ *   KHO serialization blocks of include/linux/kho_block.h.
  * - Define the layout in a fixed-layout header under
  *   include/linux/kho/abi/ with a versioned compatible string, as
  *   include/linux/kho/abi/khopages.h and memfd.h do.
  *
  * Restoring and mapping:
  *
- * - Find the subtree with kho_retrieve_subtree() and validate everything
- *   (FDT structure, compatible string, counts, alignment, frames in online
- *   memory outside scratch) before restoring anything. Restore the blob
- *   too, or it stays reserved (kho_restore_folio() to keep it, as
- *   khopages does so that debugfs keeps showing it, or kho_restore_free()
- *   once its contents are copied out).
+ * - In retrieve, prove each address preserved memory before reading it
+ *   (kho_restore_folio()) and validate everything (FDT structure,
+ *   compatible string, counts, alignment, frames in online memory
+ *   outside scratch) before restoring any of the pages it names. Free
+ *   the description once read.
  * - Restore each folio once with kho_restore_folio(): it comes back with
  *   one reference, not charged to a memory cgroup, not on an LRU and not
  *   mapped. Until then its memory is not even counted in MemTotal, so
@@ -137,7 +142,6 @@
 #include "luo.h"
 #include "map.h"
 #include "outgoing.h"
-#include "publish.h"
 #include "scratch.h"
 #include "session.h"
 
@@ -150,20 +154,12 @@ static bool khop_may_checkpoint(void)
 }
 
 /*
- * Take khop_lock for a command. A command that changes the handover is
- * refused once a kexec has begun. Killable: a task stuck behind another
+ * Take khop_lock for a command. Killable: a task stuck behind another
  * command can still be killed.
  */
-static int khop_lock_cmd(bool changes)
+static int khop_lock_cmd(void)
 {
-	if (mutex_lock_killable(&khop_lock))
-		return -EINTR;
-	if (changes && khop_sealed()) {
-		mutex_unlock(&khop_lock);
-		pr_warn_ratelimited("a kexec has begun: the handover is sealed\n");
-		return -ESHUTDOWN;
-	}
-	return 0;
+	return mutex_lock_killable(&khop_lock) ? -EINTR : 0;
 }
 
 /* Copy an argument struct whose first field is its size. */
@@ -294,27 +290,6 @@ static int khop_check_evacuate(struct khopages_evacuate *arg,
 	return 0;
 }
 
-static long khop_commit(struct file *file, unsigned long uarg)
-{
-	struct khop_session *s = khop_own(file, KHOP_OUT);
-	int err;
-
-	if (uarg)
-		return -EINVAL;
-	if (IS_ERR(s))
-		return PTR_ERR(s);
-	if (s->state != KHOPAGES_STATE_OPEN)
-		return -EBUSY;
-	err = khop_out_commit(s);
-	trace_khopages_commit(s->name, s->info.nr_pages, s->info.nr_folios,
-			      s->info.meta_bytes, err);
-	/*
-	 * The kernel owns it now: closing the file no longer aborts it, and
-	 * the file can only report EBUSY until it is closed.
-	 */
-	return err;
-}
-
 static long khop_abort(struct file *file, unsigned long uarg)
 {
 	struct khop_session *s = khop_own(file, KHOP_OUT);
@@ -324,58 +299,18 @@ static long khop_abort(struct file *file, unsigned long uarg)
 	if (IS_ERR(s))
 		return PTR_ERR(s);
 	if (s->state != KHOPAGES_STATE_OPEN)
-		return -EBUSY;	/* committed: FINISH_OUTGOING withdraws it */
-	return khop_session_drop(s);
-}
-
-/*
- * OPEN of a session committed in this very kernel (no kexec since): it is
- * no longer handed over and becomes an incoming session whose pages MAP
- * copies. Lets a checkpoint be restored in place, e.g. when the upgrade
- * is called off. The subtree is republished without it before its folios
- * stop being preserved.
- */
-static int khop_loopback(struct khop_session *s)
-{
-	int err;
-
-	s->dir = KHOP_IN;
-	s->state = KHOPAGES_STATE_INCOMING;
-	err = khop_publish();
-	if (err) {
-		s->dir = KHOP_OUT;
-		s->state = KHOPAGES_STATE_COMMITTED;
-		return err;
-	}
-	s->claimed = true;
-	if (s->owner)
-		s->owner->private_data = NULL;
-	s->owner = NULL;
-	err = khop_out_keep_local(s);
-	khop_in_adopt(s);
-	if (err)
-		s->broken = true;	/* a folio is missing: OPEN gives EIO */
+		return -EBUSY;	/* preserved: its Live Update session decides */
+	khop_session_drop(s);
 	return 0;
-}
-
-/* An incoming session, or one committed here that OPEN may take back. */
-static struct khop_session *khop_find_openable(const char *name)
-{
-	struct khop_session *s = khop_session_find(name, KHOP_IN);
-
-	if (s)
-		return s;
-	s = khop_session_find(name, KHOP_OUT);
-	return s && s->state == KHOPAGES_STATE_COMMITTED ? s : NULL;
 }
 
 /*
  * OPEN on the file that holds outgoing session @s, never handed over
- * (``open``: not committed, or its Live Update session was closed before
+ * (``open``: not preserved, or its Live Update session was closed before
  * the kexec): the checkpoint is restored in place. The session becomes an
  * incoming one attached to this file, whose pages MAP copies. A folio that
- * cannot be recorded leaves it broken: EIO, the file detached, FINISH
- * frees it.
+ * cannot be recorded fails it with EIO: the session is dropped, its
+ * memory given back.
  */
 static int khop_take_back(struct file *file, struct khop_session *s)
 {
@@ -385,7 +320,6 @@ static int khop_take_back(struct file *file, struct khop_session *s)
 		return -EPERM;
 	s->dir = KHOP_IN;
 	s->state = KHOPAGES_STATE_CLAIMED;
-	s->claimed = true;
 	s->owner = NULL;
 	err = khop_out_keep_local(s);
 	khop_in_adopt(s);
@@ -393,8 +327,8 @@ static int khop_take_back(struct file *file, struct khop_session *s)
 		s->broken = true;
 	err = khop_in_take(s);
 	if (err) {
-		s->state = KHOPAGES_STATE_INCOMING;
 		file->private_data = NULL;
+		khop_session_drop(s);
 		return err;
 	}
 	s->nr_attached++;
@@ -414,27 +348,16 @@ static long khop_open_session(struct file *file,
 		return khop_take_back(file, s);
 	if (s)
 		return -EBUSY;
-	s = khop_find_openable(arg->name);
-	if (!s)
-		return -ENOENT;
+	/* Received ones have a file already: this one attaches too. */
+	s = khop_session_find(arg->name, KHOP_IN);
+	if (!s || s->state == KHOPAGES_STATE_INCOMING)
+		return -ENOENT;	/* its file not retrieved yet */
 	if (!khop_session_allowed(s))
 		return -EPERM;
-	if (s->dir == KHOP_OUT) {
-		err = khop_loopback(s);
-		if (err)
-			return err;
-	}
-	/* Claimed here: no longer handed over again at the next kexec. */
-	err = khop_in_unforward(s);
-	if (err)
-		return err;
-	s->claimed = true;
 	err = khop_in_take(s);
 	if (err)
 		return err;
 	s->nr_attached++;
-	if (!s->luo)
-		s->state = KHOPAGES_STATE_CLAIMED;
 	file->private_data = s;
 	return 0;
 }
@@ -463,42 +386,6 @@ static long khop_map(struct file *file, struct khopages_map *arg)
 	if (arg->pid != task_tgid_vnr(current) && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	return khop_map_session(s, arg);
-}
-
-static long khop_finish(struct file *file, struct khopages_name_arg *arg)
-{
-	struct khop_session *s;
-	unsigned int attached_here;
-	bool mine;
-	int err;
-
-	if (!khop_may_checkpoint())
-		return -EPERM;
-	s = khop_session_find(arg->name, KHOP_IN) ?:
-	    khop_session_find(arg->name, KHOP_OUT);
-	if (s && s->luo)
-		return -EBUSY;	/* its Live Update session decides */
-	if (arg->flags & KHOPAGES_FINISH_OUTGOING) {
-		s = khop_session_find(arg->name, KHOP_OUT);
-		if (s && !khop_session_allowed(s))
-			return -EPERM;
-		if (s && s->state != KHOPAGES_STATE_COMMITTED)
-			return -EBUSY;	/* its creator aborts it */
-	} else {
-		s = khop_session_find(arg->name, KHOP_IN);
-		if (s && !khop_session_allowed(s))
-			return -EPERM;
-		attached_here = file->private_data == s;
-		if (s && s->nr_attached > attached_here)
-			return -EBUSY;	/* another file still maps from it */
-	}
-	if (!s)
-		return -ENOENT;
-	mine = file->private_data == s;
-	err = khop_session_drop(s);
-	if (!err && mine)
-		file->private_data = NULL;
-	return err;
 }
 
 static int khop_check_stats(struct khopages_stats *arg, void __user *uarg)
@@ -575,7 +462,7 @@ static long khop_list(void __user *uarg)
 	if (arg.flags || arg.entry_size < KHOPAGES_SESSION_INFO_SIZE_V1 ||
 	    arg.entry_size > PAGE_SIZE)
 		return -EINVAL;
-	err = khop_lock_cmd(false);
+	err = khop_lock_cmd();
 	if (err)
 		return err;
 	/* Room for what exists, whatever the caller claims to have. */
@@ -611,7 +498,7 @@ static long khop_list(void __user *uarg)
  */
 #define KHOP_FEATURES	(KHOPAGES_FEATURE_LARGE_FOLIOS |		\
 			 KHOPAGES_FEATURE_SAME_KERNEL |		\
-			 KHOPAGES_FEATURE_OWNER | KHOPAGES_FEATURE_SEAL)
+			 KHOPAGES_FEATURE_OWNER)
 
 static u64 khop_features(void)
 {
@@ -621,17 +508,15 @@ static u64 khop_features(void)
 #define KHOP_IOC_BIT(cmd)	BIT_ULL(_IOC_NR(cmd) - KHOPAGES_IOC_FIRST)
 #define KHOP_IOCTLS	(KHOP_IOC_BIT(KHOPAGES_IOC_CREATE) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_PRESERVE) |		\
-			 KHOP_IOC_BIT(KHOPAGES_IOC_COMMIT) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_ABORT) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_OPEN) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_MAP) |		\
-			 KHOP_IOC_BIT(KHOPAGES_IOC_FINISH) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_STATS) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_LIST) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_EVACUATE) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_API))
 
-/* Constant answers: no lock, no session, allowed after the seal too. */
+/* Constant answers: no lock, no session. */
 static long khop_api(void __user *uarg)
 {
 	struct khopages_api arg;
@@ -669,9 +554,6 @@ static int khop_get_cmd_arg(unsigned int cmd, union khop_args *a,
 	case KHOPAGES_IOC_CREATE:
 	case KHOPAGES_IOC_OPEN:
 		return khop_get_name_arg(&a->name, uarg, 0);
-	case KHOPAGES_IOC_FINISH:
-		return khop_get_name_arg(&a->name, uarg,
-					 KHOPAGES_FINISH_OUTGOING);
 	case KHOPAGES_IOC_PRESERVE:
 		return khop_check_preserve(&a->preserve, uarg);
 	case KHOPAGES_IOC_EVACUATE:
@@ -694,16 +576,12 @@ static long khop_run_cmd(struct file *file, unsigned int cmd,
 		return khop_create(file, &a->name);
 	case KHOPAGES_IOC_PRESERVE:
 		return khop_preserve(file, &a->preserve);
-	case KHOPAGES_IOC_COMMIT:
-		return khop_commit(file, uarg);
 	case KHOPAGES_IOC_ABORT:
 		return khop_abort(file, uarg);
 	case KHOPAGES_IOC_OPEN:
 		return khop_open_session(file, &a->name);
 	case KHOPAGES_IOC_MAP:
 		return khop_map(file, &a->map);
-	case KHOPAGES_IOC_FINISH:
-		return khop_finish(file, &a->name);
 	case KHOPAGES_IOC_STATS:
 		return khop_stats(&a->stats);
 	case KHOPAGES_IOC_EVACUATE:
@@ -738,10 +616,8 @@ static long khop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		out_size = sizeof(a.stats);
 		break;
 	case KHOPAGES_IOC_CREATE:
-	case KHOPAGES_IOC_COMMIT:
 	case KHOPAGES_IOC_ABORT:
 	case KHOPAGES_IOC_OPEN:
-	case KHOPAGES_IOC_FINISH:
 		out_size = 0;
 		break;
 	default:
@@ -751,7 +627,7 @@ static long khop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	ret = khop_get_cmd_arg(cmd, &a, uarg);
 	if (ret)
 		return ret;
-	ret = khop_lock_cmd(cmd != KHOPAGES_IOC_STATS);
+	ret = khop_lock_cmd();
 	if (ret)
 		return ret;
 	ret = khop_run_cmd(file, cmd, &a, arg);
@@ -773,8 +649,9 @@ static int khop_open(struct inode *inode, struct file *file)
 }
 
 /*
- * Closing before COMMIT aborts; closing an opened session detaches it.
- * The last file of a session retrieved through Live Update releases it.
+ * Closing the file of an outgoing session aborts it (Live Update holds the
+ * file of a preserved one, so it is never closed while preserved). The
+ * last file attached to an incoming session releases it.
  */
 static int khop_release(struct inode *inode, struct file *file)
 {
@@ -782,14 +659,8 @@ static int khop_release(struct inode *inode, struct file *file)
 
 	mutex_lock(&khop_lock);
 	s = file->private_data;
-	if (s && s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_OPEN)
+	if (s && (s->dir == KHOP_OUT || !--s->nr_attached))
 		khop_session_drop(s);
-	else if (s && s->dir == KHOP_OUT)
-		s->owner = NULL;	/* committed: handed over at kexec */
-	else if (s && !--s->nr_attached && s->luo)
-		khop_session_drop(s);
-	else if (s && !s->nr_attached)
-		s->state = KHOPAGES_STATE_INCOMING;
 	mutex_unlock(&khop_lock);
 	return 0;
 }
@@ -813,15 +684,9 @@ static int __init khop_init(void)
 {
 	int err;
 
-	khop_in_load();
-	err = khop_lifecycle_init();
+	err = misc_register(&khop_dev);
 	if (err)
 		return err;
-	err = misc_register(&khop_dev);
-	if (err) {
-		khop_lifecycle_exit();
-		return err;
-	}
 	khop_debugfs_init();
 	khop_luo_init(&khop_fops);
 	return 0;

@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Outgoing sessions: take the present anonymous pages of a frozen process,
- * preserve each folio once through KHO and record it in the table.
+ * Outgoing sessions: take the present anonymous pages of a frozen process
+ * and record them in the table; when the session's file goes into a Live
+ * Update session, preserve each folio once through KHO (and the table
+ * chunks), and take it off the LRU.
  *
  * Pages are taken with plain references (a page-table walk of our own,
  * GUP with FOLL_GET for what it leaves), never FOLL_PIN: a pin of a
  * COW-shared page would copy it and break the sharing between parent and
  * child. The few pages that sit in KHO scratch (CMA, where the next kernel
  * boots) are migrated out first (scratch.c).
- * A held folio cannot be migrated or freed (our reference), and at commit
- * it is also taken off the LRU so reclaim and compaction skip it.
+ * A held folio cannot be migrated or freed (our reference), and once handed
+ * over it is also taken off the LRU so reclaim and compaction skip it.
+ * Nothing is preserved before the hand-over: a session that is never
+ * handed over (aborted, closed, or still open at a kexec) leaves KHO
+ * untouched, so no kexec can carry pages that nobody names.
  *
  * Each page is write-protected in the process and marked maybe-shared, as
  * fork() does, under the page table lock it is taken under, so there is no
@@ -27,7 +32,6 @@
 
 #include <linux/mm.h>
 #include <linux/huge_mm.h>
-#include <linux/kexec_handover.h>
 #include <linux/mmap_lock.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
@@ -36,7 +40,6 @@
 #include "frames.h"
 #include "khopages_trace.h"
 #include "outgoing.h"
-#include "publish.h"
 #include "scratch.h"
 #include "session.h"
 #include "table.h"
@@ -78,11 +81,6 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 	err = khop_pfnset_add(&s->held, pfn);
 	if (err <= 0)
 		return err;	/* 0: named again (a page shared by tasks) */
-	err = khop_frames_preserve(folio);
-	if (err) {
-		khop_pfnset_del(&s->held, pfn);
-		return err;
-	}
 	undo->pfns[undo->nr_pfns++] = pfn;
 	s->info.nr_folios++;
 	s->info.folios_by_order[min_t(unsigned int, folio_order(folio),
@@ -90,22 +88,9 @@ static int khop_hold_new(struct khop_session *s, struct folio *folio,
 	return 1;
 }
 
-/* One session stops handing a folio over; back on the LRU if it took it off. */
-static void khop_release_folio(struct khop_session *s, unsigned long pfn)
-{
-	struct folio *folio = pfn_folio(pfn);
-
-	if (khop_pfnset_test(&s->isolated, pfn)) {
-		khop_pfnset_del(&s->isolated, pfn);
-		khopages_putback_folio(folio);
-	}
-	khop_frames_unpreserve(folio);
-}
-
-/* Drop one session's hold on a folio, and the session's reference. */
+/* Drop one session's hold on a folio (not handed over), and its reference. */
 static void khop_unhold(struct khop_session *s, unsigned long pfn)
 {
-	khop_release_folio(s, pfn);
 	khop_pfnset_del(&s->held, pfn);
 	folio_put(pfn_folio(pfn));
 }
@@ -138,7 +123,7 @@ static void khop_undo_apply(struct khop_session *s, struct khop_undo *undo)
 		khop_unhold(s, pfn);
 	}
 	while (t->nr_chunks > undo->table.nr_chunks)
-		kho_unpreserve_free(t->chunks[--t->nr_chunks]);
+		khop_table_drop_chunk(t);
 	if (t->nr_chunks) {
 		t->chunks[t->nr_chunks - 1]->nr_words = undo->last_chunk_words;
 		t->chunks[t->nr_chunks - 1]->next = 0;
@@ -466,28 +451,53 @@ static void khop_isolate_batch(struct khop_session *s, struct folio **batch,
 			khopages_putback_folio(batch[i]);
 }
 
+/* Stop preserving the first @nr folios of @s (in frame order). */
+static void khop_unpreserve_first(struct khop_session *s, unsigned long nr)
+{
+	unsigned long pfn;
+
+	khop_pfnset_for_each(pfn, &s->held) {
+		if (!nr--)
+			break;
+		khop_frames_unpreserve(pfn_folio(pfn));
+	}
+}
+
 /**
- * khop_out_commit() - COMMIT: freeze the session and publish it.
- * @s: the caller's open outgoing session.
+ * khop_out_hand_over() - preserve a session for the next kernel.
+ * @s: the caller's open outgoing session, its file going into a Live
+ *     Update session.
+ *
+ * Every folio is preserved through KHO (once, whatever other sessions
+ * hold it), then the table chunks; then the folios are taken off the LRU:
+ * nothing changes them any more, and reclaim and compaction should skip
+ * them.
  *
  * Context: khop_lock held.
- * Return: 0 or a negative errno; on error the session stays open.
+ * Return: 0, or a negative errno with nothing preserved.
  */
-int khop_out_commit(struct khop_session *s)
+int khop_out_hand_over(struct khop_session *s)
 {
 	struct folio *batch[KHOP_ISOLATE_BATCH];
-	unsigned int nr = 0;
 	unsigned long pfn, n = 0;
-	int err;
+	unsigned int nr = 0;
+	int err = 0;
 
-	s->state = KHOPAGES_STATE_COMMITTED;
-	err = khop_publish();
+	khop_pfnset_for_each(pfn, &s->held) {
+		err = khop_frames_preserve(pfn_folio(pfn));
+		if (err)
+			break;
+		if (++n % KHOP_BATCH == 0)
+			cond_resched();
+	}
+	if (!err)
+		err = khop_table_preserve(&s->table);
 	if (err) {
-		s->state = KHOPAGES_STATE_OPEN;
+		khop_unpreserve_first(s, n);
 		return err;
 	}
-	/* Nothing changes these pages any more: keep reclaim off them. */
 	lru_add_drain_all();
+	n = 0;
 	khop_pfnset_for_each(pfn, &s->held) {
 		batch[nr++] = pfn_folio(pfn);
 		if (nr < KHOP_ISOLATE_BATCH)
@@ -502,16 +512,18 @@ int khop_out_commit(struct khop_session *s)
 }
 
 /**
- * khop_out_uncommit() - take a commit back: the session is open again.
- * @s: a committed outgoing session that is not in the published subtree
- *     (its Live Update session was closed before the kexec).
+ * khop_out_withdraw() - take a hand-over back: the session is open again.
+ * @s: an outgoing session khop_out_hand_over() preserved (its Live Update
+ *     session was closed before the kexec).
  *
- * The folios go back on the LRU; the holds and the preservations stay,
- * so the session can be committed again, or aborted.
+ * The folios go back on the LRU and stop being preserved (unless another
+ * session still hands them over), and so do the table chunks. The holds
+ * stay, so the session can be handed over again, aborted, or restored in
+ * place.
  *
  * Context: khop_lock held.
  */
-void khop_out_uncommit(struct khop_session *s)
+void khop_out_withdraw(struct khop_session *s)
 {
 	unsigned long pfn, n = 0;
 
@@ -521,17 +533,16 @@ void khop_out_uncommit(struct khop_session *s)
 			cond_resched();
 	}
 	khop_pfnset_destroy(&s->isolated);
+	khop_unpreserve_first(s, ULONG_MAX);
+	khop_table_unpreserve(&s->table);
 	s->state = KHOPAGES_STATE_OPEN;
 }
 
 /**
- * khop_out_release() - ABORT, close before COMMIT, or withdraw a commit.
- * @s: an outgoing session, already off the session list.
+ * khop_out_release() - ABORT, or the close of a session never handed over.
+ * @s: an open outgoing session, already off the session list.
  *
- * Drops every hold, unpreserves what no other session keeps and frees the
- * table. A committed session must already be out of the published
- * subtree (the caller republishes first), so the next kernel is never
- * told of pages that are no longer preserved.
+ * Drops every hold and frees the table. Nothing of it is preserved.
  *
  * Context: khop_lock held.
  */
@@ -545,19 +556,16 @@ void khop_out_release(struct khop_session *s)
 			cond_resched();
 	}
 	khop_pfnset_destroy(&s->held);
-	khop_pfnset_destroy(&s->isolated);
 	khop_table_free(&s->table);
 }
 
 /**
- * khop_out_keep_local() - stop handing a committed session over.
- * @s: a committed outgoing session.
+ * khop_out_keep_local() - turn an open outgoing session into an incoming one.
+ * @s: an open outgoing session (never handed over, or withdrawn).
  *
- * For a restore in this same kernel: the folios and the table stay, but
- * are no longer preserved (unless another outgoing session still hands a
- * folio over) nor kept off the LRU, and the session leaves the published
- * subtree. The session keeps one reference per folio in @s->held, and the
- * orders of its large folios go into @s->large, as an incoming session's.
+ * For a restore in this same kernel: the folios and the table stay. The
+ * session keeps one reference per folio in @s->held, and the orders of
+ * its large folios go into @s->large, as an incoming session's.
  *
  * Context: khop_lock held.
  * Return: 0, or -ENOMEM when a large folio could not be recorded (it is
@@ -566,25 +574,20 @@ void khop_out_release(struct khop_session *s)
 int khop_out_keep_local(struct khop_session *s)
 {
 	unsigned long pfn, n = 0;
-	unsigned int i, order;
+	unsigned int order;
 	int err = 0, e;
 
 	khop_pfnset_for_each(pfn, &s->held) {
 		order = folio_order(pfn_folio(pfn));
-		khop_release_folio(s, pfn);
 		e = order ? xa_err(xa_store(&s->large, pfn, xa_mk_value(order),
 					    GFP_KERNEL)) : 0;
 		if (e) {
-			khop_pfnset_del(&s->held, pfn);
-			folio_put(pfn_folio(pfn));
+			khop_unhold(s, pfn);
 			err = e;
 		}
 		if (++n % KHOP_BATCH == 0)
 			cond_resched();
 	}
-	khop_pfnset_destroy(&s->isolated);
-	for (i = 0; i < s->table.nr_chunks; i++)
-		kho_unpreserve_folio(virt_to_folio(s->table.chunks[i]));
 	/* These were the spans PRESERVE checked overlaps against. */
 	kvfree(s->ranges);
 	s->ranges = NULL;

@@ -1,18 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The published subtree: one KHO subtree "khopages" listing every committed
- * session, and every session received at boot that nobody has opened yet
- * (forwarded unchanged). It is rebuilt whole whenever the set changes (a
- * commit, an abort of a committed session, an OPEN or FINISH of a
- * forwarded one), so the next kernel always finds a consistent tree; the
- * blob lives in preserved memory, never in slab.
- *
- * The new tree is built aside and copied over the published blob when it
- * fits, so the subtree stays registered with KHO all along; only a tree
- * that outgrows the blob moves to a larger one (registered anew, and the
- * old one put back if that fails). Either way a failure leaves the
- * previous tree published and is returned: callers change what the tree
- * names only after it no longer names it.
+ * The description of a session handed over: a small FDT in preserved
+ * memory, in the layout of include/linux/kho/abi/khopages.h, with the
+ * session as its one node. Live Update hands its address to the next
+ * kernel with the session's file (luo.c).
  */
 
 /**
@@ -50,7 +41,7 @@
 #include "table.h"
 
 #ifdef CONFIG_KHOPAGES_TEST_CORRUPT
-/* fail_publish in debugfs: make republishing fail, for the tests. */
+/* fail_publish in debugfs: make describing a session fail, for the tests. */
 static DECLARE_FAULT_ATTR(khop_fail_publish);
 
 /**
@@ -58,8 +49,8 @@ static DECLARE_FAULT_ATTR(khop_fail_publish);
  * @dir: the driver's debugfs directory.
  *
  * A fault-injection attribute (Documentation/fault-injection) that makes
- * republishing the subtree fail, so a test can check that the command
- * that needed it fails and changes nothing.
+ * describing a session fail, so a test can check that a Live Update
+ * preserve that needed it fails and changes nothing.
  */
 void khop_publish_fault_init(struct dentry *dir)
 {
@@ -76,47 +67,6 @@ static bool khop_publish_should_fail(void)
 	return false;
 }
 #endif
-
-static void *khop_blob;
-static size_t khop_blob_size;	/* bytes allocated, as registered */
-
-/**
- * khop_published_blob() - the subtree as published now.
- * @size: set to the bytes allocated for it (the FDT may grow up to that).
- *
- * Context: khop_lock held.
- * Return: the FDT blob, or NULL when nothing is committed.
- */
-void *khop_published_blob(size_t *size)
-{
-	*size = khop_blob_size;
-	return khop_blob;
-}
-
-/**
- * khop_published() - is a session in the published subtree?
- * @s: the session.
- *
- * Context: khop_lock held.
- * Return: true for a committed outgoing session and for a forwarded
- * incoming one.
- */
-bool khop_published(const struct khop_session *s)
-{
-	return (s->dir == KHOP_OUT && s->state == KHOPAGES_STATE_COMMITTED &&
-		!s->luo) || s->forwarded;
-}
-
-static size_t khop_fdt_size(void)
-{
-	struct khop_session *s;
-	size_t size = 512;
-
-	list_for_each_entry(s, &khop_sessions, node)
-		if (khop_published(s))
-			size += 256 + KHOPAGES_NAME_MAX + s->nr_pids * sizeof(u32);
-	return PAGE_ALIGN(size);
-}
 
 static int khop_fdt_session(void *fdt, struct khop_session *s)
 {
@@ -142,114 +92,28 @@ static int khop_fdt_session(void *fdt, struct khop_session *s)
 	return err;
 }
 
-/* A tree of @only, or of every published session when @only is NULL. */
-static int khop_fdt_build(void *fdt, size_t size, struct khop_session *only)
+/* A tree with the one session @s. */
+static int khop_fdt_build(void *fdt, size_t size, struct khop_session *s)
 {
-	struct khop_session *s;
 	int err;
 
 	err = fdt_create(fdt, size);
 	err |= fdt_finish_reservemap(fdt);
 	err |= fdt_begin_node(fdt, "");
 	err |= fdt_property_string(fdt, "compatible", KHOPAGES_COMPATIBLE);
-	if (only)
-		err |= khop_fdt_session(fdt, only);
-	list_for_each_entry(s, &khop_sessions, node)
-		if (!only && khop_published(s))
-			err |= khop_fdt_session(fdt, s);
+	err |= khop_fdt_session(fdt, s);
 	err |= fdt_end_node(fdt);
 	err |= fdt_finish(fdt);
 	return err ? -ENOSPC : 0;
 }
 
-/* Build the tree aside and copy it over the published blob. */
-static int khop_publish_in_place(void)
-{
-	void *fdt = kvzalloc(khop_blob_size, GFP_KERNEL);
-	int err;
-
-	if (!fdt)
-		return -ENOMEM;
-	err = khop_fdt_build(fdt, khop_blob_size, NULL);
-	if (!err)
-		memcpy(khop_blob, fdt, khop_blob_size);
-	kvfree(fdt);
-	return err;
-}
-
-/* Publish in a new, larger blob; the old one stays on failure. */
-static int khop_publish_moved(size_t size)
-{
-	void *blob;
-	int err;
-
-	blob = kho_alloc_preserve(size);
-	if (IS_ERR(blob))
-		return PTR_ERR(blob);
-	err = khop_fdt_build(blob, size, NULL);
-	if (err)
-		goto fail;
-	if (khop_blob)
-		kho_remove_subtree(khop_blob);
-	err = kho_add_subtree(KHOPAGES_FDT_NAME, blob, size);
-	if (err) {
-		/* The node just removed makes room for the old one again. */
-		if (khop_blob && kho_add_subtree(KHOPAGES_FDT_NAME, khop_blob,
-						 khop_blob_size))
-			pr_err("lost the published subtree\n");
-		goto fail;
-	}
-	if (khop_blob)
-		kho_unpreserve_free(khop_blob);
-	khop_blob = blob;
-	khop_blob_size = size;
-	return 0;
-fail:
-	kho_unpreserve_free(blob);
-	return err;
-}
-
-/**
- * khop_publish() - (re)publish the subtree of sessions handed over.
- *
- * With no committed or forwarded session the subtree is withdrawn.
- *
- * Context: khop_lock held.
- * Return: 0 or a negative errno; the previous subtree stays on error.
- */
-int khop_publish(void)
-{
-	struct khop_session *s;
-	bool any = false;
-	size_t size;
-
-	lockdep_assert_held(&khop_lock);
-	list_for_each_entry(s, &khop_sessions, node)
-		any |= khop_published(s);
-	if (!any) {
-		if (khop_blob) {
-			kho_remove_subtree(khop_blob);
-			kho_unpreserve_free(khop_blob);
-			khop_blob = NULL;
-			khop_blob_size = 0;
-		}
-		return 0;
-	}
-	if (khop_publish_should_fail())
-		return -ENOSPC;
-	size = khop_fdt_size();
-	if (khop_blob && size <= khop_blob_size)
-		return khop_publish_in_place();
-	return khop_publish_moved(size);
-}
-
 /**
  * khop_publish_session() - describe one session for a Live Update file.
- * @s: a committed outgoing session whose file Live Update preserves.
+ * @s: an outgoing session whose file Live Update preserves, handed over.
  * @size: set to the bytes allocated for the tree.
  *
- * The tree has the published subtree's layout with @s as its only node,
- * in preserved memory: Live Update hands its address to the next kernel.
+ * The tree has @s as its only node, in preserved memory: Live Update
+ * hands its address to the next kernel.
  * Free it with kho_unpreserve_free() if the file is unpreserved.
  *
  * Context: khop_lock held.

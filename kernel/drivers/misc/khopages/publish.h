@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The published subtree (publish.c) and one session's own description. */
+/* The description of a session handed over (publish.c). */
 #ifndef _KHOPAGES_PUBLISH_H
 #define _KHOPAGES_PUBLISH_H
 
@@ -8,9 +8,6 @@
 struct dentry;
 struct khop_session;
 
-int khop_publish(void);
-bool khop_published(const struct khop_session *s);
-void *khop_published_blob(size_t *size);
 void *khop_publish_session(struct khop_session *s, size_t *size);
 
 #ifdef CONFIG_KHOPAGES_TEST_CORRUPT

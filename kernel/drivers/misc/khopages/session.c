@@ -1,28 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Sessions: named sets of preserved pages, outgoing (created here and
- * handed over at kexec) or incoming (received from the previous kernel).
- * All fields are protected by khop_lock.
+ * Sessions: named sets of pages, outgoing (created here, handed over when
+ * Live Update preserves their file) or incoming (received through Live
+ * Update, or restored in place). All fields are protected by khop_lock.
  */
 
 /**
  * DOC: khopages session lifecycle
  *
- * A session is a named set of preserved pages, possibly from several
- * processes; one session usually holds one checkpointed process tree. It
- * is bound to the open file description that created or opened it, and
- * one file holds at most one session at a time. Processes that share the
- * file (inherited across fork(), or passed over a Unix socket) share its
- * session. An outgoing session is bound to the one file that created it,
- * also after COMMIT, until that file is closed or the session is
- * withdrawn; an incoming session may be opened by any number of files.
+ * A session is a named set of pages, possibly from several processes; one
+ * session usually holds one checkpointed process tree. It is bound to the
+ * open file description that created or attached it, and one file holds
+ * at most one session at a time. Processes that share the file (inherited
+ * across fork(), or passed over a Unix socket) share its session.
  *
  * States (enum khopages_state), as STATS, LIST and debugfs report them:
  *
  * - ``open`` (1): outgoing, bound to its creator's file, taking pages;
- * - ``committed`` (2): outgoing, frozen, handed over by the next kexec;
- * - ``incoming`` (3): received at boot, not attached to any file;
- * - ``claimed`` (4): received at boot, opened by at least one file.
+ * - ``incoming`` (3): received through Live Update, its file not retrieved
+ *   yet: bound to no file;
+ * - ``preserved`` (5): outgoing, its file in a Live Update session: frozen,
+ *   handed over by the next kexec;
+ * - ``retrieved`` (6): received through Live Update, attached to the file
+ *   Live Update gave back and to those that attached it with OPEN;
+ * - ``claimed`` (4): an outgoing session never handed over, restored in
+ *   place (OPEN of its own name on its own file) and attached to files.
  *
  * Before the kexec, CREATE makes an ``open`` session (names are unique
  * among outgoing sessions). Each PRESERVE is all or nothing; ranges of one
@@ -32,53 +34,45 @@
  * resumed after a failed dump, a debugger, a dying thread clearing its TID
  * word or walking its robust futex list) gets a copy and what is handed
  * over stays as it was at PRESERVE; a page pinned for DMA cannot be shared
- * this way and stays writable. COMMIT rebuilds and registers the handover
- * blob and takes the session's folios off the LRU, so that reclaim and
- * compaction leave them alone until the kexec; the processes may then be
- * killed. If COMMIT fails the session stays ``open``. ABORT, or closing
- * the file of an ``open`` session, releases every folio, unpreserves those
- * no other session holds and frees the table. A committed session that
- * will not be handed over is withdrawn by FINISH with
- * %KHOPAGES_FINISH_OUTGOING, on any file: it is released like an aborted
- * one, the blob is rebuilt without it, and its creator's file, if still
- * open, is unbound and may CREATE again. When a kexec begins, a session
- * still ``open`` is aborted and the handover is sealed: from then on no
- * command may change it (see the locking DOC block in main.c).
+ * this way and stays writable. Nothing is preserved through KHO yet: the
+ * session only holds references. ABORT, or closing the file of an
+ * ``open`` session, releases every folio and frees the table.
  *
- * At boot (device_initcall) the driver validates each session of its KHO
- * subtree on its own and offers the valid ones as ``incoming``, logging
- * ``khopages: session <name>: <pages> pages in <folios> folios from <n>
- * processes``.
+ * ``LIVEUPDATE_SESSION_PRESERVE_FD`` of the session's file hands it over:
+ * every folio and table chunk is preserved through KHO (once per folio,
+ * whatever other sessions hold it), the folios are taken off the LRU so
+ * that reclaim and compaction leave them alone, and the session is
+ * described in a page of preserved memory; the processes may then be
+ * killed. If that fails the session stays ``open`` and nothing is
+ * preserved. Closing the Live Update session before the kexec undoes all
+ * of it: the session is ``open`` again. A session still ``open`` at a
+ * kexec has nothing preserved: it simply ends with this kernel.
  *
- * After the kexec, the first OPEN restores every folio of the session from
- * KHO (kho_restore_folio()); later ones only attach. Until then the memory
- * is reserved and not even counted in MemTotal. From the first OPEN on it
- * is memory in use held by the driver (MemTotal grows, MemFree does not),
- * so the restorer can mmap() room for it without tripping the overcommit
- * heuristic: it opens the session before mapping that room. Each restored
- * process then OPENs the session on its own file and MAPs its own ranges.
- * FINISH is refused while a file other than the caller's has the session
- * open; it unbinds the caller's own file, leaves mapped pages mapped
- * (ordinary anonymous memory by then), frees the frames nobody mapped and
- * the table chunks, and restores and frees the frames of a session nobody
- * opened. Until FINISH the driver's reference on each restored frame keeps
- * it from being migrated or freed. A frame recorded by several incoming
- * sessions is released with the last of them. Closing the last file that
- * has an incoming session open puts it back to ``incoming``; the session
- * still remembers which of its pages were mapped.
+ * After the kexec, at boot, the driver reads the list of the sessions
+ * handed over (flb.c), validates each session's description and table on
+ * its own and lists the valid ones as ``incoming``, logging ``khopages:
+ * session <name>: <pages> pages in <folios> folios from <n> processes,
+ * waiting for its file to be retrieved``. ``LIVEUPDATE_SESSION_RETRIEVE_FD``
+ * then restores every folio of the session from KHO (kho_restore_folio())
+ * and returns a khopages file attached to it. Until
+ * then the memory is reserved and not even counted in MemTotal; from then
+ * on it is memory in use held by the driver (MemTotal grows, MemFree does
+ * not), so the restorer can mmap() room for it without tripping the
+ * overcommit heuristic. Each restored process OPENs the session on its
+ * own file and MAPs its own ranges. Until the session is released the
+ * driver's reference on each restored frame keeps it from being migrated
+ * or freed. The last close of a file attached to the session releases it:
+ * mapped pages stay mapped (ordinary anonymous memory by then), the frames
+ * nobody mapped and the table chunks are freed. A frame recorded by
+ * several incoming sessions is released with the last of them.
  *
- * A received session that nobody opens is handed over again, unchanged,
- * by the next kexec: at the kexec (the reboot notifier), not at boot, the
- * driver restores its frames, preserves them and its table again and lists
- * it in its own subtree under the same name. If that fails (out of
- * memory) the kernel logs ``khopages: session <name> is not handed over
- * again (error <n>); it is lost`` and the kexec goes on. Opening a session
- * claims it for this kernel: it leaves the published subtree, and from
- * then on it keeps its memory until FINISH and is not handed over by a
- * further kexec. A session refused at boot while its table is checked,
- * like a refused handover, stays reserved until the next kexec or reboot;
- * one refused later (distinct folios not matching ``nr-folios``, or out of
- * memory while indexing) is released like a discarded one.
+ * A session refused while its table is checked stays reserved until the
+ * next kexec or reboot (nothing tells whose frames a bad table names); one
+ * refused later (distinct folios not matching ``nr-folios``, or out of
+ * memory while indexing) is released. A khopages file that Live Update
+ * finishes without anybody retrieving it gives its session back: the
+ * frames no other session names are freed (see "khopages and Live Update"
+ * in luo.c).
  */
 #define pr_fmt(fmt) "khopages: " fmt
 

@@ -32,9 +32,10 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  * struct khop_session - a named set of preserved pages.
  * @node:     in khop_sessions.
  * @name:     session name.
- * @dir:      outgoing (created here) or incoming (received at boot).
+ * @dir:      outgoing (created here) or incoming (received, or restored
+ *            in place).
  * @state:    enum khopages_state.
- * @owner:    outgoing: the file that created it, until COMMIT.
+ * @owner:    outgoing: the file that created it.
  * @owner_uid: the user it belongs to: its creator's effective uid, or
  *            for a received session the uid recorded in the handover.
  * @owner_ns: the user namespace @owner_uid belongs to (referenced).
@@ -47,24 +48,20 @@ enum khop_dir { KHOP_OUT, KHOP_IN };
  *            held, outgoing; one named by the table, incoming).
  * @large:    incoming: the orders of its large folios, pfn -> order
  *            (a folio not in it is a single page).
- * @isolated: outgoing: the folios it took off the LRU at COMMIT.
+ * @isolated: outgoing: the folios it took off the LRU when handed over.
  * @ranges:   incoming: decoded ranges, sorted by pid then address.
  * @nr_ranges: entries in @ranges.
  * @info:     statistics as reported by STATS.
- * @taken:    incoming: every folio was restored from KHO (at first OPEN).
+ * @taken:    incoming: every folio was restored from KHO.
  * @broken:   incoming: a frame turned out not to be what the table said;
- *            OPEN fails with EIO, only FINISH remains.
- * @claimed:  incoming: opened in this kernel (or committed here and
- *            opened again), so no longer handed over by the next kexec.
- * @forwarded: incoming, never opened: its folios and table were preserved
- *            again at kexec and it is in the published subtree, so the
- *            next kernel receives it unchanged.
+ *            attaching it fails with EIO.
  * @luo:      its file is preserved in a Live Update session (outgoing) or
- *            was retrieved from one (incoming); it is never in the
- *            published subtree.
+ *            was retrieved from one (incoming).
  * @luo_blob: outgoing, preserved: its description, whose address Live
  *            Update hands over (NULL otherwise).
  * @luo_blob_size: bytes allocated for @luo_blob.
+ * @luo_desc: incoming: the address of the description it was read from,
+ *            which names its file in Live Update.
  */
 struct khop_session {
 	struct list_head node;
@@ -86,11 +83,10 @@ struct khop_session {
 	struct khopages_session_info info;
 	bool taken;
 	bool broken;
-	bool claimed;
-	bool forwarded;
 	bool luo;
 	void *luo_blob;
 	size_t luo_blob_size;
+	phys_addr_t luo_desc;
 };
 
 extern struct mutex khop_lock;

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The handover table: a stream of 64-bit words in a chain of preserved
- * chunks (format in include/linux/kho/abi/khopages.h). The writer packs
- * physically contiguous folios, in either direction, into one RUN word,
- * two scattered pages into one PAIR word and a hole before a single folio
- * into a GAP word: a scattered page costs 4 bytes, a huge page or a
- * contiguous run 8 bytes in all. The reader walks the words back
- * into (pid, va, pfn, order) entries.
+ * The handover table: a stream of 64-bit words in a chain of chunks,
+ * preserved through KHO when the session is handed over (format in
+ * include/linux/kho/abi/khopages.h). The writer packs physically
+ * contiguous folios, in either direction, into one RUN word, two
+ * scattered pages into one PAIR word and a hole before a single folio into
+ * a GAP word: a scattered page costs 4 bytes, a huge page or a contiguous
+ * run 8 bytes in all. The reader walks the words back into (pid, va, pfn,
+ * order) entries.
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
@@ -50,17 +51,60 @@ int khop_table_init(struct khop_table *t)
 }
 
 /**
- * khop_table_free() - unpreserve and free every chunk of a table.
+ * khop_table_free() - free every chunk of a table not handed over.
  * @t: the table; it is empty afterwards.
  */
 void khop_table_free(struct khop_table *t)
 {
+	while (t->nr_chunks)
+		khop_table_drop_chunk(t);
+	kvfree(t->chunks);
+	memset(t, 0, sizeof(*t));
+}
+
+/**
+ * khop_table_drop_chunk() - free the last chunk of a table not handed over.
+ * @t: the table, with at least one chunk.
+ *
+ * The caller fixes the words and the chain of what is left.
+ */
+void khop_table_drop_chunk(struct khop_table *t)
+{
+	folio_put(virt_to_folio(t->chunks[--t->nr_chunks]));
+}
+
+/**
+ * khop_table_preserve() - preserve every chunk of a table through KHO.
+ * @t: the table of a session being handed over.
+ *
+ * Return: 0, or a negative errno with no chunk preserved.
+ */
+int khop_table_preserve(struct khop_table *t)
+{
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < t->nr_chunks; i++) {
+		err = kho_preserve_folio(virt_to_folio(t->chunks[i]));
+		if (err) {
+			while (i--)
+				kho_unpreserve_folio(virt_to_folio(t->chunks[i]));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/**
+ * khop_table_unpreserve() - undo khop_table_preserve().
+ * @t: the table of a session no longer handed over.
+ */
+void khop_table_unpreserve(struct khop_table *t)
+{
 	unsigned int i;
 
 	for (i = 0; i < t->nr_chunks; i++)
-		kho_unpreserve_free(t->chunks[i]);
-	kvfree(t->chunks);
-	memset(t, 0, sizeof(*t));
+		kho_unpreserve_folio(virt_to_folio(t->chunks[i]));
 }
 
 /*
@@ -72,18 +116,12 @@ void khop_table_free(struct khop_table *t)
 static struct khopages_chunk *khop_chunk_alloc(void)
 {
 	struct folio *folio;
-	int err;
 
 	folio = folio_alloc(GFP_KERNEL | __GFP_ZERO | __GFP_NORETRY |
 			    __GFP_NOWARN, get_order(KHOPAGES_CHUNK_SIZE));
 	if (!folio) {
 		pr_warn_ratelimited("no free 16 KiB block for a table chunk\n");
 		return ERR_PTR(-ENOMEM);
-	}
-	err = kho_preserve_folio(folio);
-	if (err) {
-		folio_put(folio);
-		return ERR_PTR(err);
 	}
 	return folio_address(folio);
 }
@@ -102,7 +140,6 @@ static int khop_table_new_chunk(struct khop_table *t)
 		t->chunks = p;
 		t->max_chunks = max;
 	}
-	/* Preserved at once: the chunk itself is handover data. */
 	c = khop_chunk_alloc();
 	if (IS_ERR(c))
 		return PTR_ERR(c);

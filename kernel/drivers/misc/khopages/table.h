@@ -92,6 +92,9 @@ struct khop_reader {
 
 int khop_table_init(struct khop_table *t);
 void khop_table_free(struct khop_table *t);
+void khop_table_drop_chunk(struct khop_table *t);
+int khop_table_preserve(struct khop_table *t);
+void khop_table_unpreserve(struct khop_table *t);
 int khop_table_begin_range(struct khop_table *t, pid_t pid, u64 va);
 int khop_table_add(struct khop_table *t, u64 va, u64 pfn, unsigned int order);
 u64 khop_table_meta_bytes(const struct khop_table *t);

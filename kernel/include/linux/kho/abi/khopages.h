@@ -9,9 +9,11 @@
  * DOC: khopages handover ABI
  *
  * khopages hands the anonymous pages of checkpointed processes to the next
- * kernel. It publishes ONE KHO subtree, named ``khopages``: a flattened
- * device tree whose root has ``compatible = "khopages-v1"`` and one child
- * node per committed session, named after the session, with properties:
+ * kernel as files of Live Update sessions. The serialized data of each
+ * khopages file (Live Update compatible %KHOPAGES_LUO_COMPATIBLE) is the
+ * physical address of its session's description: a flattened device tree
+ * in one preserved page whose root has ``compatible = "khopages-v1"`` and
+ * one child node, named after the session, with properties:
  *
  * - ``pids``: u32 array, the processes whose pages the session holds;
  * - ``nr-pages``, ``nr-folios``, ``nr-refs``, ``nr-words``: u64 counts of
@@ -21,8 +23,14 @@
  * - ``table``: u64 physical address of the first table chunk (0 if empty);
  * - ``owner-uid``: u32, optional: the uid (in the initial user namespace)
  *   of the user the session belongs to; only that user (or an
- *   administrator) may open it in the next kernel. Without it the
+ *   administrator) may use it in the next kernel. Without it the
  *   session is root's.
+ *
+ * The File-Lifecycle-Bound data of the handler (Live Update compatible
+ * %KHOPAGES_LIST_COMPATIBLE) lists every description handed over in one
+ * preserved page, a &struct khopages_handover_list: the next kernel reads
+ * them all before it retrieves, or gives back, any one session, since two
+ * sessions may name the same folio.
  *
  * Integer properties are in the CPU's byte order, as KHO's own are.
  *
@@ -60,8 +68,9 @@
  * reserved.
  */
 
-#define KHOPAGES_FDT_NAME	"khopages"
 #define KHOPAGES_COMPATIBLE	"khopages-v1"
+#define KHOPAGES_LUO_COMPATIBLE	"khopages-v3"
+#define KHOPAGES_LIST_COMPATIBLE	"khopages-list-v1"
 
 #define KHOPAGES_PROP_PIDS	"pids"
 #define KHOPAGES_PROP_NR_PAGES	"nr-pages"
@@ -106,5 +115,25 @@ struct khopages_chunk {
 #define KHOPAGES_W_SKIP_BITS	62
 #define KHOPAGES_W_PAIR		BIT_ULL(61)
 #define KHOPAGES_W_DELTA_BITS	30
+
+#define KHOPAGES_LIST_SIZE	4096
+#define KHOPAGES_LIST_MAGIC	0x4b48504cU	/* "KHPL" */
+
+/**
+ * struct khopages_handover_list - the sessions handed over together.
+ * @magic: %KHOPAGES_LIST_MAGIC.
+ * @nr:    entries in @desc.
+ * @desc:  the physical address of each session's description.
+ *
+ * One page of preserved memory, %KHOPAGES_LIST_SIZE bytes in all.
+ */
+struct khopages_handover_list {
+	u32 magic;
+	u32 nr;
+	u64 desc[];
+};
+
+#define KHOPAGES_LIST_MAX \
+	((KHOPAGES_LIST_SIZE - sizeof(struct khopages_handover_list)) / sizeof(u64))
 
 #endif /* _LINUX_KHO_ABI_KHOPAGES_H */
