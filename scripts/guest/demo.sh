@@ -30,7 +30,7 @@ VALSIZE=512
 case "$MODE" in
 kho)
 	KHO=--kho-pages IMG=/tmp/img
-	export CRIU_KHOPAGES_LUO=1 CRIU_KHOPAGES_SESSION=redis-demo
+	export CRIU_KHOPAGES_SESSION=redis-demo
 	;;
 plain) KHO= ;;
 *) fail "unknown mode '$MODE'" ;;
