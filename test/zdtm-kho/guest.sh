@@ -276,7 +276,7 @@ stage1() {
 			fi
 		else
 			s=$(session_of "$IMG/same/$name")
-			if grep -q 'not incoming: restore needs a kexec' "$IMG/same/$name/restore.log"; then
+			if grep -q 'not retrieved: restore needs a kexec' "$IMG/same/$name/restore.log"; then
 				same_refused=1 probe_name=$name
 				result "$name" same na "$D_S" "$R_S" "n/a (driver: no same-kernel restore: $(grep -o 'session [^ ]* is [a-z]*, not retrieved' "$IMG/same/$name/restore.log" | head -n 1))"
 			else

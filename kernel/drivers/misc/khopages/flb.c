@@ -161,7 +161,7 @@ static void khop_flb_read(struct khop_received *in, phys_addr_t phys)
 		}
 		s->luo_desc = in->desc[i];
 		in->why[i] = NULL;
-		pr_info("session %s: %llu pages in %llu folios from %u processes, waiting for its file to be retrieved\n",
+		pr_info("session %s: %llu pages in %llu folios from %u processes\n",
 			s->name, s->info.nr_pages, s->info.nr_folios,
 			s->nr_pids);
 	}

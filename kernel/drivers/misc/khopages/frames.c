@@ -221,8 +221,8 @@ bool khop_counted_put(struct khop_counted *c, unsigned long pfn)
 }
 
 /*
- * Folios preserved for the next kernel, counted by holder: outgoing
- * sessions, and received sessions forwarded through a further kexec.
+ * Folios preserved for the next kernel, counted by holder: the outgoing
+ * sessions handed over.
  */
 static struct khop_counted khop_preserved = {
 	.set = KHOP_PFNSET_INIT(khop_preserved.set),

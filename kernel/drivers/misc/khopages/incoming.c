@@ -491,8 +491,6 @@ static int khop_in_session(const void *fdt, int node, const char **why)
 	s->state = KHOPAGES_STATE_INCOMING;
 	s->info.meta_bytes = (u64)s->table.nr_chunks * KHOPAGES_CHUNK_SIZE;
 	list_add_tail(&s->node, &khop_sessions);
-	pr_info("session %s: %llu pages in %llu folios from %u processes\n",
-		s->name, s->info.nr_pages, s->info.nr_folios, s->nr_pids);
 	return 0;
 fail:
 	khop_in_refuse(s, *nr_pages);

@@ -51,8 +51,8 @@
  * After the kexec, at boot, the driver reads the list of the sessions
  * handed over (flb.c), validates each session's description and table on
  * its own and lists the valid ones as ``incoming``, logging ``khopages:
- * session <name>: <pages> pages in <folios> folios from <n> processes,
- * waiting for its file to be retrieved``. ``LIVEUPDATE_SESSION_RETRIEVE_FD``
+ * session <name>: <pages> pages in <folios> folios from <n> processes``.
+ * ``LIVEUPDATE_SESSION_RETRIEVE_FD``
  * then restores every folio of the session from KHO (kho_restore_folio())
  * and returns a khopages file attached to it. Until
  * then the memory is reserved and not even counted in MemTotal; from then
@@ -66,10 +66,10 @@
  * nobody mapped and the table chunks are freed. A frame recorded by
  * several incoming sessions is released with the last of them.
  *
- * A session refused while its table is checked stays reserved until the
- * next kexec or reboot (nothing tells whose frames a bad table names); one
- * refused later (distinct folios not matching ``nr-folios``, or out of
- * memory while indexing) is released. A khopages file that Live Update
+ * A refused session (a bad description or table, distinct folios not
+ * matching ``nr-folios``, or out of memory while indexing) stays reserved
+ * until the next kexec or reboot: nothing tells whose frames a bad one
+ * names. A khopages file that Live Update
  * finishes without anybody retrieving it gives its session back: the
  * frames no other session names are freed (see "khopages and Live Update"
  * in luo.c).
