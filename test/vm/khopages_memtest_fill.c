@@ -591,10 +591,8 @@ static void scribble_after_preserve_fd(void)
 			ktap_check(what, !kt_read_mem(pids[w], va, back, sizeof(back)) &&
 				   !memcmp(back, mark, sizeof(mark)), "not what was written");
 			present = !kt_pagemap(pids[w], va, 1, &e) && kt_pm_present(e);
-			snprintf(what, sizeof(what),
-				 "write after PRESERVE_FD to %s %.15s: went to a copy, not the handed-over"
-				 " frame",
-				 who_name[w], r->name);
+			snprintf(what, sizeof(what), "write after PRESERVE_FD to %s %.15s: went to"
+				 " a copy, not the handed-over frame", who_name[w], r->name);
 			if (ktap_check(what, present && kt_pm_pfn(e) != r->pg[w][i].pfn, "%s 0x%" PRIx64,
 				       present ? "it went into the handed-over frame" :
 				       "the page is not present after the write", r->pg[w][i].pfn))
