@@ -2,10 +2,11 @@
 # Guest test: a kexec into a kernel built without khopages, and back.
 # Stage 1 (khopages) hands over "across" as a khopages file in a Live
 # Update session (pagehold); stage 2 (kernel B, no khopages) checks it has
-# no driver and kexecs back without retrieving anything; stage 3 checks
-# that kernel B passed nothing on: there is no Live Update session
-# "across" to retrieve, and its memory is ordinary memory again (MemTotal
-# as before), nothing reserved for good. The driver then works as before.
+# no driver and that the session's memory crossed (reserved there), and
+# kexecs back without retrieving anything; stage 3 checks that kernel B
+# passed nothing on: there is no Live Update session "across" to
+# retrieve, and its memory is ordinary memory again (MemTotal as before),
+# nothing reserved for good. The driver then works as before.
 . /lib/khopages/guest-lib.sh
 
 case "$1" in
@@ -23,7 +24,11 @@ case "$1" in
 	[ -e /dev/khopages ] && fail "the kernel without khopages has /dev/khopages"
 	[ -e /sys/kernel/debug/kho/in/fdt ] || fail "kernel B received no KHO handover"
 	memtotal_kib >/host/memtotal.2
-	echo "MemTotal: kernel A $(cat /host/memtotal.1) kB, kernel B (session reserved) $(cat /host/memtotal.2) kB"
+	a=$(cat /host/memtotal.1) b=$(cat /host/memtotal.2)
+	echo "MemTotal: kernel A $a kB, kernel B (session reserved) $b kB"
+	# The 64 MiB crossed: kernel B keeps them reserved, out of MemTotal.
+	[ "$b" -le $((a - 64 * 1024 * 9 / 10)) ] ||
+		fail "kernel B does not keep the session's 64 MiB reserved: MemTotal $a kB, then $b kB"
 	kexec_next_stage /host/boot/kernel-A
 	;;
 3)

@@ -3,8 +3,9 @@
 # preserve (the corrupt_handover knob's "unpreserved", applied to the
 # khopages file handed over in a Live Update session by pagehold). After
 # the kexec, retrieving the file from the Live Update session fails with
-# EIO, the kernel log names the frame and says the session cannot be
-# retrieved, and nothing WARNs (a WARN is a crash with panic_on_warn). No
+# EIO, the kernel log names the frame, says the session cannot be
+# retrieved and that its pages stay reserved (nothing tells whose frames
+# they are), and nothing WARNs (a WARN is a crash with panic_on_warn). No
 # session is offered or left behind, no Live Update session stays open
 # (closing the refused one finished it), and the driver goes on.
 . /lib/khopages/guest-lib.sh
@@ -30,6 +31,9 @@ case "$1" in
 		fail "no kernel message naming the unpreserved frame"
 	dmesg | grep -q 'khopages: session unpres cannot be retrieved (error -5)' ||
 		fail "no kernel message saying that session unpres cannot be retrieved"
+	# Nothing tells whose frames the others are: none of them is freed.
+	dmesg | grep -q 'khopages: session unpres: 2048 pages not proven its own stay reserved' ||
+		fail "no kernel message saying that the session's 2048 pages stay reserved"
 	dmesg | grep -E 'WARNING:|BUG:|Oops' && fail "a kernel warning for an unpreserved frame"
 	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "a session is left after the failed retrieve"
 	khopagesctl luo | grep -q 'no Live Update session is open' ||
