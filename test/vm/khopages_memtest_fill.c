@@ -581,8 +581,7 @@ static void scribble_after_preserve_fd(void)
 			va = r->start + i * KT_PAGE;
 			ret = kt_write_mem(pids[w], va, mark, sizeof(mark));
 			snprintf(what, sizeof(what), "write after PRESERVE_FD to %s %.15s at 0x%"
-				 PRIx64,
-				 who_name[w], r->name, va);
+				 PRIx64, who_name[w], r->name, va);
 			if (!ktap_check(what, !ret, "%s", strerror(-ret)))
 				continue;
 			writes++;
@@ -663,7 +662,7 @@ static pid_t start_holder(const char *dir, int luo_fd, int khop_fd)
 void do_fill(const char *dir)
 {
 	struct kt_pfn_range scratch[64];
-	int nr_scratch, pipefd[2], ret;
+	int nr_scratch, pipefd[2], ret, luo_fd;
 	uint64_t base_seed, changed, moved_pages, distinct;
 	uint64_t sum_pages = 0, sum_folios = 0, sum_moved = 0;
 	struct setup_msg *sh;
@@ -672,8 +671,7 @@ void do_fill(const char *dir)
 	struct khop *k;
 	const char *thp;
 	char path[512], b, marker[256];
-	int luo_fd = -1;
-	pid_t p, holder_pid = -1;
+	pid_t p, holder_pid;
 
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		ktap_bail("mkdir %s: %s", dir, strerror(errno));

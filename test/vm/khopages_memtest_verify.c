@@ -612,9 +612,8 @@ void do_verify(const char *dir)
 	struct vres parent = { 0 }, holes = { 0 }, after = { 0 };
 	struct khopages_session_info in;
 	struct child_report rep;
-	int to_child[2], from_child[2], at_orig = 0, ret;
+	int to_child[2], from_child[2], at_orig = 0, ret, luo_fd;
 	struct khop *k;
-	int luo_fd = -1;
 	pid_t c;
 	char cmd = 'w';
 
