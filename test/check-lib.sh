@@ -69,7 +69,8 @@ run_case_list() {
 vm() { "$TOP/scripts/vm-run.sh" "$@"; }
 
 # The damaged handovers of test/vm/handover-corrupt.sh, "HOW:MESSAGE": the
-# second kernel must refuse each with that message.
+# second kernel must refuse to retrieve the khopages file from its Live
+# Update session with that message.
 # shellcheck disable=SC2034 # used by check.sh and check-debug.sh
 corrupt_cases=(
 	"old-format:handover refused: format 'khopages-v0', this kernel reads 'khopages-v1'"

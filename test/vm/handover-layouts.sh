@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest test: memory in three physical layouts (contiguous order-0 pages,
-# physically scattered pages, THP) is handed over across a real kexec,
-# mapped back at the same frames with every byte intact, and once the
-# sessions are finished and the processes gone, the memory is free again.
+# physically scattered pages, THP) is handed over across a real kexec, each
+# as a khopages file in a Live Update session of its own (pagehold). After
+# the kexec no session is offered before its file is retrieved; each maps
+# back at the same frames with every byte intact, and once the retrieved
+# files are closed and the processes gone, the memory is free again.
 . /lib/khopages/guest-lib.sh
 mib=$(param mib)
 layouts="contiguous scattered thp"
@@ -25,14 +27,16 @@ case "$1" in
 2)
 	before=$(free_kib)
 	khopagesctl list || fail "khopagesctl list"
+	[ -z "$(khopagesctl list | tail -n +2)" ] ||
+		fail "a session is offered before its Live Update session was retrieved"
 	for l in $layouts; do
 		pagehold map "layout-$l" "/host/$l" || fail "map $l"
 	done
 	after=$(free_kib)
 	want=$((3 * mib * 1024 * 9 / 10))
-	echo "Free memory before map: $before kB, after finish and exit: $after kB (need +$want kB)"
+	echo "Free memory before map: $before kB, after the files were closed: $after kB (need +$want kB)"
 	[ $((after - before)) -ge "$want" ] || fail "memory was not given back: free memory +$((after - before)) kB"
-	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "sessions left after finish"
+	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "sessions left after their files were closed"
 	pass
 	;;
 esac

@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
-# Guest test: a table that looks valid but names a frame KHO did not
-# preserve (the corrupt_handover knob's "unpreserved"). The next kernel
-# offers the session (nothing in the table can tell), refuses to open it
-# with EIO and a kernel message naming the frame, and never WARNs (a WARN
-# is a crash with panic_on_warn). Discarding it works; the driver goes on.
+# Guest test: a description that looks valid but names a frame KHO did not
+# preserve (the corrupt_handover knob's "unpreserved", applied to the
+# khopages file handed over in a Live Update session by pagehold). After
+# the kexec, retrieving the file from the Live Update session fails with
+# EIO, the kernel log names the frame, says the session cannot be
+# retrieved and that its pages stay reserved (nothing tells whose frames
+# they are), and nothing WARNs (a WARN is a crash with panic_on_warn). No
+# session is offered or left behind, no Live Update session stays open
+# (closing the refused one finished it), and the driver goes on.
 . /lib/khopages/guest-lib.sh
 
 case "$1" in
@@ -15,15 +19,31 @@ case "$1" in
 	kexec_next_stage
 	;;
 2)
-	khopagesctl list | grep -q '^unpres  *incoming ' || fail "the session is not offered"
-	pagehold map unpres /host/hold && fail "a session naming an unpreserved frame was mapped"
+	[ -z "$(khopagesctl list | tail -n +2)" ] ||
+		fail "a session is offered before its Live Update session was retrieved"
+	pagehold map unpres /host/hold >/host/map.log 2>&1 &&
+		fail "a session naming an unpreserved frame was retrieved and mapped"
+	cat /host/map.log
+	grep -q 'liveupdate: retrieve token 0x[0-9a-f]* from session .*(EIO)$' /host/map.log ||
+		fail "retrieving the file did not fail with EIO: $(cat /host/map.log)"
 	dmesg | grep -E 'khopages:|KHO:' | grep -v deliberately
 	dmesg | grep -q 'khopages: session unpres: frame .* is not preserved memory' ||
 		fail "no kernel message naming the unpreserved frame"
+	dmesg | grep -q 'khopages: session unpres cannot be retrieved (error -5)' ||
+		fail "no kernel message saying that session unpres cannot be retrieved"
+	# Nothing tells whose frames the others are: none of them is freed.
+	dmesg | grep -q 'khopages: session unpres: 2048 pages not proven its own stay reserved' ||
+		fail "no kernel message saying that the session's 2048 pages stay reserved"
 	dmesg | grep -E 'WARNING:|BUG:|Oops' && fail "a kernel warning for an unpreserved frame"
-	khopagesctl discard unpres || fail "discard of the refused session failed"
-	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "a session is left after discard"
-	pagehold fill again contiguous 1 /tmp || fail "the driver no longer works"
+	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "a session is left after the failed retrieve"
+	khopagesctl luo | grep -q 'no Live Update session is open' ||
+		fail "a Live Update session is left: $(khopagesctl luo)"
+	khopagesctl discard unpres --luo 2>/dev/null &&
+		fail "Live Update session unpres could be retrieved again after it was closed"
+	mkdir -p /tmp/again
+	pagehold fill again contiguous 1 /tmp/again || fail "the driver no longer works"
+	pagehold withdraw /tmp/again || fail "withdrawing the new session failed"
+	[ -z "$(khopagesctl list | tail -n +2)" ] || fail "a session is left after the withdraw"
 	pass
 	;;
 esac

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest test: writes after PRESERVE must not reach a handed-over frame
 # through swap. Stage 1 turns on swap on zram, lets a thread page out a
-# frozen target's memory while PRESERVE takes it, commits, then writes a
-# marker over all of it with process_vm_writev; stage 2 maps it back after
-# the kexec and checks that every byte is the one of PRESERVE time.
+# frozen target's memory while PRESERVE takes it, hands the khopages file
+# over in a Live Update session, then writes a marker over all of it with
+# process_vm_writev; stage 2 retrieves the file after the kexec, maps the
+# memory back and checks that every byte is the one of PRESERVE time.
 # Details: khopages_swaptest.c.
 . /lib/khopages/guest-lib.sh
 dir=/host/swaptest

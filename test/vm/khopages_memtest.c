@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * khopages_memtest: the anonymous memory of a process tree across a real
- * kexec through KHO, checked byte by byte and frame by frame.
+ * kexec through Live Update and KHO, checked byte by byte and frame by
+ * frame.
  *
- *   khopages_memtest fill [--luo] DIR     first kernel
- *   khopages_memtest verify [--luo] DIR   next kernel, after `kexec -e`
+ *   khopages_memtest fill DIR     first kernel
+ *   khopages_memtest verify DIR   next kernel, after `kexec -e`
  *
  * fill: a workload parent P builds five regions with address-dependent
  * patterns (plain, partly read-only, THP, copy-on-write, sparse) and forks
@@ -12,26 +13,24 @@
  * COW region. This program plays CRIU's part: it freezes both with ptrace,
  * records every present page (pid, va -> pfn), preserves every range of
  * both in session "memtest", checks each counter against what it computed
- * from /proc/PID/pagemap and /proc/kpageflags, commits, and kills them.
+ * from /proc/PID/pagemap and /proc/kpageflags, hands the khopages file
+ * over in Live Update session "memtest" (/dev/liveupdate; the session is
+ * then preserved: PRESERVE and ABORT give EBUSY, PRESERVE_FD again is
+ * refused), and kills them. A holder process keeps the Live Update session
+ * and the file open until the kexec (its pid in DIR/luo-holder.pid).
  * DIR/memtest.desc describes the regions, the preserve calls, every page
  * and the session statistics; DIR/stage1.done marks success.
  *
- * verify: maps the parent's ranges into this process (at the original
+ * verify: retrieves the Live Update session and the khopages file in it
+ * (the session is then retrieved, and OPEN on another file attaches it
+ * too), maps the parent's ranges into this process (at the original
  * addresses when free), checks every byte and that every page is at the
  * very frame it had before the kexec; forks a child that maps the old
  * child's ranges at the same places (shared pages must come back shared);
  * then exercises the memory (COW both ways, fork, mprotect, mremap,
- * munmap), finishes the session and checks that MemFree got the preserved
- * memory back once everything is unmapped.
- *
- * --luo: the session goes through Live Update (/dev/liveupdate) instead of
- * COMMIT. fill creates Live Update session "memtest" and preserves the
- * khopages file in it (which commits the session: PRESERVE and ABORT give
- * EBUSY then), and leaves a holder process that keeps the Live Update
- * session open until the kexec (its pid in DIR/luo-holder.pid). verify
- * retrieves the session and the file, does everything through that file,
- * and ends with Live Update's FINISH and closing every file instead of
- * FINISH: the session is released when its last file is closed.
+ * munmap), finishes the Live Update session and closes every file, which
+ * releases the khopages session, and checks that MemFree got the
+ * preserved memory back once everything is unmapped.
  *
  * Every check is a TAP case, "ok N - what" or "not ok N - what # why"
  * (test/lib/ktap.h); details of bad pages are "# " lines; the program
@@ -46,7 +45,6 @@ struct range ranges[MAX_RANGES];
 int nr_ranges;
 pid_t pids[NR_PROCS];
 struct khopages_session_info saved;
-bool luo_mode;
 
 static unsigned int details_left = 24;	/* per-page detail lines printed */
 
@@ -138,8 +136,8 @@ void expect_u64(const char *what, uint64_t got, uint64_t want)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: khopages_memtest fill [--luo] DIR   (before kexec)\n"
-			"       khopages_memtest verify [--luo] DIR (after kexec)\n");
+	fprintf(stderr, "usage: khopages_memtest fill DIR   (before kexec)\n"
+			"       khopages_memtest verify DIR (after kexec)\n");
 	exit(2);
 }
 
@@ -147,17 +145,13 @@ int main(int argc, char **argv)
 {
 	/* A peer that died shows as a failed write, not as our death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (argc == 4 && !strcmp(argv[2], "--luo"))
-		luo_mode = true;
-	else if (argc != 3)
-		usage();
-	if (strcmp(argv[1], "fill") && strcmp(argv[1], "verify"))
+	if (argc != 3 || (strcmp(argv[1], "fill") && strcmp(argv[1], "verify")))
 		usage();
 	ktap_start();
 	if (!strcmp(argv[1], "fill"))
-		do_fill(argv[argc - 1]);
+		do_fill(argv[2]);
 	else
-		do_verify(argv[argc - 1]);
+		do_verify(argv[2]);
 	return ktap_finish();
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * khopages_memtest: what its files share. khopages_memtest_fill.c is the
- * first kernel's part (the workload, PRESERVE, COMMIT or Live Update),
- * khopages_memtest_verify.c the next kernel's (MAP, the checks, FINISH);
+ * first kernel's part (the workload, PRESERVE, the khopages file handed
+ * over in a Live Update session), khopages_memtest_verify.c the next
+ * kernel's (the file retrieved, MAP, the checks, the session released);
  * khopages_memtest.c has the state both describe and main.
  */
 #ifndef KHOPAGES_MEMTEST_H
@@ -31,9 +32,8 @@
 #define SESSION		"memtest"
 #define DESC_FILE	"memtest.desc"
 #define DONE_FILE	"stage1.done"
-/* --luo: the pid of the process that holds the Live Update session. */
+/* The pid of the process that holds the Live Update session. */
 #define HOLDER_FILE	"luo-holder.pid"
-#define HANDOVER_FDT	"/sys/kernel/debug/kho/in/sub_fdts/khopages"
 
 enum { PARENT, CHILD, NR_PROCS };
 extern const char *const who_name[NR_PROCS];
@@ -45,7 +45,7 @@ enum { R_PLAIN, R_MPROT, R_THP, R_COW, R_SPARSE, NR_REGIONS };
 #define COW_TEST_PAGES	256
 
 struct pageinfo {
-	uint64_t pfn;		/* frame at commit time (stage 2: recorded) */
+	uint64_t pfn;		/* frame at hand-over time (stage 2: recorded) */
 	uint64_t pre_pfn;	/* stage 1: frame before PRESERVE */
 	uint64_t seed;		/* pattern the page holds (stage 2: now) */
 	bool present;		/* recorded page; else a hole (reads zero) */
@@ -78,11 +78,9 @@ extern struct region regions[NR_REGIONS];
 extern struct range ranges[MAX_RANGES];
 extern int nr_ranges;
 extern pid_t pids[NR_PROCS];
-extern struct khopages_session_info saved;	/* stats after COMMIT */
-/* --luo: the session crosses inside Live Update session SESSION (its
- * khopages file preserved with KHOP_LUO_TOKEN_PAGES) instead of being
- * committed. */
-extern bool luo_mode;
+/* Stats once the khopages file is preserved in Live Update session
+ * SESSION (under KHOP_LUO_TOKEN_PAGES). */
+extern struct khopages_session_info saved;
 
 /* Helpers of both stages (khopages_memtest.c) */
 /* A detail line for one bad page; the total is reported anyway. */

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * khopages_memtest: stage 1, before the kexec: the workload, its checks,
- * PRESERVE and COMMIT (or, with --luo, the khopages file preserved in a
- * Live Update session and its holder), and the description stage 2 reads.
+ * PRESERVE, the khopages file preserved in a Live Update session and its
+ * holder, and the description stage 2 reads.
  */
 #include "handover.h"
 #include "khopages_memtest.h"
@@ -143,7 +143,7 @@ enum snap { SNAP_PRE, SNAP_POST, SNAP_HOLD };
 
 static void snapshot(enum snap when, uint64_t *changed)
 {
-	const char *during = when == SNAP_POST ? "during PRESERVE" : "after COMMIT";
+	const char *during = when == SNAP_POST ? "during PRESERVE" : "after PRESERVE_FD";
 	uint64_t flipped = 0;
 
 	*changed = 0;
@@ -189,7 +189,7 @@ static void snapshot(enum snap when, uint64_t *changed)
 					if (when == SNAP_HOLD && want_detail())
 						ktap_diag("%s %s page %" PRIu64 " moved from pfn"
 							  " 0x%" PRIx64 " to 0x%" PRIx64
-							  " after COMMIT",
+							  " after PRESERVE_FD",
 							  who_name[w], r->name, i, pg->pfn, pfn);
 				}
 				if (when == SNAP_POST)
@@ -442,9 +442,8 @@ static void write_description(const char *dir, uint64_t distinct_pages)
 		   "# stats NR_PIDS NR_PAGES NR_FOLIOS META_BYTES NR_MOVED; order ORDER FOLIOS\n");
 	fprintf(f, "version 1\nsession %s\npids %d %d\ndistinct %" PRIu64 "\n", SESSION,
 		(int)pids[PARENT], (int)pids[CHILD], distinct_pages);
-	if (luo_mode)
-		fprintf(f, "# luo SESSION TOKEN: the khopages file is in this Live Update session\n"
-			   "luo %s 0x%llx\n", SESSION, (unsigned long long)KHOP_LUO_TOKEN_PAGES);
+	fprintf(f, "# luo SESSION TOKEN: the khopages file is in this Live Update session\n"
+		   "luo %s 0x%llx\n", SESSION, (unsigned long long)KHOP_LUO_TOKEN_PAGES);
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		const struct region *r = &regions[ri];
 
@@ -515,22 +514,20 @@ static uint64_t count_distinct_frames(void)
 	return n;
 }
 
-/* After COMMIT, or with --luo after the file went into Live Update. */
-static void check_stats_committed(struct khop *k, const struct expect *x,
+/* After the file went into the Live Update session. */
+static void check_stats_preserved(struct khop *k, const struct expect *x,
 				  uint64_t sum_pages, uint64_t sum_folios, uint64_t sum_moved)
 {
-	uint32_t want = luo_mode ? KHOPAGES_STATE_PRESERVED : KHOPAGES_STATE_COMMITTED;
 	struct khopages_session_info in;
 	uint64_t budget;
 	int ret = khop_stats(k, SESSION, &in);
 
 	if (ret)
-		ktap_bail("stats after %s: %s", luo_mode ? "PRESERVE_FD" : "COMMIT", khop_error(k));
-	print_info(luo_mode ? "stats after preserve_fd" : "stats after commit", &in);
+		ktap_bail("stats after PRESERVE_FD: %s", khop_error(k));
+	print_info("stats after preserve_fd", &in);
 	saved = in;
-	ktap_check(luo_mode ? "stats after PRESERVE_FD: state preserved" :
-		   "stats after COMMIT: state committed", in.state == want,
-		   "state %s", khop_state_name(in.state));
+	ktap_check("stats after PRESERVE_FD: state preserved",
+		   in.state == KHOPAGES_STATE_PRESERVED, "state %s", khop_state_name(in.state));
 	expect_u64("stats nr_pids", in.nr_pids, NR_PROCS);
 	expect_u64("stats nr_pages (sum of PRESERVE nr_pages)", in.nr_pages, sum_pages);
 	expect_u64("stats nr_folios (sum of PRESERVE nr_folios)", in.nr_folios, sum_folios);
@@ -551,13 +548,14 @@ static void check_stats_committed(struct khop *k, const struct expect *x,
 }
 
 /*
- * A write to the owners' memory after COMMIT (a resumed task, a dying
- * thread clearing its TID word) must give the writer a copy: the frames
- * handed over keep what was preserved, which stage 2 checks byte by byte.
+ * A write to the owners' memory after PRESERVE_FD (a resumed task, a
+ * dying thread clearing its TID word) must give the writer a copy: the
+ * frames handed over keep what was preserved, which stage 2 checks byte by
+ * byte.
  */
-static void scribble_after_commit(void)
+static void scribble_after_preserve_fd(void)
 {
-	static const char mark[] = "written after COMMIT";
+	static const char mark[] = "written after PRESERVE_FD";
 	unsigned int copied = 0, writes = 0, exclusive = 0;
 
 	for (int w = 0; w < NR_PROCS; w++) {
@@ -582,33 +580,32 @@ static void scribble_after_commit(void)
 			exclusive++;
 			va = r->start + i * KT_PAGE;
 			ret = kt_write_mem(pids[w], va, mark, sizeof(mark));
-			snprintf(what, sizeof(what), "write after COMMIT to %s %.15s at 0x%" PRIx64,
-				 who_name[w], r->name, va);
+			snprintf(what, sizeof(what), "write after PRESERVE_FD to %s %.15s at 0x%"
+				 PRIx64, who_name[w], r->name, va);
 			if (!ktap_check(what, !ret, "%s", strerror(-ret)))
 				continue;
 			writes++;
-			snprintf(what, sizeof(what), "write after COMMIT to %s %.15s: visible",
+			snprintf(what, sizeof(what), "write after PRESERVE_FD to %s %.15s: visible",
 				 who_name[w], r->name);
 			ktap_check(what, !kt_read_mem(pids[w], va, back, sizeof(back)) &&
 				   !memcmp(back, mark, sizeof(mark)), "not what was written");
 			present = !kt_pagemap(pids[w], va, 1, &e) && kt_pm_present(e);
-			snprintf(what, sizeof(what),
-				 "write after COMMIT to %s %.15s: went to a copy, not the handed-over frame",
-				 who_name[w], r->name);
+			snprintf(what, sizeof(what), "write after PRESERVE_FD to %s %.15s: went to"
+				 " a copy, not the handed-over frame", who_name[w], r->name);
 			if (ktap_check(what, present && kt_pm_pfn(e) != r->pg[w][i].pfn, "%s 0x%" PRIx64,
 				       present ? "it went into the handed-over frame" :
 				       "the page is not present after the write", r->pg[w][i].pfn))
 				copied++;
 		}
 	}
-	ktap_diag("writes after COMMIT to pages mapped once: %u, copied away from their"
+	ktap_diag("writes after PRESERVE_FD to pages mapped once: %u, copied away from their"
 		  " handed-over frame: %u", writes, copied);
 	ktap_check("some page is mapped by one process alone, to write to", exclusive,
 		   "none in any region");
 }
 
-/* --luo: Live Update session SESSION takes the khopages file, which
- * commits the khopages session. Returns the Live Update session's fd. */
+/* Live Update session SESSION takes the khopages file: the khopages
+ * session is preserved. Returns the Live Update session's fd. */
 static int preserve_in_luo(struct khop *k)
 {
 	int luo_fd;
@@ -622,18 +619,28 @@ static int preserve_in_luo(struct khop *k)
 	return luo_fd;
 }
 
-/* --luo: a preserved session takes no more pages and cannot be aborted. */
+/*
+ * A preserved session takes no more pages, cannot be aborted, and its file
+ * goes into no second Live Update session.
+ */
 static void check_busy_while_preserved(struct khop *k)
 {
 	const struct region *r = &regions[R_PLAIN];
+	int other;
 
 	ktap_check_err("PRESERVE while in a Live Update session -> EBUSY",
 		       khop_preserve(k, pids[PARENT], r->start, KT_PAGE, NULL), -EBUSY);
 	ktap_check_err("ABORT while in a Live Update session -> EBUSY", khop_abort(k), -EBUSY);
+	if (khop_luo_create(SESSION "-again", &other))
+		ktap_bail("%s", khop_luo_error());
+	ktap_check_err("PRESERVE_FD of the preserved file into a second Live Update session"
+		       " -> EBUSY", khop_luo_preserve_fd(other, khop_fd(k), KHOP_LUO_TOKEN_PAGES),
+		       -EBUSY);
+	close(other);
 }
 
 /*
- * --luo: closing the last fd of an outgoing Live Update session takes
+ * Closing the last fd of an outgoing Live Update session takes
  * back what it preserves, so a process must keep it open until `kexec -e`.
  * Returns the holder's pid once DIR/luo-holder.pid names it, or -1.
  */
@@ -655,7 +662,7 @@ static pid_t start_holder(const char *dir, int luo_fd, int khop_fd)
 void do_fill(const char *dir)
 {
 	struct kt_pfn_range scratch[64];
-	int nr_scratch, pipefd[2], ret;
+	int nr_scratch, pipefd[2], ret, luo_fd;
 	uint64_t base_seed, changed, moved_pages, distinct;
 	uint64_t sum_pages = 0, sum_folios = 0, sum_moved = 0;
 	struct setup_msg *sh;
@@ -664,8 +671,7 @@ void do_fill(const char *dir)
 	struct khop *k;
 	const char *thp;
 	char path[512], b, marker[256];
-	int luo_fd = -1;
-	pid_t p, holder_pid = -1;
+	pid_t p, holder_pid;
 
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		ktap_bail("mkdir %s: %s", dir, strerror(errno));
@@ -673,10 +679,8 @@ void do_fill(const char *dir)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", dir, DESC_FILE);
 	unlink(path);
-	if (luo_mode) {
-		snprintf(path, sizeof(path), "%s/%s", dir, HOLDER_FILE);
-		unlink(path);
-	}
+	snprintf(path, sizeof(path), "%s/%s", dir, HOLDER_FILE);
+	unlink(path);
 
 	thp = kt_thp_mode();
 	if (!thp || !strcmp(thp, "never"))
@@ -761,8 +765,8 @@ void do_fill(const char *dir)
 
 	if (khop_open(&k))
 		ktap_bail("open: %s", khop_open_error());
-	if (luo_mode && khop_api(k, KHOPAGES_FEATURE_LUO, NULL))
-		ktap_bail("--luo: %s (the driver needs Live Update: liveupdate=on)", khop_error(k));
+	if (khop_api(k, KHOPAGES_FEATURE_LUO, NULL))
+		ktap_bail("%s (the driver needs Live Update: liveupdate=on)", khop_error(k));
 	if (khop_create(k, SESSION))
 		ktap_bail("create %s: %s", SESSION, khop_error(k));
 	for (int i = 0; i < nr_ranges; i++) {
@@ -804,11 +808,11 @@ void do_fill(const char *dir)
 	}
 
 	ret = khop_stats(k, SESSION, &in);
-	if (ktap_check("stats before COMMIT", !ret, "%s", khop_error(k))) {
-		ktap_check("stats before COMMIT: state open", in.state == KHOPAGES_STATE_OPEN,
+	if (ktap_check("stats before PRESERVE_FD", !ret, "%s", khop_error(k))) {
+		ktap_check("stats before PRESERVE_FD: state open", in.state == KHOPAGES_STATE_OPEN,
 			   "state %s", khop_state_name(in.state));
-		expect_u64("stats before COMMIT: nr_pages", in.nr_pages, sum_pages);
-		expect_u64("stats before COMMIT: nr_folios", in.nr_folios, sum_folios);
+		expect_u64("stats before PRESERVE_FD: nr_pages", in.nr_pages, sum_pages);
+		expect_u64("stats before PRESERVE_FD: nr_folios", in.nr_folios, sum_folios);
 	}
 
 	snapshot(SNAP_POST, &changed);
@@ -818,38 +822,29 @@ void do_fill(const char *dir)
 	expect_u64("pages that left KHO scratch (pagemap)", moved_pages, sum_moved);
 	check_remote_content("after PRESERVE");
 
-	if (luo_mode) {
-		luo_fd = preserve_in_luo(k);
-	} else {
-		if (khop_commit(k))
-			ktap_bail("commit: %s", khop_error(k));
-		ktap_pass("commit");
-	}
-	check_stats_committed(k, &x, sum_pages, sum_folios, sum_moved);
-	if (luo_mode)
-		check_busy_while_preserved(k);
+	luo_fd = preserve_in_luo(k);
+	check_stats_preserved(k, &x, sum_pages, sum_folios, sum_moved);
+	check_busy_while_preserved(k);
 
 	/* Held pages must stay put: compaction may not move them. */
 	kt_settle();
 	snapshot(SNAP_HOLD, &changed);
-	ktap_check("no preserved page moved after COMMIT and compaction", !changed,
+	ktap_check("no preserved page moved after PRESERVE_FD and compaction", !changed,
 		   "%" PRIu64 " page mappings moved", changed);
 
 	distinct = count_distinct_frames();
 	write_description(dir, distinct);
 
-	scribble_after_commit();
+	scribble_after_preserve_fd();
 
-	/* After COMMIT the owners may die; the session keeps the pages. */
+	/* Once preserved, the owners may die; the session keeps the pages. */
 	kill(pids[CHILD], SIGKILL);
 	kill(pids[PARENT], SIGKILL);
 	while (waitpid(-1, NULL, __WALL) > 0 || errno == EINTR)
 		;
 	/* The holder from now on: this process closes its fds. */
-	if (luo_mode) {
-		holder_pid = start_holder(dir, luo_fd, khop_fd(k));
-		close(luo_fd);
-	}
+	holder_pid = start_holder(dir, luo_fd, khop_fd(k));
+	close(luo_fd);
 	khop_close(k);
 	if (khop_open(&k))
 		ktap_bail("reopen: %s", khop_open_error());
@@ -859,8 +854,7 @@ void do_fill(const char *dir)
 			  "stats: %s", khop_error(k));
 	else
 		ktap_check("the session outlives its owners and the fd, unchanged",
-			   in.state == (luo_mode ? KHOPAGES_STATE_PRESERVED :
-					KHOPAGES_STATE_COMMITTED) && in.nr_pages == saved.nr_pages &&
+			   in.state == KHOPAGES_STATE_PRESERVED && in.nr_pages == saved.nr_pages &&
 			   in.nr_folios == saved.nr_folios, "state %s, %" PRIu64 " pages, %" PRIu64
 			   " folios", khop_state_name(in.state), (uint64_t)in.nr_pages,
 			   (uint64_t)in.nr_folios);
@@ -876,17 +870,10 @@ void do_fill(const char *dir)
 		}
 		return;
 	}
-	if (luo_mode)
-		snprintf(marker, sizeof(marker), "session %s preserved in Live Update session %s"
-			 " (holder pid %d): %" PRIu64 " pages, %" PRIu64 " folios, %" PRIu64
-			 " distinct frames (%" PRIu64 " kB)\n", SESSION, SESSION, (int)holder_pid,
-			 (uint64_t)saved.nr_pages, (uint64_t)saved.nr_folios, distinct,
-			 distinct * 4);
-	else
-		snprintf(marker, sizeof(marker), "session %s committed: %" PRIu64 " pages, %"
-			 PRIu64 " folios, %" PRIu64 " distinct frames (%" PRIu64 " kB)\n",
-			 SESSION, (uint64_t)saved.nr_pages, (uint64_t)saved.nr_folios, distinct,
-			 distinct * 4);
+	snprintf(marker, sizeof(marker), "session %s preserved in Live Update session %s"
+		 " (holder pid %d): %" PRIu64 " pages, %" PRIu64 " folios, %" PRIu64
+		 " distinct frames (%" PRIu64 " kB)\n", SESSION, SESSION, (int)holder_pid,
+		 (uint64_t)saved.nr_pages, (uint64_t)saved.nr_folios, distinct, distinct * 4);
 	write_marker(dir, marker);
 	ktap_diag("memtest fill: PASS: %s", marker);
 	free_pageinfo();

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * khopages_memtest: stage 2, after the kexec: MAP into this process and a
- * child, every byte and frame checked, the memory used, FINISH (with
- * --luo: the file retrieved from Live Update, Live Update's FINISH and
- * the files closed).
+ * khopages_memtest: stage 2, after the kexec: the khopages file retrieved
+ * from Live Update, MAP into this process and a child, every byte and
+ * frame checked, the memory used, Live Update's FINISH and every file
+ * closed (which releases the session).
  */
 #include "khopages_memtest.h"
 
@@ -119,9 +119,8 @@ static void load_description(const char *dir)
 	fclose(fp);
 	if (version != 1 || !end || nregions != NR_REGIONS || !nr_ranges || !distinct_frames)
 		ktap_bail("%s: incomplete description", path);
-	if (luo != luo_mode)
-		ktap_bail("%s: stage 1 ran %s --luo, stage 2 %s", path, luo ? "with" : "without",
-			  luo_mode ? "with" : "without");
+	if (!luo)
+		ktap_bail("%s: no Live Update session named", path);
 	/* The description must agree with itself before it judges anything. */
 	for (int k = 0; k < nr_ranges; k++)
 		if (range_present(&ranges[k]) != ranges[k].nr_pages)
@@ -279,91 +278,17 @@ static void check_map_result(const char *label, const struct khopages_map *m,
 	expect_u64(what, m->nr_copied, 0);
 }
 
-static void check_handover_fdt_session(const struct khop_fdt_session *s, int *found)
-{
-	bool has[NR_PROCS] = { false, false };
-
-	(*found)++;
-	for (size_t i = 0; i < s->nr_pids; i++)
-		for (int w = 0; w < NR_PROCS; w++)
-			if (s->pids[i] == (uint32_t)pids[w])
-				has[w] = true;
-	ktap_check("handover FDT: the session lists both pids",
-		   s->nr_pids == NR_PROCS && has[PARENT] && has[CHILD],
-		   "%zu pids, expected %d and %d", s->nr_pids, (int)pids[PARENT], (int)pids[CHILD]);
-	expect_u64("handover FDT nr-pages", s->nr_pages, saved.nr_pages);
-	expect_u64("handover FDT nr-folios", s->nr_folios, saved.nr_folios);
-}
-
-static int fdt_session_cb(const struct khop_fdt_session *s, void *arg)
-{
-	if (!strcmp(s->name, SESSION) && luo_mode)
-		(*(int *)arg)++;
-	else if (!strcmp(s->name, SESSION))
-		check_handover_fdt_session(s, arg);
-	return 0;
-}
-
-/* What the previous kernel handed over, as the new kernel exposes it. A
- * session that crossed inside Live Update is in Live Update's handover,
- * never in the driver's subtree, which may then be absent. */
-static void check_handover_fdt(void)
-{
-	size_t cap = 1 << 16, len = 0;
-	char *blob = malloc(cap);
-	const char *why = NULL;
-	int fd, found = 0;
-	ssize_t n;
-
-	fd = open(HANDOVER_FDT, O_RDONLY);
-	if (luo_mode && fd < 0 && errno == ENOENT) {
-		ktap_pass("handover FDT: session " SESSION " is not in the khopages subtree (there"
-			  " is none)");
-		free(blob);
-		return;
-	}
-	if (!blob || fd < 0)
-		ktap_bail("open %s: %s (no khopages handover?)", HANDOVER_FDT, strerror(errno));
-	while ((n = read(fd, blob + len, cap - len)) > 0) {
-		len += n;
-		if (len == cap) {
-			cap *= 2;
-			blob = realloc(blob, cap);
-			if (!blob)
-				ktap_bail("out of memory");
-		}
-	}
-	close(fd);
-	if (luo_mode) {
-		if (ktap_check("handover FDT decodes", !khop_fdt_sessions(blob, len, fdt_session_cb,
-									  &found, &why),
-			       "%s: %s", HANDOVER_FDT, why ? why : "invalid"))
-			ktap_check("handover FDT: session " SESSION " is not in the khopages subtree",
-				   found == 0, "it is listed %d times", found);
-		free(blob);
-		return;
-	}
-	if (ktap_check("handover FDT decodes", !khop_fdt_sessions(blob, len, fdt_session_cb,
-								  &found, &why),
-		       "%s: %s", HANDOVER_FDT, why ? why : "invalid") &&
-	    ktap_check("handover FDT: one session " SESSION, found == 1, "%d", found))
-		ktap_diag("handover FDT: session %s with pids %d, %d, %" PRIu64 " pages", SESSION,
-			  (int)pids[PARENT], (int)pids[CHILD], (uint64_t)saved.nr_pages);
-	free(blob);
-}
-
-/* The incoming session must be exactly what was committed (with --luo:
- * retrieved through Live Update, already attached to the file). */
+/* The incoming session must be exactly what was preserved, retrieved
+ * through Live Update and already attached to the file. */
 static void check_incoming_stats(struct khop *k)
 {
-	uint32_t want = luo_mode ? KHOPAGES_STATE_RETRIEVED : KHOPAGES_STATE_INCOMING;
 	struct khopages_session_info in;
 
 	if (khop_stats(k, SESSION, &in))
 		ktap_bail("no incoming session %s: %s", SESSION, khop_error(k));
 	print_info("incoming stats", &in);
-	ktap_check(luo_mode ? "incoming stats: state retrieved" : "incoming stats: state incoming",
-		   in.state == want, "state %s", khop_state_name(in.state));
+	ktap_check("incoming stats: state retrieved", in.state == KHOPAGES_STATE_RETRIEVED,
+		   "state %s", khop_state_name(in.state));
 	expect_u64("incoming nr_pids", in.nr_pids, saved.nr_pids);
 	expect_u64("incoming nr_pages", in.nr_pages, saved.nr_pages);
 	expect_u64("incoming nr_folios", in.nr_folios, saved.nr_folios);
@@ -601,9 +526,10 @@ static void munmap_test(void)
 	judge("plain region after munmap of its first MiB", V_CONTENT | V_PFN, &v);
 }
 
-/* After FINISH nobody may hold a reference on a mapped page: a write to
- * a page only this process maps reuses the frame instead of copying. */
-static void write_after_finish_test(void)
+/* Once the session is released nobody may hold a reference on a mapped
+ * page: a write to a page only this process maps reuses the frame instead
+ * of copying. */
+static void write_after_release_test(void)
 {
 	struct region *r = &regions[R_MPROT];
 	uint64_t seed = r->seed ^ 0x0123456789abcdefULL, before, after;
@@ -614,16 +540,16 @@ static void write_after_finish_test(void)
 	self_pagemap(r->dst, 1, &before);
 	kt_fill(r->dst, KT_PAGE, seed, r->start);
 	r->pg[PARENT][0].seed = seed;
-	ktap_check("a write after FINISH sticks", !kt_page_bad_bytes(r->dst, seed, r->start, &off),
-		   "wrong from +%u on", off);
+	ktap_check("a write after the release sticks",
+		   !kt_page_bad_bytes(r->dst, seed, r->start, &off), "wrong from +%u on", off);
 	self_pagemap(r->dst, 1, &after);
-	ktap_check("a write after FINISH reuses the frame: nothing else holds it",
+	ktap_check("a write after the release reuses the frame: nothing else holds it",
 		   kt_pm_pfn(after) == kt_pm_pfn(before), "copied: pfn 0x%" PRIx64 " -> 0x%" PRIx64,
 		   kt_pm_pfn(before), kt_pm_pfn(after));
 }
 
-/* --luo: the session and its khopages file from Live Update. Returns the
- * handle on the file; *luo_fd gets the Live Update session. */
+/* The session and its khopages file from Live Update. Returns the handle
+ * on the file; *luo_fd gets the Live Update session. */
 static struct khop *retrieve_from_luo(int *luo_fd)
 {
 	struct khop *k;
@@ -640,8 +566,8 @@ static struct khop *retrieve_from_luo(int *luo_fd)
 	return k;
 }
 
-/* --luo: LIST shows the retrieved session, FINISH(name) is refused (its
- * files decide), and OPEN on another file attaches that one too. */
+/* LIST shows the retrieved session, and OPEN on another file attaches
+ * that one too. */
 static void check_retrieved_session(struct khop *k)
 {
 	struct khopages_session_info *infos, in;
@@ -661,8 +587,6 @@ static void check_retrieved_session(struct khop *k)
 			   found == 1 && state == KHOPAGES_STATE_RETRIEVED, "%zu times, state %s",
 			   found, khop_state_name(state));
 	}
-	ktap_check_err("FINISH " SESSION " of a retrieved session -> EBUSY",
-		       khop_finish(k, SESSION, 0), -EBUSY);
 	if (khop_open(&k2))
 		ktap_bail("open: %s", khop_open_error());
 	ret = khop_attach(k2, SESSION);
@@ -688,9 +612,8 @@ void do_verify(const char *dir)
 	struct vres parent = { 0 }, holes = { 0 }, after = { 0 };
 	struct khopages_session_info in;
 	struct child_report rep;
-	int to_child[2], from_child[2], at_orig = 0, ret;
+	int to_child[2], from_child[2], at_orig = 0, ret, luo_fd;
 	struct khop *k;
-	int luo_fd = -1;
 	pid_t c;
 	char cmd = 'w';
 
@@ -701,26 +624,9 @@ void do_verify(const char *dir)
 		  PRIu64 " distinct frames; MemFree now %ld kB", (int)pids[PARENT],
 		  (int)pids[CHILD], (uint64_t)saved.nr_pages, nr_ranges, distinct_frames, memfree0);
 
-	if (luo_mode) {
-		k = retrieve_from_luo(&luo_fd);
-		check_incoming_stats(k);
-		check_handover_fdt();
-		check_retrieved_session(k);
-	} else {
-		if (khop_open(&k))
-			ktap_bail("open: %s", khop_open_error());
-		check_incoming_stats(k);
-		check_handover_fdt();
-		if (khop_attach(k, SESSION))
-			ktap_bail("open session %s: %s", SESSION, khop_error(k));
-		ktap_pass("open the incoming session");
-		if (khop_stats(k, SESSION, &in))
-			ktap_fail("stats after OPEN: state claimed", "%s", khop_error(k));
-		else
-			ktap_check("stats after OPEN: state claimed",
-				   in.state == KHOPAGES_STATE_CLAIMED, "state %s",
-				   khop_state_name(in.state));
-	}
+	k = retrieve_from_luo(&luo_fd);
+	check_incoming_stats(k);
+	check_retrieved_session(k);
 
 	for (int ri = 0; ri < NR_REGIONS; ri++) {
 		make_dst(&regions[ri]);
@@ -802,26 +708,19 @@ void do_verify(const char *dir)
 	mremap_test();
 	munmap_test();
 
-	if (luo_mode) {
-		/* Live Update lets go of the file; the last file closed
-		 * releases the session. The children have exited. */
-		ret = khop_luo_finish(luo_fd);
-		ktap_check("Live Update FINISH of session " SESSION, !ret, "%s", khop_luo_error());
-		close(luo_fd);
-		khop_close(k);
-		if (khop_open(&k))
-			ktap_bail("open: %s", khop_open_error());
-		ret = khop_stats(k, SESSION, &in);
-		ktap_check_err("stats after FINISH and closing every file -> ENOENT", ret, -ENOENT);
-	} else {
-		ret = khop_finish(k, SESSION, 0);
-		ktap_check("finish " SESSION, !ret, "%s", khop_error(k));
-		ret = khop_stats(k, SESSION, &in);
-		ktap_check_err("stats after FINISH -> ENOENT", ret, -ENOENT);
-	}
+	/* Live Update lets go of the file; the last file closed releases
+	 * the session. The children have exited. */
+	ret = khop_luo_finish(luo_fd);
+	ktap_check("Live Update FINISH of session " SESSION, !ret, "%s", khop_luo_error());
+	close(luo_fd);
+	khop_close(k);
+	if (khop_open(&k))
+		ktap_bail("open: %s", khop_open_error());
+	ret = khop_stats(k, SESSION, &in);
+	ktap_check_err("stats after FINISH and closing every file -> ENOENT", ret, -ENOENT);
 	verify_all(PARENT, V_CONTENT | V_PFN, &after);
-	judge("parent after FINISH", V_CONTENT | V_PFN, &after);
-	write_after_finish_test();
+	judge("parent after the session was released", V_CONTENT | V_PFN, &after);
+	write_after_release_test();
 	khop_close(k);
 
 	for (int ri = 0; ri < NR_REGIONS; ri++) {

@@ -11,14 +11,18 @@
  * swap it back in, which takes a while), and a thread keeps paging out the
  * rest with process_madvise(MADV_PAGEOUT) while PRESERVE runs. A page
  * taken by PRESERVE and then reclaimed stays in the swap cache (we hold
- * it) behind a swap entry; after COMMIT a marker is written over the
- * whole region with process_vm_writev(), which swaps such pages back in
- * with a write fault. Every handed-over byte must still be the byte of
- * the time of PRESERVE: the writes must land in copies. DIR/swaptest.desc
- * describes the region, DIR/stage1.done marks success.
+ * it) behind a swap entry. The khopages file is then handed over in Live
+ * Update session "swaptest" (a holder keeps it open until the kexec, its
+ * pid in DIR/holder.pid), and a marker is written over the whole region
+ * with process_vm_writev(), which swaps such pages back in with a write
+ * fault. Every handed-over byte must still be the byte of the time of
+ * PRESERVE: the writes must land in copies. DIR/swaptest.desc describes
+ * the region, DIR/stage1.done marks success.
  *
- * verify: maps the region back into this process and compares every byte
- * with the pattern; pages that hold the marker were written after COMMIT.
+ * verify: retrieves the file from Live Update, maps the region back into
+ * this process and compares every byte with the pattern (pages that hold
+ * the marker were written after the hand-over); closing the file releases
+ * the session.
  *
  * hwpoison: a target poisons one page of its region (MADV_HWPOISON) and
  * leaves one never touched. PRESERVE over the region must fail with EIO
@@ -44,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "khopages.h"
 #include "khopages_testlib.h"
 #include "ktap.h"
@@ -51,6 +56,7 @@
 #define SESSION		"swaptest"
 #define DESC_FILE	"swaptest.desc"
 #define DONE_FILE	"stage1.done"
+#define HOLDER_FILE	"holder.pid"
 #define MARKER		0xa5
 
 /* swap: the region, the part paged out before PRESERVE, and the part the
@@ -273,13 +279,14 @@ static void do_swap(const char *dir)
 	swapped = count_swapped(t.pid, t.start, SWAP_LEN);
 	ktap_diag("after PRESERVE and another pageout: %" PRIu64 " pages swapped out",
 		  swapped);
-	if (khop_commit(k))
-		ktap_bail("commit: %s", khop_error(k));
-	ktap_pass("commit");
+	snprintf(path, sizeof(path), "%s/%s", dir, HOLDER_FILE);
+	if (kt_hand_over(khop_fd(k), SESSION, path) < 0)
+		ktap_bail("hand over: %s", kt_handover_error());
+	ktap_pass("hand the khopages file over in Live Update session " SESSION);
 
-	/* A debugger, a robust-futex walk, a TID clear: writes after COMMIT. */
+	/* A debugger, a robust-futex walk, a TID clear: writes once handed over. */
 	write_marker(t.pid, t.start, SWAP_LEN);
-	ktap_diag("marker 0x%02x written over the region after COMMIT", MARKER);
+	ktap_diag("marker 0x%02x written over the region after the hand-over", MARKER);
 	kt_kill_wait(t.pid);
 	close(pg.pidfd);
 
@@ -312,10 +319,11 @@ static bool all_marker(const unsigned char *p)
 static void do_verify(const char *dir)
 {
 	uint64_t start, len, seed, i, bad = 0, marked = 0, zero = 0;
+	struct khopages_session_info info;
 	struct khopages_map m;
 	struct khop *k;
 	char path[512];
-	int pid, ret;
+	int pid, fd;
 	FILE *f;
 	char *p;
 
@@ -325,11 +333,12 @@ static void do_verify(const char *dir)
 			 &start, &len, &seed) != 4)
 		ktap_bail("cannot read %s", path);
 	fclose(f);
-	ret = khop_open(&k);
-	if (ret)
-		ktap_bail("%s", khop_open_error());
-	if (khop_attach(k, SESSION))
-		ktap_bail("attach: %s", khop_error(k));
+	fd = kt_take_over(SESSION);
+	if (fd < 0)
+		ktap_bail("take over: %s", kt_handover_error());
+	if (khop_from_fd(fd, &k))
+		ktap_bail("the retrieved file: %s", khop_open_error());
+	ktap_pass("retrieve the khopages file from Live Update session " SESSION);
 	p = mmap((void *)(uintptr_t)start, len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == MAP_FAILED)
@@ -358,9 +367,14 @@ static void do_verify(const char *dir)
 	}
 	ktap_check("every handed-over page holds what it held at PRESERVE", !bad,
 		   "%" PRIu64 " of %" PRIu64 " differ: %" PRIu64 " hold the marker written after"
-		   " COMMIT, %" PRIu64 " are zero", bad, len / KT_PAGE, marked, zero);
+		   " the hand-over, %" PRIu64 " are zero", bad, len / KT_PAGE, marked, zero);
 	ktap_check("munmap of the mapped range", !munmap(p, len), "%s", strerror(errno));
-	ktap_check("finish", !khop_finish(k, SESSION, 0), "%s", khop_error(k));
+	khop_close(k);
+	/* Its last file closed, the session is released. */
+	if (khop_open(&k))
+		ktap_bail("%s", khop_open_error());
+	ktap_check_err("stats after closing the retrieved file -> ENOENT",
+		       khop_stats(k, SESSION, &info), -ENOENT);
 	khop_close(k);
 }
 

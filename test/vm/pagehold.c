@@ -1,30 +1,37 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * pagehold: hold a region of memory in one of three physical layouts,
- * hand it over through /dev/khopages, and after kexec map it back and
- * check it. Used by the handover tests and to measure metadata and time.
+ * hand it over through /dev/khopages and Live Update, and after kexec map
+ * it back and check it. Used by the handover tests and to measure metadata
+ * and time.
  *
  *   pagehold fill SESSION LAYOUT MIB DIR   (LAYOUT: contiguous|scattered|thp)
+ *   pagehold map SESSION DIR
+ *   pagehold withdraw DIR
  *
  * scattered: no two pages physically adjacent (one physical run each).
- *   pagehold map SESSION DIR
  *
- * fill writes DIR/fill.txt (figures) and DIR/pfns (one frame per page, after
- * preserving, since pages in KHO scratch move first); map writes
- * DIR/map.txt and fails on any wrong byte or moved frame. The layouts and
- * the pattern are test/lib/workload.c's, which the benchmark uses too.
+ * fill preserves the region in khopages session SESSION, puts the
+ * session's file into a Live Update session of the same name, and leaves
+ * both to a holder process (its pid in DIR/holder.pid) that lives until
+ * the kexec. It writes DIR/fill.txt (figures) and DIR/pfns (one frame per
+ * page, after preserving, since pages in KHO scratch move first).
  *
- * With PAGEHOLD_LUO=1, fill preserves the session's file in a Live Update
- * session of the same name instead of committing it, and leaves that
- * session to a holder process (its pid in DIR/holder.pid) that lives until
- * the kexec; map retrieves the file from the Live Update session, and
- * finishes it.
+ * map retrieves the file from Live Update session SESSION and finishes
+ * that session, maps the region back, writes DIR/map.txt and fails on any
+ * wrong byte or moved frame; its exit closes the file, which releases the
+ * khopages session.
+ *
+ * withdraw, before the kexec: ends the holder of DIR/holder.pid; Live
+ * Update takes the preserve back and the khopages session is released.
+ *
+ * The layouts and the pattern are test/lib/workload.c's, which the
+ * benchmark uses too.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <inttypes.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,30 +62,9 @@ static char *map_region(size_t len)
 	return p;
 }
 
-static bool use_luo(void)
+static void holder_path(const char *dir, char *path, size_t size)
 {
-	const char *v = getenv("PAGEHOLD_LUO");
-
-	return v && !strcmp(v, "1");
-}
-
-/*
- * Preserve the file of @k in Live Update session @session and leave that
- * session to a holder until the kexec.
- */
-static void luo_preserve_and_hold(struct khop *k, const char *session,
-				  const char *dir)
-{
-	char path[4096];
-	int sfd;
-
-	if (khop_luo_create(session, &sfd) ||
-	    khop_luo_preserve_fd(sfd, khop_fd(k), KHOP_LUO_TOKEN_PAGES))
-		die(khop_luo_error());
-	snprintf(path, sizeof(path), "%s/holder.pid", dir);
-	if (kt_hold_fds(path, &sfd, 1) < 0)
-		die("the holder did not start");
-	close(sfd);
+	snprintf(path, size, "%s/holder.pid", dir);
 }
 
 static FILE *open_out(const char *dir, const char *name, const char *mode)
@@ -99,9 +85,10 @@ static int do_fill(const char *session, const char *layout, size_t mib,
 	size_t pages = mib * 256, i;
 	struct khopages_session_info info;
 	struct khopages_preserve pr;
-	double t0, t_preserve, t_commit;
+	double t0, t_preserve, t_handover;
 	char *base = map_region(pages * PAGE);
 	uint64_t *pfns = malloc(pages * 8), runs;
+	char holder[4096];
 	const char *why;
 	struct khop *k;
 	FILE *f;
@@ -121,12 +108,11 @@ static int do_fill(const char *session, const char *layout, size_t mib,
 	t_preserve = wl_now_ms() - t0;
 	if (pr.nr_pages != pages)
 		die("PRESERVE did not take every page");
+	holder_path(dir, holder, sizeof(holder));
 	t0 = wl_now_ms();
-	if (use_luo())
-		luo_preserve_and_hold(k, session, dir);
-	else if (khop_commit(k))
-		die(khop_error(k));
-	t_commit = wl_now_ms() - t0;
+	if (kt_hand_over(khop_fd(k), session, holder) < 0)
+		die(kt_handover_error());
+	t_handover = wl_now_ms() - t0;
 	if (khop_stats(k, session, &info))
 		die(khop_error(k));
 	if (wl_read_pfns(base, pages, pfns))
@@ -144,7 +130,7 @@ static int do_fill(const char *session, const char *layout, size_t mib,
 		(uint64_t)info.nr_moved, (uint64_t)info.meta_bytes);
 	fprintf(f, "meta_bytes_per_page %.4f\n",
 		(double)info.meta_bytes / (double)info.nr_pages);
-	fprintf(f, "preserve_ms %.1f\ncommit_ms %.1f\n", t_preserve, t_commit);
+	fprintf(f, "preserve_ms %.1f\nhandover_ms %.1f\n", t_preserve, t_handover);
 	runs = wl_phys_runs(pfns, pages);
 	if (!runs)
 		die("out of memory");
@@ -165,7 +151,7 @@ static int do_map(const char *session, const char *dir)
 	double t0, t_map;
 	char layout[32];
 	struct khop *k;
-	int pid, sfd = -1;
+	int pid, fd;
 	char *base;
 	FILE *f;
 
@@ -183,21 +169,12 @@ static int do_map(const char *session, const char *dir)
 		die("cannot read pfns");
 	fclose(f);
 
-	/* Attach first: it makes the preserved memory count, so mmap fits. */
-	if (use_luo()) {
-		int fd;
-
-		if (khop_luo_retrieve(session, &sfd) ||
-		    khop_luo_retrieve_fd(sfd, KHOP_LUO_TOKEN_PAGES, &fd))
-			die(khop_luo_error());
-		if (khop_from_fd(fd, &k))
-			die(khop_open_error());
-	} else {
-		if (khop_open(&k))
-			die(khop_open_error());
-		if (khop_attach(k, session))
-			die(khop_error(k));
-	}
+	/* Retrieve first: it makes the preserved memory count, so mmap fits. */
+	fd = kt_take_over(session);
+	if (fd < 0)
+		die(kt_handover_error());
+	if (khop_from_fd(fd, &k))
+		die(khop_open_error());
 	base = map_region(pages * PAGE);
 	t0 = wl_now_ms();
 	if (khop_map(k, pid, REGION_ADDR, (uintptr_t)base, pages * PAGE, &m))
@@ -219,14 +196,17 @@ static int do_map(const char *session, const char *dir)
 	       layout, mib, t_map, bad, same, pages);
 	if (bad || same != pages)
 		die("the memory did not come back intact at the same frames");
-	if (use_luo()) {
-		if (khop_luo_finish(sfd))
-			die(khop_luo_error());
-		close(sfd);
-	} else if (khop_finish(k, session, 0)) {
-		die(khop_error(k));
-	}
 	khop_close(k);
+	return 0;
+}
+
+static int do_withdraw(const char *dir)
+{
+	char holder[4096];
+
+	holder_path(dir, holder, sizeof(holder));
+	if (kt_withdraw(holder))
+		die(kt_handover_error());
 	return 0;
 }
 
@@ -236,7 +216,10 @@ int main(int argc, char **argv)
 		return do_fill(argv[2], argv[3], strtoul(argv[4], NULL, 0), argv[5]);
 	if (argc == 4 && !strcmp(argv[1], "map"))
 		return do_map(argv[2], argv[3]);
+	if (argc == 3 && !strcmp(argv[1], "withdraw"))
+		return do_withdraw(argv[2]);
 	fprintf(stderr, "usage: pagehold fill SESSION contiguous|scattered|thp MIB DIR\n"
-		"       pagehold map SESSION DIR\n");
+		"       pagehold map SESSION DIR\n"
+		"       pagehold withdraw DIR\n");
 	return 2;
 }
