@@ -178,17 +178,17 @@ run_test kunit-reports scan_run "$CACHE/runs/debug-kunit"
 
 # --- the driver across real kexecs
 run_test khopages-memtest dvm khopages-memtest --timeout 1200 "$here/vm/khopages-memtest.sh"
-run_test khopages-luo-memtest dvm khopages-luo-memtest --timeout 1200 "$here/vm/khopages-luo-memtest.sh"
 run_test khopages-luo dvm khopages-luo --timeout 900 "$here/vm/khopages-luo.sh"
 run_test khopages-errors dvm khopages-errors --timeout 1200 "$here/vm/khopages-errors.sh"
 run_test khopages-swap dvm khopages-swap --timeout 1200 "$here/vm/khopages-swap.sh"
 run_test khopages-hwpoison dvm khopages-hwpoison --timeout 900 "$here/vm/khopages-hwpoison.sh"
 run_test handover-layouts dvm handover-layouts --set mib=64 --timeout 900 \
 	"$here/vm/handover-layouts.sh"
-run_test handover-discard dvm handover-discard --timeout 900 "$here/vm/handover-discard.sh"
-run_test handover-forward dvm handover-forward --timeout 1200 "$here/vm/handover-forward.sh"
+run_test luo-discard dvm luo-discard --timeout 900 "$here/vm/handover-discard.sh"
+run_test luo-finish-unretrieved dvm luo-finish-unretrieved --set how=unretrieved \
+	--timeout 900 "$here/vm/handover-discard.sh"
 for bad in "${corrupt_cases[@]}"; do
-	run_test "handover-corrupt-${bad%%:*}" dvm "corrupt-${bad%%:*}" \
+	run_test "luo-corrupt-${bad%%:*}" dvm "luo-corrupt-${bad%%:*}" \
 		--set "how=${bad%%:*}" --set "expect=${bad#*:}" --timeout 900 \
 		"$here/vm/handover-corrupt.sh"
 done

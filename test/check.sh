@@ -45,10 +45,13 @@ run_test khopages-hwpoison vm --name khopages-hwpoison --timeout 300 \
 	"$here/vm/khopages-hwpoison.sh"
 run_test handover-layouts vm --name handover-layouts --set mib=64 \
 	--timeout 300 "$here/vm/handover-layouts.sh"
-# A session handed over in a Live Update session nobody retrieves:
-# `khopagesctl discard NAME --luo` gives its memory back.
+# A session handed over in a Live Update session nobody retrieves is
+# listed after the kexec; `khopagesctl discard NAME` gives its memory back,
+# and so does finishing its Live Update session without retrieving it.
 run_test luo-discard vm --name luo-discard --timeout 300 \
 	"$here/vm/handover-discard.sh"
+run_test luo-finish-unretrieved vm --name luo-finish-unretrieved --set how=unretrieved \
+	--timeout 300 "$here/vm/handover-discard.sh"
 # Through a kernel without khopages and back: no Live Update session comes
 # back, its memory is ordinary memory again.
 run_test handover-no-driver vm --name handover-no-driver --timeout 300 \

@@ -19,8 +19,8 @@ case "$1" in
 
 	out=$(khopagesctl features 2>&1) || fail "khopagesctl features: $out"
 	echo "$out"
-	want="commands: create preserve commit abort open map finish stats list evacuate api
-features: large-folios same-kernel owner seal"
+	want="commands: create preserve abort open map stats list evacuate api
+features: large-folios same-kernel owner"
 	[ "$out" = "$want" ] || fail "khopagesctl features did not list every command and feature"
 	out=$(khopagesctl features same-kernel owner 2>&1) ||
 		fail "khopagesctl features same-kernel owner: $out"
