@@ -25,13 +25,11 @@
 #                   preserved page left (khopagesctl list, debugfs), the
 #                   tree runs on with correct memory
 #   restore-errors  (checkpoints in Live Update sessions) restore before
-#                   kexec (held for the kexec), without the plugin
-#                   ("Missing required plugin": the retrieved session kept
-#                   by a holder with every page), without --kho-pages, of
-#                   a session discarded with `khopagesctl discard --luo`,
-#                   of an already restored session: clear errors, nothing
-#                   lost; a good restore still works afterwards, taking
-#                   the session over from the holder
+#                   kexec (held for the kexec), without --kho-pages, of a
+#                   session discarded with `khopagesctl discard --luo`,
+#                   without the plugin ("Missing required plugin"), of an
+#                   already restored session: clear errors, nothing lost;
+#                   a good restore still works afterwards, with every page
 #   same-kernel     a --kho-pages checkpoint (in a Live Update session) is
 #                   not restored before the kexec, and its holder keeps it;
 #                   with CRIU_KHOPAGES_SAME_KERNEL=1 criu takes it back from
