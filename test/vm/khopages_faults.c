@@ -287,9 +287,9 @@ static int preserve_exit(uint64_t mib, int rounds)
 			kt_kill_wait(kl.pid);
 
 		ktap_diag("round %d: kill after %.0f ms, PRESERVE took %.0f ms: %s, %" PRIu64
-		          " pages; target reaped %s the call", r, delay, t0,
-		          ret ? ktap_errname(ret) : "ok", (uint64_t)res.nr_pages,
-		          !r ? "after" : kl.reaped_in_call ? "during" : "after");
+			  " pages; target reaped %s the call", r, delay, t0,
+			  ret ? ktap_errname(ret) : "ok", (uint64_t)res.nr_pages,
+			  !r ? "after" : kl.reaped_in_call ? "during" : "after");
 		if (!r) {
 			if (ret || res.nr_pages != pages)
 				ktap_bail("PRESERVE of a live target: %s, %" PRIu64 " of %" PRIu64 " pages",
@@ -323,7 +323,7 @@ static int preserve_exit(uint64_t mib, int rounds)
 		ktap_bail("the target was never reaped while PRESERVE ran (call %.0f ms)", call_ms);
 	after = settled_free_kb(base - MARGIN_KB);
 	ktap_diag("free after: %ld kB (%+ld kB); target reaped during the call in %d of %d rounds",
-	          after, after - base, during, rounds);
+		  after, after - base, during, rounds);
 	if (after < base - MARGIN_KB)
 		ktap_bail("%ld kB of memory not given back", base - after);
 	ktap_pass("the target was reaped during PRESERVE, and its memory came back");
@@ -341,7 +341,7 @@ static void twin_holder_file(char *buf, size_t len, const char *name)
 static int twins_hand_over(const char *path, uint64_t mib)
 {
 	uint64_t len = mib * KT_MIB, pages = len / KT_PAGE, addr;
-	const char *names[] = { TWIN_A, TWIN_B };
+	static const char *const names[] = { TWIN_A, TWIN_B };
 	char pidfile[64];
 	struct khop *k;
 	pid_t pid, h;
