@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Fault tests around a --kho-pages handover, in one QEMU guest across one
-# KHO kexec (test/criu/faults-guest.sh; helpers in test/vm/khopages_faults.c).
-# After each fault: no session and no held page left, free memory back
-# (within 8 MiB), the processes' memory checked byte for byte.
+# Fault tests around a --kho-pages handover through Live Update, in one
+# QEMU guest across one KHO kexec (test/criu/faults-guest.sh; helpers in
+# test/vm/khopages_faults.c). After each fault: no session, no held page
+# and no Live Update session left, free memory back (within 8 MiB), the
+# processes' memory checked byte for byte.
 #
 #   test/criu/faults.sh [--no-build]
 #
@@ -13,16 +14,26 @@
 #                  on untraced with intact memory
 #   preserve-exit  the target of PRESERVE killed and reaped during the
 #                  call: success with every page or ESRCH, the session
-#                  holds what the call said; ABORT, close or a withdrawn
-#                  COMMIT gives all back
-#   two-sessions   two committed sessions over the same range of one
-#                  process: both listed after kexec, one mapped with exact
-#                  bytes, FINISH of both frees all their memory
+#                  holds what the call said; ABORT, close, or handing the
+#                  file to a Live Update session whose holder then ends
+#                  gives all back
+#   luo-withdraw   the post-dump script fails after the checkpoint went
+#                  into its Live Update session: the holder ends, the
+#                  session is aborted, the tree runs on, memory comes back
+#   luo-holder-killed  the holder of a dump's Live Update session is killed
+#                  before the kexec: nothing is left preserved, memory
+#                  comes back
+#   two-sessions   two sessions over the same range of one process, each
+#                  in a Live Update session: neither offered before it is
+#                  retrieved after the kexec, both retrieved, one mapped
+#                  with exact bytes, closing both frees all their memory
+#                  and leaves the mapped pages alone
 #   pressure       criu dump --kho-pages while a memory hog churns and
 #                  compaction runs; restored after kexec, every byte right
 #   restore-retry  criu restore --kho-pages fails after the tasks mapped
-#                  their pages; the retry restores exact memory and
-#                  finishes the session
+#                  their pages: a holder keeps the retrieved Live Update
+#                  session; the retry takes it over, restores exact memory
+#                  and finishes the session
 # Without --no-build it first builds the test programs and the guest
 # initramfs (the guest kernel and CRIU must have been built). The run's
 # files are in $CACHE/runs/criu-faults/.
@@ -30,8 +41,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
-CASES=(kill-dump preserve-exit two-sessions pressure restore-retry luo-withdraw luo-holder-killed
-	luo-restore-retry)
+CASES=(kill-dump preserve-exit luo-withdraw luo-holder-killed two-sessions pressure restore-retry)
 build=1
 case "${1:-}" in
 --no-build) build=0 ;;

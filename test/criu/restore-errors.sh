@@ -1,23 +1,48 @@
 # SPDX-License-Identifier: GPL-2.0
-# Guest test: restores of --kho-pages images that cannot work fail early
-# and clearly, and leave the handed over pages alone:
-#  - in the same kernel, before any kexec      -> the session is not incoming
-#  - without the plugin                        -> "Missing required plugin"
-#  - without --kho-pages                       -> "Dumped with --kho-pages"
+# Guest test: restores of --kho-pages images (checkpoints in Live Update
+# sessions, the images also on /host) that cannot work fail early and
+# clearly, and leave the handed over pages alone:
+#  - in the same kernel, before any kexec      -> held for the kexec: the
+#    session stays preserved with every page, its holder runs on
+#  - without --kho-pages                       -> "Dumped with --kho-pages",
+#    the Live Update session not even retrieved
 #  - the session was discarded after the kexec -> not in this kernel
-#  - the session was already restored (finished) -> not in this kernel
-# and a good restore still works after the failed attempts.
+#  - without the plugin (the discarded one)    -> "Missing required plugin"
+#  - the session was already restored          -> not in this kernel
+# and a good restore still works after the failed attempts, with every
+# page of its session.
 . /lib/khopages/guest-lib.sh
 . /lib/khopages/criu-test-lib.sh
 
-# The checkpoints are COMMITted to the driver's own handover, so that their
-# sessions are offered (and can be discarded) without a Live Update
-# session; same-kernel.sh has the refusal of a restore before the kexec
-# through Live Update.
-export CRIU_KHOPAGES_LUO=0
-
 WL1=/host/wl1 IMG1=/host/img1 S1=t-one
 WL2=/host/wl2 IMG2=/host/img2 S2=t-two
+
+# holder_pid IMG: the holder criu named in IMG/kho-luo-holder.pid, if it
+# was started in this boot.
+holder_pid() {
+	local pid boot
+	read -r pid _ _ _ boot <"$1/kho-luo-holder.pid" 2>/dev/null || return 1
+	[ "$boot" = "$(cat /proc/sys/kernel/random/boot_id)" ] || return 1
+	echo "$pid"
+}
+
+# running PID: the process is there and no zombie (its files are open).
+running() {
+	[ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# expect_held S STATE PAGES HOLDER WHAT: session S is in STATE with PAGES
+# pages, none mapped, and process HOLDER still keeps it.
+expect_held() {
+	local s=$1 state=$2 pages=$3 holder=$4 what=$5
+	[ "$(session_state "$s")" = "$state" ] ||
+		fail "$what: session $s is '$(session_state "$s")', not $state"
+	[ "$(khopagesctl stats "$s" | sed -n 's/^pages: *\([0-9]*\).*/\1/p')" = "$pages" ] ||
+		fail "$what: session $s does not hold its $pages pages any more"
+	[ "$(khopagesctl stats "$s" | sed -n 's/^mapped: *\([0-9]*\).*/\1/p')" = 0 ] ||
+		fail "$what: pages of session $s were mapped"
+	running "$holder" || fail "$what: the holder $holder of session $s is gone"
+}
 
 case "$1" in
 1)
@@ -33,46 +58,65 @@ case "$1" in
 	CRIU_KHOPAGES_SESSION=$S2 criu dump -t "$(wl_pid "$WL2")" -D "$IMG2" $CRIU_OPTS --kho-pages \
 		-o dump.log || { tail -n 20 "$IMG2/dump.log"; fail "dump 2 failed"; }
 	khopagesctl list
+	khopagesctl luo
+	holder=$(holder_pid "$IMG1") || fail "dump 1 left no holder file"
+	pages=$(khopagesctl stats $S1 | sed -n 's/^pages: *\([0-9]*\).*/\1/p')
+	[ "${pages:-0}" -gt 0 ] || fail "session $S1 holds no page"
+	echo "$pages" >/host/s1.pages
+	expect_held $S1 preserved "$pages" "$holder" "after the dump"
 	# shellcheck disable=SC2086
-	expect_fail "restore before kexec" "session $S1 is committed, not incoming" "$IMG1/r0.log" \
-		criu restore -D "$IMG1" $CRIU_OPTS --kho-pages -d -o r0.log
-	[ "$(session_state $S1)" = committed ] || fail "the failed restore changed session $S1"
+	expect_fail "restore before kexec" "the checkpoint is held for the kexec by process $holder" \
+		"$IMG1/r0.log" criu restore -D "$IMG1" $CRIU_OPTS --kho-pages -d -o r0.log
+	expect_held $S1 preserved "$pages" "$holder" "after the restore before kexec"
 	wl_all_gone "$WL1" || fail "the failed restore left tasks behind"
 	sync
 	kexec_next_stage
 	;;
 2)
-	khopagesctl list
-	[ "$(session_state $S1)" = incoming ] && [ "$(session_state $S2)" = incoming ] ||
-		fail "the sessions did not come through the kexec"
+	pages=$(cat /host/s1.pages)
+	# The driver reads a session when its Live Update session is retrieved.
+	[ -z "$(khopagesctl list | tail -n +2)" ] ||
+		fail "a session is offered before its Live Update session was retrieved"
+	# shellcheck disable=SC2086
+	expect_fail "restore without --kho-pages" "Dumped with --kho-pages" "$IMG1/r1.log" \
+		criu restore -D "$IMG1" $CRIU_OPTS -d -o r1.log
+	[ -z "$(khopagesctl list | tail -n +2)" ] ||
+		fail "the restore without --kho-pages retrieved session $S1"
+	wl_all_gone "$WL1" || fail "the failed restore left tasks behind"
+
+	khopagesctl discard $S2 --luo || fail "cannot discard session $S2"
+	# shellcheck disable=SC2086
+	expect_fail "restore of a discarded session" "session $S2 is not in this kernel" "$IMG2/r2.log" \
+		criu restore -D "$IMG2" $CRIU_OPTS --kho-pages -d -o r2.log
+	wl_all_gone "$WL2" || fail "the failed restore left tasks behind"
+	# Without the plugin, of the discarded session: criu retrieves a
+	# checkpoint from Live Update before it loads the plugins, and a
+	# failure there ends the Live Update session instead of keeping it.
 	mkdir -p /tmp/no-plugins
 	# shellcheck disable=SC2086
-	expect_fail "restore without the plugin" "Missing required plugin: khopages_plugin" "$IMG1/r1.log" \
-		criu restore -D "$IMG1" $CRIU_OPTS --kho-pages -d -L /tmp/no-plugins -o r1.log
-	# shellcheck disable=SC2086
-	expect_fail "restore without --kho-pages" "Dumped with --kho-pages" "$IMG1/r2.log" \
-		criu restore -D "$IMG1" $CRIU_OPTS -d -o r2.log
-	[ "$(session_state $S1)" = incoming ] || fail "a failed restore changed session $S1"
-
-	khopagesctl discard $S2 || fail "cannot discard session $S2"
-	# shellcheck disable=SC2086
-	expect_fail "restore of a discarded session" "session $S2 is not in this kernel" "$IMG2/r3.log" \
-		criu restore -D "$IMG2" $CRIU_OPTS --kho-pages -d -o r3.log
+	expect_fail "restore without the plugin" "Missing required plugin: khopages_plugin" "$IMG2/r3.log" \
+		criu restore -D "$IMG2" $CRIU_OPTS --kho-pages -d -L /tmp/no-plugins -o r3.log
 	wl_all_gone "$WL2" || fail "the failed restore left tasks behind"
 
 	# shellcheck disable=SC2086
 	criu restore -D "$IMG1" $CRIU_OPTS --kho-pages -d -o r4.log ||
 		{ tail -n 30 "$IMG1/r4.log"; fail "the good restore failed after the failed ones"; }
+	grep -q "restoring from session $S1: $pages pages" "$IMG1/r4.log" ||
+		fail "session $S1 did not come back with its $pages pages"
+	grep -q "Live Update session $S1 finished" "$IMG1/r4.log" ||
+		fail "the good restore did not finish the Live Update session"
 	wl_cmd "$WL1" V || fail "the restored tree is wrong"
 	no_sessions || fail "session $S1 is still there after its restore"
 	wl_cmd "$WL1" Q || fail "the tree did not quit"
-	for i in $(seq 30); do wl_all_gone "$WL1" && break; sleep 1; done
+	for _ in $(seq 30); do wl_all_gone "$WL1" && break; sleep 1; done
 
 	# shellcheck disable=SC2086
-	expect_fail "second restore of a finished session" "session $S1 is not in this kernel" \
+	expect_fail "second restore of a restored session" "session $S1 is not in this kernel" \
 		"$IMG1/r5.log" criu restore -D "$IMG1" $CRIU_OPTS --kho-pages -d -o r5.log
 	wl_all_gone "$WL1" || fail "the failed restore left tasks behind"
 	no_sessions || fail "sessions are left at the end"
+	[ "$(khopagesctl luo)" = "no Live Update session is open" ] ||
+		fail "a Live Update session is left: $(khopagesctl luo)"
 	pass
 	;;
 *) fail "unexpected stage $1" ;;

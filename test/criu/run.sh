@@ -24,11 +24,12 @@
 #                   script withdraws the committed one; no session and no
 #                   preserved page left (khopagesctl list, debugfs), the
 #                   tree runs on with correct memory
-#   restore-errors  (sessions COMMITted, CRIU_KHOPAGES_LUO=0) restore before
-#                   kexec, without the plugin ("Missing required plugin"),
-#                   without --kho-pages, of a discarded session, of an
-#                   already finished session: clear errors; a good restore
-#                   still works afterwards
+#   restore-errors  (checkpoints in Live Update sessions) restore before
+#                   kexec (held for the kexec), without --kho-pages, of a
+#                   session discarded with `khopagesctl discard --luo`,
+#                   without the plugin ("Missing required plugin"), of an
+#                   already restored session: clear errors, nothing lost;
+#                   a good restore still works afterwards, with every page
 #   same-kernel     a --kho-pages checkpoint (in a Live Update session) is
 #                   not restored before the kexec, and its holder keeps it;
 #                   with CRIU_KHOPAGES_SAME_KERNEL=1 criu takes it back from

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * khopages_faults: the driver-side helpers of the fault tests
- * (test/criu/faults-guest.sh).
+ * (test/criu/faults-guest.sh). Sessions go to the next kernel through Live
+ * Update (test/lib/handover.h).
  *
  *   khopages_faults kill-on-preserve PID SECONDS MIN_PIDS
  *       poll LIST; once an open session holds pages of MIN_PIDS processes,
@@ -11,13 +12,17 @@
  *       a frozen child of MIB MiB is SIGKILLed and reaped by another
  *       thread while PRESERVE takes its memory; the call must succeed
  *       with every page or fail with ESRCH, leave the session consistent,
- *       and ABORT, close or a withdrawn COMMIT must give every page back
- *   khopages_faults two-sessions commit FILE MIB
- *       two sessions preserve the same range of one child and are
- *       committed; FILE describes them for the next kernel
- *   khopages_faults two-sessions map FILE
- *       after kexec: both are listed, one is mapped and checked byte for
- *       byte, both are finished, and all their memory comes back
+ *       and ABORT, close, or handing the file over to a Live Update
+ *       session whose holder then ends must give every page back
+ *   khopages_faults two-sessions hand-over FILE MIB
+ *       two sessions preserve the same range of one child and are handed
+ *       over in Live Update sessions of their names, each kept by a
+ *       holder process; FILE describes them for the next kernel
+ *   khopages_faults two-sessions take-over FILE
+ *       after kexec: neither is listed before its Live Update session is
+ *       retrieved; both are retrieved, one is mapped and checked byte for
+ *       byte, closing both files releases them without touching the
+ *       mapped pages, and all their memory comes back
  *   khopages_faults hog MIB
  *       memory pressure until killed: hold MIB MiB and keep replacing it
  *
@@ -40,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "khopages.h"
 #include "khopages_testlib.h"
 #include "ktap.h"
@@ -48,6 +54,8 @@
 #define SEED_TWIN	0x7272
 #define TWIN_A		"fault-twin-a"
 #define TWIN_B		"fault-twin-b"
+/* The holder of preserve-exit's Live Update session. */
+#define EXIT_HOLDER	"/tmp/fault-exit-holder.pid"
 /* Slab, page tables and per-CPU lists move a few MiB by themselves. */
 #define MARGIN_KB	(8 * 1024)
 
@@ -95,6 +103,19 @@ static size_t sessions_named(struct khop *k, const char *prefix)
 		n += !strncmp(infos[i].name, prefix, strlen(prefix));
 	free(infos);
 	return n;
+}
+
+/* Bail out unless session @name is in state @state with @pages pages. */
+static void expect_session(struct khop *k, const char *name, uint32_t state, uint64_t pages)
+{
+	struct khopages_session_info info;
+
+	if (khop_stats(k, name, &info))
+		ktap_bail("STATS %s: %s", name, khop_error(k));
+	if (info.state != state || info.nr_pages != pages)
+		ktap_bail("%s: state %s with %" PRIu64 " pages, expected %s with %" PRIu64, name,
+			  khop_state_name(info.state), (uint64_t)info.nr_pages,
+			  khop_state_name(state), pages);
 }
 
 /* A child holding @mib MiB filled with @seed at a 2 MiB aligned address. */
@@ -194,9 +215,9 @@ static void *killer_main(void *arg)
 
 /* How the session is ended after the call, one per round in turn. */
 enum { END_ABORT, END_CLOSE, END_WITHDRAW, NR_ENDS };
-static const char *const end_names[] = { "ABORT", "close", "COMMIT + withdraw" };
+static const char *const end_names[] = { "ABORT", "close", "Live Update + withdraw" };
 
-static void end_session(struct khop *k, const char *name, int how)
+static void end_session(struct khop *k, const char *name, uint64_t pages, int how)
 {
 	struct khop *w;
 
@@ -210,13 +231,16 @@ static void end_session(struct khop *k, const char *name, int how)
 		khop_close(k);
 		break;
 	default:
-		if (khop_commit(k))
-			ktap_bail("COMMIT %s: %s", name, khop_error(k));
+		/* Its holder keeps the file: the session stays preserved... */
+		if (kt_hand_over(khop_fd(k), name, EXIT_HOLDER) < 0)
+			ktap_bail("hand %s over: %s", name, kt_handover_error());
 		khop_close(k);
 		w = open_dev();
-		if (khop_finish(w, name, KHOPAGES_FINISH_OUTGOING))
-			ktap_bail("withdraw %s: %s", name, khop_error(w));
+		expect_session(w, name, KHOPAGES_STATE_PRESERVED, pages);
 		khop_close(w);
+		/* ...until the holder ends, taking the only file with it. */
+		if (kt_withdraw(EXIT_HOLDER))
+			ktap_bail("withdraw %s: %s", name, kt_handover_error());
 	}
 }
 
@@ -232,7 +256,6 @@ static int preserve_exit(uint64_t mib, int rounds)
 	ktap_diag("free before: %ld kB", base);
 	for (r = 0; r <= rounds; r++) {
 		struct khopages_preserve res = { 0 };
-		struct khopages_session_info info;
 		struct killer kl = { 0 };
 		char name[32];
 		pthread_t th;
@@ -264,9 +287,9 @@ static int preserve_exit(uint64_t mib, int rounds)
 			kt_kill_wait(kl.pid);
 
 		ktap_diag("round %d: kill after %.0f ms, PRESERVE took %.0f ms: %s, %" PRIu64
-		          " pages; target reaped %s the call", r, delay, t0,
-		          ret ? ktap_errname(ret) : "ok", (uint64_t)res.nr_pages,
-		          !r ? "after" : kl.reaped_in_call ? "during" : "after");
+			  " pages; target reaped %s the call", r, delay, t0,
+			  ret ? ktap_errname(ret) : "ok", (uint64_t)res.nr_pages,
+			  !r ? "after" : kl.reaped_in_call ? "during" : "after");
 		if (!r) {
 			if (ret || res.nr_pages != pages)
 				ktap_bail("PRESERVE of a live target: %s, %" PRIu64 " of %" PRIu64 " pages",
@@ -281,17 +304,13 @@ static int preserve_exit(uint64_t mib, int rounds)
 		if (!ret && res.nr_pages != pages)
 			ktap_bail("PRESERVE succeeded with %" PRIu64 " of %" PRIu64 " pages",
 				  (uint64_t)res.nr_pages, pages);
-		if (khop_stats(k, name, &info))
-			ktap_bail("STATS %s: %s", name, khop_error(k));
-		if (info.nr_pages != res.nr_pages)
-			ktap_bail("session %s holds %" PRIu64 " pages, PRESERVE said %" PRIu64, name,
-				  (uint64_t)info.nr_pages, (uint64_t)res.nr_pages);
+		expect_session(k, name, KHOPAGES_STATE_OPEN, res.nr_pages);
 		/* The pid is gone now: a clear ESRCH. */
 		ret = khop_preserve(k, kl.pid, addr, len, NULL);
 		if (ret != -ESRCH)
 			ktap_bail("PRESERVE of a reaped pid: %s, expected ESRCH",
 				  ret ? khop_error(k) : "ok");
-		end_session(k, name, r % NR_ENDS);
+		end_session(k, name, res.nr_pages, r % NR_ENDS);
 		k = open_dev();
 		if (sessions_named(k, "fault-exit-"))
 			ktap_bail("session %s is left after %s", name, end_names[r % NR_ENDS]);
@@ -304,7 +323,7 @@ static int preserve_exit(uint64_t mib, int rounds)
 		ktap_bail("the target was never reaped while PRESERVE ran (call %.0f ms)", call_ms);
 	after = settled_free_kb(base - MARGIN_KB);
 	ktap_diag("free after: %ld kB (%+ld kB); target reaped during the call in %d of %d rounds",
-	          after, after - base, during, rounds);
+		  after, after - base, during, rounds);
 	if (after < base - MARGIN_KB)
 		ktap_bail("%ld kB of memory not given back", base - after);
 	ktap_pass("the target was reaped during PRESERVE, and its memory came back");
@@ -313,12 +332,19 @@ static int preserve_exit(uint64_t mib, int rounds)
 
 /* ------------------------------------------------------------------ */
 
-static int twins_commit(const char *path, uint64_t mib)
+/* The holder's pid file of twin @name, in this kernel's RAM. */
+static void twin_holder_file(char *buf, size_t len, const char *name)
 {
-	uint64_t len = mib * KT_MIB, addr;
-	const char *names[] = { TWIN_A, TWIN_B };
-	struct khop *k[2];
-	pid_t pid;
+	snprintf(buf, len, "/tmp/%s-holder.pid", name);
+}
+
+static int twins_hand_over(const char *path, uint64_t mib)
+{
+	uint64_t len = mib * KT_MIB, pages = len / KT_PAGE, addr;
+	static const char *const names[] = { TWIN_A, TWIN_B };
+	char pidfile[64];
+	struct khop *k;
+	pid_t pid, h;
 	FILE *f;
 	int i, ret;
 
@@ -329,24 +355,31 @@ static int twins_commit(const char *path, uint64_t mib)
 	for (i = 0; i < 2; i++) {
 		struct khopages_preserve res = { 0 };
 
-		k[i] = open_dev();
-		if (khop_create(k[i], names[i]) ||
-		    khop_preserve(k[i], pid, addr, len, &res) || khop_commit(k[i]))
-			ktap_bail("session %s: %s", names[i], khop_error(k[i]));
-		ktap_diag("%s: %" PRIu64 " pages, %" PRIu64 " folios, committed", names[i],
-		          (uint64_t)res.nr_pages, (uint64_t)res.nr_folios);
-		if (res.nr_pages != len / KT_PAGE)
+		k = open_dev();
+		if (khop_create(k, names[i]) || khop_preserve(k, pid, addr, len, &res))
+			ktap_bail("session %s: %s", names[i], khop_error(k));
+		if (res.nr_pages != pages)
 			ktap_bail("%s preserved %" PRIu64 " of %" PRIu64 " pages", names[i],
-				  (uint64_t)res.nr_pages, len / KT_PAGE);
+				  (uint64_t)res.nr_pages, pages);
+		twin_holder_file(pidfile, sizeof(pidfile), names[i]);
+		h = kt_hand_over(khop_fd(k), names[i], pidfile);
+		if (h < 0)
+			ktap_bail("hand %s over: %s", names[i], kt_handover_error());
+		khop_close(k);
+		ktap_diag("%s: %" PRIu64 " pages, %" PRIu64 " folios, in Live Update session %s held by %d",
+			  names[i], (uint64_t)res.nr_pages, (uint64_t)res.nr_folios, names[i], (int)h);
 		ktap_pass(names[i]);
 	}
-	/* The sessions hold the pages now, not the process. */
+	/* The sessions hold the pages now, not the process nor this program. */
 	kt_kill_wait(pid);
+	k = open_dev();
+	for (i = 0; i < 2; i++)
+		expect_session(k, names[i], KHOPAGES_STATE_PRESERVED, pages);
+	khop_close(k);
+	ktap_pass("both sessions stay preserved with their holders alone");
 	f = fopen(path, "w");
 	if (!f || fprintf(f, "%d %" PRIu64 " %" PRIu64 "\n", pid, addr, len) < 0 || fclose(f))
 		ktap_bail("cannot write %s", path);
-	for (i = 0; i < 2; i++)
-		khop_close(k[i]);
 	return ktap_finish();
 }
 
@@ -360,16 +393,29 @@ static uint64_t check_bytes(const uint8_t *p, uint64_t orig, uint64_t len)
 	return bad;
 }
 
-static int twins_map(const char *path)
+/* Retrieve twin @name from Live Update: a handle on its file. */
+static struct khop *take_over_twin(const char *name)
 {
-	struct khopages_session_info info;
+	struct khop *k;
+	int fd;
+
+	fd = kt_take_over(name);
+	if (fd < 0)
+		ktap_bail("take %s over: %s", name, kt_handover_error());
+	if (khop_from_fd(fd, &k))
+		ktap_bail("%s: %s", name, khop_open_error());
+	return k;
+}
+
+static int twins_take_over(const char *path)
+{
 	struct khopages_map res = { 0 };
 	uint64_t addr, len, pages, bad;
+	struct khop *k, *ka, *kb;
 	long base, after;
-	struct khop *k;
 	uint8_t *dst;
 	FILE *f;
-	int pid;
+	int pid, luo;
 
 	f = fopen(path, "r");
 	if (!f || fscanf(f, "%d %" SCNu64 " %" SCNu64, &pid, &addr, &len) != 3)
@@ -377,32 +423,30 @@ static int twins_map(const char *path)
 	fclose(f);
 	pages = len / KT_PAGE;
 
+	/* The driver reads a session handed over in Live Update on retrieve. */
 	k = open_dev();
-	if (sessions_named(k, "fault-twin-") != 2)
-		ktap_bail("the two sessions did not both come through the kexec");
-	for (int i = 0; i < 2; i++) {
-		const char *n = i ? TWIN_B : TWIN_A;
-
-		if (khop_stats(k, n, &info))
-			ktap_bail("STATS %s: %s", n, khop_error(k));
-		if (info.state != KHOPAGES_STATE_INCOMING || info.nr_pages != pages)
-			ktap_bail("%s: state %s, %" PRIu64 " pages, expected incoming with %" PRIu64, n,
-				  khop_state_name(info.state), (uint64_t)info.nr_pages, pages);
-	}
+	if (sessions_named(k, "fault-twin-"))
+		ktap_bail("a session is offered before its Live Update session was retrieved");
 	khop_close(k);
 	base = settled_free_kb(0);
-	ktap_diag("both sessions incoming, %" PRIu64 " pages each; free %ld kB", pages, base);
+	ka = take_over_twin(TWIN_A);
+	kb = take_over_twin(TWIN_B);
+	k = open_dev();
+	expect_session(k, TWIN_A, KHOPAGES_STATE_RETRIEVED, pages);
+	expect_session(k, TWIN_B, KHOPAGES_STATE_RETRIEVED, pages);
+	khop_close(k);
+	ktap_diag("both sessions retrieved, %" PRIu64 " pages each; free %ld kB before", pages,
+		  base);
+	ktap_pass("both sessions came through the kexec");
 
 	dst = kt_map_aligned(len, KT_HUGE);
 	if (dst == MAP_FAILED)
 		ktap_bail("mmap: %s", strerror(errno));
-	k = open_dev();
-	if (khop_attach(k, TWIN_A) ||
-	    khop_map(k, pid, addr, (uint64_t)(uintptr_t)dst, len, &res))
-		ktap_bail("%s: %s", TWIN_A, khop_error(k));
+	if (khop_map(ka, pid, addr, (uint64_t)(uintptr_t)dst, len, &res))
+		ktap_bail("%s: %s", TWIN_A, khop_error(ka));
 	ktap_diag("%s: mapped %llu, shared %llu, copied %llu", TWIN_A,
-	          (unsigned long long)res.nr_mapped, (unsigned long long)res.nr_shared,
-	          (unsigned long long)res.nr_copied);
+		  (unsigned long long)res.nr_mapped, (unsigned long long)res.nr_shared,
+		  (unsigned long long)res.nr_copied);
 	if (res.nr_mapped != pages)
 		ktap_bail("%s mapped %llu of %" PRIu64 " pages from their frames", TWIN_A,
 			  (unsigned long long)res.nr_mapped, pages);
@@ -410,23 +454,29 @@ static int twins_map(const char *path)
 	if (bad)
 		ktap_bail("%" PRIu64 " of %" PRIu64 " mapped pages are wrong", bad, pages);
 	ktap_pass(TWIN_A " mapped from its frames, every byte right");
-	khop_close(k);
 
+	/* The last close of each file releases its session. */
+	khop_close(ka);
+	khop_close(kb);
 	k = open_dev();
-	if (khop_finish(k, TWIN_A, 0) || khop_finish(k, TWIN_B, 0))
-		ktap_bail("FINISH: %s", khop_error(k));
 	if (sessions_named(k, "fault-twin-"))
-		ktap_bail("a session is left after FINISH of both");
+		ktap_bail("a session is left after both files were closed");
 	khop_close(k);
-	/* FINISH of the other session must not take pages in use. */
+	/* Nor is anything left in Live Update: a session is retrieved once. */
+	if (!khop_luo_retrieve(TWIN_A, &luo)) {
+		close(luo);
+		ktap_bail("Live Update session %s can be retrieved again", TWIN_A);
+	}
+	ktap_diag("a second retrieve of %s: %s", TWIN_A, khop_luo_error());
+	/* Releasing the other session must not take pages in use. */
 	bad = check_bytes(dst, addr, len);
 	if (bad)
-		ktap_bail("%" PRIu64 " pages changed when the sessions were finished", bad);
-	ktap_pass("finishing both sessions left the mapped pages alone");
+		ktap_bail("%" PRIu64 " pages changed when the sessions were released", bad);
+	ktap_pass("releasing both sessions left the mapped pages alone");
 	munmap(dst, len);
 	after = settled_free_kb(base + (long)(len / 1024) - MARGIN_KB);
-	ktap_diag("both finished, mapping gone: free %ld kB (%+ld kB, the sessions held %" PRIu64
-	          " kB)", after, after - base, len / 1024);
+	ktap_diag("both released, mapping gone: free %ld kB (%+ld kB, the sessions held %" PRIu64
+		  " kB)", after, after - base, len / 1024);
 	if (after < base + (long)(len / 1024) - MARGIN_KB)
 		ktap_bail("%ld kB of the sessions' memory did not come back",
 			  base + (long)(len / 1024) - after);
@@ -466,15 +516,15 @@ int main(int argc, char **argv)
 		return kill_on_preserve(atoi(argv[2]), atof(argv[3]), (unsigned int)atoi(argv[4]));
 	if (argc == 4 && !strcmp(argv[1], "preserve-exit"))
 		return preserve_exit(strtoull(argv[2], NULL, 0), atoi(argv[3]));
-	if (argc == 5 && !strcmp(argv[1], "two-sessions") && !strcmp(argv[2], "commit"))
-		return twins_commit(argv[3], strtoull(argv[4], NULL, 0));
-	if (argc == 4 && !strcmp(argv[1], "two-sessions") && !strcmp(argv[2], "map"))
-		return twins_map(argv[3]);
+	if (argc == 5 && !strcmp(argv[1], "two-sessions") && !strcmp(argv[2], "hand-over"))
+		return twins_hand_over(argv[3], strtoull(argv[4], NULL, 0));
+	if (argc == 4 && !strcmp(argv[1], "two-sessions") && !strcmp(argv[2], "take-over"))
+		return twins_take_over(argv[3]);
 	if (argc == 3 && !strcmp(argv[1], "hog"))
 		return hog(strtoull(argv[2], NULL, 0));
 	fprintf(stderr, "usage: khopages_faults kill-on-preserve PID SECONDS MIN_PIDS\n"
 		"       khopages_faults preserve-exit MIB ROUNDS\n"
-		"       khopages_faults two-sessions commit FILE MIB | map FILE\n"
+		"       khopages_faults two-sessions hand-over FILE MIB | take-over FILE\n"
 		"       khopages_faults hog MIB\n");
 	return 2;
 }
