@@ -15,8 +15,9 @@
 #                  before the kexec: the upgrade is called off, nothing is
 #                  left preserved, memory comes back
 #   two-sessions   two sessions over the same range of one process cross
-#                  the kexec in two Live Update sessions; both are
-#                  retrieved, one is mapped, closing both frees the rest
+#                  the kexec in two Live Update sessions; one is finished
+#                  unretrieved, the other retrieved and mapped, closing it
+#                  frees the rest
 #   pressure       criu dump --kho-pages while a memory hog churns and
 #                  compaction runs; after kexec every byte is checked
 #   restore-retry  criu restore --kho-pages fails after the tasks mapped
@@ -207,9 +208,9 @@ pressure_dump() {
 }
 pressure_restore() {
 	local wl=/host/wl-press img=/host/img-press base kib
-	# The driver reads the session when criu retrieves it from Live Update.
-	[ -z "$(session_state fault-press)" ] ||
-		fail "session fault-press is offered before its Live Update session was retrieved"
+	# Listed from boot on, waiting for criu to retrieve its file.
+	[ "$(session_state fault-press)" = incoming ] ||
+		fail "session fault-press is not listed as incoming before criu retrieves it"
 	kib=$(cat /host/press.kib)
 	[ "${kib:-0}" -gt 0 ] || fail "cannot tell how much memory session fault-press holds"
 	base=$(settled_free)
@@ -242,8 +243,8 @@ retry_dump() {
 }
 retry_restore() {
 	local wl=/host/wl-retry img=/host/img-retry base after kib mapped holder why
-	[ -z "$(session_state fault-retry)" ] ||
-		fail "session fault-retry is offered before its Live Update session was retrieved"
+	[ "$(session_state fault-retry)" = incoming ] ||
+		fail "session fault-retry is not listed as incoming before criu retrieves it"
 	kib=$(cat /host/retry.kib)
 	[ "${kib:-0}" -gt 0 ] || fail "cannot tell how much memory session fault-retry holds"
 	base=$(settled_free)

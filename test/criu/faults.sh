@@ -24,10 +24,11 @@
 #                  before the kexec: nothing is left preserved, memory
 #                  comes back
 #   two-sessions   two sessions over the same range of one process, each
-#                  in a Live Update session: neither offered before it is
-#                  retrieved after the kexec, both retrieved, one mapped
-#                  with exact bytes, closing both frees all their memory
-#                  and leaves the mapped pages alone
+#                  in a Live Update session: both listed after the kexec;
+#                  one finished unretrieved gives its session back but
+#                  keeps the frames the other names; the other retrieved,
+#                  mapped with exact bytes, closing it frees all the
+#                  memory and leaves the mapped pages alone
 #   pressure       criu dump --kho-pages while a memory hog churns and
 #                  compaction runs; restored after kexec, every byte right
 #   restore-retry  criu restore --kho-pages fails after the tasks mapped

@@ -7,7 +7,9 @@
 #  - without --kho-pages                       -> "Dumped with --kho-pages",
 #    the Live Update session not even retrieved
 #  - the session was discarded after the kexec -> not in this kernel
-#  - without the plugin (the discarded one)    -> "Missing required plugin"
+#  - without the plugin                        -> "Missing required plugin";
+#    criu had retrieved the checkpoint: a holder keeps it, retrieved, with
+#    every page, for the next attempt
 #  - the session was already restored          -> not in this kernel
 # and a good restore still works after the failed attempts, with every
 # page of its session.
@@ -74,29 +76,32 @@ case "$1" in
 	;;
 2)
 	pages=$(cat /host/s1.pages)
-	# The driver reads a session when its Live Update session is retrieved.
-	[ -z "$(khopagesctl list | tail -n +2)" ] ||
-		fail "a session is offered before its Live Update session was retrieved"
+	# Both are listed from boot on, waiting for their files.
+	[ "$(session_state $S1)" = incoming ] && [ "$(session_state $S2)" = incoming ] ||
+		fail "the sessions are not listed as incoming: $(khopagesctl list)"
 	# shellcheck disable=SC2086
 	expect_fail "restore without --kho-pages" "Dumped with --kho-pages" "$IMG1/r1.log" \
 		criu restore -D "$IMG1" $CRIU_OPTS -d -o r1.log
-	[ -z "$(khopagesctl list | tail -n +2)" ] ||
+	[ "$(session_state $S1)" = incoming ] ||
 		fail "the restore without --kho-pages retrieved session $S1"
 	wl_all_gone "$WL1" || fail "the failed restore left tasks behind"
 
 	khopagesctl discard $S2 --luo || fail "cannot discard session $S2"
+	[ -z "$(session_state $S2)" ] || fail "session $S2 is still listed after its discard"
 	# shellcheck disable=SC2086
 	expect_fail "restore of a discarded session" "session $S2 is not in this kernel" "$IMG2/r2.log" \
 		criu restore -D "$IMG2" $CRIU_OPTS --kho-pages -d -o r2.log
 	wl_all_gone "$WL2" || fail "the failed restore left tasks behind"
-	# Without the plugin, of the discarded session: criu retrieves a
-	# checkpoint from Live Update before it loads the plugins, and a
-	# failure there ends the Live Update session instead of keeping it.
+	# Without the plugin: criu retrieves the checkpoint from Live Update
+	# before it loads the plugins; the failure leaves it to a holder.
 	mkdir -p /tmp/no-plugins
 	# shellcheck disable=SC2086
-	expect_fail "restore without the plugin" "Missing required plugin: khopages_plugin" "$IMG2/r3.log" \
-		criu restore -D "$IMG2" $CRIU_OPTS --kho-pages -d -L /tmp/no-plugins -o r3.log
-	wl_all_gone "$WL2" || fail "the failed restore left tasks behind"
+	expect_fail "restore without the plugin" "Missing required plugin: khopages_plugin" "$IMG1/r3.log" \
+		criu restore -D "$IMG1" $CRIU_OPTS --kho-pages -d -L /tmp/no-plugins -o r3.log
+	wl_all_gone "$WL1" || fail "the failed restore left tasks behind"
+	holder=$(sed -n "s/.*Live Update session $S1 is kept by process \([0-9]*\);.*/\1/p" "$IMG1/r3.log")
+	[ -n "$holder" ] || fail "the restore without the plugin did not leave session $S1 to a holder"
+	expect_held $S1 retrieved "$pages" "$holder" "after the restore without the plugin"
 
 	# shellcheck disable=SC2086
 	criu restore -D "$IMG1" $CRIU_OPTS --kho-pages -d -o r4.log ||
