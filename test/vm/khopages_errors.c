@@ -11,9 +11,9 @@
  *                                    FILE records pid, ranges and frames
  *   khopages_errors liveupdate       before the kexec, after the handovers:
  *                                    Live Update preserves refused and
- *                                    withdrawn; leaves session errluo-open
- *                                    open (held) and errluo-withdrawn
- *                                    withdrawn, neither to come along
+ *                                    withdrawn; leaves session
+ *                                    errluo-withdrawn open (its file held),
+ *                                    not to come along
  *   khopages_errors incoming NAME [FILE]
  *                                    after kexec: retrieve NAME, cases on it
  *   khopages_errors discard NAME [FILE]
@@ -81,11 +81,10 @@ int main(int argc, char **argv)
 	if (argc <= 2 && strcmp(mode, "outgoing") && strcmp(mode, "liveupdate"))
 		usage();
 	if (argc > 2) {
-		for (int i = 2; i < argc && !strcmp(mode, "absent"); i++)
-			if (!khop_valid_name(argv[i]))
+		/* The session name; every argument of "absent" is one. */
+		for (int i = 2; i < argc; i++)
+			if ((i == 2 || !strcmp(mode, "absent")) && !khop_valid_name(argv[i]))
 				usage();
-		if (!khop_valid_name(argv[2]))
-			usage();
 		snprintf(file, sizeof(file), "%s.records", argv[2]);
 		if (!(!strcmp(mode, "handover") && (argc == 5 || argc == 6)) &&
 		    !(!strcmp(mode, "incoming") && argc <= 4) &&
