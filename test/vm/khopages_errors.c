@@ -2,14 +2,24 @@
 /*
  * khopages_errors: the failure paths of /dev/khopages.
  *
- *   khopages_errors [outgoing]               cases on one kernel, no kexec
- *   khopages_errors commit NAME FILE [MIB]   commit session NAME for the next
- *                                            kernel (a small range, a THP and
- *                                            optionally MIB MiB more); FILE
- *                                            records pid, ranges and frames
- *   khopages_errors incoming NAME [FILE]     after kexec: cases on NAME
- *   khopages_errors discard NAME [FILE]      after kexec: FINISH NAME unopened
- *                                            and check its memory comes back
+ *   khopages_errors [outgoing]       cases on one kernel, no kexec
+ *   khopages_errors handover NAME FILE PIDFILE [MIB]
+ *                                    hand session NAME over to the next
+ *                                    kernel in Live Update session NAME (a
+ *                                    small range, a THP and optionally MIB
+ *                                    MiB more), its holder's pid in PIDFILE;
+ *                                    FILE records pid, ranges and frames
+ *   khopages_errors liveupdate       before the kexec, after the handovers:
+ *                                    Live Update preserves refused and
+ *                                    withdrawn; leaves session
+ *                                    errluo-withdrawn open (its file held),
+ *                                    not to come along
+ *   khopages_errors incoming NAME [FILE]
+ *                                    after kexec: retrieve NAME, cases on it
+ *   khopages_errors discard NAME [FILE]
+ *                                    after kexec: retrieve NAME, close it
+ *                                    unmapped and check its memory comes back
+ *   khopages_errors absent NAME...   after kexec: no session NAME came along
  * FILE defaults to NAME.records in the current directory.
  *
  * Each case prints "ok N - NAME" or "not ok N - NAME # details" (TAP,
@@ -46,17 +56,18 @@ static void do_outgoing(void)
 	t_list_userfault();
 	t_abort_releases();
 	t_close_releases();
-	t_commit_finish_outgoing();
+	t_preserved_releases();
 }
 
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr,
 		"usage: khopages_errors [outgoing]\n"
-		"       khopages_errors fence\n"
-		"       khopages_errors commit NAME FILE [MIB]\n"
+		"       khopages_errors handover NAME FILE PIDFILE [MIB]\n"
+		"       khopages_errors liveupdate\n"
 		"       khopages_errors incoming NAME [FILE]\n"
-		"       khopages_errors discard NAME [FILE]\n");
+		"       khopages_errors discard NAME [FILE]\n"
+		"       khopages_errors absent NAME...\n");
 	exit(2);
 }
 
@@ -67,24 +78,29 @@ int main(int argc, char **argv)
 
 	/* A peer that died shows as a failed write, not as our death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (argc <= 2 && strcmp(mode, "outgoing") && strcmp(mode, "fence"))
+	if (argc <= 2 && strcmp(mode, "outgoing") && strcmp(mode, "liveupdate"))
 		usage();
 	if (argc > 2) {
-		if (!khop_valid_name(argv[2]))
-			usage();
+		/* The session name; every argument of "absent" is one. */
+		for (int i = 2; i < argc; i++)
+			if ((i == 2 || !strcmp(mode, "absent")) && !khop_valid_name(argv[i]))
+				usage();
 		snprintf(file, sizeof(file), "%s.records", argv[2]);
-		if (!(!strcmp(mode, "commit") && (argc == 4 || argc == 5)) &&
+		if (!(!strcmp(mode, "handover") && (argc == 5 || argc == 6)) &&
 		    !(!strcmp(mode, "incoming") && argc <= 4) &&
-		    !(!strcmp(mode, "discard") && argc <= 4))
+		    !(!strcmp(mode, "discard") && argc <= 4) &&
+		    strcmp(mode, "absent"))
 			usage();
 	}
 	ktap_start();
 	if (!strcmp(mode, "outgoing"))
 		do_outgoing();
-	else if (!strcmp(mode, "fence"))
-		do_fence();
-	else if (!strcmp(mode, "commit"))
-		do_commit(argv[2], argv[3], argc == 5 ? strtoull(argv[4], NULL, 0) : 0);
+	else if (!strcmp(mode, "liveupdate"))
+		do_liveupdate();
+	else if (!strcmp(mode, "handover"))
+		do_handover(argv[2], argv[3], argv[4], argc == 6 ? strtoull(argv[5], NULL, 0) : 0);
+	else if (!strcmp(mode, "absent"))
+		do_absent(argc - 2, argv + 2);
 	else if (!strcmp(mode, "incoming"))
 		do_incoming(argv[2], argc == 4 ? argv[3] : file);
 	else

@@ -3,9 +3,11 @@
  * khopages_errors: what its files share. The cases are grouped by
  * command: khopages_errors_session.c (CREATE, names, LIST),
  * khopages_errors_preserve.c (PRESERVE, EVACUATE, permissions),
- * khopages_errors_release.c (ABORT, close, COMMIT and FINISH outgoing),
- * khopages_errors_handover.c (across the kexec: OPEN, MAP, FINISH),
- * khopages_errors_fence.c (republish failures, the sealed handover);
+ * khopages_errors_release.c (ABORT, close, a Live Update preserve and its
+ * withdrawal), khopages_errors_handover.c (across the kexec through Live
+ * Update: retrieve, OPEN, MAP, the last close),
+ * khopages_errors_liveupdate.c (Live Update preserves refused and
+ * withdrawn, sessions that must not come along);
  * khopages_errors_target.c has the processes they work on.
  */
 #ifndef KHOPAGES_ERRORS_H
@@ -33,6 +35,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "khopages.h"
 #include "khopages_testlib.h"
 #include "ktap.h"
@@ -50,7 +53,7 @@ struct tregion {
 	char name[16];
 	uint64_t len, addr, seed;
 	int madv;
-	bool large;	/* commit mode: backed by a large folio */
+	bool large;	/* handover mode: backed by a large folio */
 	bool sparse;	/* holes of both kinds between written pages */
 	bool balloon;	/* filled, then unmapped before the target is ready */
 	uint64_t nr_pages;
@@ -86,6 +89,10 @@ void check_released(const char *name, const uint64_t *pfns, uint64_t n, long fre
 uint64_t *preserve_target(struct khop *k, const char *name, struct target *t, uint64_t *n);
 /* Is session @name listed? Its entry in *out. */
 bool listed(struct khop *k, const char *name, struct khopages_session_info *out);
+/* Do two STATS answers agree in every field? */
+bool same_info(const struct khopages_session_info *a, const struct khopages_session_info *b);
+/* A new outgoing Live Update session @name (its fd). */
+int luo_session_or_bail(const char *name);
 
 /* ---- Unprivileged helpers: fork, open the device while still root (the
  * node is root's), drop to uid 65534, run @fn, report its results. ---- */
@@ -100,9 +107,19 @@ void drop_create(struct khop *k, void *arg, int *res);
 void drop_preserve(struct khop *k, void *arg, int *res);
 void drop_ptrace(struct khop *k, void *arg, int *res);
 void drop_evacuate(struct khop *k, void *arg, int *res);
-void drop_finish(struct khop *k, void *arg, int *res);
-void drop_finish_incoming(struct khop *k, void *arg, int *res);
 void drop_open(struct khop *k, void *arg, int *res);
+void drop_stats(struct khop *k, void *arg, int *res);
+/* ABORT through root's file @arg (a struct khop *), inherited. */
+void drop_abort(struct khop *k, void *arg, int *res);
+/* MAP through root's inherited file: @arg is a struct drop_map. */
+struct drop_map {
+	struct khop *root;
+	struct khopages_map m;
+};
+void drop_map(struct khop *k, void *arg, int *res);
+/* Live Update preserve of root's inherited khopages file @arg[0] into
+ * root's inherited Live Update session, fd *@arg[1]. */
+void drop_luo_preserve(struct khop *k, void *arg, int *res);
 
 /* ---- The cases on one kernel ---- */
 
@@ -124,13 +141,14 @@ void t_evacuate(void);
 void t_permissions(void);
 void t_abort_releases(void);
 void t_close_releases(void);
-void t_commit_finish_outgoing(void);
+void t_preserved_releases(void);
 
 /* ---- The modes besides "outgoing" ---- */
 
-void do_commit(const char *name, const char *file, uint64_t mib);
+void do_handover(const char *name, const char *file, const char *pidfile, uint64_t mib);
 void do_incoming(const char *name, const char *file);
 void do_discard(const char *name, const char *file);
-void do_fence(void);
+void do_liveupdate(void);
+void do_absent(int nr, char **names);
 
 #endif /* KHOPAGES_ERRORS_H */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * khopages_errors: a session committed for the next kernel, and the cases
- * on it there: OPEN, MAP, FINISH, discarding it unopened.
+ * khopages_errors: a session handed over to the next kernel in a Live
+ * Update session, and the cases on it there: retrieving it, OPEN from a
+ * second file, rights, MAP, the last close; and closing a retrieved
+ * session unmapped gives its memory back.
  */
 #include "khopages_errors.h"
 
@@ -21,7 +23,7 @@ static void write_records(const char *file, const struct records *rec)
 
 	if (!f)
 		ktap_bail("create %s: %s", file, strerror(errno));
-	fprintf(f, "# khopages_errors: committed session, one frame per page\n"
+	fprintf(f, "# khopages_errors: handed-over session, one frame per page\n"
 		   "session %s\npid %d\n", rec->session, (int)rec->pid);
 	for (int i = 0; i < rec->t.nr; i++) {
 		const struct tregion *r = &rec->t.r[i];
@@ -46,7 +48,8 @@ static void read_records(const char *file, struct records *rec)
 
 	memset(rec, 0, sizeof(*rec));
 	if (!f)
-		ktap_bail("open %s: %s (did stage 1 commit the session?)", file, strerror(errno));
+		ktap_bail("open %s: %s (did stage 1 hand the session over?)", file,
+			  strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		if (line[0] == '#')
 			continue;
@@ -99,11 +102,11 @@ static uint64_t total_pages(const struct records *rec)
 	return n;
 }
 
-void do_commit(const char *name, const char *file, uint64_t mib)
+void do_handover(const char *name, const char *file, const char *pidfile, uint64_t mib)
 {
 	struct records rec;
 	struct khopages_session_info in;
-	struct khop *k = open_or_bail();
+	struct khop *k = open_or_bail(), *other;
 	uint64_t f, n;
 	int ret;
 
@@ -126,7 +129,7 @@ void do_commit(const char *name, const char *file, uint64_t mib)
 
 		if (khop_preserve(k, rec.pid, r->addr, r->len, &p))
 			ktap_bail("preserve %s: %s", r->name, khop_error(k));
-		snprintf(what, sizeof(what), "commit: preserve %s takes all %" PRIu64 " pages",
+		snprintf(what, sizeof(what), "handover: preserve %s takes all %" PRIu64 " pages",
 			 r->name, r->nr_pages);
 		ktap_check(what, p.nr_pages == r->nr_pages, "%" PRIu64 " pages", (uint64_t)p.nr_pages);
 		/* Frames after PRESERVE: it may have moved pages out of scratch. */
@@ -136,18 +139,26 @@ void do_commit(const char *name, const char *file, uint64_t mib)
 		f = kt_kpageflags(rec.pfn[i][0]);
 		r->large = f != UINT64_MAX && (f & (1ULL << 22 /* KPF_THP */));
 	}
-	ktap_check_err("commit", khop_commit(k), 0);
+	if (kt_hand_over(khop_fd(k), name, pidfile) < 0)
+		ktap_bail("hand %s over: %s", name, kt_handover_error());
 	ret = khop_stats(k, name, &in);
-	ktap_check("commit: stats", !ret && in.state == KHOPAGES_STATE_COMMITTED &&
+	ktap_check("handover: stats", !ret && in.state == KHOPAGES_STATE_PRESERVED &&
 		   in.nr_pages == total_pages(&rec) && in.nr_pids == 1,
 		   "%s, state %s, %" PRIu64 " pages, %u pids", ktap_errname(ret),
 		   khop_state_name(in.state), (uint64_t)in.nr_pages, in.nr_pids);
 	write_records(file, &rec);
 	kt_kill_wait(rec.pid);
+	/* The holder keeps the file until the kexec: ours may go. */
 	khop_close(k);
-	ktap_diag("commit %s: %" PRIu64 " pages of pid %d%s, records in %s", name,
+	other = open_or_bail();
+	ret = khop_stats(other, name, &in);
+	ktap_check("handover: still preserved once this process closed its file",
+		   !ret && in.state == KHOPAGES_STATE_PRESERVED, "%s, state %s", ktap_errname(ret),
+		   khop_state_name(in.state));
+	khop_close(other);
+	ktap_diag("handover %s: %" PRIu64 " pages of pid %d%s, records in %s, holder in %s", name,
 		  total_pages(&rec), (int)rec.pid,
-		  rec.t.r[1].large ? ", with a THP" : ", no THP", file);
+		  rec.t.r[1].large ? ", with a THP" : ", no THP", file, pidfile);
 }
 
 /* ------------------------------------------------------------------ */
@@ -182,13 +193,60 @@ static void check_mapped(const char *name, const struct records *rec, int ri, co
 	ktap_check(what, same == r->nr_pages, "%" PRIu64 "/%" PRIu64 " PFNs equal", same, r->nr_pages);
 }
 
+/* STATS of @name through @k as one case: retrieved, all pages, @mapped mapped. */
+static void check_retrieved(const char *what, struct khop *k, const char *name,
+			    const struct records *rec, uint64_t mapped)
+{
+	struct khopages_session_info in;
+	int ret = khop_stats(k, name, &in);
+
+	ktap_check(what, !ret && in.state == KHOPAGES_STATE_RETRIEVED &&
+		   in.nr_pages == total_pages(rec) && in.nr_pids == 1 && in.nr_mapped == mapped,
+		   "%s, state %s, %" PRIu64 " pages, %u pids, %" PRIu64 " mapped",
+		   ktap_errname(ret), khop_state_name(in.state), (uint64_t)in.nr_pages,
+		   in.nr_pids, (uint64_t)in.nr_mapped);
+}
+
+/* Retrieve Live Update session @name and its khopages file, step by step. */
+static struct khop *retrieve(const char *name, struct khop *fresh)
+{
+	struct khopages_session_info in;
+	struct khop *k;
+	int luo, fd, ret;
+
+	ktap_check_err("incoming: stats before the retrieve -> ENOENT",
+		       khop_stats(fresh, name, &in), -ENOENT);
+	ktap_check_err("incoming: open before the retrieve -> ENOENT",
+		       khop_attach(fresh, name), -ENOENT);
+	ktap_check("incoming: not listed before the retrieve", !listed(fresh, name, &in),
+		   "listed, state %s", khop_state_name(in.state));
+	if (khop_luo_retrieve(name, &luo))
+		ktap_bail("%s", khop_luo_error());
+	ktap_check_err("incoming: still unknown before its file is retrieved",
+		       khop_stats(fresh, name, &in), -ENOENT);
+	if (khop_luo_retrieve_fd(luo, KHOP_LUO_TOKEN_PAGES, &fd))
+		ktap_bail("%s", khop_luo_error());
+	if (khop_from_fd(fd, &k))
+		ktap_bail("%s", khop_open_error());
+	if (khop_luo_finish(luo))
+		ktap_bail("%s", khop_luo_error());
+	close(luo);
+	ret = khop_luo_retrieve(name, &luo);
+	ktap_check_err("incoming: its Live Update session, finished and closed, is gone: "
+		       "retrieve -> ENOENT", ret, -ENOENT);
+	if (!ret)
+		close(luo);
+	return k;
+}
+
 void do_incoming(const char *name, const char *file)
 {
 	struct records rec;
-	struct khop *k1, *k2;
-	struct khopages_session_info in;
+	struct khop *k1, *k2, *fresh;
+	struct khopages_session_info in, before;
 	struct khopages_map base, m;
-	int fd, res[NR_RESULTS], ret, si, ti;
+	struct drop_map dm;
+	int fd, luo, res[NR_RESULTS], ret, si, ti;
 	const struct tregion *small, *thp;
 	char *dst, *dst2, *pair, *thp_dst;
 	uint64_t e[64], present = 0;
@@ -200,44 +258,12 @@ void do_incoming(const char *name, const char *file)
 		ktap_bail("%s lacks the small or thp range", file);
 	small = &rec.t.r[si];
 	thp = &rec.t.r[ti];
-	k1 = open_or_bail();
-	k2 = open_or_bail();
+	fresh = open_or_bail();
+	k1 = retrieve(name, fresh);
 	fd = khop_fd(k1);
+	check_retrieved("incoming: stats of the retrieved session", k1, name, &rec, 0);
+	khop_stats(k1, name, &before);
 
-	ret = khop_stats(k1, name, &in);
-	ktap_check("incoming: stats before OPEN", !ret && in.state == KHOPAGES_STATE_INCOMING &&
-		   in.nr_pages == total_pages(&rec) && in.nr_pids == 1,
-		   "%s, state %s, %" PRIu64 " pages, %u pids", ktap_errname(ret),
-		   khop_state_name(in.state), (uint64_t)in.nr_pages, in.nr_pids);
-
-	if (run_dropped("open as uid 65534 -> EPERM", false, drop_open, (void *)name, res))
-		ktap_check_err("open as uid 65534 -> EPERM", res[0], -EPERM);
-	if (run_dropped("finish as uid 65534 -> EPERM", false, drop_finish_incoming, (void *)name,
-			res))
-		ktap_check_err("finish as uid 65534 -> EPERM", res[0], -EPERM);
-	ret = khop_stats(k1, name, &in);
-	ktap_check("incoming: still unclaimed after the refused calls",
-		   !ret && in.state == KHOPAGES_STATE_INCOMING, "%s, state %s", ktap_errname(ret),
-		   khop_state_name(in.state));
-
-	if (khop_attach(k1, name))
-		ktap_bail("open %s: %s", name, khop_error(k1));
-	ret = khop_stats(k1, name, &in);
-	ktap_check("incoming: claimed after OPEN", !ret && in.state == KHOPAGES_STATE_CLAIMED,
-		   "%s, state %s", ktap_errname(ret), khop_state_name(in.state));
-	/* Each restored process opens the session for itself. */
-	ktap_check_err("open from a second fd too", khop_attach(k2, name), 0);
-	ktap_check_err("open twice on one fd -> EBUSY", khop_attach(k1, name), -EBUSY);
-	ktap_check_err("create on an fd that holds an incoming session -> EBUSY",
-		       khop_create(k1, "errother"), -EBUSY);
-	ktap_check_err("finish while another fd has it open -> EBUSY",
-		       khop_finish(k2, name, 0), -EBUSY);
-	khop_close(k2);
-	k2 = open_or_bail();
-	ktap_check_err("finish from an fd that did not open it, while opened -> EBUSY",
-		       khop_finish(k2, name, 0), -EBUSY);
-
-	/* Argument errors, straight to the driver. */
 	dst = map_anon(small->len, MAP_PRIVATE);
 	memset(&base, 0, sizeof(base));
 	base.size = sizeof(base);
@@ -245,6 +271,40 @@ void do_incoming(const char *name, const char *file)
 	base.orig_va = small->addr;
 	base.dst_va = (uint64_t)(uintptr_t)dst;
 	base.len = small->len;
+
+	/* Rights: the caller's own, whatever file it uses. */
+	if (run_dropped("open as uid 65534 -> EPERM", false, drop_open, (void *)name, res))
+		ktap_check_err("open as uid 65534 -> EPERM", res[0], -EPERM);
+	if (run_dropped("stats as uid 65534 -> EPERM", false, drop_stats, (void *)name, res))
+		ktap_check_err("stats as uid 65534 -> EPERM", res[0], -EPERM);
+	dm.root = k1;
+	dm.m = base;
+	if (run_dropped("map through the inherited retrieved file as uid 65534 -> EPERM", false,
+			drop_map, &dm, res))
+		ktap_check_err("map through the inherited retrieved file as uid 65534 -> EPERM",
+			       res[0], -EPERM);
+	ret = khop_stats(k1, name, &in);
+	ktap_check("incoming: the refused calls changed nothing", !ret && same_info(&in, &before),
+		   "%s, state %s, %" PRIu64 " mapped", ktap_errname(ret), khop_state_name(in.state),
+		   (uint64_t)in.nr_mapped);
+
+	/* Each restored process opens the session for itself. */
+	k2 = open_or_bail();
+	ktap_check_err("open from a second file", khop_attach(k2, name), 0);
+	check_retrieved("  ... the session stays retrieved", k2, name, &rec, 0);
+	ktap_check_err("open on the retrieved file itself -> EBUSY", khop_attach(k1, name), -EBUSY);
+	ktap_check_err("open twice on one file -> EBUSY", khop_attach(k2, name), -EBUSY);
+	ktap_check_err("create on a file that holds a retrieved session -> EBUSY",
+		       khop_create(k1, "errother"), -EBUSY);
+	luo = luo_session_or_bail("errretrieved");
+	ktap_check_err("Live Update preserve of a retrieved file -> EOPNOTSUPP",
+		       khop_luo_preserve_fd(luo, fd, KHOP_LUO_TOKEN_PAGES), -EOPNOTSUPP);
+	close(luo);
+	ret = khop_stats(k1, name, &in);
+	ktap_check("  ... and changes nothing", !ret && same_info(&in, &before), "%s, state %s",
+		   ktap_errname(ret), khop_state_name(in.state));
+
+	/* Argument errors, straight to the driver. */
 	m = base; m.size = 0;
 	ktap_check_err("map: size 0 -> EINVAL", rawio(fd, KHOPAGES_IOC_MAP, &m), -EINVAL);
 	m = base; m.flags = 1;
@@ -320,7 +380,7 @@ void do_incoming(const char *name, const char *file)
 	ktap_check("map: no refused MAP left anything mapped", !ret && in.nr_mapped == 0,
 		   "%s, %" PRIu64 " mapped", ktap_errname(ret), (uint64_t)in.nr_mapped);
 
-	/* The real thing, then doing it again. */
+	/* The real thing, then doing it again, through either file. */
 	m = base;
 	ret = rawio(fd, KHOPAGES_IOC_MAP, &m);
 	ktap_check("map: the small range", !ret && m.nr_mapped == small->nr_pages && !m.nr_shared &&
@@ -335,52 +395,70 @@ void do_incoming(const char *name, const char *file)
 	m = base; m.dst_va = (uint64_t)(uintptr_t)dst2;
 	ktap_check_err("map the same range again elsewhere -> EALREADY",
 		       rawio(fd, KHOPAGES_IOC_MAP, &m), -EALREADY);
-	munmap(dst2, small->len);
+	m = base; m.dst_va = (uint64_t)(uintptr_t)dst2;
+	ktap_check_err("map the same range again through the second file -> EALREADY",
+		       rawio(khop_fd(k2), KHOPAGES_IOC_MAP, &m), -EALREADY);
 
 	thp_dst = kt_map_aligned(thp->len, KT_HUGE);
 	if (thp_dst == MAP_FAILED || madvise(thp_dst, thp->len, MADV_HUGEPAGE))
 		ktap_bail("mmap: %s", strerror(errno));
-	ret = khop_map(k1, rec.pid, thp->addr, (uint64_t)(uintptr_t)thp_dst, thp->len, &m);
-	ktap_check("map: the THP range", !ret && m.nr_mapped == thp->nr_pages,
-		   "%s, %" PRIu64 " mapped", ret ? khop_error(k1) : "ok", (uint64_t)m.nr_mapped);
+	ret = khop_map(k2, rec.pid, thp->addr, (uint64_t)(uintptr_t)thp_dst, thp->len, &m);
+	ktap_check("map: the THP range through the second file", !ret && m.nr_mapped == thp->nr_pages,
+		   "%s, %" PRIu64 " mapped", ret ? khop_error(k2) : "ok", (uint64_t)m.nr_mapped);
 	check_mapped("map: THP range", &rec, ti, thp_dst);
 
-	/* FINISH: only once, and the mapped memory stays. */
-	ktap_check_err("finish", khop_finish(k1, name, 0), 0);
-	ktap_check_err("finish twice -> ENOENT", khop_finish(k1, name, 0), -ENOENT);
-	ktap_check_err("stats after FINISH -> ENOENT", khop_stats(k1, name, &in), -ENOENT);
-	m = base;
-	ktap_check_err("map after FINISH -> ENOENT", rawio(fd, KHOPAGES_IOC_MAP, &m), -ENOENT);
-	check_mapped("after FINISH: small range", &rec, si, dst);
-	check_mapped("after FINISH: THP range", &rec, ti, thp_dst);
+	/* The session lives while a file is attached; the last close ends it. */
 	khop_close(k1);
+	check_retrieved("closing the retrieved file while a second is attached keeps the session",
+			k2, name, &rec, total_pages(&rec));
+	m = base; m.dst_va = (uint64_t)(uintptr_t)dst2;
+	ktap_check_err("  ... MAP through the second file still knows what was mapped -> EALREADY",
+		       rawio(khop_fd(k2), KHOPAGES_IOC_MAP, &m), -EALREADY);
+	munmap(dst2, small->len);
 	khop_close(k2);
+	ktap_check_err("the last close releases the session: stats -> ENOENT",
+		       khop_stats(fresh, name, &in), -ENOENT);
+	ktap_check_err("open after the last close -> ENOENT", khop_attach(fresh, name), -ENOENT);
+	check_mapped("after the last close: small range", &rec, si, dst);
+	check_mapped("after the last close: THP range", &rec, ti, thp_dst);
+	khop_close(fresh);
 }
 
-/* FINISH of a session nobody opened gives its memory back. */
+/* Retrieving a session and closing its file unmapped gives its memory back. */
 void do_discard(const char *name, const char *file)
 {
 	struct records rec;
 	struct khopages_session_info in;
-	struct khop *k = open_or_bail();
+	struct khop *fresh = open_or_bail(), *k;
 	long before, want, now;
-	int ret;
+	int fd, ret;
 
 	read_records(file, &rec);
+	fd = kt_take_over(name);
+	if (fd < 0)
+		ktap_bail("take %s over: %s", name, kt_handover_error());
+	if (khop_from_fd(fd, &k))
+		ktap_bail("%s", khop_open_error());
 	ret = khop_stats(k, name, &in);
-	ktap_check("discard: the session arrived unclaimed",
-		   !ret && in.state == KHOPAGES_STATE_INCOMING && in.nr_pages == total_pages(&rec),
+	ktap_check("discard: the session arrived, retrieved",
+		   !ret && in.state == KHOPAGES_STATE_RETRIEVED && in.nr_pages == total_pages(&rec),
 		   "%s, state %s, %" PRIu64 " pages", ktap_errname(ret), khop_state_name(in.state),
 		   (uint64_t)in.nr_pages);
 	kt_settle();
 	before = kt_free_kb();
-	ktap_check_err("discard: finish an unopened session", khop_finish(k, name, 0), 0);
-	ktap_check_err("discard: stats after FINISH -> ENOENT", khop_stats(k, name, &in), -ENOENT);
-	ktap_check_err("discard: finish twice -> ENOENT", khop_finish(k, name, 0), -ENOENT);
+	khop_close(k);
+	ktap_check_err("discard: closing its only file releases it: stats -> ENOENT",
+		       khop_stats(fresh, name, &in), -ENOENT);
+	fd = kt_take_over(name);
+	ktap_check("discard: taking it over again -> ENOENT",
+		   fd < 0 && strstr(kt_handover_error(), "ENOENT"), "%s",
+		   fd < 0 ? kt_handover_error() : "it succeeded");
+	if (fd >= 0)
+		close(fd);
 	want = before + (long)(total_pages(&rec) * 4 * 3 / 4);
 	now = kt_wait_free(want, 5000);
 	ktap_check("discard: free memory got the preserved pages back", now >= want,
 		   "free memory rose by %ld kB, expected at least %ld kB of %" PRIu64 " kB",
 		   now - before, want - before, total_pages(&rec) * 4);
-	khop_close(k);
+	khop_close(fresh);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * khopages_errors: ABORT, closing the fd, COMMIT and FINISH of an outgoing
- * session: each gives the pages back.
+ * khopages_errors: ABORT, closing the fd, and a Live Update preserve
+ * withdrawn with no file left: each gives the pages back.
  */
 #include "khopages_errors.h"
 
@@ -57,7 +57,7 @@ void t_close_releases(void)
 
 	khop_close(k);
 	k2 = open_or_bail();
-	ktap_check_err("close: closing the fd before COMMIT drops the session",
+	ktap_check_err("close: closing the fd of an open session drops it",
 		       khop_stats(k2, "errclose", &in), -ENOENT);
 	ret = khop_create(k2, "errclose");
 	ktap_check_err("close: the name can be used again", ret, 0);
@@ -71,48 +71,75 @@ void t_close_releases(void)
 	free(pfns);
 }
 
-void t_commit_finish_outgoing(void)
+#define PRESERVED_HOLDER	"/tmp/errpreserved.holder"
+
+/*
+ * A session preserved in a Live Update session refuses every change and,
+ * its owner dead, alone holds the pages; withdrawn (its holder ended)
+ * with no khopages file left, it is gone and every page comes back.
+ */
+void t_preserved_releases(void)
 {
-	struct khop *k = open_or_bail();
-	struct khopages_session_info in;
+	struct khop *k = open_or_bail(), *other = open_or_bail();
+	struct khopages_session_info in, preserved;
 	struct khopages_preserve p;
 	struct target t;
-	uint64_t n, *pfns = preserve_target(k, "errfinish", &t, &n), held;
-	int res[NR_RESULTS], ret;
+	uint64_t n, *pfns = preserve_target(k, "errpreserved", &t, &n), held;
+	int res[NR_RESULTS], ret, luo;
 	long free_kb;
 
-	ktap_check_err("commit", khop_commit(k), 0);
-	ktap_check_err("commit twice -> EBUSY", khop_commit(k), -EBUSY);
+	if (kt_hand_over(khop_fd(k), "errpreserved", PRESERVED_HOLDER) < 0)
+		ktap_bail("hand errpreserved over: %s", kt_handover_error());
+	ret = khop_stats(k, "errpreserved", &preserved);
+	ktap_check("stats after the Live Update preserve",
+		   !ret && preserved.state == KHOPAGES_STATE_PRESERVED && preserved.nr_pages == n,
+		   "%s, state %s, %" PRIu64 " pages", ktap_errname(ret),
+		   khop_state_name(preserved.state), (uint64_t)preserved.nr_pages);
+	luo = luo_session_or_bail("errpreserved-2");
+	ktap_check_err("Live Update preserve of the file into a second session -> EBUSY",
+		       khop_luo_preserve_fd(luo, khop_fd(k), KHOP_LUO_TOKEN_PAGES), -EBUSY);
+	close(luo);
 	ret = rawio(khop_fd(k), KHOPAGES_IOC_PRESERVE, &(struct khopages_preserve){
 		.size = sizeof(p), .pid = t.pid, .start = t.r[0].addr, .len = KT_PAGE });
-	ktap_check_err("preserve after COMMIT -> EBUSY", ret, -EBUSY);
-	ret = khop_stats(k, "errfinish", &in);
-	ktap_check("stats after COMMIT", !ret && in.state == KHOPAGES_STATE_COMMITTED &&
-		   in.nr_pages == n, "%s, state %s, %" PRIu64 " pages", ktap_errname(ret),
-		   khop_state_name(in.state), (uint64_t)in.nr_pages);
+	ktap_check_err("preserve while preserved -> EBUSY", ret, -EBUSY);
+	ktap_check_err("abort while preserved -> EBUSY", khop_abort(k), -EBUSY);
+	ktap_check_err("open of a preserved session from another file -> ENOENT",
+		       khop_attach(other, "errpreserved"), -ENOENT);
 
-	/* Owner gone: the committed session alone holds the pages. */
+	/* Owner gone: the preserved session alone holds the pages. */
 	kt_kill_wait(t.pid);
 	kt_settle();
 	held = kt_count_orphan_anon(pfns, n);
-	ktap_check("after COMMIT the session holds every page of the dead owner", held == n,
+	ktap_check("the preserved session holds every page of the dead owner", held == n,
 		   "%" PRIu64 " of %" PRIu64 " frames held", held, n);
 
-	if (run_dropped("finish outgoing as uid 65534 -> EPERM", false, drop_finish,
-			(void *)"errfinish", res))
-		ktap_check_err("finish outgoing as uid 65534 -> EPERM", res[0], -EPERM);
-	ktap_check_err("finish without OUTGOING does not touch an outgoing session -> ENOENT",
-		       khop_finish(k, "errfinish", 0), -ENOENT);
-	ret = khop_stats(k, "errfinish", &in);
-	ktap_check("the session survived the refused FINISH calls",
-		   !ret && in.state == KHOPAGES_STATE_COMMITTED, "%s", ktap_errname(ret));
+	if (run_dropped("abort through the inherited file as uid 65534 -> EPERM", false, drop_abort,
+			k, res))
+		ktap_check_err("abort through the inherited file as uid 65534 -> EPERM", res[0],
+			       -EPERM);
+	ret = khop_stats(k, "errpreserved", &in);
+	ktap_check("the session survived the refused calls, every counter as before",
+		   !ret && same_info(&in, &preserved), "%s, state %s", ktap_errname(ret),
+		   khop_state_name(in.state));
 
-	free_kb = kt_free_kb();
-	ktap_check_err("finish outgoing", khop_finish(k, "errfinish", KHOPAGES_FINISH_OUTGOING), 0);
-	ktap_check_err("stats after FINISH -> ENOENT", khop_stats(k, "errfinish", &in), -ENOENT);
-	ktap_check_err("finish outgoing twice -> ENOENT",
-		       khop_finish(k, "errfinish", KHOPAGES_FINISH_OUTGOING), -ENOENT);
-	check_released("finish outgoing", pfns, n, free_kb);
-	free(pfns);
+	/* The holder keeps the file: closing ours changes nothing. */
 	khop_close(k);
+	ret = khop_stats(other, "errpreserved", &in);
+	ktap_check("closing this process's file leaves it preserved (the holder has it)",
+		   !ret && same_info(&in, &preserved), "%s, state %s", ktap_errname(ret),
+		   khop_state_name(in.state));
+
+	kt_settle();
+	free_kb = kt_free_kb();
+	if (kt_withdraw(PRESERVED_HOLDER))
+		ktap_bail("withdraw errpreserved: %s", kt_handover_error());
+	ktap_check_err("withdrawn with no file left: the session is gone",
+		       khop_stats(other, "errpreserved", &in), -ENOENT);
+	check_released("withdraw", pfns, n, free_kb);
+	ret = khop_create(other, "errpreserved");
+	ktap_check_err("withdraw: the name can be used again", ret, 0);
+	if (!ret)
+		khop_abort(other);
+	free(pfns);
+	khop_close(other);
 }

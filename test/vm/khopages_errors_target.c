@@ -320,21 +320,41 @@ void drop_evacuate(struct khop *k, void *arg, int *res)
 	res[0] = khop_evacuate(k, t->pid, t->r[0].addr, t->r[0].len, NULL);
 }
 
-void drop_finish(struct khop *k, void *arg, int *res)
-{
-	res[0] = khop_finish(k, arg, KHOPAGES_FINISH_OUTGOING);
-}
-
-void drop_finish_incoming(struct khop *k, void *arg, int *res)
-{
-	res[0] = khop_finish(k, arg, 0);
-}
-
 void drop_open(struct khop *k, void *arg, int *res)
 {
 	res[0] = khop_attach(k, arg);
 }
 
+void drop_stats(struct khop *k, void *arg, int *res)
+{
+	struct khopages_session_info in;
+
+	res[0] = khop_stats(k, arg, &in);
+}
+
+void drop_abort(struct khop *k, void *arg, int *res)
+{
+	(void)k;
+	res[0] = khop_abort(arg);
+}
+
+void drop_map(struct khop *k, void *arg, int *res)
+{
+	struct drop_map *d = arg;
+	struct khopages_map m = d->m;
+
+	(void)k;
+	res[0] = rawio(khop_fd(d->root), KHOPAGES_IOC_MAP, &m);
+}
+
+void drop_luo_preserve(struct khop *k, void *arg, int *res)
+{
+	struct khop *root = ((void **)arg)[0];
+	const int *luo = ((void **)arg)[1];
+
+	(void)k;
+	res[0] = khop_luo_preserve_fd(*luo, khop_fd(root), KHOP_LUO_TOKEN_PAGES);
+}
 
 bool listed(struct khop *k, const char *name, struct khopages_session_info *out)
 {
@@ -351,6 +371,20 @@ bool listed(struct khop *k, const char *name, struct khopages_session_info *out)
 		}
 	free(infos);
 	return found;
+}
+
+bool same_info(const struct khopages_session_info *a, const struct khopages_session_info *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+int luo_session_or_bail(const char *name)
+{
+	int fd;
+
+	if (khop_luo_create(name, &fd))
+		ktap_bail("%s", khop_luo_error());
+	return fd;
 }
 
 /* Preserve the whole 16 MiB target in a new session @name on @k. */
