@@ -214,16 +214,21 @@ static struct khop *retrieve(const char *name, struct khop *fresh)
 	struct khop *k;
 	int luo, fd, ret;
 
-	ktap_check_err("incoming: stats before the retrieve -> ENOENT",
-		       khop_stats(fresh, name, &in), -ENOENT);
+	ret = khop_stats(fresh, name, &in);
+	ktap_check("incoming: stats before the retrieve: state incoming",
+		   !ret && in.state == KHOPAGES_STATE_INCOMING, "%s, state %s",
+		   ktap_errname(ret), khop_state_name(in.state));
 	ktap_check_err("incoming: open before the retrieve -> ENOENT",
 		       khop_attach(fresh, name), -ENOENT);
-	ktap_check("incoming: not listed before the retrieve", !listed(fresh, name, &in),
-		   "listed, state %s", khop_state_name(in.state));
+	ktap_check("incoming: listed as incoming before the retrieve",
+		   listed(fresh, name, &in) && in.state == KHOPAGES_STATE_INCOMING,
+		   "state %s", khop_state_name(in.state));
 	if (khop_luo_retrieve(name, &luo))
 		ktap_bail("%s", khop_luo_error());
-	ktap_check_err("incoming: still unknown before its file is retrieved",
-		       khop_stats(fresh, name, &in), -ENOENT);
+	ret = khop_stats(fresh, name, &in);
+	ktap_check("incoming: still incoming before its file is retrieved",
+		   !ret && in.state == KHOPAGES_STATE_INCOMING, "%s, state %s",
+		   ktap_errname(ret), khop_state_name(in.state));
 	if (khop_luo_retrieve_fd(luo, KHOP_LUO_TOKEN_PAGES, &fd))
 		ktap_bail("%s", khop_luo_error());
 	if (khop_from_fd(fd, &k))
