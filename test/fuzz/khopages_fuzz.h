@@ -175,14 +175,6 @@ struct luo_slot {
 extern int luo_in[MAX_SESSIONS];
 extern pthread_mutex_t luo_in_lock;
 
-/* Ranges PRESERVE took lately: MAP tries them (sessions reopened in the
- * same kernel, "loopback"). */
-#define NR_TAKEN	32
-struct taken_range {
-	int pid;
-	uint64_t start, len;
-};
-
 /* The run's state, defined in khopages_fuzz.c. */
 extern struct fuzz_opt opt;
 extern struct shared *sh;
@@ -195,9 +187,7 @@ extern struct record recs[MAX_RECORDS];
 extern unsigned int nr_recs;
 extern struct rec_session rsess[MAX_SESSIONS];
 extern unsigned int nr_rsess;
-extern struct taken_range taken[NR_TAKEN];
-extern unsigned int taken_next;
-extern pthread_mutex_t taken_lock, holder_lock, child_lock;
+extern pthread_mutex_t holder_lock, child_lock;
 extern int children[MAX_CHILDREN];
 extern int tmp_file_fd;
 extern bool no_thp;

@@ -9,20 +9,36 @@
 /* Operations                                                          */
 
 /*
- * CREATE on the outgoing half; OPEN on the incoming half with sessions
- * retrieved after a kexec, else on any slot (OPEN of its own name on the
- * file of an open session takes it back).
+ * OPEN's names: those of the received sessions, or names no CREATE uses
+ * (valid or not: the valid ones of pick_name() start with 'o' instead).
+ * OPEN of its own name on the file of an open session would take it back
+ * to restore it in place, and a session taken back outlives its last
+ * file on a kernel that still has FINISH, which this fuzzer does not use.
  */
+static void pick_open_name(struct worker *w, char *name)
+{
+	pick_name(w, name);
+	for (unsigned int i = 0; i < nr_rsess; i++)
+		if (!strcmp(rsess[i].name, name))
+			return;
+	if (khop_valid_name(name))
+		name[0] = 'o';
+}
+
+/* CREATE on the outgoing half, OPEN on the incoming half. */
 static void op_name_cmd(struct worker *w, enum op op, unsigned long cmd)
 {
 	struct khopages_name_arg a;
 	int s, fd;
 	void *p;
 
-	s = pick_slot_for(w, op == OP_CREATE ? 0 : nr_rsess ? 1 : -1);
+	s = pick_slot_for(w, op == OP_CREATE ? 0 : 1);
 	memset(&a, 0, sizeof(a));
 	a.flags = pick_flags(w, 0);
-	pick_name(w, a.name);
+	if (op == OP_OPEN)
+		pick_open_name(w, a.name);
+	else
+		pick_name(w, a.name);
 	p = place(w, &a, sizeof(a), true);
 	fd = slot_get(w, s);
 	do_ioctl(w, op, fd, cmd, p);
@@ -59,14 +75,6 @@ static void op_preserve(struct worker *w)
 		w->last.pid = a.pid;
 		w->last.start = a.start;
 		w->last.len = a.len;
-		if (!w->child) {
-			pthread_mutex_lock(&taken_lock);
-			taken[taken_next % NR_TAKEN].pid = a.pid;
-			taken[taken_next % NR_TAKEN].start = a.start;
-			taken[taken_next % NR_TAKEN].len = a.len;
-			taken_next++;
-			pthread_mutex_unlock(&taken_lock);
-		}
 	}
 }
 
@@ -358,13 +366,6 @@ static void op_map(struct worker *w)
 			a.orig_va = rc->start - PG * rnd(&w->rs, 2);
 			a.len = rc->len + PG * rnd(&w->rs, 3);
 		}
-	} else if (!w->child && taken_next && chance(&w->rs, nr_recs ? 20 : 60)) {
-		pthread_mutex_lock(&taken_lock);
-		r = rnd(&w->rs, taken_next < NR_TAKEN ? taken_next : NR_TAKEN);
-		a.pid = taken[r].pid;
-		a.orig_va = taken[r].start;
-		a.len = taken[r].len;
-		pthread_mutex_unlock(&taken_lock);
 	} else {
 		a.pid = chance(&w->rs, 50) ? pick_pid(w, &tslot) : 1 + (int)rnd(&w->rs, 4000);
 		pick_range(w, window(rnd(&w->rs, NR_WINDOWS)), &a.orig_va, &a.len);

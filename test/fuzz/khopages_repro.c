@@ -13,14 +13,13 @@
  *                                    kernel then freed a folio that was
  *                                    still on the THP deferred-split list
  *                                    (see dmesg)
- *   khopages_repro takeback-shared [N]
+ *   khopages_repro withdraw-shared [N]
  *                                    N sessions (1 or 2, default 2) preserve
  *                                    the same 16 MiB, each is preserved in
  *                                    a Live Update session, the Live Update
  *                                    sessions are closed (the preserve
- *                                    taken back), each file takes its
- *                                    session back to restore it in place
- *                                    (OPEN of its own name) and is closed:
+ *                                    taken back, the sessions open again)
+ *                                    and then the files (aborting them):
  *                                    every page must come back (N=1 is the
  *                                    control)
  *
@@ -28,7 +27,7 @@
  * program ("Bail out!"). Exit status 0 when the calls behaved as
  * documented, 1 otherwise: thp-handover when the range is not one THP (no
  * reproducer), thp-map when the data differs or the session outlives its
- * file, takeback-shared when the memory does not come back. The kernel's
+ * file, withdraw-shared when the memory does not come back. The kernel's
  * own reports are for the guest script to find in dmesg.
  */
 #ifndef _GNU_SOURCE
@@ -212,9 +211,9 @@ static long mem_free_kb(void)
 	return kb + pcp * 4;
 }
 
-static void takeback_shared(int n)
+static void withdraw_shared(int n)
 {
-	static const char *const names[2] = { "repro-tb-a", "repro-tb-b" };
+	static const char *const names[2] = { "repro-wd-a", "repro-wd-b" };
 	struct khop *k[2];
 	int fds[2], luo[2], pid, st;
 	long before, after;
@@ -253,19 +252,24 @@ static void takeback_shared(int n)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
-	/* Every preserve taken back, every session restored in place, then released. */
+	/* Every preserve taken back, then every session aborted by its close. */
 	for (int i = 0; i < n; i++)
 		close(luo[i]);
 	for (int i = 0; i < n; i++) {
-		if (khop_attach(k[i], names[i]))
-			die("OPEN of its own name", k[i]);
+		struct khopages_session_info info;
+
+		if (khop_stats(k[i], names[i], &info))
+			die(names[i], k[i]);
+		ktap_check("closing its Live Update session: the session is open again",
+			   info.state == KHOPAGES_STATE_OPEN, "%s is %s", names[i],
+			   khop_state_name(info.state));
 		khop_close(k[i]);
 	}
 	settle();
 	after = mem_free_kb();
 	ktap_diag("%d session(s): MemFree before %ld kB, after %ld kB: %ld kB not back (the range"
 		  " is %lu kB)", n, before, after, before - after, SHARED_LEN / 1024);
-	ktap_check("the pages the sessions restored in place shared came back",
+	ktap_check("the pages the withdrawn sessions shared came back",
 		   before - after <= (long)(SHARED_LEN / 1024) / 2, "%ld kB did not",
 		   before - after);
 }
@@ -278,16 +282,16 @@ int main(int argc, char **argv)
 	} else if (argc == 3 && !strcmp(argv[1], "thp-map")) {
 		ktap_start();
 		thp_map(argv[2]);
-	} else if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "takeback-shared")) {
+	} else if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "withdraw-shared")) {
 		int n = argc == 3 ? atoi(argv[2]) : 2;
 
 		if (n < 1 || n > 2)
 			return 2;
 		ktap_start();
-		takeback_shared(n);
+		withdraw_shared(n);
 	} else {
 		fprintf(stderr,
-			"usage: khopages_repro thp-handover FILE | thp-map FILE | takeback-shared [1|2]\n");
+			"usage: khopages_repro thp-handover FILE | thp-map FILE | withdraw-shared [1|2]\n");
 		return 2;
 	}
 	return ktap_finish();

@@ -2,8 +2,7 @@
 # Guest test: reproducers of the fuzzer's findings (khopages_repro).
 # Stage 1: one, then two sessions holding the same 16 MiB, preserved in
 # Live Update sessions that are closed again (the preserve taken back),
-# restored in place (OPEN of their own names) and closed: the memory must
-# come back. Then one THP is handed over through Live Update (a holder
+# then closed themselves (aborted): the memory must come back. Then one THP is handed over through Live Update (a holder
 # keeps it) and the machine kexecs. Stage 2: the THP is retrieved, mapped
 # (PMD) and unmapped, and the retrieved file closed, which releases the
 # session: no kernel report may follow.
@@ -20,10 +19,10 @@ case "$1" in
 1)
 	rm -f /host/repro-failures
 	# The control (one session) must pass for the shared case to mean anything.
-	khopages_repro takeback-shared 1 ||
-		echo "takeback-shared 1 (control): memory not given back" >>/host/repro-failures
-	khopages_repro takeback-shared 2 ||
-		echo "takeback-shared 2: memory of shared folios not given back" >>/host/repro-failures
+	khopages_repro withdraw-shared 1 ||
+		echo "withdraw-shared 1 (control): memory not given back" >>/host/repro-failures
+	khopages_repro withdraw-shared 2 ||
+		echo "withdraw-shared 2: memory of shared folios not given back" >>/host/repro-failures
 	dmesg_reports /host/repro-dmesg.1.log 45 120 ||
 		echo "kernel report: $KERNEL_REPORT" >>/host/repro-failures
 	khopages_repro thp-handover /host/repro-thp.rec || fail "thp-handover failed"
