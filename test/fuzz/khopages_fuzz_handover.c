@@ -266,8 +266,9 @@ int do_prepare(const char *path)
 	for (int i = 0; i < 3; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGKILL);
-	while (wait(NULL) > 0)
-		;
+	/* The two holders of memory (not the holders of the Live Update sessions). */
+	waitpid(pids[0], NULL, 0);
+	waitpid(pids[2], NULL, 0);
 	/* The holders keep the sessions for the next kernel. */
 	return 0;
 }
