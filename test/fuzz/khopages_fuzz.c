@@ -37,10 +37,11 @@
  * the kexec (shared folios across sessions and processes, THPs, an empty
  * session, a 63-character name), and describes them in FILE. After the
  * kexec, "run --records FILE" retrieves their Live Update sessions and
- * half of their files at the start, checks them against FILE, leaves the
- * other half to the callers (OP_LUO_RETRIEVE; the clean-up retrieves what
- * is left) and fuzzes OPEN and MAP on them; the last close of a retrieved
- * session's files releases it.
+ * the files of those sharing frames with another at the start, checks
+ * them against FILE, leaves the other files to the callers
+ * (OP_LUO_RETRIEVE; the clean-up retrieves what is left) and fuzzes OPEN
+ * and MAP on them; the last close of a retrieved session's files
+ * releases it.
  *
  * "verify FILE" (after kexec) retrieves the sessions, maps each recorded
  * range on its own into a fresh region and checks every page and MAP's

@@ -169,8 +169,9 @@ struct luo_slot {
 /*
  * After the kexec: the Live Update session of each recorded session,
  * retrieved at the start; -1 once its khopages file is retrieved too and
- * the Live Update session finished (half at the start, the rest by
- * OP_LUO_RETRIEVE or the clean-up). Under luo_in_lock.
+ * the Live Update session finished (at the start for the sessions sharing
+ * frames with another, the rest by OP_LUO_RETRIEVE or the clean-up).
+ * Under luo_in_lock.
  */
 extern int luo_in[MAX_SESSIONS];
 extern pthread_mutex_t luo_in_lock;

@@ -98,10 +98,32 @@ int retrieve_file(unsigned int si, uint64_t token, int *fd)
 }
 
 /*
+ * Whether no range of recorded session @si overlaps, in address whatever
+ * the pid (a copy-on-write child shares its parent's frames), a range of
+ * another session. Only such a session's file is retrieved late: the
+ * release of a retrieved session frees the frames it shares with one not
+ * retrieved yet, whose retrieve then fails (EIO).
+ */
+static bool shares_nothing(unsigned int si)
+{
+	for (unsigned int a = 0; a < nr_recs; a++) {
+		if (strcmp(recs[a].name, rsess[si].name))
+			continue;
+		for (unsigned int b = 0; b < nr_recs; b++)
+			if (strcmp(recs[b].name, rsess[si].name) &&
+			    recs[b].start < recs[a].start + recs[a].len &&
+			    recs[a].start < recs[b].start + recs[b].len)
+				return false;
+	}
+	return true;
+}
+
+/*
  * After the kexec, before the run: retrieve the Live Update session of
- * every recorded session, and the khopages file of every other one (into
- * the slots of the incoming half, whose files it replaces); the rest is
- * for OP_LUO_RETRIEVE. Returns how many failed (printed).
+ * every recorded session, and the khopages file of every one that shares
+ * frames with another (into the slots of the incoming half, whose files
+ * it replaces); the others' files are for OP_LUO_RETRIEVE. Returns how
+ * many failed (printed).
  */
 int take_incoming(void)
 {
@@ -116,7 +138,7 @@ int take_incoming(void)
 			bad++;
 			continue;
 		}
-		if (i % 2)
+		if (shares_nothing(i))
 			continue;
 		ret = retrieve_file(i, KHOP_LUO_TOKEN_PAGES, &fd);
 		if (ret) {

@@ -8,21 +8,29 @@
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
-/*
- * OPEN's names: those of the received sessions, or names no CREATE uses
- * (valid or not: the valid ones of pick_name() start with 'o' instead).
- * OPEN of its own name on the file of an open session would take it back
- * to restore it in place, and a session taken back outlives its last
- * file on a kernel that still has FINISH, which this fuzzer does not use.
- */
-static void pick_open_name(struct worker *w, char *name)
+static bool received_name(const char *name)
 {
-	pick_name(w, name);
 	for (unsigned int i = 0; i < nr_rsess; i++)
 		if (!strcmp(rsess[i].name, name))
-			return;
-	if (khop_valid_name(name))
+			return true;
+	return false;
+}
+
+/*
+ * CREATE and OPEN never use the same name: OPEN of its own name on the
+ * file of an open session would take it back to restore it in place, and
+ * a session taken back outlives its last file on a kernel that still has
+ * FINISH, which this fuzzer does not use. OPEN takes the received
+ * sessions' names, or names no CREATE uses (valid or not: the valid ones
+ * of pick_name() start with 'o' instead); CREATE any other.
+ */
+static void pick_cmd_name(struct worker *w, enum op op, char *name)
+{
+	pick_name(w, name);
+	if (op == OP_OPEN && !received_name(name) && khop_valid_name(name))
 		name[0] = 'o';
+	else if (op == OP_CREATE && received_name(name))
+		name[0] = 'c';
 }
 
 /* CREATE on the outgoing half, OPEN on the incoming half. */
@@ -35,10 +43,7 @@ static void op_name_cmd(struct worker *w, enum op op, unsigned long cmd)
 	s = pick_slot_for(w, op == OP_CREATE ? 0 : 1);
 	memset(&a, 0, sizeof(a));
 	a.flags = pick_flags(w, 0);
-	if (op == OP_OPEN)
-		pick_open_name(w, a.name);
-	else
-		pick_name(w, a.name);
+	pick_cmd_name(w, op, a.name);
 	p = place(w, &a, sizeof(a), true);
 	fd = slot_get(w, s);
 	do_ioctl(w, op, fd, cmd, p);
