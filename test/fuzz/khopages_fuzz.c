@@ -78,7 +78,7 @@ double deadline;
 struct slot slots[NR_SLOTS];
 struct landing land[NR_WINDOWS];
 struct luo_slot luos[NR_LUO];
-int luo_in[MAX_SESSIONS];
+int luo_in[MAX_SESSIONS], kept[MAX_SESSIONS];
 pthread_mutex_t luo_in_lock = PTHREAD_MUTEX_INITIALIZER;
 struct record recs[MAX_RECORDS];
 unsigned int nr_recs;
@@ -289,19 +289,15 @@ static int cleanup(void)
 		printf("cleanup: some children did not exit\n");
 
 	for (unsigned int i = 0; i < nr_rsess; i++) {
-		int ret;
-
-		if (luo_in[i] < 0)
-			continue;
-		ret = retrieve_file(i, KHOP_LUO_TOKEN_PAGES, &fd);
-		if (ret) {
+		if (luo_in[i] >= 0 && retrieve_file(i, KHOP_LUO_TOKEN_PAGES)) {
 			printf("FAIL: %s\n", khop_luo_error());
 			atomic_fetch_add(&sh->bad_incoming, 1);
 			close(luo_in[i]);
 			luo_in[i] = -1;
-			continue;
 		}
-		close(fd);
+		if (kept[i] >= 0)
+			close(kept[i]);
+		kept[i] = -1;
 	}
 	for (int e = 0; e < NR_LUO; e++) {
 		if (luos[e].fd >= 0)

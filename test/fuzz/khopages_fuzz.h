@@ -171,9 +171,11 @@ struct luo_slot {
  * retrieved at the start; -1 once its khopages file is retrieved too and
  * the Live Update session finished (at the start for the sessions sharing
  * frames with another, the rest by OP_LUO_RETRIEVE or the clean-up).
- * Under luo_in_lock.
+ * kept: the run's own file of each retrieved session, which keeps it
+ * while the slots' copies come and go, until OP_LUO_CLOSE now and then
+ * or the clean-up closes it (-1: none). Both under luo_in_lock.
  */
-extern int luo_in[MAX_SESSIONS];
+extern int luo_in[MAX_SESSIONS], kept[MAX_SESSIONS];
 extern pthread_mutex_t luo_in_lock;
 
 /* The run's state, defined in khopages_fuzz.c. */
@@ -260,7 +262,7 @@ void *reaper_main(void *arg);
 /* Across a kexec (khopages_fuzz_handover.c) */
 void load_records(const char *path);
 int check_retrieved(unsigned int si, int fd);
-int retrieve_file(unsigned int si, uint64_t token, int *fd);
+int retrieve_file(unsigned int si, uint64_t token);
 int take_incoming(void);
 int preserve(int fd, int pid, uint64_t start, uint64_t len);
 int do_prepare(const char *path);

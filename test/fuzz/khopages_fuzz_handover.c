@@ -75,18 +75,18 @@ int check_retrieved(unsigned int si, int fd)
 
 /*
  * The khopages file of recorded session @si, from its Live Update session
- * (retrieved already) under @token, checked; the Live Update session is
- * then finished and closed. 0 with the file in *fd, or the negative errno
- * of the retrieve, the Live Update session left as it was. Context:
+ * (retrieved already) under @token, checked, into kept[@si]; the Live
+ * Update session is then finished and closed. 0, or the negative errno of
+ * the retrieve, the Live Update session left as it was. Context:
  * luo_in_lock held, or no other thread yet.
  */
-int retrieve_file(unsigned int si, uint64_t token, int *fd)
+int retrieve_file(unsigned int si, uint64_t token)
 {
-	int ret = khop_luo_retrieve_fd(luo_in[si], token, fd);
+	int ret = khop_luo_retrieve_fd(luo_in[si], token, &kept[si]);
 
 	if (ret)
 		return ret;
-	if (check_retrieved(si, *fd))
+	if (check_retrieved(si, kept[si]))
 		atomic_fetch_add(&sh->bad_incoming, 1);
 	if (khop_luo_finish(luo_in[si])) {
 		printf("FAIL: %s\n", khop_luo_error());
@@ -121,18 +121,19 @@ static bool shares_nothing(unsigned int si)
 /*
  * After the kexec, before the run: retrieve the Live Update session of
  * every recorded session, and the khopages file of every one that shares
- * frames with another (into the slots of the incoming half, whose files
- * it replaces); the others' files are for OP_LUO_RETRIEVE. Returns how
- * many failed (printed).
+ * frames with another (kept, a copy into a slot of the incoming half,
+ * whose file it replaces); the others' files are for OP_LUO_RETRIEVE.
+ * Returns how many failed (printed).
  */
 int take_incoming(void)
 {
-	int bad = 0, fd, ret;
+	int bad = 0;
 
 	for (unsigned int i = 0; i < nr_rsess; i++) {
 		int s = (NR_SLOTS / 2 + i) % NR_SLOTS;
 
 		luo_in[i] = -1;
+		kept[i] = -1;
 		if (khop_luo_retrieve(rsess[i].name, &luo_in[i])) {
 			printf("FAIL: %s\n", khop_luo_error());
 			bad++;
@@ -140,14 +141,13 @@ int take_incoming(void)
 		}
 		if (shares_nothing(i))
 			continue;
-		ret = retrieve_file(i, KHOP_LUO_TOKEN_PAGES, &fd);
-		if (ret) {
+		if (retrieve_file(i, KHOP_LUO_TOKEN_PAGES)) {
 			printf("FAIL: %s\n", khop_luo_error());
 			bad++;
 			continue;
 		}
 		close(slots[s].fd);
-		slots[s].fd = fd;
+		slots[s].fd = dup(kept[i]);
 	}
 	return bad;
 }

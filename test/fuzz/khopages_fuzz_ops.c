@@ -213,13 +213,26 @@ static void op_luo_preserve(struct worker *w)
 }
 
 /*
- * Close a Live Update session before any kexec: Live Update takes back
- * what it preserved (the sessions are open again, or gone with their
- * last file).
+ * Close an outgoing Live Update session: Live Update takes back what it
+ * preserved (the sessions are open again, or gone with their last file).
+ * After the kexec, now and then, close the run's own file of a retrieved
+ * session instead: the session goes once the slots' copies are closed
+ * too, the last close releasing it.
  */
 static void op_luo_close(struct worker *w)
 {
 	int e = rnd(&w->rs, NR_LUO);
+
+	if (!w->child && nr_rsess && chance(&w->rs, 2)) {
+		unsigned int i = rnd(&w->rs, nr_rsess);
+
+		pthread_mutex_lock(&luo_in_lock);
+		if (kept[i] >= 0)
+			count(OP_LUO_CLOSE, close(kept[i]));
+		kept[i] = -1;
+		pthread_mutex_unlock(&luo_in_lock);
+		return;
+	}
 
 	if (w->child) {
 		if (w->cluo[e] >= 0)
@@ -267,14 +280,14 @@ static void op_luo_retrieve(struct worker *w)
 	pthread_mutex_lock(&luo_in_lock);
 	if (luo_in[i] >= 0) {
 		ret = retrieve_file(i, chance(&w->rs, 70) ? KHOP_LUO_TOKEN_PAGES :
-				    rnd(&w->rs, 4), &fd);
+				    rnd(&w->rs, 4));
 		count_lib(OP_LUO_RETRIEVE, ret);
 		if (!ret) {
 			s = rnd(&w->rs, NR_SLOTS);
 			pthread_rwlock_wrlock(&slots[s].lock);
 			if (slots[s].fd >= 0)
 				close(slots[s].fd);
-			slots[s].fd = fd;
+			slots[s].fd = dup(kept[i]);
 			pthread_rwlock_unlock(&slots[s].lock);
 		}
 	}
