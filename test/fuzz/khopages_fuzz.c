@@ -10,6 +10,9 @@
  * "run" issues random but mostly plausible ioctls from T threads sharing a
  * table of /dev/khopages files, and from short-lived forked children that
  * inherit those files and exit or are SIGKILLed in the middle of a call.
+ * Besides the commands of the device, the callers preserve the files in
+ * Live Update sessions of /dev/liveupdate (LIVEUPDATE_SESSION_PRESERVE_FD)
+ * and close those sessions again, which takes the preserve back.
  * The targets of PRESERVE are helper processes ("holders") whose memory has
  * a fixed layout of several kinds (anonymous, THP, sparse, PROT_NONE,
  * private file, shared, memfd, copy-on-write shared with a grandchild,
@@ -19,24 +22,31 @@
  * --fault arms /proc/thread-self/fail-nth before some calls (fault
  * injection, debug kernels) so allocation failures hit the undo paths.
  * It stops after N ioctls or S seconds, whichever comes first, cleans up
- * (ABORT, close, FINISH with KHOPAGES_FINISH_OUTGOING or 0 for whatever is
- * left) and prints
+ * (the Live Update sessions closed, ABORT, close: nothing may be left once
+ * no file holds a session) and prints
  *   calls N, errors by errno: EINVAL n, ...; sessions left 0
  * An error returned by the kernel is never a failure. The exit status is 1
- * when a session is left after the cleanup, when the cleanup cannot remove
- * one, when pages mapped by MAP do not hold the data preserved before the
- * kexec, when incoming sessions do not match what was committed, or when
- * the run hangs. (Oopses and leaks are for the guest script to find in
- * dmesg, kmemleak and free memory.)
+ * when a session is left after the cleanup, when pages mapped by MAP do
+ * not hold the data preserved before the kexec, when the retrieved
+ * sessions do not match what was handed over, or when the run hangs.
+ * (Oopses and leaks are for the guest script to find in dmesg, kmemleak
+ * and free memory.)
  *
- * "verify FILE" (after kexec) maps each recorded range on its own into a
- * fresh region and checks every page and MAP's counters, then finishes
- * the sessions: the deterministic counterpart of the fuzzed MAP.
+ * "prepare" hands a few sessions over to the next kernel through Live
+ * Update, a holder process keeping each Live Update session open until
+ * the kexec (shared folios across sessions and processes, THPs, an empty
+ * session, a 63-character name), and describes them in FILE. After the
+ * kexec, "run --records FILE" retrieves their Live Update sessions and
+ * the files of those sharing frames with another at the start, checks
+ * them against FILE, leaves the other files to the callers
+ * (OP_LUO_RETRIEVE; the clean-up retrieves what is left) and fuzzes OPEN
+ * and MAP on them; the last close of a retrieved session's files
+ * releases it.
  *
- * "prepare" commits a few sessions for the next kernel (shared folios
- * across sessions and processes, THPs, an empty session, a 63-character
- * name) and describes them in FILE; after kexec, "run --records FILE"
- * checks that they arrived and fuzzes OPEN and MAP on them.
+ * "verify FILE" (after kexec) retrieves the sessions, maps each recorded
+ * range on its own into a fresh region and checks every page and MAP's
+ * counters, then closes the files, which must release the sessions: the
+ * deterministic counterpart of the fuzzed MAP.
  */
 
 #include "khopages_fuzz.h"
@@ -57,9 +67,9 @@ const struct rdef rdefs[NR_RK] = {
 };
 
 const char *const op_names[NR_OPS] = {
-	"create", "preserve", "commit", "abort", "open", "map", "finish",
+	"create", "preserve", "luo-preserve", "abort", "open", "map", "luo-close",
 	"stats", "list", "badcmd", "close", "reopen", "dup", "fork", "kill",
-	"churn", "remap", "evacuate", "pressure",
+	"churn", "remap", "evacuate", "pressure", "luo-retrieve",
 };
 
 struct shared *sh;
@@ -67,13 +77,13 @@ struct timespec t_start;
 double deadline;
 struct slot slots[NR_SLOTS];
 struct landing land[NR_WINDOWS];
+struct luo_slot luos[NR_LUO];
+int luo_in[MAX_SESSIONS], kept[MAX_SESSIONS];
+pthread_mutex_t luo_in_lock = PTHREAD_MUTEX_INITIALIZER;
 struct record recs[MAX_RECORDS];
 unsigned int nr_recs;
 struct rec_session rsess[MAX_SESSIONS];
 unsigned int nr_rsess;
-struct taken_range taken[NR_TAKEN];
-unsigned int taken_next;
-pthread_mutex_t taken_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t holder_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
 int children[MAX_CHILDREN];
@@ -210,28 +220,6 @@ static int list_sessions(int fd, struct khopages_session_info *out,
 	return l.nr_sessions;
 }
 
-static int finish(int fd, const char *name, uint32_t flags)
-{
-	struct khopages_name_arg a;
-
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.flags = flags;
-	snprintf(a.name, sizeof(a.name), "%s", name);
-	return ioctl(fd, KHOPAGES_IOC_FINISH, &a) ? -errno : 0;
-}
-
-static const char *state_name(uint32_t st)
-{
-	switch (st) {
-	case KHOPAGES_STATE_OPEN: return "open";
-	case KHOPAGES_STATE_COMMITTED: return "committed";
-	case KHOPAGES_STATE_INCOMING: return "incoming";
-	case KHOPAGES_STATE_CLAIMED: return "claimed";
-	default: return "?";
-	}
-}
-
 /*
  * SIGKILL every process whose parent we are (our children, and orphans of
  * theirs we adopted as subreaper), zombies included in the count: returns
@@ -271,15 +259,17 @@ static int kill_children(void)
 }
 
 /*
- * Everything the run created goes: children, files (closing a file aborts
- * its open session and detaches an opened one), then every session left
- * by FINISH. A session still open or claimed once no file is left means
- * the kernel lost track of it.
+ * Everything the run created goes: children, the files of the received
+ * sessions nobody retrieved yet (retrieved and checked now), the Live
+ * Update sessions (closing one takes back what it preserved), the files
+ * (closing a file aborts its open session, and the last close of a
+ * retrieved session's files releases it). A session still listed once no
+ * file is left means the kernel lost track of it.
  */
 static int cleanup(void)
 {
 	struct khopages_session_info *info;
-	int fd, n, left, stuck = 0, busy = 0;
+	int fd, left;
 	bool any;
 
 	for (int i = 0; i < NR_HOLDERS; i++) {
@@ -298,6 +288,22 @@ static int cleanup(void)
 	if (any)
 		printf("cleanup: some children did not exit\n");
 
+	for (unsigned int i = 0; i < nr_rsess; i++) {
+		if (luo_in[i] >= 0 && retrieve_file(i, KHOP_LUO_TOKEN_PAGES)) {
+			printf("FAIL: %s\n", khop_luo_error());
+			atomic_fetch_add(&sh->bad_incoming, 1);
+			close(luo_in[i]);
+			luo_in[i] = -1;
+		}
+		if (kept[i] >= 0)
+			close(kept[i]);
+		kept[i] = -1;
+	}
+	for (int e = 0; e < NR_LUO; e++) {
+		if (luos[e].fd >= 0)
+			close(luos[e].fd);
+		luos[e].fd = -1;
+	}
 	for (int s = 0; s < NR_SLOTS; s++) {
 		if (slots[s].fd < 0)
 			continue;
@@ -313,36 +319,16 @@ static int cleanup(void)
 	info = calloc(256, sizeof(*info));
 	if (!info)
 		die("out of memory");
-	n = list_sessions(fd, info, 256);
-	for (int i = 0; i < n && i < 256; i++) {
-		int ret = -EINVAL;
-
-		if (info[i].state == KHOPAGES_STATE_COMMITTED)
-			ret = finish(fd, info[i].name, KHOPAGES_FINISH_OUTGOING);
-		else if (info[i].state == KHOPAGES_STATE_INCOMING)
-			ret = finish(fd, info[i].name, 0);
-		if (ret == -EBUSY)
-			busy++;
-		if (ret) {
-			printf("cleanup: session %s (%s, %" PRIu64 " pages) cannot be removed: %s\n",
-			       info[i].name, state_name(info[i].state),
-			       (uint64_t)info[i].nr_pages,
-			       ret == -EINVAL ? "no file holds it any more" :
-			       strerrorname_np(-ret));
-			stuck++;
-		}
-	}
 	left = list_sessions(fd, info, 256);
-	if (left > 0) {
-		for (int i = 0; i < left && i < 256; i++)
-			printf("left: session %s state %s pages %" PRIu64 "\n",
-			       info[i].name, state_name(info[i].state),
-			       (uint64_t)info[i].nr_pages);
-	}
+	if (left < 0)
+		printf("cleanup: LIST: %s\n", strerrorname_np(-left));
+	for (int i = 0; i < left && i < 256; i++)
+		printf("left: session %s state %s pages %" PRIu64 ": no file holds it any more\n",
+		       info[i].name, khop_state_name(info[i].state),
+		       (uint64_t)info[i].nr_pages);
 	free(info);
 	close(fd);
-	(void)busy;
-	return left < 0 ? 1000 : left + (left ? 0 : stuck);
+	return left < 0 ? 1000 : left;
 }
 
 static void summary(int left, double secs)
@@ -471,16 +457,9 @@ static int do_run(void)
 	pthread_t th[MAX_THREADS], reaper, watchdog;
 	static int cleanup_limit = 180;
 	struct worker *ws;
-	int left, bad = 0, fd;
+	int left, bad = 0;
 	double secs;
 
-	if (nr_recs || nr_rsess) {
-		fd = open(dev_path, O_RDWR | O_CLOEXEC);
-		if (fd < 0)
-			die("open %s: %s", dev_path, strerror(errno));
-		bad += check_incoming(fd);
-		close(fd);
-	}
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	for (int s = 0; s < NR_SLOTS; s++) {
 		pthread_rwlock_init(&slots[s].lock, NULL);
@@ -488,6 +467,11 @@ static int do_run(void)
 		if (slots[s].fd < 0)
 			die("open %s: %s", dev_path, strerror(errno));
 	}
+	for (int e = 0; e < NR_LUO; e++) {
+		pthread_mutex_init(&luos[e].lock, NULL);
+		luos[e].fd = -1;
+	}
+	bad += take_incoming();
 	if (pthread_create(&reaper, NULL, reaper_main, NULL))
 		die("pthread_create failed");
 	pthread_mutex_lock(&holder_lock);
@@ -545,6 +529,7 @@ static int do_run(void)
 	summary(left, secs);
 	if (atomic_load(&sh->corrupt_pages))
 		bad++;
+	bad += atomic_load(&sh->bad_incoming);
 	if (bad)
 		printf("FAIL: %d check(s) failed\n", bad);
 	return left || bad ? 1 : 0;

@@ -4,8 +4,9 @@
  * state, the clean-up, the summary, main), khopages_fuzz_holders.c the
  * processes PRESERVE takes memory from, khopages_fuzz_worker.c the
  * callers' state and the choice of arguments, khopages_fuzz_ops.c the
- * operations, khopages_fuzz_handover.c what crosses a kexec (prepare,
- * verify, the records a run checks).
+ * operations, khopages_fuzz_handover.c what crosses a kexec through Live
+ * Update (prepare, verify, the retrieval of the sessions and the records
+ * a run checks them against).
  */
 #ifndef KHOPAGES_FUZZ_H
 #define KHOPAGES_FUZZ_H
@@ -38,7 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/khopages.h>
+#include "handover.h"
+#include "khopages.h"
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE	25
@@ -69,6 +71,8 @@
 #define MAX_CHILDREN	256
 #define NR_ERRNO	256
 #define LIST_ROOM	64
+/* Outgoing Live Update sessions the callers preserve files in. */
+#define NR_LUO		4
 
 enum rkind {
 	RK_ANON, RK_THP, RK_SPARSE, RK_NONE, RK_FILE, RK_SHARED, RK_MEMFD,
@@ -81,10 +85,12 @@ struct rdef {
 };
 extern const struct rdef rdefs[NR_RK];
 
+/* A forked caller runs the operations before OP_FORK. */
 enum op {
-	OP_CREATE, OP_PRESERVE, OP_COMMIT, OP_ABORT, OP_OPEN, OP_MAP,
-	OP_FINISH, OP_STATS, OP_LIST, OP_BADCMD, OP_CLOSE, OP_REOPEN, OP_DUP,
-	OP_FORK, OP_KILL, OP_CHURN, OP_REMAP, OP_EVACUATE, OP_PRESSURE, NR_OPS
+	OP_CREATE, OP_PRESERVE, OP_LUO_PRESERVE, OP_ABORT, OP_OPEN, OP_MAP,
+	OP_LUO_CLOSE, OP_STATS, OP_LIST, OP_BADCMD, OP_CLOSE, OP_REOPEN, OP_DUP,
+	OP_FORK, OP_KILL, OP_CHURN, OP_REMAP, OP_EVACUATE, OP_PRESSURE,
+	OP_LUO_RETRIEVE, NR_OPS
 };
 
 extern const char *const op_names[NR_OPS];
@@ -114,6 +120,7 @@ struct shared {
 	_Atomic uint64_t faults_hit;
 	_Atomic uint64_t verified_pages;
 	_Atomic uint64_t corrupt_pages;
+	_Atomic uint64_t bad_incoming;	/* retrieved sessions unlike the records */
 	_Atomic int stop;
 	_Atomic int dead[NR_DEAD];
 	_Atomic unsigned int dead_next;
@@ -153,13 +160,23 @@ struct landing {
 	enum lkind kind;
 };
 
-/* Ranges PRESERVE took lately: MAP tries them (sessions reopened in the
- * same kernel, "loopback"). */
-#define NR_TAKEN	32
-struct taken_range {
-	int pid;
-	uint64_t start, len;
+/* An outgoing Live Update session (-1: none; OP_LUO_PRESERVE makes one). */
+struct luo_slot {
+	pthread_mutex_t lock;
+	int fd;
 };
+
+/*
+ * After the kexec: the Live Update session of each recorded session,
+ * retrieved at the start; -1 once its khopages file is retrieved too and
+ * the Live Update session finished (at the start for the sessions sharing
+ * frames with another, the rest by OP_LUO_RETRIEVE or the clean-up).
+ * kept: the run's own file of each retrieved session, which keeps it
+ * while the slots' copies come and go, until OP_LUO_CLOSE now and then
+ * or the clean-up closes it (-1: none). Both under luo_in_lock.
+ */
+extern int luo_in[MAX_SESSIONS], kept[MAX_SESSIONS];
+extern pthread_mutex_t luo_in_lock;
 
 /* The run's state, defined in khopages_fuzz.c. */
 extern struct fuzz_opt opt;
@@ -168,13 +185,12 @@ extern struct timespec t_start;
 extern double deadline;
 extern struct slot slots[NR_SLOTS];
 extern struct landing land[NR_WINDOWS];
+extern struct luo_slot luos[NR_LUO];
 extern struct record recs[MAX_RECORDS];
 extern unsigned int nr_recs;
 extern struct rec_session rsess[MAX_SESSIONS];
 extern unsigned int nr_rsess;
-extern struct taken_range taken[NR_TAKEN];
-extern unsigned int taken_next;
-extern pthread_mutex_t taken_lock, holder_lock, child_lock;
+extern pthread_mutex_t holder_lock, child_lock;
 extern int children[MAX_CHILDREN];
 extern int tmp_file_fd;
 extern bool no_thp;
@@ -185,6 +201,7 @@ struct worker {
 	int id;
 	bool child;			/* in a forked caller: no locks */
 	int cfd[NR_SLOTS];		/* the child's copy of the slot table */
+	int cluo[NR_LUO];		/* and of the Live Update sessions */
 	uint8_t *rw;			/* 2 RW pages + a PROT_NONE guard */
 	uint8_t *ro;			/* the same 2 pages, read-only */
 	struct khopages_session_info *list;	/* LIST_ROOM + a guard page */
@@ -244,7 +261,9 @@ void *reaper_main(void *arg);
 
 /* Across a kexec (khopages_fuzz_handover.c) */
 void load_records(const char *path);
-int check_incoming(int fd);
+int check_retrieved(unsigned int si, int fd);
+int retrieve_file(unsigned int si, uint64_t token);
+int take_incoming(void);
 int preserve(int fd, int pid, uint64_t start, uint64_t len);
 int do_prepare(const char *path);
 int do_verify(const char *path);

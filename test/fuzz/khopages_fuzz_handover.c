@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * khopages_fuzz: across a kexec: the sessions prepare commits, verify
- * maps them back, and the records a run checks them against.
+ * khopages_fuzz: across a kexec: the sessions prepare hands over through
+ * Live Update (a holder keeps each Live Update session open until the
+ * kexec), their retrieval after it, verify mapping them back, and the
+ * records a run checks them against.
  */
 #include "khopages_fuzz.h"
 
@@ -42,38 +44,110 @@ void load_records(const char *path)
 	fclose(f);
 }
 
-/* The incoming sessions must be what was committed before the kexec. */
-int check_incoming(int fd)
+/*
+ * The retrieved khopages file @fd of recorded session @si: attached to it,
+ * as it was handed over. Returns 0, or 1 (printed) when it is not.
+ */
+int check_retrieved(unsigned int si, int fd)
+{
+	const struct rec_session *r = &rsess[si];
+	struct khopages_stats st;
+
+	memset(&st, 0, sizeof(st));
+	st.size = sizeof(st);
+	strcpy(st.name, r->name);
+	if (ioctl(fd, KHOPAGES_IOC_STATS, &st)) {
+		printf("FAIL: retrieved session %s: STATS %s\n", r->name, strerrorname_np(errno));
+		return 1;
+	}
+	if (st.info.state != KHOPAGES_STATE_RETRIEVED || st.info.nr_pages != r->pages ||
+	    st.info.nr_folios != r->folios) {
+		printf("FAIL: retrieved session %s: state %s, %" PRIu64 " pages, %" PRIu64
+		       " folios; handed over %" PRIu64 " pages, %" PRIu64 " folios\n", r->name,
+		       khop_state_name(st.info.state), (uint64_t)st.info.nr_pages,
+		       (uint64_t)st.info.nr_folios, r->pages, r->folios);
+		return 1;
+	}
+	printf("retrieved session %s: %" PRIu64 " pages, %" PRIu64 " folios, as handed over\n",
+	       r->name, r->pages, r->folios);
+	return 0;
+}
+
+/*
+ * The khopages file of recorded session @si, from its Live Update session
+ * (retrieved already) under @token, checked, into kept[@si]; the Live
+ * Update session is then finished and closed. 0, or the negative errno of
+ * the retrieve, the Live Update session left as it was. Context:
+ * luo_in_lock held, or no other thread yet.
+ */
+int retrieve_file(unsigned int si, uint64_t token)
+{
+	int ret = khop_luo_retrieve_fd(luo_in[si], token, &kept[si]);
+
+	if (ret)
+		return ret;
+	if (check_retrieved(si, kept[si]))
+		atomic_fetch_add(&sh->bad_incoming, 1);
+	if (khop_luo_finish(luo_in[si])) {
+		printf("FAIL: %s\n", khop_luo_error());
+		atomic_fetch_add(&sh->bad_incoming, 1);
+	}
+	close(luo_in[si]);
+	luo_in[si] = -1;
+	return 0;
+}
+
+/*
+ * Whether no range of recorded session @si overlaps, in address whatever
+ * the pid (a copy-on-write child shares its parent's frames), a range of
+ * another session. Only such a session's file is retrieved late: the
+ * release of a retrieved session frees the frames it shares with one not
+ * retrieved yet, whose retrieve then fails (EIO).
+ */
+static bool shares_nothing(unsigned int si)
+{
+	for (unsigned int a = 0; a < nr_recs; a++) {
+		if (strcmp(recs[a].name, rsess[si].name))
+			continue;
+		for (unsigned int b = 0; b < nr_recs; b++)
+			if (strcmp(recs[b].name, rsess[si].name) &&
+			    recs[b].start < recs[a].start + recs[a].len &&
+			    recs[a].start < recs[b].start + recs[b].len)
+				return false;
+	}
+	return true;
+}
+
+/*
+ * After the kexec, before the run: retrieve the Live Update session of
+ * every recorded session, and the khopages file of every one that shares
+ * frames with another (kept, a copy into a slot of the incoming half,
+ * whose file it replaces); the others' files are for OP_LUO_RETRIEVE.
+ * Returns how many failed (printed).
+ */
+int take_incoming(void)
 {
 	int bad = 0;
 
 	for (unsigned int i = 0; i < nr_rsess; i++) {
-		struct khopages_stats st;
+		int s = (NR_SLOTS / 2 + i) % NR_SLOTS;
 
-		memset(&st, 0, sizeof(st));
-		st.size = sizeof(st);
-		strcpy(st.name, rsess[i].name);
-		if (ioctl(fd, KHOPAGES_IOC_STATS, &st)) {
-			printf("FAIL: incoming session %s: STATS %s\n",
-			       rsess[i].name, strerrorname_np(errno));
+		luo_in[i] = -1;
+		kept[i] = -1;
+		if (khop_luo_retrieve(rsess[i].name, &luo_in[i])) {
+			printf("FAIL: %s\n", khop_luo_error());
 			bad++;
 			continue;
 		}
-		if (st.info.state != KHOPAGES_STATE_INCOMING ||
-		    st.info.nr_pages != rsess[i].pages ||
-		    st.info.nr_folios != rsess[i].folios) {
-			printf("FAIL: incoming session %s: state %u, %" PRIu64
-			       " pages, %" PRIu64 " folios; committed %" PRIu64
-			       " pages, %" PRIu64 " folios\n", rsess[i].name,
-			       st.info.state, (uint64_t)st.info.nr_pages,
-			       (uint64_t)st.info.nr_folios, rsess[i].pages,
-			       rsess[i].folios);
+		if (shares_nothing(i))
+			continue;
+		if (retrieve_file(i, KHOP_LUO_TOKEN_PAGES)) {
+			printf("FAIL: %s\n", khop_luo_error());
 			bad++;
-		} else {
-			printf("incoming session %s: %" PRIu64 " pages, %" PRIu64
-			       " folios, as committed\n", rsess[i].name,
-			       rsess[i].pages, rsess[i].folios);
+			continue;
 		}
+		close(slots[s].fd);
+		slots[s].fd = dup(kept[i]);
 	}
 	return bad;
 }
@@ -129,7 +203,7 @@ int do_prepare(const char *path)
 		{ NULL /* 63 characters */, { { 2, RK_ANON, MIB, PG }, { -1, 0, 0, 0 } } },
 	};
 	int pids[3], fds[sizeof(plan) / sizeof(plan[0])];
-	char longname[KHOPAGES_NAME_MAX];
+	char longname[KHOPAGES_NAME_MAX], pidfile[128];
 	uint64_t seeds[3] = { 0x1111, 0x1112, 0x2222 };
 	FILE *f;
 	int pipefd[2];
@@ -191,32 +265,39 @@ int do_prepare(const char *path)
 				r->k == RK_ANON || r->k == RK_THP || r->k == RK_COW ||
 				r->k == RK_SPARSE || r->k == RK_RWRO);
 		}
-		if (ioctl(fds[i], KHOPAGES_IOC_COMMIT, 0))
-			die("commit %s: %s", name, strerror(errno));
+		snprintf(pidfile, sizeof(pidfile), "/tmp/khopages_fuzz.%s.pid", name);
+		if (kt_hand_over(fds[i], name, pidfile) < 0)
+			die("hand over %s: %s", name, kt_handover_error());
 		memset(&st, 0, sizeof(st));
 		st.size = sizeof(st);
 		strcpy(st.name, name);
 		if (ioctl(fds[i], KHOPAGES_IOC_STATS, &st))
 			die("stats %s: %s", name, strerror(errno));
+		if (st.info.state != KHOPAGES_STATE_PRESERVED)
+			die("%s handed over: state %s, not preserved", name,
+			    khop_state_name(st.info.state));
 		fprintf(f, "session %s %" PRIu64 " %" PRIu64 "\n", name,
 			(uint64_t)st.info.nr_pages, (uint64_t)st.info.nr_folios);
-		printf("committed %s: %" PRIu64 " pages, %" PRIu64 " folios, %u pids\n",
+		printf("handed over %s: %" PRIu64 " pages, %" PRIu64 " folios, %u pids\n",
 		       name, (uint64_t)st.info.nr_pages,
 		       (uint64_t)st.info.nr_folios, st.info.nr_pids);
+		close(fds[i]);	/* the holder keeps it */
 	}
 	if (fclose(f))
 		die("cannot write %s", path);
 	for (int i = 0; i < 3; i++)
 		if (pids[i] > 0)
 			kill(pids[i], SIGKILL);
-	while (wait(NULL) > 0)
-		;
-	/* The files close; committed sessions stay for the next kernel. */
+	/* The two holders of memory (not the holders of the Live Update sessions). */
+	waitpid(pids[0], NULL, 0);
+	waitpid(pids[2], NULL, 0);
+	/* The holders keep the sessions for the next kernel. */
 	return 0;
 }
 
 /* ------------------------------------------------------------------ */
-/* verify: every recorded range, mapped on its own, holds its data      */
+/* verify: every recorded range, mapped on its own, holds its data;     */
+/* the last close of the retrieved files releases the sessions          */
 
 int do_verify(const char *path)
 {
@@ -236,9 +317,10 @@ int do_verify(const char *path)
 			first_dense = r;
 	}
 	for (unsigned int i = 0; i < nr_rsess; i++) {
-		fds[i] = open(dev_path, O_RDWR | O_CLOEXEC);
-		if (fds[i] < 0 || name_ioctl(fds[i], KHOPAGES_IOC_OPEN, rsess[i].name))
-			die("OPEN %s: %s", rsess[i].name, strerror(errno));
+		fds[i] = kt_take_over(rsess[i].name);
+		if (fds[i] < 0)
+			die("retrieve %s: %s", rsess[i].name, kt_handover_error());
+		bad += check_retrieved(i, fds[i]);
 	}
 	for (unsigned int r = 0; r < nr_recs; r++) {
 		const struct record *rc = &recs[r];
@@ -301,11 +383,24 @@ int do_verify(const char *path)
 		munmap(area, len + 2 * HUGE);
 	}
 	for (unsigned int i = 0; i < nr_rsess; i++) {
+		struct khopages_stats st;
+		int fd, ret;
+
 		close(fds[i]);
-		fds[i] = open(dev_path, O_RDWR | O_CLOEXEC);
-		if (fds[i] < 0 || name_ioctl(fds[i], KHOPAGES_IOC_FINISH, rsess[i].name))
-			printf("FAIL: FINISH %s: %s\n", rsess[i].name, strerror(errno)), bad++;
-		close(fds[i]);
+		memset(&st, 0, sizeof(st));
+		st.size = sizeof(st);
+		strcpy(st.name, rsess[i].name);
+		fd = open(dev_path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			die("open %s: %s", dev_path, strerror(errno));
+		ret = ioctl(fd, KHOPAGES_IOC_STATS, &st) ? -errno : 0;
+		if (ret != -ENOENT) {
+			printf("FAIL: %s: the last close of its retrieved file did not release it"
+			       " (STATS: %s)\n", rsess[i].name,
+			       ret ? strerrorname_np(-ret) : "the session is still there");
+			bad++;
+		}
+		close(fd);
 	}
 	printf("%u ranges checked, %d bad\n", nr_recs, bad);
 	return bad ? 1 : 0;

@@ -8,7 +8,7 @@
 /* ------------------------------------------------------------------ */
 /* Operations                                                          */
 
-static bool incoming_name(const char *name)
+static bool received_name(const char *name)
 {
 	for (unsigned int i = 0; i < nr_rsess; i++)
 		if (!strcmp(rsess[i].name, name))
@@ -16,21 +16,34 @@ static bool incoming_name(const char *name)
 	return false;
 }
 
-static void op_name_cmd(struct worker *w, enum op op, unsigned long cmd,
-			uint32_t allowed_flags)
+/*
+ * CREATE and OPEN never use the same name: OPEN of its own name on the
+ * file of an open session would take it back to restore it in place, and
+ * a session taken back outlives its last file on a kernel that still has
+ * FINISH, which this fuzzer does not use. OPEN takes the received
+ * sessions' names, or names no CREATE uses (valid or not: the valid ones
+ * of pick_name() start with 'o' instead); CREATE any other.
+ */
+static void pick_cmd_name(struct worker *w, enum op op, char *name)
+{
+	pick_name(w, name);
+	if (op == OP_OPEN && !received_name(name) && khop_valid_name(name))
+		name[0] = 'o';
+	else if (op == OP_CREATE && received_name(name))
+		name[0] = 'c';
+}
+
+/* CREATE on the outgoing half, OPEN on the incoming half. */
+static void op_name_cmd(struct worker *w, enum op op, unsigned long cmd)
 {
 	struct khopages_name_arg a;
 	int s, fd;
 	void *p;
 
-	s = pick_slot_for(w, op == OP_CREATE ? 0 : op == OP_OPEN ? 1 : -1);
+	s = pick_slot_for(w, op == OP_CREATE ? 0 : 1);
 	memset(&a, 0, sizeof(a));
-	a.flags = pick_flags(w, allowed_flags);
-	pick_name(w, a.name);
-	/* Keep the incoming sessions a while: FINISH them now and then. */
-	if (op == OP_FINISH && !a.flags && incoming_name(a.name) &&
-	    chance(&w->rs, 80))
-		strcpy(a.name, valid_names[rnd(&w->rs, NR_VALID_NAMES)]);
+	a.flags = pick_flags(w, 0);
+	pick_cmd_name(w, op, a.name);
 	p = place(w, &a, sizeof(a), true);
 	fd = slot_get(w, s);
 	do_ioctl(w, op, fd, cmd, p);
@@ -67,14 +80,6 @@ static void op_preserve(struct worker *w)
 		w->last.pid = a.pid;
 		w->last.start = a.start;
 		w->last.len = a.len;
-		if (!w->child) {
-			pthread_mutex_lock(&taken_lock);
-			taken[taken_next % NR_TAKEN].pid = a.pid;
-			taken[taken_next % NR_TAKEN].start = a.start;
-			taken[taken_next % NR_TAKEN].len = a.len;
-			taken_next++;
-			pthread_mutex_unlock(&taken_lock);
-		}
 	}
 }
 
@@ -148,7 +153,7 @@ static void op_pressure(struct worker *w)
 	atomic_fetch_add(&sh->by_op[OP_PRESSURE], 1);
 }
 
-static void op_noarg(struct worker *w, enum op op, unsigned long cmd)
+static void op_abort(struct worker *w)
 {
 	int s = pick_slot_for(w, 0), fd;
 	unsigned long arg = 0;
@@ -156,8 +161,137 @@ static void op_noarg(struct worker *w, enum op op, unsigned long cmd)
 	if (chance(&w->rs, 5))
 		arg = chance(&w->rs, 50) ? 1 : (unsigned long)w->rw;
 	fd = slot_get(w, s);
-	do_ioctl(w, op, fd, cmd, (void *)arg);
+	do_ioctl(w, OP_ABORT, fd, KHOPAGES_IOC_ABORT, (void *)arg);
 	slot_put(w, s);
+}
+
+/* Count a libkhopages call of @op that returned @ret (0 or -errno). */
+static void count_lib(enum op op, int ret)
+{
+	errno = -ret;
+	count(op, ret ? -1 : 0);
+}
+
+/*
+ * Preserve a slot's file (mostly of the outgoing half; sometimes a
+ * Live Update session's own file) in one of the Live Update sessions,
+ * made first when there is none (not in a forked caller: it preserves
+ * into the ones it inherited). The token is mostly khopages' own, else
+ * one of a few others: a second file under the same one is refused.
+ */
+static void op_luo_preserve(struct worker *w)
+{
+	int e = rnd(&w->rs, NR_LUO), s = pick_slot_for(w, 0), luo, fd, ret;
+	uint64_t token = chance(&w->rs, 80) ? KHOP_LUO_TOKEN_PAGES : rnd(&w->rs, 4);
+	bool self = chance(&w->rs, 5);
+
+	if (w->child) {
+		luo = w->cluo[e];
+		if (luo < 0)
+			return;
+		fd = self ? luo : w->cfd[s];
+		count_lib(OP_LUO_PRESERVE, khop_luo_preserve_fd(luo, fd, token));
+		return;
+	}
+	pthread_mutex_lock(&luos[e].lock);
+	if (luos[e].fd < 0) {
+		static _Atomic unsigned int seq;
+		char name[KHOPAGES_NAME_MAX];
+
+		snprintf(name, sizeof(name), "fzl%d-%u", e, atomic_fetch_add(&seq, 1));
+		if (khop_luo_create(name, &luos[e].fd))
+			luos[e].fd = -1;	/* the device is busy: another time */
+	}
+	luo = luos[e].fd;
+	if (luo >= 0) {
+		fd = slot_get(w, s);
+		ret = khop_luo_preserve_fd(luo, self ? luo : fd, token);
+		slot_put(w, s);
+		count_lib(OP_LUO_PRESERVE, ret);
+	}
+	pthread_mutex_unlock(&luos[e].lock);
+}
+
+/*
+ * Close an outgoing Live Update session: Live Update takes back what it
+ * preserved (the sessions are open again, or gone with their last file).
+ * After the kexec, now and then, close the run's own file of a retrieved
+ * session instead: the session goes once the slots' copies are closed
+ * too, the last close releasing it.
+ */
+static void op_luo_close(struct worker *w)
+{
+	int e = rnd(&w->rs, NR_LUO);
+
+	if (!w->child && nr_rsess && chance(&w->rs, 2)) {
+		unsigned int i = rnd(&w->rs, nr_rsess);
+
+		pthread_mutex_lock(&luo_in_lock);
+		if (kept[i] >= 0)
+			count(OP_LUO_CLOSE, close(kept[i]));
+		kept[i] = -1;
+		pthread_mutex_unlock(&luo_in_lock);
+		return;
+	}
+
+	if (w->child) {
+		if (w->cluo[e] >= 0)
+			count(OP_LUO_CLOSE, close(w->cluo[e]));
+		w->cluo[e] = -1;
+		return;
+	}
+	pthread_mutex_lock(&luos[e].lock);
+	if (luos[e].fd >= 0)
+		count(OP_LUO_CLOSE, close(luos[e].fd));
+	luos[e].fd = -1;
+	pthread_mutex_unlock(&luos[e].lock);
+}
+
+/*
+ * After the kexec: the khopages file of a received session whose Live
+ * Update session the run retrieved but not its file yet, under the right
+ * token mostly, into a random slot; or the retrieve of a Live Update
+ * session again (one already retrieved, or none by that name).
+ */
+static void op_luo_retrieve(struct worker *w)
+{
+	unsigned int i;
+	int fd, s, ret;
+
+	if (w->child || !nr_rsess)
+		return;
+	i = rnd(&w->rs, nr_rsess);
+	if (chance(&w->rs, 15)) {
+		char name[KHOPAGES_NAME_MAX];
+
+		if (chance(&w->rs, 50))
+			strcpy(name, rsess[i].name);
+		else
+			strcpy(name, valid_names[rnd(&w->rs, NR_VALID_NAMES)]);
+		ret = khop_luo_retrieve(name, &fd);
+		count_lib(OP_LUO_RETRIEVE, ret);
+		if (!ret) {
+			printf("FAIL: Live Update session %s retrieved a second time\n", name);
+			atomic_fetch_add(&sh->bad_incoming, 1);
+			close(fd);
+		}
+		return;
+	}
+	pthread_mutex_lock(&luo_in_lock);
+	if (luo_in[i] >= 0) {
+		ret = retrieve_file(i, chance(&w->rs, 70) ? KHOP_LUO_TOKEN_PAGES :
+				    rnd(&w->rs, 4));
+		count_lib(OP_LUO_RETRIEVE, ret);
+		if (!ret) {
+			s = rnd(&w->rs, NR_SLOTS);
+			pthread_rwlock_wrlock(&slots[s].lock);
+			if (slots[s].fd >= 0)
+				close(slots[s].fd);
+			slots[s].fd = dup(kept[i]);
+			pthread_rwlock_unlock(&slots[s].lock);
+		}
+	}
+	pthread_mutex_unlock(&luo_in_lock);
 }
 
 /*
@@ -250,13 +384,6 @@ static void op_map(struct worker *w)
 			a.orig_va = rc->start - PG * rnd(&w->rs, 2);
 			a.len = rc->len + PG * rnd(&w->rs, 3);
 		}
-	} else if (!w->child && taken_next && chance(&w->rs, nr_recs ? 20 : 60)) {
-		pthread_mutex_lock(&taken_lock);
-		r = rnd(&w->rs, taken_next < NR_TAKEN ? taken_next : NR_TAKEN);
-		a.pid = taken[r].pid;
-		a.orig_va = taken[r].start;
-		a.len = taken[r].len;
-		pthread_mutex_unlock(&taken_lock);
 	} else {
 		a.pid = chance(&w->rs, 50) ? pick_pid(w, &tslot) : 1 + (int)rnd(&w->rs, 4000);
 		pick_range(w, window(rnd(&w->rs, NR_WINDOWS)), &a.orig_va, &a.len);
@@ -435,19 +562,22 @@ static void op_files(struct worker *w, enum op op)
 static void run_one(struct worker *w, enum op op);
 
 /*
- * A forked caller: inherits the files, makes a few calls (its own file
- * sometimes: CREATE + a long PRESERVE), and either exits on its own or is
- * SIGKILLed by the parent in the middle of whatever it is doing.
+ * A forked caller: inherits the files and the Live Update sessions, makes
+ * a few calls (its own file sometimes: CREATE + a long PRESERVE, then
+ * into an inherited Live Update session), and either exits on its own or
+ * is SIGKILLed by the parent in the middle of whatever it is doing.
  */
 static void op_fork(struct worker *w)
 {
-	int cfd[NR_SLOTS], pid;
+	int cfd[NR_SLOTS], cluo[NR_LUO], pid;
 	long delay;
 
 	if (w->child)
 		return;
 	for (int s = 0; s < NR_SLOTS; s++)
 		cfd[s] = __atomic_load_n(&slots[s].fd, __ATOMIC_RELAXED);
+	for (int e = 0; e < NR_LUO; e++)
+		cluo[e] = __atomic_load_n(&luos[e].fd, __ATOMIC_RELAXED);
 	fflush(stdout);
 	pid = fork_tracked();
 	if (pid < 0)
@@ -460,6 +590,7 @@ static void op_fork(struct worker *w)
 		c.child = true;
 		c.fail_fd = -1;
 		memcpy(c.cfd, cfd, sizeof(cfd));
+		memcpy(c.cluo, cluo, sizeof(cluo));
 		if (!arena_init(&c))
 			_exit(3);
 		if (chance(&c.rs, 40)) {
@@ -477,8 +608,10 @@ static void op_fork(struct worker *w)
 			pr.start = window(hs);
 			pr.len = rdefs[RK_THP].off + rdefs[RK_THP].len;
 			count(OP_PRESERVE, ioctl(fd, KHOPAGES_IOC_PRESERVE, &pr));
-			if (chance(&c.rs, 30))
-				count(OP_COMMIT, ioctl(fd, KHOPAGES_IOC_COMMIT, 0));
+			if (chance(&c.rs, 30) && c.cluo[hs % NR_LUO] >= 0)
+				count_lib(OP_LUO_PRESERVE,
+					  khop_luo_preserve_fd(c.cluo[hs % NR_LUO], fd,
+							       KHOP_LUO_TOKEN_PAGES));
 			c.cfd[rnd(&c.rs, NR_SLOTS)] = fd;
 		}
 		while (n-- && !atomic_load(&sh->stop)) {
@@ -591,25 +724,28 @@ static void run_one(struct worker *w, enum op op)
 {
 	switch (op) {
 	case OP_CREATE:
-		op_name_cmd(w, op, KHOPAGES_IOC_CREATE, 0);
+		op_name_cmd(w, op, KHOPAGES_IOC_CREATE);
 		break;
 	case OP_PRESERVE:
 		op_preserve(w);
 		break;
-	case OP_COMMIT:
-		op_noarg(w, op, KHOPAGES_IOC_COMMIT);
+	case OP_LUO_PRESERVE:
+		op_luo_preserve(w);
 		break;
 	case OP_ABORT:
-		op_noarg(w, op, KHOPAGES_IOC_ABORT);
+		op_abort(w);
 		break;
 	case OP_OPEN:
-		op_name_cmd(w, op, KHOPAGES_IOC_OPEN, 0);
+		op_name_cmd(w, op, KHOPAGES_IOC_OPEN);
 		break;
 	case OP_MAP:
 		op_map(w);
 		break;
-	case OP_FINISH:
-		op_name_cmd(w, op, KHOPAGES_IOC_FINISH, KHOPAGES_FINISH_OUTGOING);
+	case OP_LUO_CLOSE:
+		op_luo_close(w);
+		break;
+	case OP_LUO_RETRIEVE:
+		op_luo_retrieve(w);
 		break;
 	case OP_STATS:
 		op_stats(w);
@@ -649,12 +785,12 @@ static void run_one(struct worker *w, enum op op)
 }
 
 /* Weights of the operations; MAP and OPEN weigh more with incoming
- * sessions to work on. */
+ * sessions to work on, and only then is there anything to retrieve. */
 static enum op pick_op(struct worker *w)
 {
 	unsigned int wt[NR_OPS] = {
-		[OP_CREATE] = 12, [OP_PRESERVE] = 26, [OP_COMMIT] = 6,
-		[OP_ABORT] = 5, [OP_OPEN] = 4, [OP_MAP] = 4, [OP_FINISH] = 8,
+		[OP_CREATE] = 12, [OP_PRESERVE] = 26, [OP_LUO_PRESERVE] = 8,
+		[OP_ABORT] = 5, [OP_OPEN] = 4, [OP_MAP] = 4, [OP_LUO_CLOSE] = 4,
 		[OP_STATS] = 6, [OP_LIST] = 5, [OP_BADCMD] = 3, [OP_CLOSE] = 2,
 		[OP_REOPEN] = 4, [OP_DUP] = 2, [OP_FORK] = 2, [OP_KILL] = 1,
 		[OP_CHURN] = 3, [OP_REMAP] = 2, [OP_EVACUATE] = 3,
@@ -665,6 +801,7 @@ static enum op pick_op(struct worker *w)
 	if (nr_recs) {
 		wt[OP_OPEN] = 8;
 		wt[OP_MAP] = 22;
+		wt[OP_LUO_RETRIEVE] = 2;
 	}
 	for (int i = 0; i < NR_OPS; i++)
 		total += wt[i];

@@ -2,27 +2,33 @@
 /*
  * khopages_repro: minimal reproducers of what khopages_fuzz found.
  *
- *   khopages_repro thp-commit FILE   commit session "repro-thp": one 2 MiB
- *                                    THP of this process; FILE gets pid and
- *                                    address
- *   khopages_repro thp-map FILE      after kexec: OPEN, MAP the THP into a
- *                                    new VMA (PMD), check the data, munmap,
- *                                    FINISH; the kernel then frees a folio
- *                                    that is still on the THP deferred-split
- *                                    list (see dmesg)
- *   khopages_repro loopback-shared [N]
+ *   khopages_repro thp-handover FILE hand session "repro-thp" (one 2 MiB
+ *                                    THP of this process) over through
+ *                                    Live Update, a holder keeping it;
+ *                                    FILE gets pid and address
+ *   khopages_repro thp-map FILE      after kexec: retrieve it, MAP the THP
+ *                                    into a new VMA (PMD), check the data,
+ *                                    munmap, close the retrieved file (its
+ *                                    last close releases the session); the
+ *                                    kernel then freed a folio that was
+ *                                    still on the THP deferred-split list
+ *                                    (see dmesg)
+ *   khopages_repro withdraw-shared [N]
  *                                    N sessions (1 or 2, default 2) preserve
- *                                    the same 16 MiB, all are committed,
- *                                    reopened in the same kernel (loopback
- *                                    OPEN) and finished: every page must
- *                                    come back (N=1 is the control)
+ *                                    the same 16 MiB, each is preserved in
+ *                                    a Live Update session, the Live Update
+ *                                    sessions are closed (the preserve
+ *                                    taken back, the sessions open again)
+ *                                    and then the files (aborting them):
+ *                                    every page must come back (N=1 is the
+ *                                    control)
  *
  * Each check is a TAP case (test/lib/ktap.h); a call that fails ends the
  * program ("Bail out!"). Exit status 0 when the calls behaved as
- * documented, 1 otherwise: thp-commit when the range is not one THP (no
- * reproducer), thp-map when the data differs, loopback-shared when the
- * memory does not come back. The kernel's own reports are for the guest
- * script to find in dmesg.
+ * documented, 1 otherwise: thp-handover when the range is not one THP (no
+ * reproducer), thp-map when the data differs or the session outlives its
+ * file, withdraw-shared when the memory does not come back. The kernel's
+ * own reports are for the guest script to find in dmesg.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -39,12 +45,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "handover.h"
 #include "khopages.h"
 #include "ktap.h"
 
 #define MIB		(1UL << 20)
 #define HUGE		(2 * MIB)
 #define SHARED_LEN	(16 * MIB)
+#define THP_HOLDER	"/tmp/khopages_repro.repro-thp.pid"
 
 static void __attribute__((noreturn)) die(const char *what, struct khop *k)
 {
@@ -88,7 +96,7 @@ static long anon_huge_kb(void)
 	return kb;
 }
 
-static void thp_commit(const char *file)
+static void thp_handover(const char *file)
 {
 	char *p = map_aligned(HUGE, MADV_HUGEPAGE);
 	struct khopages_preserve r;
@@ -101,10 +109,13 @@ static void thp_commit(const char *file)
 	if (khop_open(&k))
 		die("open", NULL);
 	if (khop_create(k, "repro-thp") ||
-	    khop_preserve(k, getpid(), (uintptr_t)p, HUGE, &r) || khop_commit(k))
+	    khop_preserve(k, getpid(), (uintptr_t)p, HUGE, &r))
 		die("repro-thp", k);
-	ktap_pass("commit repro-thp");
-	ktap_diag("committed repro-thp: pid %d %p: %llu pages in %llu folios",
+	if (kt_hand_over(khop_fd(k), "repro-thp", THP_HOLDER) < 0)
+		ktap_bail("hand over repro-thp: %s", kt_handover_error());
+	khop_close(k);
+	ktap_pass("hand repro-thp over through Live Update");
+	ktap_diag("handed over repro-thp: pid %d %p: %llu pages in %llu folios",
 		  getpid(), p, (unsigned long long)r.nr_pages,
 		  (unsigned long long)r.nr_folios);
 	f = fopen(file, "w");
@@ -117,26 +128,28 @@ static void thp_commit(const char *file)
 
 static void thp_map(const char *file)
 {
+	struct khopages_session_info info;
 	struct khopages_map m;
 	uintptr_t orig;
 	struct khop *k;
 	uint64_t bad = 0;
 	char *dst;
 	FILE *f;
-	int pid;
+	int pid, fd;
 
 	f = fopen(file, "r");
 	if (!f || fscanf(f, "%d %" SCNxPTR, &pid, &orig) != 2)
 		die("read the record", NULL);
 	fclose(f);
 	dst = map_aligned(HUGE, MADV_NOHUGEPAGE);
-	if (khop_open(&k))
-		die("open", NULL);
-	if (khop_attach(k, "repro-thp"))
-		die("OPEN repro-thp", k);
+	fd = kt_take_over("repro-thp");
+	if (fd < 0)
+		ktap_bail("retrieve repro-thp: %s", kt_handover_error());
+	if (khop_from_fd(fd, &k))
+		ktap_bail("retrieved repro-thp: %s", khop_open_error());
 	if (khop_map(k, pid, orig, (uintptr_t)dst, HUGE, &m))
 		die("MAP", k);
-	ktap_pass("open and MAP repro-thp");
+	ktap_pass("retrieve and MAP repro-thp");
 	ktap_diag("MAP: %llu pages mapped, %llu shared, %llu copied",
 		  (unsigned long long)m.nr_mapped, (unsigned long long)m.nr_shared,
 		  (unsigned long long)m.nr_copied);
@@ -146,10 +159,12 @@ static void thp_map(const char *file)
 	ktap_diag("AnonHugePages %ld kB", anon_huge_kb());
 	/* The mapping goes first, the driver's reference last. */
 	munmap(dst, HUGE);
-	if (khop_finish(k, "repro-thp", 0))
-		die("FINISH", k);
 	khop_close(k);
-	ktap_pass("munmap, then FINISH");
+	if (khop_open(&k))
+		die("open", NULL);
+	ktap_check_err("munmap, then the last close of the retrieved file releases repro-thp",
+		       khop_stats(k, "repro-thp", &info), -ENOENT);
+	khop_close(k);
 }
 
 static void settle(void)
@@ -196,11 +211,11 @@ static long mem_free_kb(void)
 	return kb + pcp * 4;
 }
 
-static void loopback_shared(int n)
+static void withdraw_shared(int n)
 {
-	static const char *const names[2] = { "repro-lb-a", "repro-lb-b" };
-	struct khop *k[2], *o[2];
-	int fds[2], pid, st;
+	static const char *const names[2] = { "repro-wd-a", "repro-wd-b" };
+	struct khop *k[2];
+	int fds[2], luo[2], pid, st;
 	long before, after;
 	char *p, c;
 
@@ -223,57 +238,60 @@ static void loopback_shared(int n)
 	for (int i = 0; i < n; i++) {
 		struct khopages_preserve r;
 
-		if (khop_open(&k[i]) || khop_open(&o[i]))
+		if (khop_open(&k[i]))
 			die("open", NULL);
 		if (khop_create(k[i], names[i]) ||
-		    khop_preserve(k[i], pid, (uintptr_t)p, SHARED_LEN, &r) ||
-		    khop_commit(k[i]))
+		    khop_preserve(k[i], pid, (uintptr_t)p, SHARED_LEN, &r))
 			die(names[i], k[i]);
-		ktap_diag("%s: committed, %llu pages, %llu folios", names[i],
+		if (khop_luo_create(names[i], &luo[i]) ||
+		    khop_luo_preserve_fd(luo[i], khop_fd(k[i]), KHOP_LUO_TOKEN_PAGES))
+			ktap_bail("%s", khop_luo_error());
+		ktap_diag("%s: preserved in Live Update, %llu pages, %llu folios", names[i],
 			  (unsigned long long)r.nr_pages,
 			  (unsigned long long)r.nr_folios);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
-	/* Same-kernel restore of all, then all finished. */
+	/* Every preserve taken back, then every session aborted by its close. */
+	for (int i = 0; i < n; i++)
+		close(luo[i]);
 	for (int i = 0; i < n; i++) {
-		if (khop_attach(o[i], names[i]))
-			die("loopback OPEN", o[i]);
-		khop_close(o[i]);
+		struct khopages_session_info info;
+
+		if (khop_stats(k[i], names[i], &info))
+			die(names[i], k[i]);
+		ktap_check("closing its Live Update session: the session is open again",
+			   info.state == KHOPAGES_STATE_OPEN, "%s is %s", names[i],
+			   khop_state_name(info.state));
 		khop_close(k[i]);
 	}
-	if (khop_open(&k[0]))
-		die("open", NULL);
-	for (int i = 0; i < n; i++)
-		if (khop_finish(k[0], names[i], 0))
-			die("FINISH", k[0]);
-	khop_close(k[0]);
 	settle();
 	after = mem_free_kb();
 	ktap_diag("%d session(s): MemFree before %ld kB, after %ld kB: %ld kB not back (the range"
 		  " is %lu kB)", n, before, after, before - after, SHARED_LEN / 1024);
-	ktap_check("the pages the same-kernel-restored sessions shared came back",
+	ktap_check("the pages the withdrawn sessions shared came back",
 		   before - after <= (long)(SHARED_LEN / 1024) / 2, "%ld kB did not",
 		   before - after);
 }
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "thp-commit")) {
+	if (argc == 3 && !strcmp(argv[1], "thp-handover")) {
 		ktap_start();
-		thp_commit(argv[2]);
+		thp_handover(argv[2]);
 	} else if (argc == 3 && !strcmp(argv[1], "thp-map")) {
 		ktap_start();
 		thp_map(argv[2]);
-	} else if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "loopback-shared")) {
+	} else if (argc >= 2 && argc <= 3 && !strcmp(argv[1], "withdraw-shared")) {
 		int n = argc == 3 ? atoi(argv[2]) : 2;
 
 		if (n < 1 || n > 2)
 			return 2;
 		ktap_start();
-		loopback_shared(n);
+		withdraw_shared(n);
 	} else {
-		fprintf(stderr, "usage: khopages_repro thp-commit FILE | thp-map FILE | loopback-shared [1|2]\n");
+		fprintf(stderr,
+			"usage: khopages_repro thp-handover FILE | thp-map FILE | withdraw-shared [1|2]\n");
 		return 2;
 	}
 	return ktap_finish();

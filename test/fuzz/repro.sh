@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest test: reproducers of the fuzzer's findings (khopages_repro).
-# Stage 1: one, then two sessions holding the same 16 MiB, committed,
-# reopened in the same kernel and finished: the memory must come back. Then one THP is
-# committed and the machine kexecs. Stage 2: the THP is mapped (PMD),
-# unmapped and the session finished: no kernel report may follow.
+# Stage 1: one, then two sessions holding the same 16 MiB, preserved in
+# Live Update sessions that are closed again (the preserve taken back),
+# then closed themselves (aborted): the memory must come back. Then one THP is handed over through Live Update (a holder
+# keeps it) and the machine kexecs. Stage 2: the THP is retrieved, mapped
+# (PMD) and unmapped, and the retrieved file closed, which releases the
+# session: no kernel report may follow.
 # A KASAN kernel must be kexec'd with larger KHO scratch (its early
 # shadow allocations must fit in scratch):
 #   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
@@ -17,18 +19,18 @@ case "$1" in
 1)
 	rm -f /host/repro-failures
 	# The control (one session) must pass for the shared case to mean anything.
-	khopages_repro loopback-shared 1 ||
-		echo "loopback-shared 1 (control): memory not given back" >>/host/repro-failures
-	khopages_repro loopback-shared 2 ||
-		echo "loopback-shared 2: memory of shared folios not given back" >>/host/repro-failures
+	khopages_repro withdraw-shared 1 ||
+		echo "withdraw-shared 1 (control): memory not given back" >>/host/repro-failures
+	khopages_repro withdraw-shared 2 ||
+		echo "withdraw-shared 2: memory of shared folios not given back" >>/host/repro-failures
 	dmesg_reports /host/repro-dmesg.1.log 45 120 ||
 		echo "kernel report: $KERNEL_REPORT" >>/host/repro-failures
-	khopages_repro thp-commit /host/repro-thp.rec || fail "thp-commit failed"
+	khopages_repro thp-handover /host/repro-thp.rec || fail "thp-handover failed"
 	kexec_next_stage /host/boot/kernel-A
 	;;
 2)
 	khopages_repro thp-map /host/repro-thp.rec ||
-		echo "thp-map: MAP or FINISH failed" >>/host/repro-failures
+		echo "thp-map: retrieve, MAP or the release failed" >>/host/repro-failures
 	sleep 2
 	dmesg_reports /host/repro-dmesg.2.log 45 120 ||
 		echo "kernel report: $KERNEL_REPORT" >>/host/repro-failures

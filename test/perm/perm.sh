@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest test: who may use /dev/khopages (khopages_perm). Stage 1 runs the
 # outgoing cases (unprivileged callers, no ptrace rights, a user
-# namespace), then commits "perm-in" and kexecs; stage 2 runs the cases on
-# the incoming session. Every refusal must be EPERM and change nothing;
-# no kernel report (BUG, WARNING, KASAN, Oops, lockdep...) may appear.
+# namespace, files and Live Update sessions handed to a process with fewer
+# rights), then hands "perm-in" (root's) and "perm-in-user" (uid 65534's)
+# over through Live Update, holders keeping them, and kexecs; stage 2
+# retrieves them and runs the cases on the retrieved sessions. Every
+# refusal must be EPERM and change nothing; no kernel report (BUG,
+# WARNING, KASAN, Oops, lockdep...) may appear.
 # A KASAN kernel must be kexec'd with larger KHO scratch (its early
 # shadow allocations must fit in scratch):
 #   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
@@ -24,8 +27,10 @@ check_reports() {
 case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
+	[ -c /dev/liveupdate ] ||
+		fail "no /dev/liveupdate: this kernel runs without Live Update (liveupdate=on)"
 	run_step /host/perm-outgoing.log khopages_perm outgoing
-	run_step /host/perm-commit.log khopages_perm commit perm-in /host/perm-range
+	run_step /host/perm-handover.log khopages_perm handover perm-in /host/perm-range
 	check_reports 1
 	kexec_next_stage /host/boot/kernel-A
 	;;

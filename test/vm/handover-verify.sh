@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest test: the sessions khopages_fuzz (test/fuzz) prepares (THPs or
 # not: thp=1|0, shared folios across sessions and processes, an empty
-# session, a 63-character name) cross a kexec; stage 2 maps every recorded
-# range on its own and checks every page and MAP's counters
-# ("khopages_fuzz verify"), then finishes them. No kernel report may
-# appear.
+# session, a 63-character name) cross a kexec through Live Update, holder
+# processes keeping their Live Update sessions open until `kexec -e`;
+# stage 2 retrieves them, checks them against what was handed over, maps
+# every recorded range on its own and checks every page and MAP's
+# counters ("khopages_fuzz verify"), then closes the retrieved files,
+# which must release the sessions. No kernel report may appear.
 # A KASAN kernel must be kexec'd with larger KHO scratch (its early
 # shadow allocations must fit in scratch):
 #   vm-run.sh --kernel .../kernel-debug/arch/x86/boot/bzImage --mem 3G \
