@@ -15,9 +15,9 @@
 #                  before the kexec: the upgrade is called off, nothing is
 #                  left preserved, memory comes back
 #   two-sessions   two sessions over the same range of one process cross
-#                  the kexec in two Live Update sessions; one is finished
-#                  unretrieved, the other retrieved and mapped, closing it
-#                  frees the rest
+#                  the kexec in two Live Update sessions; one is retrieved
+#                  and released first, the other then retrieved and
+#                  mapped, closing it frees the rest
 #   pressure       criu dump --kho-pages while a memory hog churns and
 #                  compaction runs; after kexec every byte is checked
 #   restore-retry  criu restore --kho-pages fails after the tasks mapped

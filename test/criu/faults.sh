@@ -25,8 +25,8 @@
 #                  comes back
 #   two-sessions   two sessions over the same range of one process, each
 #                  in a Live Update session: both listed after the kexec;
-#                  one finished unretrieved gives its session back but
-#                  keeps the frames the other names; the other retrieved,
+#                  one retrieved and released first keeps the frames the
+#                  other names; the other retrieved,
 #                  mapped with exact bytes, closing it frees all the
 #                  memory and leaves the mapped pages alone
 #   pressure       criu dump --kho-pages while a memory hog churns and
