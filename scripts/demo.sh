@@ -206,7 +206,7 @@ if [[ " $methods " == *" kho "* ]]; then
 		"$tr" >"$tr.short"
 	printf '  khopages trace events written in kernel A before the kexec, read in kernel B
 '
-	printf '  (%s events, %s pages preserved; the largest ranges and the commit; all in %s):
+	printf '  (%s events, %s pages preserved; the largest ranges and the hand-over; all in %s):
 ' \
 		"$(grep -c . "$tr.short")" \
 		"$(grep khopages_preserve "$tr.short" | sed -n 's/.* nr_pages=\([0-9]*\).*/\1/p' | awk '{ n += $1 } END { print n + 0 }')" \
