@@ -456,10 +456,11 @@ static void khop_test_pfnset_del(struct kunit *test)
 /* A frame leaves a counted set with its last holder, not before. */
 static void khop_test_counted(struct kunit *test)
 {
-	struct khop_counted c = {
-		.set = KHOP_PFNSET_INIT(c.set),
-		.extra = XARRAY_INIT(c.extra, 0),
-	};
+	struct khop_counted c;
+
+	/* On the stack: initialised at run time, so lockdep knows its lock. */
+	khop_pfnset_init(&c.set);
+	xa_init(&c.extra);
 
 	KUNIT_EXPECT_FALSE(test, khop_counted_test(&c, 77));
 	KUNIT_EXPECT_EQ(test, khop_counted_get(&c, 77), 1);
