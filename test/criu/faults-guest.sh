@@ -80,15 +80,6 @@ no_luo_left() {
 	! grep -qx criu-luo-hold /proc/[0-9]*/comm 2>/dev/null
 }
 
-# holder_pid IMG: the holder criu named in IMG/kho-luo-holder.pid, if it
-# was started in this boot.
-holder_pid() {
-	local pid boot
-	read -r pid _ _ _ boot <"$1/kho-luo-holder.pid" 2>/dev/null || return 1
-	[ "$boot" = "$(cat /proc/sys/kernel/random/boot_id)" ] || return 1
-	echo "$pid"
-}
-
 # session_kib NAME: memory the session holds, each folio once (pages
 # shared by several tasks count once per task in "pages").
 session_kib() {

@@ -89,6 +89,15 @@ no_sessions() {
 	return 0
 }
 
+# holder_pid IMG: the holder criu named in IMG/kho-luo-holder.pid, if it
+# was started in this boot.
+holder_pid() {
+	local pid boot
+	read -r pid _ _ _ boot <"$1/kho-luo-holder.pid" 2>/dev/null || return 1
+	[ "$boot" = "$(cat /proc/sys/kernel/random/boot_id)" ] || return 1
+	echo "$pid"
+}
+
 # session_state NAME: state column of khopagesctl list ("" if none).
 session_state() {
 	khopagesctl list | awk -v n="$1" '$1 == n { print $2 }'

@@ -19,15 +19,6 @@
 WL1=/host/wl1 IMG1=/host/img1 S1=t-one
 WL2=/host/wl2 IMG2=/host/img2 S2=t-two
 
-# holder_pid IMG: the holder criu named in IMG/kho-luo-holder.pid, if it
-# was started in this boot.
-holder_pid() {
-	local pid boot
-	read -r pid _ _ _ boot <"$1/kho-luo-holder.pid" 2>/dev/null || return 1
-	[ "$boot" = "$(cat /proc/sys/kernel/random/boot_id)" ] || return 1
-	echo "$pid"
-}
-
 # running PID: the process is there and no zombie (its files are open).
 running() {
 	[ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
