@@ -37,8 +37,8 @@
  * the kexec (shared folios across sessions and processes, THPs, an empty
  * session, a 63-character name), and describes them in FILE. After the
  * kexec, "run --records FILE" retrieves their Live Update sessions and
- * the files of those sharing frames with another at the start, checks
- * them against FILE, leaves the other files to the callers
+ * every other session's file at the start, checks them against FILE,
+ * leaves the other files to the callers
  * (OP_LUO_RETRIEVE; the clean-up retrieves what is left) and fuzzes OPEN
  * and MAP on them; the last close of a retrieved session's files
  * releases it.

@@ -17,19 +17,16 @@ static bool received_name(const char *name)
 }
 
 /*
- * CREATE and OPEN never use the same name: OPEN of its own name on the
- * file of an open session would take it back to restore it in place, and
- * a session taken back outlives its last file on a kernel that still has
- * FINISH, which this fuzzer does not use. OPEN takes the received
- * sessions' names, or names no CREATE uses (valid or not: the valid ones
- * of pick_name() start with 'o' instead); CREATE any other.
+ * OPEN takes any name: a received session's, or its own on the file of an
+ * open session, which takes that session back to restore it in place (its
+ * last close releases it). CREATE never takes a received session's name,
+ * so that an OPEN of that name on a fresh file always means the received
+ * session.
  */
 static void pick_cmd_name(struct worker *w, enum op op, char *name)
 {
 	pick_name(w, name);
-	if (op == OP_OPEN && !received_name(name) && khop_valid_name(name))
-		name[0] = 'o';
-	else if (op == OP_CREATE && received_name(name))
+	if (op == OP_CREATE && received_name(name))
 		name[0] = 'c';
 }
 

@@ -22,13 +22,16 @@
  *   counts       the first session announces one page more than it has
  *   chunk-magic  the first session's first table chunk loses its magic
  *   frame        the first folio points past the end of memory
- *   unpreserved  the first folio points to a frame of ordinary memory that
- *                KHO does not preserve (the table still looks valid)
+ *   unpreserved  the first run of folios moves to frames of ordinary
+ *                memory that KHO does not preserve (the table still
+ *                looks valid)
  */
 #define pr_fmt(fmt) "khopages: " fmt
 
 #include <linux/debugfs.h>
+#include <linux/gfp.h>
 #include <linux/libfdt.h>
+#include <linux/log2.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/string.h>
@@ -66,10 +69,10 @@ static int khop_corrupt_counts(void *fdt, struct khop_session *s)
 				   sizeof(pages)) ? -EINVAL : 0;
 }
 
-static int khop_corrupt_frame(struct khop_session *s, u64 pfn)
+/* The first word of @s's table that names frames (a RUN or a GAP word). */
+static u64 *khop_first_frame_word(struct khop_session *s)
 {
 	struct khopages_chunk *c = s->table.chunks[0];
-	u64 pfn_mask = BIT_ULL(KHOPAGES_W_PFN_BITS) - 1;
 	u32 i;
 
 	for (i = 0; i < c->nr_words; i++) {
@@ -80,25 +83,66 @@ static int khop_corrupt_frame(struct khop_session *s, u64 pfn)
 				i++;	/* skip the range's address word */
 			continue;
 		}
-		if (kind == KHOPAGES_W_RUN || kind == KHOPAGES_W_GAP) {
-			c->words[i] = (c->words[i] & ~pfn_mask) | pfn;
-			return 0;
-		}
+		if (kind == KHOPAGES_W_RUN || kind == KHOPAGES_W_GAP)
+			return &c->words[i];
 	}
-	return -ENOENT;
+	return NULL;
+}
+
+static void khop_set_pfn(u64 *word, u64 pfn)
+{
+	u64 pfn_mask = BIT_ULL(KHOPAGES_W_PFN_BITS) - 1;
+
+	*word = (*word & ~pfn_mask) | pfn;
+}
+
+static int khop_corrupt_frame(struct khop_session *s, u64 pfn)
+{
+	u64 *word = khop_first_frame_word(s);
+
+	if (!word)
+		return -ENOENT;
+	khop_set_pfn(word, pfn);
+	return 0;
 }
 
 /*
- * A frame of ordinary memory: a page allocated here and never freed nor
- * preserved, so the next kernel finds it in use by nobody it knows of.
+ * Move the frames of the first RUN or GAP word to ordinary memory: pages
+ * allocated here and never freed nor preserved, so the next kernel finds
+ * them in use by nobody it knows of. The whole run moves, onto as many
+ * fresh pages as it names: no frame of it then coincides with a frame
+ * named elsewhere, so every count of the table stays right and only the
+ * restore of the frames can tell.
  */
 static int khop_corrupt_unpreserved(struct khop_session *s)
 {
-	struct page *page = alloc_page(GFP_KERNEL);
+	u64 *word = khop_first_frame_word(s);
+	unsigned int order;
+	unsigned long nr;
+	struct page *page;
+	u64 pfn;
 
+	if (!word)
+		return -ENOENT;
+	order = (*word >> KHOPAGES_W_ORDER_SHIFT) &
+		(BIT(KHOPAGES_W_ORDER_BITS) - 1);
+	nr = 1;
+	if (*word >> KHOPAGES_W_KIND_SHIFT == KHOPAGES_W_RUN)
+		nr += (*word >> KHOPAGES_W_COUNT_SHIFT) &
+		      (BIT(KHOPAGES_W_COUNT_BITS) - 1);
+	if (order > MAX_PAGE_ORDER)
+		return -EINVAL;
+	/* A power of two of pages comes aligned to its size. */
+	page = alloc_contig_pages(roundup_pow_of_two(nr << order), GFP_KERNEL,
+				  numa_node_id(), NULL);
 	if (!page)
 		return -ENOMEM;
-	return khop_corrupt_frame(s, page_to_pfn(page));
+	pfn = page_to_pfn(page);
+	/* A descending run names its highest folio first. */
+	if (*word & KHOPAGES_W_DESC)
+		pfn += (nr - 1) << order;
+	khop_set_pfn(word, pfn);
+	return 0;
 }
 
 /* A newer format that can also be read as this kernel's. */
