@@ -185,6 +185,19 @@ static int add_replace(struct task_rec *t, uint64_t addr, uint64_t nr_pages)
 
 /* ---------------------------------------------------------------- dump */
 
+/* Can the driver fill shared memory after the kexec (FILL_SHMEM)? */
+static int can_fill_shmem(void)
+{
+	uint64_t bit = 1ULL << (_IOC_NR(KHOPAGES_IOC_FILL_SHMEM) - KHOPAGES_IOC_FIRST);
+	struct khopages_api api;
+
+	if (khop_api(st.out, 0, &api) || !(api.ioctls & bit)) {
+		pr_info("the driver cannot fill shared memory: it is copied\n");
+		return 0;
+	}
+	return 1;
+}
+
 static int start_session(int pid)
 {
 	const char *env = getenv(ENV_SESSION);
@@ -221,6 +234,14 @@ static int start_session(int pid)
 		khop_close(st.out);
 		st.out = NULL;
 		return ret;
+	}
+
+	/* The Live Update session takes shared memory as it is dumped. */
+	if (criu_kho_luo_begin(st.session, can_fill_shmem())) {
+		khop_abort(st.out);
+		khop_close(st.out);
+		st.out = NULL;
+		return -1;
 	}
 
 	pr_info("handing memory over in session %s\n", st.session);
@@ -410,9 +431,10 @@ static int commit_session(void)
 
 	if (!st.out)
 		return 0;
-	if (!st.nr_ranges) {
+	if (!st.nr_ranges && !criu_kho_luo_shared()) {
 		/* Nothing was eligible: the images need no session. */
 		pr_info("no page handed over, session %s dropped\n", st.session);
+		criu_kho_luo_withdraw();
 		ret = khop_abort(st.out);
 		if (ret)
 			pr_err("%s\n", khop_error(st.out));
@@ -517,10 +539,13 @@ static void end_dump(int ret)
 		else
 			pr_info("dump failed: session %s withdrawn from Live Update and aborted\n",
 				st.session);
-	} else if (khop_abort(st.out)) {
-		pr_err("cannot abort session %s: %s\n", st.session, khop_error(st.out));
 	} else {
-		pr_info("dump failed: session %s aborted\n", st.session);
+		/* Shared memory may be in the Live Update session already. */
+		criu_kho_luo_withdraw();
+		if (khop_abort(st.out))
+			pr_err("cannot abort session %s: %s\n", st.session, khop_error(st.out));
+		else
+			pr_info("dump failed: session %s aborted\n", st.session);
 	}
 	khop_close(st.out);
 
@@ -872,6 +897,25 @@ static int khopages_map_pages(int id, uint64_t orig_va, uint64_t dst_va, uint64_
 	return 0;
 }
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__KHO_MAP_PAGES, khopages_map_pages)
+
+/* Shared memory handed over in place: its pages move into the new object. */
+static int khopages_fill_shmem(int dst_fd, int src_fd, uint64_t *nr_pages)
+{
+	struct khop *k;
+	int ret;
+
+	ret = khop_open(&k);
+	if (ret) {
+		pr_err("%s\n", khop_open_error());
+		return ret;
+	}
+	ret = khop_fill_shmem(k, dst_fd, src_fd, nr_pages);
+	if (ret)
+		pr_err("%s\n", khop_error(k));
+	khop_close(k);
+	return ret;
+}
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__KHO_FILL_SHMEM, khopages_fill_shmem)
 
 /*
  * All tasks are restored, or the restore failed. A session received

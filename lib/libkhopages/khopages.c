@@ -35,6 +35,7 @@ enum khop_op {
 	OP_LIST,
 	OP_EVACUATE,
 	OP_API,
+	OP_FILL_SHMEM,
 	OP_COUNT,
 };
 
@@ -101,6 +102,14 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 	},
 	[OP_API] = {
 		{ EOPNOTSUPP, "the driver lacks a feature the caller asked for" },
+	},
+	[OP_FILL_SHMEM] = {
+		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN" },
+		{ EBADF, "a descriptor is not open, @dst_fd not for writing, or @src_fd not for both reading and writing" },
+		{ EINVAL, "bad @size or @flags, a file that is not shmem (hugetlb memfds are not), the same file twice, or a large folio of @src_fd reaching past the end of @dst_fd" },
+		{ EBUSY, "@dst_fd already holds pages, @src_fd is mapped, or either is in a Live Update session (preserved)" },
+		{ ENOSPC, "@dst_fd cannot be charged for the pages" },
+		{ EEXIST, "a page appeared in @dst_fd meanwhile" },
 	},
 };
 
@@ -472,6 +481,23 @@ int khop_evacuate(struct khop *k, pid_t pid, uint64_t start, uint64_t len,
 	return ret;
 }
 
+int khop_fill_shmem(struct khop *k, int dst_fd, int src_fd, uint64_t *nr_pages)
+{
+	struct khopages_fill_shmem arg = {
+		.size = sizeof(arg),
+		.dst_fd = dst_fd,
+		.src_fd = src_fd,
+	};
+	int ret;
+
+	if (!k)
+		return -EINVAL;
+	ret = do_ioctl(k, OP_FILL_SHMEM, KHOPAGES_IOC_FILL_SHMEM, &arg, "fill shared memory");
+	if (!ret && nr_pages)
+		*nr_pages = arg.nr_pages;
+	return ret;
+}
+
 static int session_cmd(struct khop *k, enum khop_op op, unsigned long req,
 		       const char *verb)
 {
@@ -624,7 +650,7 @@ const char *khop_feature_name(unsigned int bit)
 
 static const char *const command_names[] = {
 	"create", "preserve", "", "abort", "open", "map", "",
-	"stats", "list", "evacuate", "api",
+	"stats", "list", "evacuate", "api", "fill-shmem",
 };
 
 const char *khop_command_name(unsigned int bit)

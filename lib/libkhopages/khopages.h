@@ -64,6 +64,15 @@ int khop_list(struct khop *k, struct khopages_session_info **infos,
 	      size_t *nr);
 
 /*
+ * Move the pages of shmem file @src_fd (a memfd retrieved from a Live
+ * Update session) into the empty shared memory object @dst_fd (a memfd,
+ * or /proc/PID/map_files/ of a SysV segment or MAP_SHARED anonymous
+ * mapping), on the same frames; *@nr_pages (may be NULL): pages moved.
+ * Needs no session: any khopages file will do.
+ */
+int khop_fill_shmem(struct khop *k, int dst_fd, int src_fd, uint64_t *nr_pages);
+
+/*
  * What the driver offers: its KHOPAGES_FEATURE_* bits and known commands in
  * @result (may be NULL). -EOPNOTSUPP when a feature of @need is missing;
  * @result is filled then too.

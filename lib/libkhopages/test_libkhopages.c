@@ -141,7 +141,7 @@ static int test_feature_names(void)
 		{ KHOPAGES_IOC_ABORT, "abort" }, { KHOPAGES_IOC_OPEN, "open" },
 		{ KHOPAGES_IOC_MAP, "map" }, { KHOPAGES_IOC_STATS, "stats" },
 		{ KHOPAGES_IOC_LIST, "list" }, { KHOPAGES_IOC_EVACUATE, "evacuate" },
-		{ KHOPAGES_IOC_API, "api" },
+		{ KHOPAGES_IOC_API, "api" }, { KHOPAGES_IOC_FILL_SHMEM, "fill-shmem" },
 	};
 	unsigned int n = sizeof(features) / sizeof(features[0]), last = 0;
 
@@ -210,6 +210,7 @@ static int test_null_handle(void)
 	EXPECT(khop_create(NULL, "a") == -EINVAL, "create");
 	EXPECT(khop_preserve(NULL, 1, 0, 4096, NULL) == -EINVAL, "preserve");
 	EXPECT(khop_evacuate(NULL, 1, 0, 4096, NULL) == -EINVAL, "evacuate");
+	EXPECT(khop_fill_shmem(NULL, 0, 1, NULL) == -EINVAL, "fill_shmem");
 	EXPECT(khop_abort(NULL) == -EINVAL, "abort");
 	EXPECT(khop_attach(NULL, "a") == -EINVAL, "attach");
 	EXPECT(khop_map(NULL, 1, 0, 0, 4096, NULL) == -EINVAL, "map");

@@ -52,6 +52,17 @@
 #                   gone after the kexec: the restore takes images and pages
 #                   from the Live Update session named by
 #                   CRIU_KHOPAGES_SESSION
+#   shm-kho         shm_workload: parent + 2 children in their own IPC
+#                   namespace sharing 256 MiB of MAP_SHARED anonymous memory
+#                   (all three), a 32 MiB memfd (parent, child 1) and a
+#                   32 MiB SysV segment (parent, child 2), dumped with
+#                   --kho-pages as e2e-luo (images in the guest's RAM, the
+#                   checkpoint in a Live Update session), kexec, restored
+#                   with --kho-pages: the three objects handed over and
+#                   filled in place (dump log, --display-stats, pages-*.img
+#                   under 8 MiB, nothing copied), every byte exact, every
+#                   page on its frame and still shared between the
+#                   processes, writes seen across them, no session left
 #   e2e-plain       the same tree with plain CRIU across the same kexec, for
 #                   comparison (slow: ~3 min)
 #   upgrade-kho     e2e-kho from Linux 7.2 to 7.3 (dump on the older kernel,
@@ -65,7 +76,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
-ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-luo e2e-plain
+ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-luo shm-kho e2e-plain
 	upgrade-kho rollback-kho upgrade-plain upgrade-luo)
 NEW=$CACHE/build/guest/kernel-A
 OLD=$CACHE/build/guest/kernel-old
@@ -133,6 +144,7 @@ run_case() {
 			crit_check >>"$CACHE/runs/criu-e2e-kho.out" 2>&1 ;;
 	e2e-luo)
 		criu_vm e2e-luo --mem 4G --timeout 1200 --set MODE=luo --set MIB=128 --set STOPPED=1 "$here/e2e.sh" ;;
+	shm-kho) criu_vm shm-kho --mem 4608M --timeout 1200 --set MIB=256 "$here/shm.sh" ;;
 	e2e-plain) criu_vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
 	upgrade-kho)
 		criu_vm upgrade-kho --kernel "$OLD" --next-kernel "$NEW" --mem 4G --timeout 1200 \
@@ -163,7 +175,7 @@ for c in "${cases[@]}"; do
 	run_case "$c"
 done
 
-for c in e2e-kho e2e-luo e2e-plain upgrade-kho rollback-kho upgrade-plain upgrade-luo; do
+for c in e2e-kho e2e-luo shm-kho e2e-plain upgrade-kho rollback-kho upgrade-plain upgrade-luo; do
 	f=$CACHE/runs/criu-$c/figures.txt
 	[ -f "$f" ] && sed "s/^/# $c: /" "$f"
 done

@@ -57,6 +57,7 @@ static void do_outgoing(void)
 	t_abort_releases();
 	t_close_releases();
 	t_preserved_releases();
+	t_fill_shmem();
 }
 
 static void __attribute__((noreturn)) usage(void)

@@ -7,7 +7,8 @@
  * withdrawal), khopages_errors_handover.c (across the kexec through Live
  * Update: retrieve, OPEN, MAP, the last close),
  * khopages_errors_liveupdate.c (Live Update preserves refused and
- * withdrawn, sessions that must not come along);
+ * withdrawn, sessions that must not come along),
+ * khopages_errors_fill.c (FILL_SHMEM);
  * khopages_errors_target.c has the processes they work on.
  */
 #ifndef KHOPAGES_ERRORS_H
@@ -142,6 +143,7 @@ void t_permissions(void);
 void t_abort_releases(void);
 void t_close_releases(void);
 void t_preserved_releases(void);
+void t_fill_shmem(void);
 
 /* ---- The modes besides "outgoing" ---- */
 

@@ -58,12 +58,13 @@ void t_api(void)
 	const uint64_t need_features = KHOPAGES_FEATURE_LARGE_FOLIOS | KHOPAGES_FEATURE_OWNER |
 		(access("/dev/liveupdate", F_OK) ? 0 : KHOPAGES_FEATURE_LUO);
 	const uint64_t known_features = (1ULL << 5) - 1;
-	/* The commands it must know; none beyond 0x80 (CREATE) to 0x8A (API). */
+	/* The commands it must know; none beyond 0x80 (CREATE) to 0x8B (FILL_SHMEM). */
 	const uint64_t need_ioctls = IOC_BIT(KHOPAGES_IOC_CREATE) | IOC_BIT(KHOPAGES_IOC_PRESERVE) |
 		IOC_BIT(KHOPAGES_IOC_ABORT) | IOC_BIT(KHOPAGES_IOC_OPEN) | IOC_BIT(KHOPAGES_IOC_MAP) |
 		IOC_BIT(KHOPAGES_IOC_STATS) | IOC_BIT(KHOPAGES_IOC_LIST) |
-		IOC_BIT(KHOPAGES_IOC_EVACUATE) | IOC_BIT(KHOPAGES_IOC_API);
-	const uint64_t known_ioctls = (1ULL << (0x8A - KHOPAGES_IOC_FIRST + 1)) - 1;
+		IOC_BIT(KHOPAGES_IOC_EVACUATE) | IOC_BIT(KHOPAGES_IOC_API) |
+		IOC_BIT(KHOPAGES_IOC_FILL_SHMEM);
+	const uint64_t known_ioctls = (1ULL << (0x8B - KHOPAGES_IOC_FIRST + 1)) - 1;
 	struct khop *k = open_or_bail();
 	int fd = khop_fd(k);
 	struct khopages_api a, first;

@@ -156,6 +156,34 @@ struct khopages_evacuate {
 };
 
 /**
+ * struct khopages_fill_shmem - FILL_SHMEM: give a shared memory object the
+ * pages of a shmem file handed over.
+ * @size:     sizeof(struct khopages_fill_shmem).
+ * @flags:    0.
+ * @dst_fd:   the object to fill, open for writing and holding no page yet:
+ *            a memfd, or the object behind a SysV segment or a shared
+ *            anonymous mapping (opened from /proc/PID/map_files/).
+ * @src_fd:   a shmem file open for reading and writing that nothing maps,
+ *            typically a memfd retrieved from a Live Update session; its
+ *            pages within the size of @dst_fd move into @dst_fd, at the
+ *            same offsets, on the same frames.
+ * @nr_pages: out: pages moved.
+ *
+ * Shared memory (MAP_SHARED anonymous mappings, memfds, SysV segments)
+ * crosses the kexec through Live Update's memfd handler, which gives a
+ * new memfd back. FILL_SHMEM moves its folios into the object the restorer
+ * created with the identity it had (its name, its SysV key and
+ * permissions), so that nothing is copied.
+ */
+struct khopages_fill_shmem {
+	__u32 size;
+	__u32 flags;
+	__s32 dst_fd;
+	__s32 src_fd;
+	__u64 nr_pages;
+};
+
+/**
  * struct khopages_map - MAP: install preserved pages into the caller.
  * @size:      sizeof(struct khopages_map).
  * @flags:     0.
@@ -452,5 +480,28 @@ struct khopages_api {
  *  - EOPNOTSUPP: the driver lacks a feature the caller asked for.
  */
 #define KHOPAGES_IOC_API	_IOWR(KHOPAGES_IOC_MAGIC, 0x8A, struct khopages_api)
+/**
+ * define KHOPAGES_IOC_FILL_SHMEM - FILL_SHMEM(dst_fd, src_fd): move the
+ * pages of one shmem file into an empty shared memory object
+ *
+ * Argument: struct khopages_fill_shmem. Needs no session.
+ *
+ * Errors:
+ *
+ *  - EPERM: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN.
+ *  - EBADF: a descriptor is not open, @dst_fd not for writing, or @src_fd
+ *    not for both reading and writing.
+ *  - EINVAL: bad @size or @flags, a file that is not shmem (hugetlb memfds
+ *    are not), the same file twice, or a large folio of @src_fd reaching
+ *    past the end of @dst_fd.
+ *  - EBUSY: @dst_fd already holds pages, @src_fd is mapped, or either is
+ *    in a Live Update session (preserved).
+ *  - ENOSPC: @dst_fd cannot be charged for the pages.
+ *  - EEXIST: a page appeared in @dst_fd meanwhile.
+ *
+ * After an error the pages moved so far stay in @dst_fd and the others
+ * in @src_fd: the restore that needed them has failed.
+ */
+#define KHOPAGES_IOC_FILL_SHMEM	_IOWR(KHOPAGES_IOC_MAGIC, 0x8B, struct khopages_fill_shmem)
 
 #endif /* _UAPI_LINUX_KHOPAGES_H */

@@ -137,6 +137,7 @@
 #include <linux/uaccess.h>
 
 #include "debugfs.h"
+#include "fill.h"
 #include "incoming.h"
 #include "lifecycle.h"
 #include "luo.h"
@@ -388,6 +389,18 @@ static long khop_map(struct file *file, struct khopages_map *arg)
 	return khop_map_session(s, arg);
 }
 
+static int khop_check_fill(struct khopages_fill_shmem *arg,
+			   void __user *uarg)
+{
+	int err = khop_get_arg(arg, sizeof(*arg), uarg);
+
+	if (err)
+		return err;
+	if (arg->flags || arg->nr_pages)
+		return -EINVAL;
+	return 0;
+}
+
 static int khop_check_stats(struct khopages_stats *arg, void __user *uarg)
 {
 	int err = khop_get_arg(arg, sizeof(*arg), uarg);
@@ -514,7 +527,8 @@ static u64 khop_features(void)
 			 KHOP_IOC_BIT(KHOPAGES_IOC_STATS) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_LIST) |		\
 			 KHOP_IOC_BIT(KHOPAGES_IOC_EVACUATE) |		\
-			 KHOP_IOC_BIT(KHOPAGES_IOC_API))
+			 KHOP_IOC_BIT(KHOPAGES_IOC_API) |		\
+			 KHOP_IOC_BIT(KHOPAGES_IOC_FILL_SHMEM))
 
 /* Constant answers: no lock, no session. */
 static long khop_api(void __user *uarg)
@@ -544,6 +558,7 @@ union khop_args {
 	struct khopages_evacuate evacuate;
 	struct khopages_map map;
 	struct khopages_stats stats;
+	struct khopages_fill_shmem fill;
 };
 
 /* Copy in and check the argument of @cmd (no lock held). */
@@ -562,6 +577,8 @@ static int khop_get_cmd_arg(unsigned int cmd, union khop_args *a,
 		return khop_check_map(&a->map, uarg);
 	case KHOPAGES_IOC_STATS:
 		return khop_check_stats(&a->stats, uarg);
+	case KHOPAGES_IOC_FILL_SHMEM:
+		return khop_check_fill(&a->fill, uarg);
 	default:
 		return 0;
 	}
@@ -615,6 +632,9 @@ static long khop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KHOPAGES_IOC_STATS:
 		out_size = sizeof(a.stats);
 		break;
+	case KHOPAGES_IOC_FILL_SHMEM:
+		out_size = sizeof(a.fill);
+		break;
 	case KHOPAGES_IOC_CREATE:
 	case KHOPAGES_IOC_ABORT:
 	case KHOPAGES_IOC_OPEN:
@@ -627,14 +647,19 @@ static long khop_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	ret = khop_get_cmd_arg(cmd, &a, uarg);
 	if (ret)
 		return ret;
-	ret = khop_lock_cmd();
-	if (ret)
-		return ret;
-	ret = khop_run_cmd(file, cmd, &a, arg);
-	mutex_unlock(&khop_lock);
+	if (cmd == KHOPAGES_IOC_FILL_SHMEM) {
+		/* No session: khop_lock is not needed. */
+		ret = khop_fill_shmem(&a.fill);
+	} else {
+		ret = khop_lock_cmd();
+		if (ret)
+			return ret;
+		ret = khop_run_cmd(file, cmd, &a, arg);
+		mutex_unlock(&khop_lock);
+	}
 	if (!out_size)
 		return ret;
-	/* STATS, PRESERVE and EVACUATE report only on success; MAP always. */
+	/* Only MAP reports on failure too. */
 	if (ret && cmd != KHOPAGES_IOC_MAP)
 		return ret;
 	perr = khop_put_arg(uarg, &a, out_size);
