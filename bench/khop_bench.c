@@ -3,8 +3,8 @@
  * khop_bench: the benchmark's guest workload (bench/run.sh).
  *
  *   khop_bench hold LAYOUT MIB DIR   hold MIB MiB of anonymous memory in a
- *                                    LAYOUT (contiguous|scattered|thp) and
- *                                    wait to be checkpointed
+ *                                    LAYOUT (contiguous|scattered|thp|
+ *                                    shared) and wait to be checkpointed
  *   khop_bench memcpy MIB            time memcpy of MIB MiB (the yardstick)
  *   khop_bench ping PID FILE         send PID (a hold workload) SIGUSR1 and
  *                                    wait, polling every millisecond, until
@@ -27,7 +27,10 @@
  * helper process first take 2*MIB MiB and free every other page, so free
  * memory is a sieve of single frames; the region is then faulted in
  * random order into those holes, and the helper exits: the region's
- * frames are neither contiguous nor in virtual order.
+ * frames are neither contiguous nor in virtual order. shared is one
+ * MAP_SHARED anonymous region (shmem) that hold maps with two children it
+ * forks after filling it: three processes, one object; the children only
+ * wait (and die with their parent).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -39,7 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,17 +127,47 @@ static long thp_kb(void)
 	return kb;
 }
 
+/* The shared layout: one MAP_SHARED anonymous region, three processes. */
+static char *hold_shared(size_t pages)
+{
+	char *base = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (base == MAP_FAILED)
+		die("mmap MAP_SHARED");
+	for (size_t i = 0; i < pages; i++)
+		wl_fill_page(base + i * PAGE);
+	for (int c = 0; c < 2; c++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			die("fork");
+		if (!pid) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() == 1)
+				_exit(0);
+			for (;;)
+				pause();
+		}
+	}
+	return base;
+}
+
 static int do_hold(const char *layout, size_t mib)
 {
 	size_t pages = mib * 256, i, bad;
-	char *base = map_anon(pages * PAGE, HPAGE);
+	bool shared = !strcmp(layout, "shared");
+	char *base = shared ? NULL : map_anon(pages * PAGE, HPAGE);
 	char buf[512];
 	unsigned int seq = 0;
-	const char *why;
+	const char *why = NULL;
 	sigset_t set;
 	double t0 = wl_now_ms();
 
-	why = wl_fill_layout(base, pages, layout);
+	if (shared)
+		base = hold_shared(pages);
+	else
+		why = wl_fill_layout(base, pages, layout);
 	if (why) {
 		fprintf(stderr, "khop_bench: %s: %s\n", layout, why);
 		return 2;
@@ -293,7 +328,7 @@ int main(int argc, char **argv)
 		dir = argv[2];
 		return do_memlow(argc == 4 ? strtol(argv[3], NULL, 10) : 20);
 	}
-	fprintf(stderr, "usage: khop_bench hold contiguous|scattered|thp MIB DIR\n"
+	fprintf(stderr, "usage: khop_bench hold contiguous|scattered|thp|shared MIB DIR\n"
 		"       khop_bench memcpy MIB\n"
 		"       khop_bench ping PID FILE\n"
 		"       khop_bench memlow DIR [MS]\n");

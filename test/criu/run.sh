@@ -63,6 +63,11 @@
 #                   under 8 MiB, nothing copied), every byte exact, every
 #                   page on its frame and still shared between the
 #                   processes, writes seen across them, no session left
+#   shm-retry       shm-kho (64 MiB) whose first restore fails after it
+#                   filled the three objects (a failing post-restore
+#                   script): the pages go back into the Live Update
+#                   session's memfds, and the retry restores every byte on
+#                   its frame
 #   e2e-plain       the same tree with plain CRIU across the same kexec, for
 #                   comparison (slow: ~3 min)
 #   upgrade-kho     e2e-kho from Linux 7.2 to 7.3 (dump on the older kernel,
@@ -76,7 +81,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
 
-ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-luo shm-kho e2e-plain
+ALL_CASES=(options dump-fails restore-errors same-kernel e2e-kho e2e-luo shm-kho shm-retry e2e-plain
 	upgrade-kho rollback-kho upgrade-plain upgrade-luo)
 NEW=$CACHE/build/guest/kernel-A
 OLD=$CACHE/build/guest/kernel-old
@@ -145,6 +150,7 @@ run_case() {
 	e2e-luo)
 		criu_vm e2e-luo --mem 4G --timeout 1200 --set MODE=luo --set MIB=128 --set STOPPED=1 "$here/e2e.sh" ;;
 	shm-kho) criu_vm shm-kho --mem 4608M --timeout 1200 --set MIB=256 "$here/shm.sh" ;;
+	shm-retry) criu_vm shm-retry --mem 4G --timeout 1200 --set MIB=64 --set FAIL=after-fill "$here/shm.sh" ;;
 	e2e-plain) criu_vm e2e-plain --mem 4G --timeout 1800 --set MODE=plain --set MIB=128 "$here/e2e.sh" ;;
 	upgrade-kho)
 		criu_vm upgrade-kho --kernel "$OLD" --next-kernel "$NEW" --mem 4G --timeout 1200 \

@@ -144,6 +144,29 @@ case "$1" in
 	mkdir -p "$IMG"
 	export CRIU_KHOPAGES_SESSION=$session
 
+	if [ "$(param FAIL)" = after-fill ]; then
+		# A restore that fails after it filled the objects (its post-restore
+		# action script fails) gives their pages back and leaves the
+		# session to a holder: the next restore finds them all.
+		printf '#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-restore ] && exit 1\nexit 0\n' \
+			>/tmp/fail-post-restore.sh
+		chmod +x /tmp/fail-post-restore.sh
+		# shellcheck disable=SC2086
+		if criu restore -D "$IMG" $CRIU_OPTS --kho-pages -d \
+			--action-script /tmp/fail-post-restore.sh -o restore-fail.log >/dev/null 2>&1; then
+			fail "the restore with a failing post-restore script succeeded"
+		fi
+		cp "$IMG/restore-fail.log" /host/restore-fail.log
+		grep -e 'kho: shared memory' -e 'is kept by process' "$IMG/restore-fail.log" | sed 's/^/  failed restore: /'
+		[ "$(filled "$IMG/restore-fail.log" | grep -c .)" = 3 ] ||
+			fail "the failed restore did not fill the 3 objects first: it proves nothing"
+		[ "$(grep -c 'kho: shared memory .*pages given back for a retry' "$IMG/restore-fail.log")" = 3 ] ||
+			fail "the failed restore did not give the pages of the 3 objects back"
+		grep -q "Live Update session $session is kept by process" "$IMG/restore-fail.log" ||
+			fail "the failed restore did not leave the session to a holder"
+		figure "shm failed_restore=yes"
+	fi
+
 	t0=$(now)
 	# shellcheck disable=SC2086
 	if ! criu restore -D "$IMG" $CRIU_OPTS --kho-pages -d --display-stats \
@@ -155,8 +178,13 @@ case "$1" in
 	t=$(elapsed "$t0")
 	cp "$IMG/restore.log" /host/restore.log
 	cp "$IMG/restore.stats" /host/restore.stats
-	grep -q 'images (.* bytes) unpacked from Live Update session' "$IMG/restore.log" ||
-		fail "the images did not come from the Live Update session"
+	if [ "$(param FAIL)" = after-fill ]; then
+		grep -q "took Live Update session $session over from process" "$IMG/restore.log" ||
+			fail "the retry did not take the session over from the failed restore's holder"
+	else
+		grep -q 'images (.* bytes) unpacked from Live Update session' "$IMG/restore.log" ||
+			fail "the images did not come from the Live Update session"
+	fi
 	grep -q "Live Update session $session finished" "$IMG/restore.log" ||
 		fail "the Live Update session was not finished"
 	cat "$IMG/restore.stats"

@@ -4,7 +4,9 @@
 # real KHO kexec. Stage 1 starts each test of the batch, dumps it (plain
 # CRIU and --kho-pages, one instance each), tries the same-kernel
 # --kho-pages cycle, and kexecs once; stage 2 restores every dumped
-# instance, stops it (SIGTERM) and requires PASS in its output.
+# instance, stops it (SIGTERM) and requires PASS in its output. A test
+# whose definition says T_NS=1 (tagged ns in tests.list) starts in its own
+# IPC namespace and must come back in one of its own.
 #
 # Parameters (vm-run.sh --set):
 #   TESTS="a b c"   the batch (definitions in /zdtm/defs/NAME, binaries in
@@ -59,9 +61,9 @@ result() {
 has_mode() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Load the definition of test $1: T_ARGS, T_OPTS, T_DOPTS, T_ROPTS,
-# T_SUID, T_TIMEOUT (zdtm's, for the stop), T_OVERCOMMIT.
+# T_SUID, T_TIMEOUT (zdtm's, for the stop), T_OVERCOMMIT, T_NS.
 load_def() {
-	T_ARGS="" T_OPTS="" T_DOPTS="" T_ROPTS="" T_SUID=0 T_TIMEOUT=30 T_OVERCOMMIT=0
+	T_ARGS="" T_OPTS="" T_DOPTS="" T_ROPTS="" T_SUID=0 T_TIMEOUT=30 T_OVERCOMMIT=0 T_NS=0
 	# shellcheck disable=SC1090
 	. "/zdtm/defs/$1"
 	# zdtm's own timeout for the test, if longer than ours
@@ -76,6 +78,13 @@ pid_gone() {
 	[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
 }
 
+# own_ipc_ns PID: the process is in an IPC namespace other than the guest's
+own_ipc_ns() {
+	local ns
+	ns=$(readlink "/proc/$1/ns/ipc" 2>/dev/null) &&
+		[ -n "$ns" ] && [ "$ns" != "$(readlink /proc/self/ns/ipc)" ]
+}
+
 # instance index of test number $1 in mode $2 -> first pid
 pid_base() {
 	local m
@@ -84,11 +93,18 @@ pid_base() {
 }
 
 # start NAME MODE INDEX: start the test as the zdtm Makefile does, in
-# $RUN/MODE; prints its pid.
+# $RUN/MODE; prints its pid. Why it did not start: $RUN/MODE/NAME.why, or
+# its output (start_error).
 start_test() {
-	local name=$1 mode=$2 dir=$RUN/$2 pid i
+	local name=$1 mode=$2 dir=$RUN/$2 pid i ns=""
+	rm -f "$dir/$name.why"
 	# maps03 maps 10 GiB (2 pages touched): more than the heuristic allows
 	[ "$T_OVERCOMMIT" = 1 ] && echo 1 >/proc/sys/vm/overcommit_memory
+	# The ns flavor: unshare(CLONE_NEWIPC), then exec the test, so the
+	# whole tree criu dumps is in this IPC namespace (zdtm's ns flavor
+	# also gives the test new pid, mount, UTS and net namespaces and a
+	# root of its own; the SysV IPC tests need only this one)
+	[ "$T_NS" = 1 ] && ns="unshare --ipc"
 	echo "$(pid_base "$3" "$mode")" >/proc/sys/kernel/ns_last_pid
 	(
 		cd "$dir" || exit 1
@@ -97,11 +113,16 @@ start_test() {
 			export ZDTM_UID=18943 ZDTM_GID=58467 ZDTM_GROUPS="27495 48244"
 		fi
 		# shellcheck disable=SC2086
-		exec timeout -s KILL "$START_WAIT" "./$name" --pidfile="$name.pid" \
+		exec timeout -s KILL "$START_WAIT" $ns "./$name" --pidfile="$name.pid" \
 			--outfile="$name.out" $T_ARGS
 	) </dev/null >"$dir/$name.start" 2>&1 || return 1
 	pid=$(cat "$dir/$name.pid" 2>/dev/null)
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	if [ "$T_NS" = 1 ] && ! own_ipc_ns "$pid"; then
+		echo "not in an IPC namespace of its own (unshare --ipc)" >"$dir/$name.why"
+		kill -KILL "$pid" 2>/dev/null
+		return 1
+	fi
 	echo "$pid"
 }
 
@@ -113,6 +134,12 @@ stop_test() {
 		# zdtm's test_fini() removes the pidfile when the test exits
 		cp "$dir/$name.out" "$dir/$name.out.inprogress" "/host/out/$2/" 2>/dev/null
 		echo "the restored test exited before SIGTERM (no $name.pid): $(tail -n 1 "$dir/$name.out" 2>/dev/null | cut -c1-150)"
+		return 1
+	fi
+	# The ns flavor: criu restored its IPC namespace too
+	if [ "$T_NS" = 1 ] && ! own_ipc_ns "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		echo "restored in the guest's IPC namespace, not in one of its own"
 		return 1
 	fi
 	kill -TERM "$pid" 2>/dev/null
@@ -134,8 +161,10 @@ log_error() {
 	grep -m 1 -E 'Error|ERROR' "$1" 2>/dev/null | sed 's/^([ 0-9.]*) //' | cut -c1-240
 }
 
-# Why a test did not start: the last line of its start output or outfile.
+# Why a test did not start: start_test's reason, or the last line of its
+# start output or outfile.
 start_error() {
+	[ -s "$1.why" ] && { cat "$1.why"; return; }
 	tail -n 3 "$1.start" "$1.out" 2>/dev/null | grep -v '^==>\|^$' | tail -n 1 | cut -c1-200
 }
 

@@ -5,8 +5,9 @@
 #   test/zdtm-kho/run.sh --full | --subset | --all | --tests "A B ..." [options]
 #     --full            every test in scope (test/zdtm-kho/tests.list)
 #     --subset          the tests tagged "subset" there (fits CI in TCG)
-#     --all             every built test zdtm runs in its host flavor,
-#                       exclusions ignored (to review tests.list)
+#     --all             every built test zdtm runs in its host flavor and
+#                       those tagged ns, exclusions ignored (to review
+#                       tests.list)
 #     --tests "A B"     these tests
 #     --modes "M..."    of plain, kho, same (default: all three)
 #     --same probe|all  same-kernel mode: try the first test of a batch and
@@ -31,10 +32,12 @@
 #
 # Each test starts as the zdtm Makefile starts it (./NAME --pidfile=NAME.pid
 # --outfile=NAME.out plus its own arguments; non-suid tests as uid 18943
-# like zdtm.py), in pid ranges free after a boot; dump and restore get the
-# options of its .desc (opts, dopts, ropts) and --manage-cgroups=ignore;
-# after the restore it gets SIGTERM and must write PASS. Many tests share a
-# kexec: stage 1 starts and dumps a batch, one kexec, stage 2 restores it.
+# like zdtm.py; the tests tagged ns in their own IPC namespace, which CRIU
+# dumps and restores with them), in pid ranges free after a boot; dump and
+# restore get the options of its .desc (opts, dopts, ropts) and
+# --manage-cgroups=ignore; after the restore it gets SIGTERM and must write
+# PASS. Many tests share a kexec: stage 1 starts and dumps a batch, one
+# kexec, stage 2 restores it.
 #
 # Prints "ok zdtm:NAME:MODE", "not ok zdtm:NAME:MODE # why" or
 # "skip zdtm:NAME:MODE # why" per test and mode, writes the table to
@@ -107,15 +110,22 @@ case "$set_name" in
 full) tests=$(list_in | awk '{ print $1 }') ;;
 subset) tests=$(list_in | awk '/ subset( |$)/ { print $1 }') ;;
 tests) tests=$tests_arg ;;
-all) tests=$(python3 - "$ZDTM" <<'EOF'
+all) tests=$(python3 - "$ZDTM" "$LIST" <<'EOF'
 import os, sys
-z = sys.argv[1]
+z, lst = sys.argv[1], sys.argv[2]
+# Of the tests zdtm runs only in its ns/uns flavors, those tagged ns (run
+# in run.sh's ns flavor, a new IPC namespace).
+ns = set()
+for line in open(lst):
+    w = line.split("#")[0].split()
+    if w and not w[0].startswith("-") and "ns" in w[1:]:
+        ns.add(w[0])
 for line in open(os.path.join(z, "cmdlines")):
     n = line.split()[0]
     d = os.path.join(z, "static", n + ".desc")
     desc = eval(open(d).read()) if os.path.exists(d) and os.path.getsize(d) else {}
     arch = desc.get("arch", "x86_64").split()
-    if "h" in desc.get("flavor", "h ns uns").split() and "x86_64" in arch:
+    if ("h" in desc.get("flavor", "h ns uns").split() or n in ns) and "x86_64" in arch:
         print(n)
 EOF
 ) ;;
@@ -161,6 +171,9 @@ for n in names:
         f.write("T_SUID=%d\n" % ("suid" in flags))
         f.write("T_TIMEOUT=%s\n" % q(desc.get("timeout", "30")))
         f.write("T_OVERCOMMIT=%d\n" % ("overcommit" in tags.get(n, [])))
+        # The ns flavor, for tests zdtm runs only in its ns/uns flavors:
+        # their own IPC namespace (CRIU dumps SysV IPC objects only with it)
+        f.write("T_NS=%d\n" % ("ns" in tags.get(n, [])))
 EOF
 for t in $tests; do
 	install -m 0755 "$ZDTM/static/$t" "$stage/zdtm/static/$t"
