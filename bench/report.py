@@ -32,7 +32,7 @@ with open(os.path.join(out, "raw.csv")) as f:
         reps[int(r["size_mib"])].add(r["rep"])
 
 sizes = sorted(reps)
-LAYOUTS = [l for l in ("contiguous", "scattered", "thp")
+LAYOUTS = [l for l in ("contiguous", "scattered", "thp", "shared")
            if any(k[2] == l for k in vals)]
 # --kho-pages kept in a Live Update session (luo) came later than the
 # other methods: runs before it have no figures of it.
@@ -355,9 +355,12 @@ MEASURED = """\
 
 One VM run (two boots joined by a KHO kexec, `bench/guest.sh`) per size and
 repetition; from `--split-from` up every layout gets a boot of its own.
-Three layouts of anonymous memory: `contiguous` order-0 pages,
+Four layouts of anonymous memory: `contiguous` order-0 pages,
 `scattered` order-0 pages faulted in random order into a sieve of single
-free frames, `thp`. For each, side by side, each with a workload of its
+free frames, `thp`, and `shared`: one `MAP_SHARED | MAP_ANONYMOUS` region
+mapped by a parent and two children (shmem, handed over in place through
+Live Update's memfd handler and `FILL_SHMEM`, where plain CRIU writes it
+into `pages-*.img` once). For each, side by side, each with a workload of its
 own: plain CRIU dumping to tmpfs (its best case); `criu dump --kho-pages`
 with the images on `/host` as well (kho); and with the images on tmpfs
 (luo: kept only with the session in the Live Update session that a holder
@@ -447,7 +450,7 @@ gp = [f'set terminal pngcairo size 1800,650 font ",9"',
       'QEMU TCG guest (' + date + ')"',
       'set logscale xy', 'set xlabel "workload memory (MiB)"', 'set ylabel "seconds"',
       'set key top left font ",7"', 'set grid']
-dash = {"contiguous": 1, "scattered": 2, "thp": 3}
+dash = {"contiguous": 1, "scattered": 2, "thp": 3, "shared": 4}
 for ptitle, key in panels:
     parts = []
     for i, (t, pts, m, k) in enumerate(series):

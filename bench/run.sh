@@ -11,7 +11,7 @@
 #                [--profile]
 #
 # Defaults come from the environment: BENCH_SIZES (64,256,1024,4096),
-# BENCH_REPS (3), BENCH_LAYOUTS (contiguous,scattered,thp), BENCH_MAX_MEM
+# BENCH_REPS (3), BENCH_LAYOUTS (contiguous,scattered,thp,shared), BENCH_MAX_MEM
 # (16384), BENCH_SPLIT_FROM (4096: the size from which every layout runs
 # in a boot of its own), BENCH_VERBOSITY (4, criu -v),
 # BENCH_PROFILE (0). A quick run:
@@ -51,7 +51,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 sizes=${BENCH_SIZES:-64,256,1024,4096}
 reps=${BENCH_REPS:-3}
-layouts=${BENCH_LAYOUTS:-contiguous,scattered,thp}
+layouts=${BENCH_LAYOUTS:-contiguous,scattered,thp,shared}
 max_mem=${BENCH_MAX_MEM:-16384}
 verbosity=${BENCH_VERBOSITY:-4}
 profile=${BENCH_PROFILE:-0}
