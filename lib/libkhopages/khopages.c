@@ -104,7 +104,7 @@ static const struct errtext op_errors[OP_COUNT][10] = {
 		{ EOPNOTSUPP, "the driver lacks a feature the caller asked for" },
 	},
 	[OP_FILL_SHMEM] = {
-		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN" },
+		{ EPERM, "needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, or a file is sealed against a change of its contents (F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK or F_SEAL_GROW)" },
 		{ EBADF, "a descriptor is not open, @dst_fd not for writing, or @src_fd not for both reading and writing" },
 		{ EINVAL, "bad @size or @flags, a file that is not shmem (hugetlb memfds are not), the same file twice, or a large folio of @src_fd reaching past the end of @dst_fd" },
 		{ EBUSY, "@dst_fd already holds pages, @src_fd is mapped, or either is in a Live Update session (preserved)" },

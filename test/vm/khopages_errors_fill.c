@@ -138,6 +138,24 @@ static void t_fill_refused(int fd)
 	close(dst);
 	dst = empty_memfd(4);
 
+	/* Seals that promise the contents stay: on either side, refused. */
+	for (int side = 0; side < 2; side++) {
+		static const int seals[] = { F_SEAL_WRITE, F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK, F_SEAL_GROW };
+
+		for (unsigned int i = 0; i < sizeof(seals) / sizeof(seals[0]); i++) {
+			int s = memfd_create("fill-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+			if (s < 0 || ftruncate(s, 4 * KT_PAGE) ||
+			    (side && pwrite(s, "y", 1, 0) != 1) || fcntl(s, F_ADD_SEALS, seals[i]))
+				ktap_bail("sealed memfd: %s", strerror(errno));
+			snprintf(path, sizeof(path), "fill: %s sealed 0x%x", side ? "source" : "destination",
+				 seals[i]);
+			ktap_check_err(path, side ? fill_raw(fd, dst, s, NULL) : fill_raw(fd, s, src, NULL),
+				       -EPERM);
+			close(s);
+		}
+	}
+
 	/* Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN: refused. */
 	fds[0] = dst;
 	fds[1] = src;

@@ -488,7 +488,9 @@ struct khopages_api {
  *
  * Errors:
  *
- *  - EPERM: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN.
+ *  - EPERM: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, or a file is
+ *    sealed against a change of its contents (F_SEAL_WRITE,
+ *    F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK or F_SEAL_GROW).
  *  - EBADF: a descriptor is not open, @dst_fd not for writing, or @src_fd
  *    not for both reading and writing.
  *  - EINVAL: bad @size or @flags, a file that is not shmem (hugetlb memfds
