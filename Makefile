@@ -8,7 +8,7 @@ S := scripts
 
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
-.PHONY: all deps kernel kernel-old lib criu test-programs fresh-manifests redis guest \
+.PHONY: all deps kernel kernel-old lib criu test-programs fresh-manifests redis postgres guest \
 	demo check kernel-none zdtm-kho kernel-debug check-debug bench clean-cache help \
 	fuzz-long fuzz-long-debug
 
@@ -16,7 +16,9 @@ all: guest
 
 help:
 	@echo "make demo    - upgrade Linux 7.2 -> 7.3 under a running Redis: CRIU + KHO vs plain CRIU"
-	@echo "               (DEMO_ROLLBACK=1: 7.3 -> 7.2)"
+	@echo "               (DEMO_ROLLBACK=1: 7.3 -> 7.2; DEMO_SIZE=MiB of data, default 512)"
+	@echo "make demo APP=postgres - the same under PostgreSQL 15, a table of DEMO_SIZE"
+	@echo "               (default 256) MiB warm in its buffer cache, shared memory in place"
 	@echo "make check   - build everything needed and run all tests"
 	@echo "make zdtm-kho - CRIU's zdtm tests across a kexec: plain, --kho-pages, same kernel"
 	@echo "make check-debug - the driver tests on the debug kernel (KASAN, lockdep, kmemleak)"
@@ -64,12 +66,24 @@ redis: deps
 guest: fresh-manifests kernel kernel-old lib criu test-programs redis
 	$(S)/build-guest.sh guest
 
-DEMO_SIZE ?= 512
+# APP=postgres: the demo under PostgreSQL 15 instead of Redis
+# (scripts/demo-postgres.sh); DEMO_SIZE is then the table's size.
+APP ?= redis
+DEMO_SIZE ?= $(if $(filter postgres,$(APP)),256,512)
+ifneq ($(filter demo,$(MAKECMDGOALS)),)
+ifeq ($(filter redis postgres,$(APP)),)
+$(error APP=$(APP): the demo knows APP=redis (the default) and APP=postgres)
+endif
+endif
 # DEMO_ROLLBACK=1: from Linux 7.3 back to 7.2 instead of the upgrade.
 DEMO_ROLLBACK ?=
 
-demo: guest
-	$(S)/demo.sh --size $(DEMO_SIZE) $(if $(DEMO_ROLLBACK),--rollback)
+# PostgreSQL for the demo's guest: a directory it mounts, not the initramfs.
+postgres: deps
+	$(S)/build-postgres-guest.sh
+
+demo: guest $(if $(filter postgres,$(APP)),postgres)
+	$(S)/$(if $(filter postgres,$(APP)),demo-postgres.sh,demo.sh) --size $(DEMO_SIZE) $(if $(DEMO_ROLLBACK),--rollback)
 
 # The guest kernel without khopages: a test kexecs into it and back.
 kernel-none: kernel

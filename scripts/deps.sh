@@ -14,7 +14,7 @@ HOST_PACKAGES=(
 	protobuf-compiler protobuf-c-compiler libprotobuf-dev libprotobuf-c-dev
 	libnl-3-dev libnet1-dev libcap-dev libbsd-dev uuid-dev libaio-dev
 	libgnutls28-dev python3-protobuf iproute2 asciidoctor redis-tools
-	python3-sphinx
+	python3-sphinx postgresql-15
 )
 
 APT_SOURCES=/etc/apt/sources.list.d/khopages-newer-suites.sources
@@ -64,8 +64,17 @@ SRC
 	touch "$CACHE/.apt-updated"
 }
 
+# postgresql-15 is there for `make demo APP=postgres`, which copies its
+# programs into the guest's share; the host is not to run a server.
+# Installed from scratch, Debian's package creates a cluster "15 main" and
+# starts it: a drop-in in createcluster.d (postgresql-common reads it)
+# tells it not to for this installation, and a cluster made all the same
+# (an older postgresql-common) is stopped and dropped. A cluster the host
+# had before is left alone.
+PG_NO_CLUSTER=/etc/postgresql-common/createcluster.d/khopages-no-cluster.conf
+
 install_host_packages() {
-	local missing=()
+	local missing=() p pg_new=0 rc=0
 	for p in "${HOST_PACKAGES[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 			missing+=("$p")
@@ -73,8 +82,23 @@ install_host_packages() {
 	[ ${#missing[@]} = 0 ] && return 0
 	log "installing host packages: ${missing[*]}"
 	[ -f "$CACHE/.apt-updated" ] || apt-get update -qq
+	if [[ " ${missing[*]} " == *" postgresql-15 "* ]] && [ ! -e /etc/postgresql/15/main ]; then
+		pg_new=1
+		mkdir -p "${PG_NO_CLUSTER%/*}"
+		printf '# khopages: no cluster when postgresql-15 is installed\ncreate_main_cluster = false\n' \
+			>"$PG_NO_CLUSTER"
+	fi
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		--no-install-recommends "${missing[@]}" >/dev/null
+		--no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+	if [ "$pg_new" = 1 ]; then
+		rm -f "$PG_NO_CLUSTER"
+		rmdir --ignore-fail-on-non-empty "${PG_NO_CLUSTER%/*}"
+		if [ -e /etc/postgresql/15/main ] && [ -x /usr/bin/pg_dropcluster ]; then
+			log "dropping the PostgreSQL cluster 15/main that the install created"
+			pg_dropcluster --stop 15 main
+		fi
+	fi
+	[ "$rc" = 0 ] || die "apt-get install failed (exit $rc)"
 }
 
 # Both ends of the upgrade: linux-source-7.2 and linux-source-7.3.

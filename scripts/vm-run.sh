@@ -10,6 +10,8 @@
 #                       a run across kernel versions
 #     --kernel-b IMG    another kernel, visible in the guest as /host/boot/kernel-B
 #     --initrd IMG      initramfs (default: the guest build)
+#     --share DIR       a host directory the guest may mount read-only:
+#                       mount -t 9p -o trans=virtio,version=9p2000.L share DIR
 #     --mem SIZE        guest memory (default 2G)
 #     --timeout SEC     whole-run limit (default 300)
 #     --no-kho          boot without kho=on (to show that tests notice)
@@ -24,7 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 kernel=$CACHE/build/guest/kernel-A
-kernel_b="" kernel_next=""
+kernel_b="" kernel_next="" share=""
 initrd=$CACHE/build/guest/initrd.img
 mem=2G timeout=300 kho="kho=on liveupdate=on" name="" extra=""
 params=()
@@ -35,6 +37,7 @@ while [ $# -gt 1 ]; do
 	--next-kernel) kernel_next=$2; shift 2 ;;
 	--kernel-b) kernel_b=$2; shift 2 ;;
 	--initrd) initrd=$2; shift 2 ;;
+	--share) share=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--no-kho) kho=""; shift ;;
@@ -47,6 +50,7 @@ done
 script=$1
 [ -f "$script" ] || die "vm-run: no guest script $script"
 [ -f "$kernel" ] && [ -f "$initrd" ] || die "vm-run: kernel or initrd missing: run 'make guest'"
+[ -z "$share" ] || [ -d "$share" ] || die "vm-run: no directory $share to share"
 name=${name:-$(basename "$script" .sh)}
 run=$CACHE/runs/$name
 
@@ -81,6 +85,10 @@ cmdline="console=ttyS0 panic=-1 oops=panic $kho kho_scratch=16M,256M,64M"
 cmdline="$cmdline reserve_mem=12M:4096:trace trace_instance=boot_map@trace"
 cmdline="$cmdline tsc_early_khz=$tsc_khz khop_stage=1$extra"
 
+share_args=()
+[ -z "$share" ] ||
+	share_args=(-virtfs "local,path=$share,mount_tag=share,security_model=none,readonly=on,id=share")
+
 # Without ERMS/FSRM the guest kernel copies and clears with 8-byte moves:
 # TCG runs "rep movsb/stosb" a byte per step, which made every kernel
 # memcpy, memset and page clear several times slower than on hardware.
@@ -91,7 +99,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-serial "file:$run/console.log" \
 	-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
 	-virtfs "local,path=$run,mount_tag=host,security_model=none,id=host" \
-	</dev/null
+	"${share_args[@]}" </dev/null
 qrc=$?
 set -e
 verdict=$(cat "$run/verdict" 2>/dev/null || true)
