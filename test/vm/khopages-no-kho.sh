@@ -19,7 +19,7 @@ case "$1" in
 
 	out=$(khopagesctl features 2>&1) || fail "khopagesctl features: $out"
 	echo "$out"
-	want="commands: create preserve abort open map stats list evacuate api
+	want="commands: create preserve abort open map stats list evacuate api fill-shmem
 features: large-folios same-kernel owner"
 	[ "$out" = "$want" ] || fail "khopagesctl features did not list every command and feature"
 	out=$(khopagesctl features same-kernel owner 2>&1) ||

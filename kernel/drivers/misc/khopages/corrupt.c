@@ -69,8 +69,11 @@ static int khop_corrupt_counts(void *fdt, struct khop_session *s)
 				   sizeof(pages)) ? -EINVAL : 0;
 }
 
-/* The first word of @s's table that names frames (a RUN or a GAP word). */
-static u64 *khop_first_frame_word(struct khop_session *s)
+/*
+ * The first word of @s's table that names frames (a RUN or a GAP word),
+ * and in *@next the word after it in the stream (NULL at its end).
+ */
+static u64 *khop_first_frame_word(struct khop_session *s, u64 **next)
 {
 	struct khopages_chunk *c = s->table.chunks[0];
 	u32 i;
@@ -83,8 +86,14 @@ static u64 *khop_first_frame_word(struct khop_session *s)
 				i++;	/* skip the range's address word */
 			continue;
 		}
-		if (kind == KHOPAGES_W_RUN || kind == KHOPAGES_W_GAP)
-			return &c->words[i];
+		if (kind != KHOPAGES_W_RUN && kind != KHOPAGES_W_GAP)
+			continue;
+		*next = NULL;
+		if (i + 1 < c->nr_words)
+			*next = &c->words[i + 1];
+		else if (s->table.nr_chunks > 1 && s->table.chunks[1]->nr_words)
+			*next = &s->table.chunks[1]->words[0];
+		return &c->words[i];
 	}
 	return NULL;
 }
@@ -98,7 +107,7 @@ static void khop_set_pfn(u64 *word, u64 pfn)
 
 static int khop_corrupt_frame(struct khop_session *s, u64 pfn)
 {
-	u64 *word = khop_first_frame_word(s);
+	u64 *next, *word = khop_first_frame_word(s, &next);
 
 	if (!word)
 		return -ENOENT;
@@ -112,11 +121,15 @@ static int khop_corrupt_frame(struct khop_session *s, u64 pfn)
  * them in use by nobody it knows of. The whole run moves, onto as many
  * fresh pages as it names: no frame of it then coincides with a frame
  * named elsewhere, so every count of the table stays right and only the
- * restore of the frames can tell.
+ * restore of the frames can tell. A PAIR word right after it names its
+ * frames relative to the run's last folio: its first delta is adjusted so
+ * that they stay where they were.
  */
 static int khop_corrupt_unpreserved(struct khop_session *s)
 {
-	u64 *word = khop_first_frame_word(s);
+	u64 delta_mask = BIT_ULL(KHOPAGES_W_DELTA_BITS) - 1;
+	u64 *next, *word = khop_first_frame_word(s, &next);
+	s64 old_last, new_last, d1;
 	unsigned int order;
 	unsigned long nr;
 	struct page *page;
@@ -141,7 +154,26 @@ static int khop_corrupt_unpreserved(struct khop_session *s)
 	/* A descending run names its highest folio first. */
 	if (*word & KHOPAGES_W_DESC)
 		pfn += (nr - 1) << order;
+	old_last = *word & (BIT_ULL(KHOPAGES_W_PFN_BITS) - 1);
+	new_last = pfn;
+	if (*word & KHOPAGES_W_DESC) {
+		old_last -= (nr - 1) << order;
+		new_last -= (nr - 1) << order;
+	} else {
+		old_last += (nr - 1) << order;
+		new_last += (nr - 1) << order;
+	}
 	khop_set_pfn(word, pfn);
+	if (!next || *next >> KHOPAGES_W_KIND_SHIFT != KHOPAGES_W_RANGE ||
+	    !(*next & KHOPAGES_W_PAIR))
+		return 0;
+	d1 = sign_extend64(*next >> KHOPAGES_W_DELTA_BITS,
+			   KHOPAGES_W_DELTA_BITS - 1) + old_last - new_last;
+	if (d1 < -(1LL << (KHOPAGES_W_DELTA_BITS - 1)) ||
+	    d1 >= (1LL << (KHOPAGES_W_DELTA_BITS - 1)))
+		return -ERANGE;
+	*next &= ~(delta_mask << KHOPAGES_W_DELTA_BITS);
+	*next |= ((u64)d1 & delta_mask) << KHOPAGES_W_DELTA_BITS;
 	return 0;
 }
 
