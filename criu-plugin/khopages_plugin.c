@@ -183,6 +183,16 @@ static int add_replace(struct task_rec *t, uint64_t addr, uint64_t nr_pages)
 	return 0;
 }
 
+/* Open /dev/khopages; a failure is logged. */
+static int open_device(struct khop **k)
+{
+	int ret = khop_open(k);
+
+	if (ret)
+		pr_err("%s\n", khop_open_error());
+	return ret;
+}
+
 /* ---------------------------------------------------------------- dump */
 
 /* Can the driver fill shared memory after the kexec (FILL_SHMEM)? */
@@ -215,11 +225,9 @@ static int start_session(int pid)
 			 (long long)time(NULL));
 	}
 
-	ret = khop_open(&st.out);
-	if (ret) {
-		pr_err("%s\n", khop_open_error());
+	ret = open_device(&st.out);
+	if (ret)
 		return ret;
-	}
 	/* Nothing can be handed over without Live Update: fail before the freeze. */
 	ret = khop_api(st.out, KHOPAGES_FEATURE_LUO, NULL);
 	if (ret == -EOPNOTSUPP)
@@ -640,11 +648,9 @@ static int check_session(void)
 	struct khop *k;
 	int ret;
 
-	ret = khop_open(&k);
-	if (ret) {
-		pr_err("%s\n", khop_open_error());
+	ret = open_device(&k);
+	if (ret)
 		return ret;
-	}
 	ret = khop_stats(k, st.session, &info);
 	khop_close(k);
 	if (ret == -ENOENT) {
@@ -711,11 +717,9 @@ static int task_handle(void)
 	 */
 	st.in = NULL;
 
-	ret = khop_open(&st.in);
-	if (ret) {
-		pr_err("%s\n", khop_open_error());
+	ret = open_device(&st.in);
+	if (ret)
 		return ret;
-	}
 	ret = khop_attach(st.in, st.session);
 	if (ret) {
 		pr_err("%s\n", khop_error(st.in));
@@ -904,11 +908,9 @@ static int khopages_fill_shmem(int dst_fd, int src_fd, uint64_t *nr_pages)
 	struct khop *k;
 	int ret;
 
-	ret = khop_open(&k);
-	if (ret) {
-		pr_err("%s\n", khop_open_error());
+	ret = open_device(&k);
+	if (ret)
 		return ret;
-	}
 	ret = khop_fill_shmem(k, dst_fd, src_fd, nr_pages);
 	if (ret)
 		pr_err("%s\n", khop_error(k));

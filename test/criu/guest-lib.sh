@@ -12,21 +12,28 @@ figure() {
 	echo "$*" >>/host/figures.txt
 }
 
-# start_workload DIR MIB [tcp]: start the tree with pids that are free
-# after a reboot too (above $LAST_PID, default 30000), and wait until it
-# is ready.
-start_workload() {
-	local dir=$1 i
+# start_program PROG DIR ARGS...: start the workload PROG (kho_workload,
+# shm_workload) on DIR with pids that are free after a reboot too (above
+# $LAST_PID, default 30000), and wait until it is ready; when it does not
+# start, show what it wrote into DIR/error.*.
+start_program() {
+	local prog=$1 dir=$2 i
+	shift
 	mkdir -p "$dir"
-	rm -f "$dir"/ready "$dir"/pids "$dir"/result.* "$dir"/seq
+	rm -f "$dir"/ready "$dir"/pids "$dir"/result.* "$dir"/seq "$dir"/pfn.* "$dir"/error.*
 	echo "${LAST_PID:-30000}" >/proc/sys/kernel/ns_last_pid
-	setsid kho_workload "$@" </dev/null >/dev/null 2>&1 &
+	setsid "$prog" "$@" </dev/null >/dev/null 2>&1 &
 	for i in $(seq 600); do
 		[ -f "$dir/ready" ] && break
 		sleep 1
 	done
-	[ -f "$dir/ready" ] || fail "workload in $dir did not start"
+	[ -f "$dir/ready" ] || { cat "$dir"/error.* 2>/dev/null; fail "$prog in $dir did not start"; }
 	echo "workload $dir: pids $(cat "$dir/pids")"
+}
+
+# start_workload DIR MIB [tcp]: start_program kho_workload.
+start_workload() {
+	start_program kho_workload "$@"
 }
 
 wl_pid() { cut -d' ' -f1 "$1/pids"; }

@@ -28,22 +28,6 @@ pages_of() {
 	esac
 }
 
-# start_shm_workload DIR MIB: start_workload (criu-test-lib.sh) for
-# shm_workload: pids above $LAST_PID, wait until the tree is ready.
-start_shm_workload() {
-	local dir=$1
-	mkdir -p "$dir"
-	rm -f "$dir"/ready "$dir"/pids "$dir"/result.* "$dir"/seq "$dir"/pfn.* "$dir"/error.*
-	echo "${LAST_PID:-30000}" >/proc/sys/kernel/ns_last_pid
-	setsid shm_workload "$@" </dev/null >/dev/null 2>&1 &
-	for _ in $(seq 600); do
-		[ -f "$dir/ready" ] && break
-		sleep 1
-	done
-	[ -f "$dir/ready" ] || { cat "$dir"/error.* 2>/dev/null; fail "shm_workload in $dir did not start"; }
-	echo "workload $dir: pids $(cat "$dir/pids")"
-}
-
 # handed_over FILE...: "0x<shmid> (<kind>) <pages>" of each shared memory
 # object the dump says it handed over in place, once each (criu prints it
 # into its log or onto its output). The id is printed with %#lx: a SysV
@@ -71,7 +55,7 @@ case "$1" in
 1)
 	[ -c /dev/khopages ] || fail "no /dev/khopages in this kernel"
 	no_sessions || fail "sessions exist before the test"
-	start_shm_workload "$WL" "$MIB"
+	start_program shm_workload "$WL" "$MIB"
 	wl_cmd "$WL" R || fail "the tree cannot record its frames"
 	wl_cmd "$WL" V || fail "the tree is wrong before the dump"
 
