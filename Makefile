@@ -9,7 +9,7 @@ S := scripts
 CACHE := $(or $(KHOPAGES_CACHE),/var/cache/khopages)
 
 .PHONY: all deps kernel kernel-old lib criu test-programs fresh-manifests redis postgres guest \
-	demo check kernel-none zdtm-kho kernel-debug check-debug bench clean-cache help \
+	demo demo-server server-guest check kernel-none zdtm-kho kernel-debug check-debug bench clean-cache help \
 	fuzz-long fuzz-long-debug
 
 all: guest
@@ -19,6 +19,9 @@ help:
 	@echo "               (DEMO_ROLLBACK=1: 7.3 -> 7.2; DEMO_SIZE=MiB of data, default 512)"
 	@echo "make demo APP=postgres - the same under PostgreSQL 15, a table of DEMO_SIZE"
 	@echo "               (default 256) MiB warm in its buffer cache, shared memory in place"
+	@echo "make demo-server - a Debian server (systemd, redis-server.service) upgraded 7.2 -> 7.3"
+	@echo "               by khopages-upgrade while a client on the host stays connected"
+	@echo "               (DEMO_SERVER_SIZE=MiB of data, default 256)"
 	@echo "make check   - build everything needed and run all tests"
 	@echo "make zdtm-kho - CRIU's zdtm tests across a kexec: plain, --kho-pages, same kernel"
 	@echo "make check-debug - the driver tests on the debug kernel (KASAN, lockdep, kmemleak)"
@@ -54,6 +57,7 @@ test-programs: lib
 	$(MAKE) -s -C test/criu all manifest
 	$(MAKE) -s -C test/fuzz all manifest
 	$(MAKE) -s -C test/perm all manifest
+	$(MAKE) -s -C test/server all
 
 # Each part lists the files it puts into the guest; start from none so a
 # list left by an older checkout cannot sneak in.
@@ -65,6 +69,15 @@ redis: deps
 
 guest: fresh-manifests kernel kernel-old lib criu test-programs redis
 	$(S)/build-guest.sh guest
+
+# The Debian 12 server guest (systemd, redis-server.service, both kernels
+# as packages, khopages-upgrade): a disk image in $(CACHE)/build/server.
+server-guest: kernel kernel-old lib criu
+	$(S)/build-server-guest.sh
+
+# A Debian server's upgrade under a connected client, with and without KHO.
+demo-server: server-guest test-programs
+	$(S)/demo-server.sh --size $(or $(DEMO_SERVER_SIZE),256)
 
 # APP=postgres: the demo under PostgreSQL 15 instead of Redis
 # (scripts/demo-postgres.sh); DEMO_SIZE is then the table's size.
@@ -89,7 +102,7 @@ demo: guest $(if $(filter postgres,$(APP)),postgres)
 kernel-none: kernel
 	$(S)/build-kernel.sh --seed guest none khopages_none.config
 
-check: guest kernel-none
+check: guest kernel-none server-guest
 	test/check.sh
 
 # CRIU's zdtm tests in scope (test/zdtm-kho/tests.list), three ways each.

@@ -35,10 +35,14 @@ patches=("$PATCHES"/*.patch)
 shopt -u nullglob
 [ ${#patches[@]} -gt 0 ] || die "no patches in $PATCHES"
 
-# The series' identity: names and contents, in order, and the tarball.
+# The series' identity: names and contents, in order, and the tarball;
+# and whether libnftables is there: CRIU's Makefile.config looks for it once,
+# and only with it can criu lock the network with nftables
+# (--network-lock nftables, which the server upgrade uses).
 series_hash() {
 	{
 		basename "$TARBALL"
+		pkg-config --modversion libnftables 2>/dev/null || echo "no libnftables"
 		for p in "${patches[@]}"; do
 			basename "$p"
 			cat "$p"
@@ -68,6 +72,8 @@ make -C "$SRC" -j"$JOBS" CC="ccache gcc" criu >"$SRC/.build.log" 2>&1 || {
 	tail -n 40 "$SRC/.build.log" >&2
 	die "criu: build failed (log: $SRC/.build.log)"
 }
+ldd "$SRC/criu/criu" | grep -q libnftables ||
+	die "criu: built without libnftables (install libnftables-dev: make deps)"
 mkdir -p "$OUT"
 install -m 0755 "$SRC/criu/criu" "$OUT/criu.new"
 mv "$OUT/criu.new" "$OUT/criu"

@@ -10,11 +10,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 HOST_PACKAGES=(
 	build-essential patch bc bison flex libelf-dev libssl-dev ccache cpio xz-utils
 	zstd lz4 rsync python3 dpkg-dev busybox-static kexec-tools qemu-system-x86
-	libfdt-dev device-tree-compiler pkg-config
+	device-tree-compiler pkg-config
 	protobuf-compiler protobuf-c-compiler libprotobuf-dev libprotobuf-c-dev
 	libnl-3-dev libnet1-dev libcap-dev libbsd-dev uuid-dev libaio-dev
 	libgnutls28-dev python3-protobuf iproute2 asciidoctor redis-tools
 	python3-sphinx postgresql-15
+	mmdebstrap debhelper e2fsprogs qemu-utils libnftables-dev nftables iptables
 )
 
 APT_SOURCES=/etc/apt/sources.list.d/khopages-newer-suites.sources

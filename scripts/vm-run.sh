@@ -16,9 +16,16 @@
 #     --timeout SEC     whole-run limit (default 300)
 #     --no-kho          boot without kho=on (to show that tests notice)
 #     --append ARGS     extra kernel parameters
+#     --disk IMG        boot the server guest instead: IMG (raw ext4, from
+#                       scripts/build-server-guest.sh) under a copy-on-write
+#                       overlay in the run directory, root=/dev/vda, no
+#                       initramfs; its test agent runs the script once per boot
+#     --hostfwd H:G     (with --disk) QEMU's user network, host port
+#                       127.0.0.1:H forwarded to the guest's TCP port G
 #     --set KEY=VALUE   a parameter for the guest script (guest: param KEY)
 # The guest script runs as `sh guest.sh STAGE` in /host (the run directory,
-# shared over 9p), once per boot. Exit code: 0 when the guest wrote PASS
+# shared over 9p), once per boot (the busybox guest's /init, or the server
+# guest's khopages-test-agent.service). Exit code: 0 when the guest wrote PASS
 # to /host/verdict, 1 on FAIL or no verdict, 124 on timeout. The serial
 # console goes to RUN_DIR/console.log.
 set -euo pipefail
@@ -26,7 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 kernel=$CACHE/build/guest/kernel-A
-kernel_b="" kernel_next="" share=""
+kernel_b="" kernel_next="" share="" disk="" hostfwd=""
 initrd=$CACHE/build/guest/initrd.img
 mem=2G timeout=300 kho="kho=on liveupdate=on" name="" extra=""
 params=()
@@ -43,13 +50,18 @@ while [ $# -gt 1 ]; do
 	--no-kho) kho=""; shift ;;
 	--append) extra="$extra $2"; shift 2 ;;
 	--set) params+=("$2"); shift 2 ;;
+	--disk) disk=$2; shift 2 ;;
+	--hostfwd) hostfwd=$2; shift 2 ;;
 	*) die "vm-run: unknown option $1" ;;
 	esac
 done
 [ $# = 1 ] || die "usage: vm-run.sh [options] GUEST_SCRIPT"
 script=$1
 [ -f "$script" ] || die "vm-run: no guest script $script"
-[ -f "$kernel" ] && [ -f "$initrd" ] || die "vm-run: kernel or initrd missing: run 'make guest'"
+[ -f "$kernel" ] && { [ -n "$disk" ] || [ -f "$initrd" ]; } ||
+	die "vm-run: kernel or initrd missing: run 'make guest'"
+[ -z "$disk" ] || [ -f "$disk" ] || die "vm-run: no disk image $disk: run 'make server-guest'"
+[ -z "$hostfwd" ] || [ -n "$disk" ] || die "vm-run: --hostfwd needs --disk"
 [ -z "$share" ] || [ -d "$share" ] || die "vm-run: no directory $share to share"
 name=${name:-$(basename "$script" .sh)}
 run=$CACHE/runs/$name
@@ -57,7 +69,9 @@ run=$CACHE/runs/$name
 rm -rf "$run" && mkdir -p "$run/boot"
 cp "$script" "$run/guest.sh"
 printf '%s\n' "${params[@]}" >"$run/params"
-ln "$initrd" "$run/boot/initrd.img" 2>/dev/null || cp "$initrd" "$run/boot/initrd.img"
+if [ -z "$disk" ]; then
+	ln "$initrd" "$run/boot/initrd.img" 2>/dev/null || cp "$initrd" "$run/boot/initrd.img"
+fi
 ln "$kernel" "$run/boot/kernel-A" 2>/dev/null || cp "$kernel" "$run/boot/kernel-A"
 if [ -n "$kernel_b" ]; then
 	ln "$kernel_b" "$run/boot/kernel-B" 2>/dev/null || cp "$kernel_b" "$run/boot/kernel-B"
@@ -89,6 +103,24 @@ share_args=()
 [ -z "$share" ] ||
 	share_args=(-virtfs "local,path=$share,mount_tag=share,security_model=none,readonly=on,id=share")
 
+# The server guest: its root file system is the image under an overlay that
+# lives and dies with the run (the image stays as built), and the busybox
+# guest's initramfs is not used. Its NIC keeps one MAC and the guest one
+# address (static, 10.0.2.15) across every kexec.
+boot_args=(-initrd "$initrd")
+if [ -n "$disk" ]; then
+	qemu-img create -q -f qcow2 -F raw -b "$disk" "$run/disk.qcow2" ||
+		die "vm-run: cannot create an overlay on $disk"
+	boot_args=(-drive "file=$run/disk.qcow2,if=virtio,format=qcow2,cache=unsafe")
+	cmdline="$cmdline root=/dev/vda rw khop_test=1"
+	net="user,id=n0"
+	[ -z "$hostfwd" ] || net="$net,hostfwd=tcp:127.0.0.1:${hostfwd%%:*}-:${hostfwd#*:}"
+	# Every frame between the user network and the guest, both ways, in
+	# RUN_DIR/net.pcap: what a client's connection saw around an upgrade.
+	boot_args+=(-netdev "$net" -device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"
+		-object "filter-dump,id=d0,netdev=n0,file=$run/net.pcap")
+fi
+
 # Without ERMS/FSRM the guest kernel copies and clears with 8-byte moves:
 # TCG runs "rep movsb/stosb" a byte per step, which made every kernel
 # memcpy, memset and page clear several times slower than on hardware.
@@ -97,7 +129,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-machine q35 -cpu max,erms=off,fsrm=off -smp 2 -m "$mem" \
 	-display none -monitor none -no-reboot \
 	-serial "file:$run/console.log" \
-	-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
+	-kernel "$kernel" "${boot_args[@]}" -append "$cmdline" \
 	-virtfs "local,path=$run,mount_tag=host,security_model=none,id=host" \
 	"${share_args[@]}" </dev/null
 qrc=$?

@@ -133,4 +133,16 @@ run_case_list zdtm-kho-7.2-to-7.3 "$here/zdtm-kho/run.sh" --subset --no-build \
 	--modes "plain kho" --name subset-7.2-to-7.3 \
 	--kernel "$OLD" --next-kernel "$NEW"
 
+# --- Layer: khopages-upgrade and its units, offline: the drop-in --setup
+# writes and what it refuses, the whole control flow against stub commands
+# in private namespaces (upgrade/test.sh), shell syntax, the man page.
+run_test upgrade-offline make -s -C "$TOP/upgrade" check
+
+# --- Layer: a Debian server (systemd, Debian's redis-server.service) upgraded
+# by khopages-upgrade from Linux 7.2 to 7.3 while a client on the host keeps
+# one TCP connection to it: the same socket, every reply right, only a
+# stall; the unit restored before its normal start, on its old main pid.
+run_test server-upgrade-kho "$here/server/run.sh" --mode kho --name server-upgrade-kho
+run_test server-upgrade-plain "$here/server/run.sh" --mode plain --name server-upgrade-plain
+
 summary

@@ -81,6 +81,22 @@ evacuated_pages() {
 	sed -n 's/^pid [0-9]*: \([0-9]*\) pages .*/\1/p'
 }
 
+# /proc/PID/pagemap: "START+INDEX pPFN" for every present page of the
+# anonymous writable mappings (grep and sed: awk is too slow in TCG for a
+# quarter of a million lines). An entry is 16 hex digits: the first has
+# bit 63 (present), the PFN is bits 0-54 (bit 55 is soft-dirty, masked).
+frames() {
+	local pid=$1 start end
+	grep -E '^[0-9a-f]+-[0-9a-f]+ rw-p [0-9a-f]+ 00:00 0 *(\[heap\])?$' "/proc/$pid/maps" |
+		cut -d' ' -f1 | tr '-' ' ' | while read -r start end; do
+		dd if="/proc/$pid/pagemap" bs=65536 iflag=skip_bytes,count_bytes \
+			skip=$((0x$start / 4096 * 8)) count=$(((0x$end - 0x$start) / 4096 * 8)) \
+			2>/dev/null | od -An -v -tx8 -w8 | grep -n '^ [89a-f]' |
+			sed -e "s/^\([0-9]*\): ..\(.\)/$start+\1 \2/" \
+			-e 's/ [08]/ p0/;s/ [19]/ p1/;s/ [2a]/ p2/;s/ [3b]/ p3/;s/ [4c]/ p4/;s/ [5d]/ p5/;s/ [6e]/ p6/;s/ [7f]/ p7/'
+	done
+}
+
 # Swap on zram of SIZE (e.g. 512M), for tests that need reclaim to swap
 # pages out. Returns 1 (with a message) on a kernel without zram or swap.
 zram_swap_on() {
