@@ -112,6 +112,7 @@ touch "$run/client.stop"
 crc=0
 wait "$client" || crc=$?
 client=""
+echo "client_stop_epoch $(date +%s.%N)" >>"$run/host.fig"
 cat "$run/client.out"
 touch "$run/client-done"
 vrc=0
@@ -126,7 +127,15 @@ printf '%s: client: %s commands, longest stall %s s, reconnects %s, wrong replie
 	"$name" "$(res commands)" "$(res longest_stall_s)" "$(res reconnects)" "$(res wrong)"
 sed -n 's/^khopages-upgrade: //p' "$run/upgrade.log" 2>/dev/null | sed "s/^/$name: /" || true
 
+# The connection on the wire (the guest's NIC): the silence, what the user
+# network retransmitted into it, the windows, no RST.
+trc=0
+python3 "$here/tcp_view.py" "$run/net.pcap" --check \
+	--until "$(sed -n 's/^client_stop_epoch //p' "$run/host.fig")" >"$run/tcp.view" || trc=$?
+sed "s/^/$name: wire: /" "$run/tcp.view"
+
 [ "$vrc" = 0 ] || die "$name: the guest's checks failed (see above; $run)"
+[ "$trc" = 0 ] || die "$name: $(grep -m1 '^FAIL' "$run/tcp.view" || echo "tcp_view.py failed")"
 [ "$crc" = 0 ] || die "$name: the client saw a reconnect or a wrong reply ($run/client.result)"
 [ "$(res reconnects)" = 0 ] && [ "$(res wrong)" = 0 ] ||
 	die "$name: reconnects $(res reconnects), wrong replies $(res wrong)"

@@ -11,7 +11,7 @@
 # Stage 2: the unit restored before the agent ran: the same main pid, the
 # data, the frames; tell the host (/host/restored), wait for the client's
 # verdict (/host/client-done). Figures go to /host/fig ("NAME VALUE").
-. /lib/khopages/guest-lib.sh
+. /usr/lib/khopages-test/guest-lib.sh
 
 UNIT=redis-server.service
 CKPT=/var/lib/khopages/$UNIT
