@@ -125,7 +125,8 @@ printf '%s: %s -> %s, %s MiB, %s keys; frames %s of %s the same\n' "$name" \
 	"$(fig frames_same)" "$(fig frames_both)"
 printf '%s: client: %s commands, longest stall %s s, reconnects %s, wrong replies %s\n' \
 	"$name" "$(res commands)" "$(res longest_stall_s)" "$(res reconnects)" "$(res wrong)"
-sed -n 's/^khopages-upgrade: //p' "$run/upgrade.log" 2>/dev/null | sed "s/^/$name: /" || true
+# khopages-upgrade's own log of its steps (each line starts with its time).
+cut -d' ' -f2- "$run/upgrade.log" 2>/dev/null | sed "s/^/$name: upgrade: /" || true
 
 # The connection on the wire (the guest's NIC): the silence, what the user
 # network retransmitted into it, the windows, no RST.
