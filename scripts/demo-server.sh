@@ -22,7 +22,9 @@ while [ $# -gt 0 ]; do
 done
 
 for mode in kho plain; do
-	log "demo-server: the upgrade with ${mode/kho/KHO}${mode/kho/}"
+	how="khopages-upgrade"
+	[ "$mode" = kho ] || how="$how --no-kho"
+	log "demo-server: the upgrade with $how"
 	"$TOP/test/server/run.sh" --mode "$mode" --mib "$size" --name "demo-server-$mode" ||
 		die "demo-server: the $mode run failed (see above)"
 done
@@ -40,17 +42,21 @@ echo "Debian 12, systemd, redis-server.service with $size MiB; a client on the h
 echo "through QEMU's user network, one TCP connection, a command at a time:"
 echo
 row "" "khopages-upgrade (KHO)" "khopages-upgrade --no-kho"
-row "kernel before -> after" "$(fig "$K" kernel_before) -> $(fig "$K" kernel_after)" \
-	"$(fig "$P" kernel_before) -> $(fig "$P" kernel_after)"
+rel() { fig "$1" "$2" | sed 's/-khopages$//'; }
+row "kernel before -> after (-khopages)" "$(rel "$K" kernel_before) -> $(rel "$K" kernel_after)" \
+	"$(rel "$P" kernel_before) -> $(rel "$P" kernel_after)"
 row "main pid before = after" "$(cat "$K/check.after.pid")" "$(cat "$P/check.after.pid")"
 row "keys, sample of 500 read back" "$(fig "$K" keys), same" "$(fig "$P" keys), same"
 row "pages on the frames they had" "$(fig "$K" frames_same) of $(fig "$K" frames_both)" \
 	"$(fig "$P" frames_same) of $(fig "$P" frames_both)"
-row "checkpoint on disk" "$(mib "$(fig "$K" image_bytes_disk)")" "$(mib "$(fig "$P" image_bytes_disk)")"
+row "pages handed over in RAM (KHO)" "$(fig "$K" pages_handed_over)" "-"
+row "pages written into the images (disk)" "$(fig "$K" pages_written) ($(mib $(($(fig "$K" pages_written) * 4096))))" \
+	"$(fig "$P" pages_written) ($(mib $(($(fig "$P" pages_written) * 4096))))"
 row "service dark (guest's clock, to a second)" "$(dark "$K") s" "$(dark "$P") s"
 row "client: longest stall" "$(res "$K" longest_stall_s) s" "$(res "$P" longest_stall_s) s"
 row "client: commands answered, all of the run" "$(res "$K" commands)" "$(res "$P" commands)"
-row "client: answered from upgrade to restore" "$(during "$K")" "$(during "$P")"
+row "client: answered from the upgrade's start" "$(during "$K")" "$(during "$P")"
+row "  (khopages-upgrade) to the restore" "" ""
 row "client: reconnects, wrong replies" "$(res "$K" reconnects), $(res "$K" wrong)" \
 	"$(res "$P" reconnects), $(res "$P" wrong)"
 echo

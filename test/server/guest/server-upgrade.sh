@@ -95,6 +95,8 @@ stage2() {
 	pid=$(main_pid)
 	echo restored >/host/restored
 	fig image_bytes_disk "$(du -sb "$CKPT"/last/img | cut -f1)"
+	fig pages_written "$(sed -n 's/.*Memory pages written: \([0-9]*\).*/\1/p' /host/upgrade.log | tail -n 1)"
+	fig pages_handed_over "$(sed -n 's/.*Memory pages handed over (KHO): \([0-9]*\).*/\1/p' /host/upgrade.log | tail -n 1)"
 	frames "$pid" >/host/frames.after
 	record after
 	for what in pid run_id dbsize sample; do
@@ -104,8 +106,17 @@ stage2() {
 			fail "$what differs after the upgrade: before '$b', after '$a'"
 	done
 	say "the same main pid ($pid), run_id, $(cat /host/check.after.dbsize) keys and sample"
-	awk 'NR == FNR { f[$1] = $2; next }
-		($1 in f) { both++; if (f[$1] == $2) same++ }
+	# Pages by virtual address (a restored mapping may have merged with
+	# its neighbour, so its start differs): "START+N" is the Nth page of
+	# the mapping that starts at START (hex).
+	awk 'function va(k,   i, n, c, h) {
+			i = index(k, "+"); h = substr(k, 1, i - 1); n = 0
+			for (c = 1; c <= length(h); c++)
+				n = n * 16 + index("0123456789abcdef", substr(h, c, 1)) - 1
+			return sprintf("%.0f", n + (substr(k, i + 1) - 1) * 4096)
+		}
+		NR == FNR { f[va($1)] = $2; next }
+		(va($1) in f) { both++; if (f[va($1)] == $2) same++ }
 		END { printf "frames_same %d\nframes_both %d\n", same, both }' \
 		/host/frames.before /host/frames.after >>/host/fig
 	fig frames_before "$(grep -c . /host/frames.before)"
