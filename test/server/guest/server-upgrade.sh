@@ -94,9 +94,8 @@ stage2() {
 	fi
 	pid=$(main_pid)
 	echo restored >/host/restored
-	fig image_bytes_disk "$(du -sb "$CKPT"/last/img | cut -f1)"
-	fig pages_written "$(sed -n 's/.*Memory pages written: \([0-9]*\).*/\1/p' /host/upgrade.log | tail -n 1)"
-	fig pages_handed_over "$(sed -n 's/.*Memory pages handed over (KHO): \([0-9]*\).*/\1/p' /host/upgrade.log | tail -n 1)"
+	fig pages_written "$(sed -n 's/.*Memory pages written: \([0-9]*\).*/\1/p' /host/upgrade.out | tail -n 1)"
+	fig pages_handed_over "$(sed -n 's/.*Memory pages handed over (KHO): \([0-9]*\).*/\1/p' /host/upgrade.out | tail -n 1)"
 	frames "$pid" >/host/frames.after
 	record after
 	for what in pid run_id dbsize sample; do
