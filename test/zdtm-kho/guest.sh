@@ -6,7 +6,8 @@
 # --kho-pages cycle, and kexecs once; stage 2 restores every dumped
 # instance, stops it (SIGTERM) and requires PASS in its output. A test
 # whose definition says T_NS=1 (tagged ns in tests.list) starts in its own
-# IPC namespace and must come back in one of its own.
+# IPC namespace and must come back in one of its own; one that says
+# T_NOKEXEC=1 (tagged nokexec) runs only in the same-kernel mode.
 #
 # Parameters (vm-run.sh --set):
 #   TESTS="a b c"   the batch (definitions in /zdtm/defs/NAME, binaries in
@@ -61,9 +62,10 @@ result() {
 has_mode() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Load the definition of test $1: T_ARGS, T_OPTS, T_DOPTS, T_ROPTS,
-# T_SUID, T_TIMEOUT (zdtm's, for the stop), T_OVERCOMMIT, T_NS.
+# T_SUID, T_TIMEOUT (zdtm's, for the stop), T_OVERCOMMIT, T_NS, T_NOKEXEC.
 load_def() {
 	T_ARGS="" T_OPTS="" T_DOPTS="" T_ROPTS="" T_SUID=0 T_TIMEOUT=30 T_OVERCOMMIT=0 T_NS=0
+	T_NOKEXEC=0
 	# shellcheck disable=SC1090
 	. "/zdtm/defs/$1"
 	# zdtm's own timeout for the test, if longer than ours
@@ -238,16 +240,71 @@ session_left() {
 
 setup_common() {
 	echo 4194304 >/proc/sys/kernel/pid_max || fail "cannot raise pid_max"
+	# 2 MiB hugetlb pages for maps09, maps10 and memfd02-hugetlb: zdtm.py
+	# reserves 20 for its whole run
+	echo 20 >/proc/sys/vm/nr_hugepages 2>/dev/null ||
+		echo "zdtm-kho: no hugetlb pages in this kernel (CONFIG_HUGETLBFS)"
+	# ICMP echo ("ping") sockets for every group, as systemd sets it up
+	# (socket_icmp, socket6_icmp: the tests' uid is not root)
+	echo "0 2147483647" >/proc/sys/net/ipv4/ping_group_range ||
+		fail "cannot set net.ipv4.ping_group_range"
 	mkdir -p /etc
 	[ -e /bin/true ] || ln -s busybox /bin/true
+	# iptables-legacy (and criu's iptables-legacy-save/-restore, run as
+	# its children) takes its lock in /run/xtables.lock; the guest has no
+	# /run (which would also give criu a kerndat cache, /run/criu.kdat)
+	export XTABLES_LOCKFILE=/tmp/xtables.lock
+}
+
+# CRIU's network lock over the kexec. criu dump --tcp-established leaves
+# the dumped connections locked (iptables or nftables rules that drop
+# their packets) and criu restore expects them in place until it unlocks:
+# a restored socket sends as it leaves repair mode (a window probe, its
+# unsent data), and without the lock its peer, not restored yet, answers
+# with a reset. On one host the rules simply stay; the kexec drops them
+# with the old kernel, so stage 1 saves them and stage 2 loads them before
+# the first restore, as the file system state in /host/work.tar. Saved:
+# the iptables tables (nf_tables ones, as criu's iptables lock and the
+# tests make them) and criu's own nftables tables (inet CRIU-...).
+save_netfilter() {
+	if ! nft list tables >/dev/null 2>&1; then
+		echo "zdtm-kho: no nf_tables in this kernel, no network lock to carry over"
+		return 0
+	fi
+	mkdir -p /host/netfilter
+	iptables-save >/host/netfilter/iptables &&
+		ip6tables-save >/host/netfilter/ip6tables &&
+		nft list tables | while read -r _ family table; do
+			[ "$family" = inet ] || continue
+			nft list table inet "$table" || exit 1
+		done >/host/netfilter/nftables || fail "cannot save the netfilter rules"
+	echo "zdtm-kho: netfilter rules over the kexec: $(grep -c '^-A' /host/netfilter/iptables) iptables, $(grep -c '^-A' /host/netfilter/ip6tables) ip6tables, $(grep -c '^table' /host/netfilter/nftables) nftables tables"
+}
+
+load_netfilter() {
+	[ -d /host/netfilter ] || return 0
+	iptables-restore </host/netfilter/iptables &&
+		ip6tables-restore </host/netfilter/ip6tables ||
+		fail "cannot load the iptables rules of stage 1"
+	if [ -s /host/netfilter/nftables ]; then
+		nft -f /host/netfilter/nftables || fail "cannot load the nftables rules of stage 1"
+	fi
 }
 
 # --- stage 1: start, dump; same-kernel cycle; kexec
 stage1() {
-	local i=$FIRST name mode pid why same_refused=0 s
+	local i=$FIRST name mode pid why same_refused=0 s rc f
 	setup_common
 	: >"$RESULTS"
 	mkdir -p "$IMG"
+	# What criu finds in this kernel and guest (kerndat warnings, the
+	# network lock methods), for the logs
+	criu check -v4 -o /host/criu-check.log >/host/criu-check.out 2>&1
+	rc=$?
+	echo "zdtm-kho: criu check: exit $rc, $(grep -c 'Warn' /host/criu-check.log) warnings in criu-check.log"
+	for f in network_lock_nftables has_ipt_legacy memfd_hugetlb; do
+		echo "zdtm-kho: criu check --feature $f: $(criu check --feature "$f" 2>&1 | tail -n 1)"
+	done
 	if [ "$WORK" = tmpfs ]; then
 		mkdir -p "$RUN" && mount -t tmpfs -o mode=0777 zdtm-run "$RUN" ||
 			fail "cannot mount a tmpfs at $RUN"
@@ -263,6 +320,10 @@ stage1() {
 		load_def "$name"
 		for mode in plain kho; do
 			has_mode "$mode" || continue
+			if [ "$T_NOKEXEC" = 1 ]; then
+				result "$name" "$mode" na - - "n/a (tagged nokexec: its peer process is outside the dumped tree and does not survive the kexec)"
+				continue
+			fi
 			if ! pid=$(start_test "$name" "$mode" "$i"); then
 				result "$name" "$mode" fail - - "start: $(start_error "$RUN/$mode/$name")"
 				continue
@@ -324,6 +385,7 @@ stage1() {
 	if has_mode plain || has_mode kho; then
 		echo "zdtm-kho: sessions before kexec:"
 		khopagesctl list
+		save_netfilter
 		if [ "$WORK" = tmpfs ]; then
 			# The file system state the dumped tests need, over the kexec
 			dirs=""
@@ -347,6 +409,7 @@ stage2() {
 			fail "cannot mount a tmpfs at $RUN"
 		tar -C "$RUN" -xpf /host/work.tar || fail "cannot unpack $RUN"
 	fi
+	load_netfilter
 	echo "zdtm-kho: sessions after kexec:"
 	khopagesctl list
 	for name in $TESTS; do

@@ -29,6 +29,8 @@
 #   kho    criu dump --kho-pages, kexec, criu restore --kho-pages
 #   same   criu dump --kho-pages, criu restore --kho-pages in the same
 #          kernel (n/a while the driver cannot open an outgoing session)
+# A test tagged nokexec runs only in the same mode (its peer is a process
+# outside the dumped tree, which a kexec ends): plain and kho are n/a.
 #
 # Each test starts as the zdtm Makefile starts it (./NAME --pidfile=NAME.pid
 # --outfile=NAME.out plus its own arguments; non-suid tests as uid 18943
@@ -159,13 +161,10 @@ for n in names:
     with open(os.path.join(out, n), "w") as f:
         q = lambda v: shlex.quote(" ".join(v) if isinstance(v, list) else str(v))
         f.write("T_ARGS=%s\n" % q(args[n]))
-        opts = desc.get("opts", "")
-        if "--tcp-established" in opts + desc.get("dopts", ""):
-            # The guest kernel has no netfilter: no iptables/nftables lock.
-            # Both ends of every connection are the test's own, frozen and
-            # then killed with their sockets in repair mode.
-            opts += " --network-lock skip"
-        f.write("T_OPTS=%s\n" % q(opts.strip()))
+        # --tcp-established: criu locks the connections with the method
+        # the .desc names (--network-lock) or with its default, iptables,
+        # as under zdtm.py
+        f.write("T_OPTS=%s\n" % q(desc.get("opts", "")))
         f.write("T_DOPTS=%s\n" % q(desc.get("dopts", "")))
         f.write("T_ROPTS=%s\n" % q(desc.get("ropts", "")))
         f.write("T_SUID=%d\n" % ("suid" in flags))
@@ -174,13 +173,56 @@ for n in names:
         # The ns flavor, for tests zdtm runs only in its ns/uns flavors:
         # their own IPC namespace (CRIU dumps SysV IPC objects only with it)
         f.write("T_NS=%d\n" % ("ns" in tags.get(n, [])))
+        # A peer outside the dumped tree (zdtm's "ext" processes), which
+        # the kexec ends: only the same-kernel mode can restore the test
+        f.write("T_NOKEXEC=%d\n" % ("nokexec" in tags.get(n, [])))
 EOF
-for t in $tests; do
-	install -m 0755 "$ZDTM/static/$t" "$stage/zdtm/static/$t"
-	for lib in $(ldd "$ZDTM/static/$t" 2>/dev/null | grep -o '/[^ ]*' || true); do
+# add_file SRC [DST]: a file of the host at the same path (or DST) in the
+# overlay, with the libraries ldd finds for it
+add_file() {
+	local src=$1 dst=${2:-$1} lib
+	[ -e "$src" ] || die "zdtm-kho: $src is missing on the host (make deps)"
+	install -D -m 0755 "$src" "$stage$dst"
+	for lib in $(ldd "$src" 2>/dev/null | grep -o '/[^ ]*' || true); do
 		[ -e "$stage$lib" ] || install -D -m 0755 "$lib" "$stage$lib"
 	done
+}
+for t in $tests; do
+	add_file "$ZDTM/static/$t" "/zdtm/static/$t"
 done
+# The netfilter tools, for CRIU and the tests that set rules themselves:
+# criu locks the connections of --tcp-established with "iptables" and
+# "ip6tables" (its default, --network-lock iptables) or with libnftables
+# (--network-lock nftables); it finds a legacy iptables for "criu check
+# --feature has_ipt_legacy" and a net namespace's rules by running
+# "iptables-save -V" and, as that one says nf_tables,
+# "iptables-legacy-save"; socket-tcp-syn-sent runs iptables,
+# socket-tcp-ipt-nfconntrack iptables-legacy, socket-tcp-nft-nfconntrack
+# nft. Debian's layout: "iptables" is the nf_tables variant.
+for f in /usr/sbin/nft /usr/sbin/xtables-nft-multi /usr/sbin/xtables-legacy-multi; do
+	add_file "$f"
+done
+for v in iptables ip6tables; do
+	for s in "" -save -restore; do
+		ln -sf xtables-nft-multi "$stage/usr/sbin/$v$s"
+		ln -sf xtables-nft-multi "$stage/usr/sbin/$v-nft$s"
+		ln -sf xtables-legacy-multi "$stage/usr/sbin/$v-legacy$s"
+	done
+done
+# iptables loads its matches and targets (-p tcp, -m mark, -m state, -j
+# DROP, -j REJECT) from these on demand; /etc/protocols names protocols
+# beyond its own few.
+for f in /usr/lib/x86_64-linux-gnu/xtables/*.so; do
+	add_file "$f"
+done
+install -D -m 0644 /etc/protocols "$stage/etc/protocols"
+# iproute2's ip, ahead of busybox's /bin/ip in the PATH criu execs it
+# with: criu saves and restores a net namespace's addresses, routes and
+# rules with "ip addr save", "ip route restore" and so on, which busybox's
+# ip does not have (socket-tcp-ipt-nfconntrack and
+# socket-tcp-nft-nfconntrack run in a net namespace of their own, which
+# criu dumps). A shell script's "ip" stays busybox's applet.
+add_file "$(readlink -f /usr/sbin/ip)" /usr/sbin/ip
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/overlay.cpio.gz"
 # The kernel unpacks concatenated archives one after the other.
 cat "$OUT/initrd-base.img" "$OUT/overlay.cpio.gz" >"$OUT/initrd.img"
