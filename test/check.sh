@@ -144,5 +144,9 @@ run_test upgrade-offline make -s -C "$TOP/upgrade" check
 # stall; the unit restored before its normal start, on its old main pid.
 run_test server-upgrade-kho "$here/server/run.sh" --mode kho --name server-upgrade-kho
 run_test server-upgrade-plain "$here/server/run.sh" --mode plain --name server-upgrade-plain
+# The new kernel has no Live Update: the restore fails, the journal says so,
+# the checkpoint is set aside, the ports open, and the unit starts fresh.
+run_test server-restore-fails "$here/server/run.sh" --mode fresh --mib 16 \
+	--name server-restore-fails
 
 summary

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # A Debian server's kernel upgrade under a client that stays connected.
 #
-#   test/server/run.sh [--mode kho|plain] [--mib N] [--name NAME]
+#   test/server/run.sh [--mode kho|plain|fresh] [--mib N] [--name NAME]
 #
 # Boots the server guest (scripts/build-server-guest.sh: Debian 12, systemd,
 # Debian's redis-server.service) on Linux 7.2 with the guest's Redis port
@@ -16,6 +16,10 @@
 # pid, data and, with kho, frames) and the client saw every reply right on
 # the same socket: no reconnect. Prints the figures, with the client's
 # longest stall; they stay in $CACHE/runs/NAME/fig and client.result.
+# --mode fresh upgrades into a kernel without Live Update: the restore
+# fails, and passing means the journal says so and the unit starts fresh
+# (the guest's checks), and the client, whose connection is gone, is
+# answered again after reconnecting.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../scripts/lib.sh"
@@ -29,7 +33,7 @@ while [ $# -gt 0 ]; do
 	*) die "server/run.sh: unknown option $1" ;;
 	esac
 done
-case "$mode" in kho|plain) ;; *) die "server/run.sh: --mode is kho or plain" ;; esac
+case "$mode" in kho|plain|fresh) ;; *) die "server/run.sh: --mode is kho, plain or fresh" ;; esac
 name=${name:-server-$mode}
 SRV=$CACHE/build/server
 CLIENT=$CACHE/build/user/redis_client
@@ -128,6 +132,13 @@ printf '%s: client: %s commands, longest stall %s s, reconnects %s, wrong replie
 # khopages-upgrade's own log of its steps (each line starts with its time).
 cut -d' ' -f2- "$run/upgrade.log" 2>/dev/null | sed "s/^/$name: upgrade: /" || true
 
+if [ "$mode" = fresh ]; then
+	[ "$vrc" = 0 ] || die "$name: the guest's checks failed (see above; $run)"
+	[ "$(res reconnects)" -ge 1 ] && grep -q '^connected=1' "$run/client.result.progress" ||
+		die "$name: the client did not get through to the fresh server ($run/client.result)"
+	log "$name: passed (the restore failed as it had to; the unit started fresh)"
+	exit 0
+fi
 # The connection on the wire (the guest's NIC): the silence, what the user
 # network retransmitted into it, the windows, no RST.
 trc=0

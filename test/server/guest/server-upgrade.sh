@@ -4,6 +4,10 @@
 # host through QEMU's user network while khopages-upgrade moves the guest
 # from Linux 7.2 to 7.3 under it.
 #   param mode=kho|plain    khopages-upgrade, or khopages-upgrade --no-kho
+#   param mode=fresh        khopages-upgrade into a kernel booted without
+#                           Live Update (liveupdate=off appended): the restore
+#                           must fail, say so in the journal, and the unit
+#                           must start fresh
 #   param mib=N             MiB of data (DEBUG POPULATE, 1 KiB values) in db 0
 #   param kernel_new=REL    the release to upgrade to (/boot/vmlinuz-REL)
 # Stage 1: fill, record, tell the host (/host/ready), wait until its client
@@ -71,6 +75,8 @@ stage1() {
 	say "khopages-upgrade --unit $UNIT --kernel $new${MODE#kho}"
 	if [ "$MODE" = plain ]; then
 		khopages-upgrade --unit "$UNIT" --kernel "$new" --no-kho
+	elif [ "$MODE" = fresh ]; then
+		khopages-upgrade --unit "$UNIT" --kernel "$new" --append liveupdate=off
 	else
 		khopages-upgrade --unit "$UNIT" --kernel "$new"
 	fi >/host/upgrade.out 2>&1
@@ -89,6 +95,7 @@ stage2() {
 	cp "$CKPT"/failed-*/upgrade.log "$CKPT"/failed-*/img/*.log /host/ 2>/dev/null
 	journalctl -b --no-pager -o short-monotonic -u "$UNIT" -t khopages >/host/unit.journal
 	systemctl is-active --quiet "$UNIT" || fail "$UNIT is not active after the upgrade"
+	[ "$MODE" = fresh ] && fresh
 	if grep -q 'starting it fresh' /host/unit.journal; then
 		fail "the restore failed and $UNIT started fresh: $(grep -m1 'restore of' /host/unit.journal)"
 	fi
@@ -128,6 +135,27 @@ stage2() {
 			fail "only $(fig_get frames_same) of $(fig_get frames_both) pages are on their frames"
 	fi
 	say "frames: $(fig_get frames_same) of $(fig_get frames_both) the same"
+	wait_file /host/client-done 300 || fail "the host's client did not finish"
+	pass
+}
+
+# mode=fresh: the restore failed (no Live Update in this kernel); the
+# journal says so, the checkpoint is set aside, the ports are open again,
+# and the unit runs a fresh server under a new main pid.
+fresh() {
+	local pid
+	grep -q "restore of $UNIT failed.*starting it fresh" /host/unit.journal ||
+		fail "no journal message of the failed restore: $(tail -n 3 /host/unit.journal)"
+	say "journal: $(grep -m1 "restore of $UNIT failed" /host/unit.journal | cut -d' ' -f5-)"
+	pid=$(main_pid)
+	[ "$pid" != "$(cat /host/check.before.pid)" ] && [ "$pid" != 0 ] ||
+		fail "main pid $pid after a failed restore"
+	ls -d "$CKPT"/failed-* >/dev/null 2>&1 || fail "the failed checkpoint was not set aside"
+	[ ! -e "$CKPT/pending" ] || fail "the failed checkpoint is still pending"
+	nft list tables | grep -q khopages && fail "the ports stay dark: $(nft list tables)"
+	[ "$(redis-cli -n 0 DBSIZE)" = 0 ] || fail "a fresh server with data"
+	say "started fresh: main pid $pid, the checkpoint in $(ls -d "$CKPT"/failed-*)"
+	echo restored >/host/restored
 	wait_file /host/client-done 300 || fail "the host's client did not finish"
 	pass
 }
