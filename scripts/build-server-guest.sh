@@ -130,12 +130,14 @@ kernel_deb() {
 }
 
 # The inputs of the image layer; the image is made again when they differ.
+# The work tree's files by their paths inside it, so that another checkout
+# of the same sources does not count as a change.
 image_inputs() {
 	basename "$BASE"
-	sha256sum "$0" "$DEBS/$DEB_OLD" "$DEBS/$DEB_NEW" "$CRIU_DIR/criu" \
+	sha256sum "$DEBS/$DEB_OLD" "$DEBS/$DEB_NEW" "$CRIU_DIR/criu" \
 		"$CRIU_DIR/khopages_plugin.so" "$CTL"
-	find "$TOP/upgrade" "$AGENT" "$here/guest/guest-lib.sh" -type f -exec sha256sum {} + 2>/dev/null |
-		sort -k2 || true
+	(cd "$TOP" && find scripts/build-server-guest.sh upgrade "${AGENT#"$TOP"/}" \
+		scripts/guest/guest-lib.sh -type f -exec sha256sum {} + 2>/dev/null | sort -k2) || true
 }
 
 unit_files() {
