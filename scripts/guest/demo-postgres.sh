@@ -122,21 +122,6 @@ BUFFERS="SELECT bufferid || ' ' || relblocknumber FROM pg_buffercache
 	AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
 	ORDER BY bufferid"
 
-# /proc/PID/pagemap: "START+INDEX pPFN" for every present page of the
-# shared writable mappings of PID (the buffer pool, the SysV segments), as
-# frames() in scripts/guest/demo.sh does for Redis' private memory.
-frames() {
-	local pid=$1 start end
-	grep -E '^[0-9a-f]+-[0-9a-f]+ rw-s ' "/proc/$pid/maps" |
-		cut -d' ' -f1 | tr '-' ' ' | while read -r start end; do
-		dd if="/proc/$pid/pagemap" bs=65536 iflag=skip_bytes,count_bytes \
-			skip=$((0x$start / 4096 * 8)) count=$(((0x$end - 0x$start) / 4096 * 8)) \
-			2>/dev/null | od -An -v -tx8 -w8 | grep -n '^ [89a-f]' |
-			sed -e "s/^\([0-9]*\): ..\(.\)/$start+\1 \2/" \
-			-e 's/ [08]/ p0/;s/ [19]/ p1/;s/ [2a]/ p2/;s/ [3b]/ p3/;s/ [4c]/ p4/;s/ [5d]/ p5/;s/ [6e]/ p6/;s/ [7f]/ p7/'
-	done
-}
-
 # The facts that must be the same after the upgrade: the buffers of the
 # table (read first, before anything else touches the cache), whether a
 # scan of it reads anything from disk, the checksum, the server's
@@ -382,7 +367,8 @@ keeps_working() {
 case "$1" in
 1) stage1 ;;
 2) stage2 ;;
-# From psql (record): the frames of its backend.
-frames) frames "$DEMO_BACKEND" >"$2" ;;
+# From psql (record): the frames of its backend's shared writable
+# mappings (the buffer pool, the SysV segments).
+frames) frames "$DEMO_BACKEND" '^[0-9a-f]+-[0-9a-f]+ rw-s ' >"$2" ;;
 *) fail "unexpected stage $1" ;;
 esac

@@ -81,13 +81,16 @@ evacuated_pages() {
 	sed -n 's/^pid [0-9]*: \([0-9]*\) pages .*/\1/p'
 }
 
-# /proc/PID/pagemap: "START+INDEX pPFN" for every present page of the
-# anonymous writable mappings (grep and sed: awk is too slow in TCG for a
-# quarter of a million lines). An entry is 16 hex digits: the first has
-# bit 63 (present), the PFN is bits 0-54 (bit 55 is soft-dirty, masked).
+# frames PID [MAPS_ERE]: from /proc/PID/pagemap, "START+INDEX pPFN" for
+# every present page of the mappings whose /proc/PID/maps line matches
+# MAPS_ERE (default: the private anonymous writable ones, and the heap)
+# (grep and sed: awk is too slow in TCG for a quarter of a million lines).
+# An entry is 16 hex digits: the first has bit 63 (present), the PFN is
+# bits 0-54 (bit 55 is soft-dirty, masked).
 frames() {
 	local pid=$1 start end
-	grep -E '^[0-9a-f]+-[0-9a-f]+ rw-p [0-9a-f]+ 00:00 0 *(\[heap\])?$' "/proc/$pid/maps" |
+	local maps=${2:-'^[0-9a-f]+-[0-9a-f]+ rw-p [0-9a-f]+ 00:00 0 *(\[heap\])?$'}
+	grep -E "$maps" "/proc/$pid/maps" |
 		cut -d' ' -f1 | tr '-' ' ' | while read -r start end; do
 		dd if="/proc/$pid/pagemap" bs=65536 iflag=skip_bytes,count_bytes \
 			skip=$((0x$start / 4096 * 8)) count=$(((0x$end - 0x$start) / 4096 * 8)) \
